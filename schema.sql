@@ -1,0 +1,73 @@
+-- downwave schema, version 1.
+--
+-- Applied on first start to an empty database (the binary embeds this file);
+-- the version lives in `PRAGMA user_version`. A database whose version is
+-- newer than the binary knows is refused, never written.
+--
+-- Times are Unix seconds (UTC) unless a column says milliseconds. A "minute"
+-- column holds the start of a UTC minute, always a multiple of 60.
+
+-- Small key/value facts about this installation. Holds `reporter_secret`, the
+-- random key of the keyed hash that turns client addresses into reporter ids,
+-- made on first start and never shown.
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+) STRICT;
+
+-- The catalog: what people can report problems with.
+CREATE TABLE services (
+    id         INTEGER PRIMARY KEY,
+    slug       TEXT NOT NULL UNIQUE,
+    name       TEXT NOT NULL,
+    -- JSON array of category names, in display order.
+    categories TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+) STRICT;
+
+-- Every report accepted, counted or not. Raw client addresses never reach this
+-- table: `reporter` is a 16-byte keyed hash of address and client token.
+-- `counted` = 0 marks a repeat by the same reporter inside the
+-- de-duplication window: kept for the record, left out of every count.
+CREATE TABLE reports (
+    id          INTEGER PRIMARY KEY,
+    service_id  INTEGER NOT NULL REFERENCES services(id),
+    received_ms INTEGER NOT NULL,
+    minute      INTEGER NOT NULL,
+    category    TEXT NOT NULL,
+    error_code  INTEGER,
+    region      TEXT,
+    platform    TEXT,
+    comment     TEXT,
+    reporter    BLOB NOT NULL,
+    counted     INTEGER NOT NULL
+) STRICT;
+
+-- Recent reports of one service (summaries, de-duplication warm-up after a
+-- restart, exports) without scanning the whole table.
+CREATE INDEX reports_by_service_time ON reports(service_id, received_ms);
+
+-- Counted reports per service, minute and category. Updated in the same
+-- transaction as the `reports` rows, one upsert per key per batch, so a count
+-- always equals the counted rows beneath it. The detector and the series API
+-- read only this table.
+CREATE TABLE report_minutes (
+    service_id INTEGER NOT NULL,
+    minute     INTEGER NOT NULL,
+    category   TEXT NOT NULL,
+    count      INTEGER NOT NULL,
+    PRIMARY KEY (service_id, minute, category)
+) STRICT, WITHOUT ROWID;
+
+-- Counted reports per service and minute broken down by one other facet of the
+-- report: `facet` is 'error_code', 'region' or 'platform' and `value` its
+-- text. Kept like `report_minutes`, so summaries ("top error codes in the last
+-- day") sum at most 1,440 minutes instead of scanning raw reports.
+CREATE TABLE report_minute_facets (
+    service_id INTEGER NOT NULL,
+    minute     INTEGER NOT NULL,
+    facet      TEXT NOT NULL,
+    value      TEXT NOT NULL,
+    count      INTEGER NOT NULL,
+    PRIMARY KEY (service_id, facet, minute, value)
+) STRICT, WITHOUT ROWID;

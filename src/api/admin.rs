@@ -1,0 +1,71 @@
+//! The admin bearer token, as an extractor: a handler that takes [`Admin`]
+//! runs only for a request that carries the configured token.
+
+use super::AppState;
+use crate::error::ApiError;
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+use std::future::{ready, Ready};
+
+/// Proof that the request carried the admin token.
+pub struct Admin;
+
+impl FromRequest for Admin {
+    type Error = ApiError;
+    type Future = Ready<Result<Admin, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(check(req))
+    }
+}
+
+fn check(req: &HttpRequest) -> Result<Admin, ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))?;
+    let Some(expected) = state.settings.admin_token.as_deref() else {
+        return Err(ApiError::Unauthorized {
+            code: "admin_disabled",
+            message: "admin endpoints are disabled: start downwave with --admin-token TOKEN \
+                      (or DOWNWAVE_ADMIN_TOKEN) and send it as 'Authorization: Bearer TOKEN'"
+                .into(),
+        });
+    };
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match given {
+        Some(token) if constant_time_eq(token.as_bytes(), expected.as_bytes()) => Ok(Admin),
+        Some(_) => Err(ApiError::Unauthorized {
+            code: "invalid_token",
+            message: "the admin token is wrong".into(),
+        }),
+        None => Err(ApiError::Unauthorized {
+            code: "missing_token",
+            message: "this endpoint needs the admin token as 'Authorization: Bearer TOKEN'".into(),
+        }),
+    }
+}
+
+/// Compares without stopping at the first difference, so response time does
+/// not tell an attacker how much of a guess was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn constant_time_eq_compares() {
+        assert!(super::constant_time_eq(b"abc", b"abc"));
+        assert!(!super::constant_time_eq(b"abc", b"abd"));
+        assert!(!super::constant_time_eq(b"abc", b"ab"));
+    }
+}

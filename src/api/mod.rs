@@ -1,0 +1,112 @@
+//! The HTTP API: one file per resource, each with its handlers and its
+//! request and response types. Handlers parse input into domain types, call
+//! `ingest` or `store` (on a blocking thread), and map failures to
+//! [`ApiError`].
+
+mod admin;
+mod body;
+mod health;
+mod metrics;
+mod reports;
+mod series;
+mod services;
+
+pub use admin::Admin;
+
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::error::ApiError;
+use crate::ingest::{IngestHandle, ReportLimiter, ReporterKey};
+use crate::metrics::Metrics;
+use crate::store::{Catalog, ReadPool, StoreError};
+use actix_web::web;
+use std::sync::Arc;
+
+/// Everything a handler needs, shared by all workers.
+pub struct AppState {
+    pub settings: Settings,
+    /// Services in memory, for validating reports without a read.
+    pub catalog: Catalog,
+    /// The way into the group-commit writer.
+    pub ingest: IngestHandle,
+    /// Per-client report rate limiter.
+    pub limiter: ReportLimiter,
+    /// Turns client addresses into reporter ids.
+    pub reporter_key: ReporterKey,
+    /// Read connections for every query.
+    pub reads: ReadPool,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    /// Runs a read on a blocking thread with a pooled connection.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let pool = self.reads.clone();
+        web::block(move || pool.with(f))
+            .await
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("blocking pool: {e}")))?
+            .map_err(ApiError::from)
+    }
+
+    /// The service named in a request, reloading the catalog once on a miss.
+    pub async fn service(&self, slug: &str) -> Result<Arc<crate::store::Service>, ApiError> {
+        if let Some(s) = self.catalog.get(slug) {
+            return Ok(s);
+        }
+        if self.catalog.claim_reload() {
+            let services = self.read(crate::store::list_services).await?;
+            self.catalog.replace(services);
+            if let Some(s) = self.catalog.get(slug) {
+                return Ok(s);
+            }
+        }
+        Err(ApiError::not_found(
+            "unknown_service",
+            format!("there is no service '{}'", truncate(slug, 64)),
+        ))
+    }
+}
+
+/// Cuts what a client sent before echoing it back in a message.
+fn truncate(s: &str, max_chars: usize) -> String {
+    s.chars().take(max_chars).collect()
+}
+
+/// Mounts every route.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(metrics::metrics))
+        .service(
+            web::scope("/api/v1")
+                .route("/reports", web::post().to(reports::create))
+                .route("/services", web::get().to(services::list))
+                .route("/services", web::post().to(services::create))
+                .route("/services/{slug}", web::get().to(services::get))
+                .route("/services/{slug}/series", web::get().to(series::series))
+                .route("/services/{slug}/summary", web::get().to(series::summary)),
+        );
+}
+
+/// JSON 404 for every path no route matches.
+pub async fn not_found() -> actix_web::HttpResponse {
+    use actix_web::ResponseError;
+    ApiError::not_found("not_found", "no such endpoint").error_response()
+}
+
+/// Query strings that do not parse are a 400 with a JSON body.
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default()
+        .error_handler(|e, _| ApiError::bad_request("invalid_query", e.to_string()).into())
+}
+
+/// Path segments that do not parse are a 404 with a JSON body.
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default()
+        .error_handler(|e, _| ApiError::not_found("not_found", e.to_string()).into())
+}

@@ -1,0 +1,176 @@
+//! `POST /api/v1/reports`: someone says a service is down for them.
+
+use super::body::read_json;
+use super::AppState;
+use crate::domain::{ErrorCode, Minute, Platform, Region};
+use crate::error::ApiError;
+use crate::ingest::{client_ip, limit_key, IngestError, PendingReport};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+/// The header an app may send with an anonymous, stable client token, so
+/// that people behind one address (an office, a carrier NAT) count apart.
+pub const CLIENT_TOKEN_HEADER: &str = "x-downwave-client";
+/// Longest client token accepted, in bytes.
+const MAX_CLIENT_TOKEN: usize = 128;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportRequest {
+    service: String,
+    category: String,
+    #[serde(default)]
+    error_code: Option<i64>,
+    #[serde(default)]
+    region: Option<String>,
+    #[serde(default)]
+    platform: Option<String>,
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct ReportResponse {
+    id: i64,
+    counted: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
+    minute: Minute,
+}
+
+pub async fn create(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let result = accept(&req, payload, &state).await;
+    if let Err(e) = &result {
+        state.metrics.reject(e.code());
+    }
+    result
+}
+
+async fn accept(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<HttpResponse, ApiError> {
+    let settings = &state.settings;
+    let body: ReportRequest = read_json(req, payload, settings.max_body_bytes).await?;
+
+    let service = state.service(&body.service).await?;
+    let category = service
+        .categories
+        .find(&body.category)
+        .cloned()
+        .ok_or_else(|| {
+            let allowed: Vec<&str> = service.categories.iter().map(|c| c.as_str()).collect();
+            ApiError::unprocessable(
+                "unknown_category",
+                format!(
+                    "'{}' is not a category of {}; use one of: {}",
+                    super::truncate(&body.category, 32),
+                    service.slug,
+                    allowed.join(", ")
+                ),
+            )
+        })?;
+    let error_code = body.error_code.map(ErrorCode::parse).transpose()?;
+    let region = body.region.as_deref().map(Region::parse).transpose()?;
+    let platform = body.platform.as_deref().map(Platform::parse).transpose()?;
+    let comment = body.comment.filter(|c| !c.trim().is_empty());
+    if let Some(c) = &comment {
+        if c.chars().count() > settings.max_comment_chars {
+            return Err(ApiError::unprocessable(
+                "comment_too_long",
+                format!(
+                    "a comment has at most {} characters",
+                    settings.max_comment_chars
+                ),
+            ));
+        }
+    }
+    let token = req
+        .headers()
+        .get(CLIENT_TOKEN_HEADER)
+        .map(|v| v.to_str().unwrap_or_default());
+    if token.is_some_and(|t| t.is_empty() || t.len() > MAX_CLIENT_TOKEN) {
+        return Err(ApiError::unprocessable(
+            "invalid_client_token",
+            format!("the {CLIENT_TOKEN_HEADER} header is 1 to {MAX_CLIENT_TOKEN} visible ASCII characters"),
+        ));
+    }
+
+    let addr = client_address(req, state);
+    state
+        .limiter
+        .check(limit_key(addr))
+        .map_err(|wait| ApiError::RateLimited {
+            retry_after: wait.as_secs_f64().ceil().max(1.0) as u64,
+        })?;
+
+    let pending = PendingReport {
+        service_id: service.id,
+        received_ms: state.clock.now().timestamp_millis(),
+        category,
+        error_code,
+        region,
+        platform,
+        comment,
+        reporter: state.reporter_key.reporter(addr, token),
+    };
+    let ack = match state.ingest.submit(pending) {
+        Ok(rx) => rx.await.unwrap_or(Err(IngestError::ShuttingDown)),
+        Err(e) => Err(e),
+    }
+    .map_err(unavailable)?;
+
+    let (status, reason) = if ack.counted {
+        (StatusCode::ACCEPTED, None)
+    } else {
+        (StatusCode::OK, Some("duplicate"))
+    };
+    Ok(HttpResponse::build(status).json(ReportResponse {
+        id: ack.id,
+        counted: ack.counted,
+        reason,
+        minute: ack.minute,
+    }))
+}
+
+fn client_address(req: &HttpRequest, state: &AppState) -> std::net::IpAddr {
+    let peer = req
+        .peer_addr()
+        .map(|a| a.ip())
+        .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    client_ip(
+        peer,
+        header("x-forwarded-for"),
+        header("forwarded"),
+        &state.settings.trusted_proxies,
+    )
+}
+
+fn unavailable(e: IngestError) -> ApiError {
+    let (code, message) = match e {
+        IngestError::QueueFull => (
+            "queue_full",
+            "downwave is taking more reports than it can write right now; try again in a moment",
+        ),
+        IngestError::ShuttingDown => (
+            "shutting_down",
+            "downwave is restarting; try again in a moment",
+        ),
+        IngestError::Storage => (
+            "storage_unavailable",
+            "the report could not be stored; try again in a moment",
+        ),
+    };
+    ApiError::Unavailable {
+        code,
+        message: message.into(),
+        retry_after: 1,
+    }
+}

@@ -1,0 +1,134 @@
+//! Startup: builds the server from settings, binds the listener (port 0 in
+//! tests), wires the shared state, and shuts down gracefully: stop accepting,
+//! finish requests in flight, commit everything queued, return.
+
+use crate::api::{self, AppState};
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::ingest::{GroupCommitWriter, ReportLimiter, ReporterKey, WriterConfig};
+use crate::ingest::{IngestHandle, WriterThreadHandle};
+use crate::metrics::{Metrics, RouteLabels};
+use crate::store::{self, Catalog, ReadPool};
+use actix_web::dev::{Server, ServerHandle, Service as _};
+use actix_web::{web, App, HttpServer};
+use anyhow::Context as _;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Instant;
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    /// The writer, stopped after the HTTP server so queued reports are committed.
+    writer: WriterThreadHandle,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    /// Opens (or creates) the database, starts the writer and binds the
+    /// listener. Serving starts with [`Application::run`].
+    pub fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
+        let opts = settings.open_options();
+        let conn = store::open_writer(&settings.database, &opts)
+            .with_context(|| format!("opening the database {}", settings.database.display()))?;
+        let secret = store::reporter_secret(&conn)?;
+        let services = store::list_services(&conn)?;
+        let metrics = Arc::new(Metrics::new());
+        let (ingest, writer): (IngestHandle, WriterThreadHandle) = GroupCommitWriter::spawn(
+            conn,
+            WriterConfig {
+                queue_capacity: settings.ingest_queue_capacity,
+                max_batch: settings.batch_max_reports,
+                linger: settings.batch_linger,
+                dedup_window: settings.dedup_window,
+            },
+            clock.clone(),
+            metrics.clone(),
+        )
+        .context("starting the writer")?;
+        let state = web::Data::new(AppState {
+            catalog: Catalog::new(services),
+            ingest,
+            limiter: ReportLimiter::new(settings.rate_limit_per_minute, settings.rate_limit_burst),
+            reporter_key: ReporterKey::new(&secret),
+            reads: ReadPool::new(settings.database.clone(), opts, settings.read_connections),
+            clock,
+            metrics: metrics.clone(),
+            settings: settings.clone(),
+        });
+
+        let listener = TcpListener::bind(settings.listen)
+            .with_context(|| format!("binding {}", settings.listen))?;
+        let port = listener.local_addr()?.port();
+        let app_state = state.clone();
+        let server = HttpServer::new(move || {
+            let metrics = metrics.clone();
+            App::new()
+                .app_data(app_state.clone())
+                .app_data(api::query_config())
+                .app_data(api::path_config())
+                .wrap_fn(move |req, srv| {
+                    let started = Instant::now();
+                    let labels = RouteLabels {
+                        method: req.method().to_string(),
+                        route: req.match_pattern().unwrap_or_else(|| "unmatched".into()),
+                    };
+                    let fut = srv.call(req);
+                    let metrics = metrics.clone();
+                    async move {
+                        let res = fut.await;
+                        metrics
+                            .http_seconds
+                            .get_or_create(&labels)
+                            .observe(started.elapsed().as_secs_f64());
+                        res
+                    }
+                })
+                .configure(api::routes)
+                .default_service(web::to(api::not_found))
+        })
+        .workers(settings.workers)
+        .shutdown_timeout(settings.shutdown_timeout.as_secs())
+        .listen(listener)?
+        .run();
+        Ok(Application {
+            port,
+            server,
+            writer,
+            state,
+        })
+    }
+
+    /// The port actually bound (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops the server from elsewhere (tests); `stop(true)` is graceful.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGTERM, Ctrl-C or [`ServerHandle::stop`]; then commits
+    /// every queued report before returning.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let state = self.state.clone();
+        let prune_every = state.settings.rate_limit_prune;
+        let pruner = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(prune_every);
+            loop {
+                tick.tick().await;
+                let left = state.limiter.prune();
+                state.metrics.rate_limiter_keys.set(left as i64);
+            }
+        });
+        let served = self.server.await;
+        pruner.abort();
+        tracing::info!("HTTP server stopped; committing queued reports");
+        let writer = self.writer;
+        tokio::task::spawn_blocking(move || writer.shutdown())
+            .await
+            .context("waiting for the writer")?;
+        served.context("serving HTTP")
+    }
+}

@@ -1,0 +1,339 @@
+//! Settings: from flags, from the environment (`DOWNWAVE_*`) and from an
+//! optional TOML file, in that order of precedence, over built-in defaults.
+//!
+//! One struct, [`ConfigArgs`], is both the clap argument set and the TOML file
+//! format, so a setting is declared (and documented) exactly once; every field
+//! is optional there and [`ConfigArgs::resolve`] fills the gaps into the plain
+//! [`Settings`] the rest of the program reads.
+
+use clap::{Args, ValueEnum};
+use ipnet::IpNet;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How hard SQLite works to keep a commit across a power cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncMode {
+    /// fsync the write-ahead log on every commit: an acknowledged report
+    /// survives a crash of the process and of the machine.
+    Full,
+    /// fsync only at checkpoints: survives a crash of the process, but the last
+    /// commits can be lost if the machine loses power.
+    Normal,
+}
+
+/// Every setting, as given on the command line, in the environment or in the
+/// TOML file. Unset fields take the defaults documented on each.
+#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigArgs {
+    /// TOML file with settings (keys as the long flags, with `_` for `-`).
+    #[arg(long, env = "DOWNWAVE_CONFIG", global = true)]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "DOWNWAVE_LISTEN", global = true)]
+    pub listen: Option<SocketAddr>,
+
+    /// SQLite database file, created on first start [default: ./downwave.db].
+    #[arg(long, env = "DOWNWAVE_DATABASE", global = true)]
+    pub database: Option<PathBuf>,
+
+    /// Bearer token for the admin endpoints; unset, they answer 401.
+    #[arg(
+        long,
+        env = "DOWNWAVE_ADMIN_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    pub admin_token: Option<String>,
+
+    /// Proxies (CIDRs, comma-separated) whose X-Forwarded-For / Forwarded
+    /// headers are believed [default: none].
+    #[arg(
+        long,
+        env = "DOWNWAVE_TRUSTED_PROXIES",
+        global = true,
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Option<Vec<IpNet>>,
+
+    /// HTTP worker threads [default: one per core].
+    #[arg(long, env = "DOWNWAVE_WORKERS", global = true)]
+    pub workers: Option<usize>,
+
+    /// Largest request body accepted, in bytes [default: 4096].
+    #[arg(long, env = "DOWNWAVE_MAX_BODY_BYTES", global = true)]
+    pub max_body_bytes: Option<usize>,
+
+    /// Longest report comment, in characters [default: 500].
+    #[arg(long, env = "DOWNWAVE_MAX_COMMENT_CHARS", global = true)]
+    pub max_comment_chars: Option<usize>,
+
+    /// A reporter counts once per service within this many seconds [default: 900].
+    #[arg(long, env = "DOWNWAVE_DEDUP_WINDOW_SECS", global = true)]
+    pub dedup_window_secs: Option<u64>,
+
+    /// Reports allowed per client address per minute, sustained [default: 10].
+    #[arg(long, env = "DOWNWAVE_RATE_LIMIT_PER_MINUTE", global = true)]
+    pub rate_limit_per_minute: Option<u32>,
+
+    /// Reports a client address may send at once before the rate applies [default: 10].
+    #[arg(long, env = "DOWNWAVE_RATE_LIMIT_BURST", global = true)]
+    pub rate_limit_burst: Option<u32>,
+
+    /// How often idle rate-limiter entries are dropped, in seconds [default: 60].
+    #[arg(long, env = "DOWNWAVE_RATE_LIMIT_PRUNE_SECS", global = true)]
+    pub rate_limit_prune_secs: Option<u64>,
+
+    /// Reports waiting to be written before new ones get 503 [default: 65536].
+    #[arg(long, env = "DOWNWAVE_INGEST_QUEUE_CAPACITY", global = true)]
+    pub ingest_queue_capacity: Option<usize>,
+
+    /// Most reports committed in one transaction [default: 4096].
+    #[arg(long, env = "DOWNWAVE_BATCH_MAX_REPORTS", global = true)]
+    pub batch_max_reports: Option<usize>,
+
+    /// How long the writer waits for a batch to fill before committing, in
+    /// milliseconds [default: 2].
+    #[arg(long, env = "DOWNWAVE_BATCH_LINGER_MS", global = true)]
+    pub batch_linger_ms: Option<u64>,
+
+    /// Most open read connections to the database [default: 8].
+    #[arg(long, env = "DOWNWAVE_READ_CONNECTIONS", global = true)]
+    pub read_connections: Option<usize>,
+
+    /// Most buckets one series request may return [default: 44640, 31 days at 60 s].
+    #[arg(long, env = "DOWNWAVE_SERIES_MAX_POINTS", global = true)]
+    pub series_max_points: Option<usize>,
+
+    /// SQLite durability: `full` (fsync every commit) or `normal` [default: full].
+    #[arg(long, env = "DOWNWAVE_SQLITE_SYNCHRONOUS", global = true)]
+    pub sqlite_synchronous: Option<SyncMode>,
+
+    /// How long a database call waits on a lock before failing, in milliseconds [default: 5000].
+    #[arg(long, env = "DOWNWAVE_BUSY_TIMEOUT_MS", global = true)]
+    pub busy_timeout_ms: Option<u64>,
+
+    /// How long shutdown waits for requests in flight, in seconds [default: 30].
+    #[arg(long, env = "DOWNWAVE_SHUTDOWN_TIMEOUT_SECS", global = true)]
+    pub shutdown_timeout_secs: Option<u64>,
+}
+
+/// The settings in force: every value present.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub database: PathBuf,
+    pub admin_token: Option<String>,
+    pub trusted_proxies: Vec<IpNet>,
+    pub workers: usize,
+    pub max_body_bytes: usize,
+    pub max_comment_chars: usize,
+    pub dedup_window: Duration,
+    pub rate_limit_per_minute: u32,
+    pub rate_limit_burst: u32,
+    pub rate_limit_prune: Duration,
+    pub ingest_queue_capacity: usize,
+    pub batch_max_reports: usize,
+    pub batch_linger: Duration,
+    pub read_connections: usize,
+    pub series_max_points: usize,
+    pub sqlite_synchronous: SyncMode,
+    pub busy_timeout: Duration,
+    pub shutdown_timeout: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the settings file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the settings file {path} is not valid")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error("the setting {name} must be {rule}")]
+    Invalid {
+        name: &'static str,
+        rule: &'static str,
+    },
+}
+
+impl Settings {
+    /// The defaults, with a database at `path`: what tests and tools start from.
+    pub fn with_database(path: impl Into<PathBuf>) -> Settings {
+        let mut s = ConfigArgs::default()
+            .resolve_without_file()
+            .expect("the built-in defaults are valid");
+        s.database = path.into();
+        s
+    }
+}
+
+impl ConfigArgs {
+    /// Reads the TOML file if one is named, then fills the gaps with defaults.
+    pub fn resolve(self) -> Result<Settings, ConfigError> {
+        let from_file = match &self.config {
+            Some(path) => Self::read_file(path)?,
+            None => ConfigArgs::default(),
+        };
+        self.or(from_file).resolve_without_file()
+    }
+
+    fn read_file(path: &Path) -> Result<ConfigArgs, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// Each field from `self` if set, else from `other`.
+    fn or(self, other: ConfigArgs) -> ConfigArgs {
+        macro_rules! pick {
+            ($($f:ident),*) => { ConfigArgs { $($f: self.$f.or(other.$f)),* } };
+        }
+        pick!(
+            config,
+            listen,
+            database,
+            admin_token,
+            trusted_proxies,
+            workers,
+            max_body_bytes,
+            max_comment_chars,
+            dedup_window_secs,
+            rate_limit_per_minute,
+            rate_limit_burst,
+            rate_limit_prune_secs,
+            ingest_queue_capacity,
+            batch_max_reports,
+            batch_linger_ms,
+            read_connections,
+            series_max_points,
+            sqlite_synchronous,
+            busy_timeout_ms,
+            shutdown_timeout_secs
+        )
+    }
+
+    fn resolve_without_file(self) -> Result<Settings, ConfigError> {
+        fn positive<T: Default + PartialOrd>(
+            v: Option<T>,
+            default: T,
+            name: &'static str,
+        ) -> Result<T, ConfigError> {
+            let v = v.unwrap_or(default);
+            if v > T::default() {
+                Ok(v)
+            } else {
+                Err(ConfigError::Invalid {
+                    name,
+                    rule: "greater than zero",
+                })
+            }
+        }
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(Settings {
+            listen: self
+                .listen
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            database: self.database.unwrap_or_else(|| "downwave.db".into()),
+            admin_token: self.admin_token.filter(|t| !t.is_empty()),
+            trusted_proxies: self.trusted_proxies.unwrap_or_default(),
+            workers: positive(self.workers, cores, "workers")?,
+            max_body_bytes: positive(self.max_body_bytes, 4096, "max_body_bytes")?,
+            max_comment_chars: positive(self.max_comment_chars, 500, "max_comment_chars")?,
+            dedup_window: Duration::from_secs(self.dedup_window_secs.unwrap_or(900)),
+            rate_limit_per_minute: positive(
+                self.rate_limit_per_minute,
+                10,
+                "rate_limit_per_minute",
+            )?,
+            rate_limit_burst: positive(self.rate_limit_burst, 10, "rate_limit_burst")?,
+            rate_limit_prune: Duration::from_secs(positive(
+                self.rate_limit_prune_secs,
+                60,
+                "rate_limit_prune_secs",
+            )?),
+            ingest_queue_capacity: positive(
+                self.ingest_queue_capacity,
+                65_536,
+                "ingest_queue_capacity",
+            )?,
+            batch_max_reports: positive(self.batch_max_reports, 4096, "batch_max_reports")?,
+            batch_linger: Duration::from_millis(self.batch_linger_ms.unwrap_or(2)),
+            read_connections: positive(self.read_connections, 8, "read_connections")?,
+            series_max_points: positive(self.series_max_points, 44_640, "series_max_points")?,
+            sqlite_synchronous: self.sqlite_synchronous.unwrap_or(SyncMode::Full),
+            busy_timeout: Duration::from_millis(self.busy_timeout_ms.unwrap_or(5000)),
+            shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs.unwrap_or(30)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_documentation() {
+        let s = ConfigArgs::default().resolve().unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.database, PathBuf::from("downwave.db"));
+        assert_eq!(s.max_body_bytes, 4096);
+        assert_eq!(s.dedup_window, Duration::from_secs(900));
+        assert_eq!(s.series_max_points, 31 * 24 * 60);
+        assert!(s.admin_token.is_none());
+    }
+
+    #[test]
+    fn flags_win_over_the_file_and_the_file_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("downwave.toml");
+        std::fs::write(
+            &path,
+            "listen = \"0.0.0.0:9000\"\nmax_body_bytes = 100\ntrusted_proxies = [\"10.0.0.0/8\"]\n",
+        )
+        .unwrap();
+        let args = ConfigArgs {
+            config: Some(path),
+            max_body_bytes: Some(200),
+            ..Default::default()
+        };
+        let s = args.resolve().unwrap();
+        assert_eq!(s.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(s.max_body_bytes, 200);
+        assert_eq!(s.trusted_proxies.len(), 1);
+    }
+
+    #[test]
+    fn unknown_keys_and_zero_limits_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "listn = \"x\"\n").unwrap();
+        let args = ConfigArgs {
+            config: Some(path),
+            ..Default::default()
+        };
+        assert!(matches!(args.resolve(), Err(ConfigError::Parse { .. })));
+        let zero = ConfigArgs {
+            ingest_queue_capacity: Some(0),
+            ..Default::default()
+        };
+        assert!(matches!(zero.resolve(), Err(ConfigError::Invalid { .. })));
+    }
+}

@@ -1,0 +1,36 @@
+//! Domain newtypes that parse at the edge and never panic.
+//!
+//! Everything a client sends is turned into one of these types before it goes
+//! further; past the edge, code takes the newtype and never re-validates.
+
+mod category;
+mod error_code;
+mod minute;
+mod platform;
+mod region;
+mod slug;
+
+pub use category::{Category, CategoryList};
+pub use error_code::ErrorCode;
+pub use minute::Minute;
+pub use platform::{Platform, ServiceName};
+pub use region::Region;
+pub use slug::ServiceSlug;
+
+/// Why a value sent by a client was refused. The `code` is stable and part of
+/// the API; the message is a sentence for people.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ParseError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ParseError {
+    pub(crate) fn new(code: &'static str, message: impl Into<String>) -> Self {
+        ParseError {
+            code,
+            message: message.into(),
+        }
+    }
+}

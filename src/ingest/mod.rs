@@ -1,0 +1,15 @@
+//! The way in for reports: who is reporting (a keyed hash, never the
+//! address), how fast they may report (the rate limiter), and the bounded queue
+//! into the group-commit writer that makes each report durable before it is
+//! acknowledged.
+
+mod limiter;
+mod reporter;
+mod writer;
+
+pub use limiter::ReportLimiter;
+pub use reporter::{client_ip, limit_key, ReporterKey};
+pub use writer::{
+    Ack, GroupCommitWriter, IngestError, IngestHandle, PendingReport, WriterConfig,
+    WriterThread as WriterThreadHandle,
+};

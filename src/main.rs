@@ -1,0 +1,208 @@
+//! The `downwave` command: parses the command line, sets up logging and calls
+//! into the library. Errors end the process with a message, not a panic.
+#![forbid(unsafe_code)]
+
+use clap::{Parser, Subcommand};
+use downwave::app::Application;
+use downwave::clock::SystemClock;
+use downwave::config::{ConfigArgs, Settings};
+use downwave::domain::{CategoryList, ServiceName, ServiceSlug};
+use downwave::sim::loadgen::{self, LoadOptions, Target};
+use downwave::store;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// downwave: a self-hosted crowd outage-report aggregator.
+///
+/// With no command, `downwave` serves (the same as `downwave serve`). Every
+/// setting can be given as a flag, as an environment variable DOWNWAVE_* or as
+/// a key in the TOML file named by --config; flags win over the environment,
+/// the environment over the file, the file over the defaults.
+#[derive(Parser)]
+#[command(name = "downwave", version, about, long_about)]
+struct Cli {
+    #[command(flatten)]
+    config: ConfigArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API (the default).
+    Serve,
+    /// Manage the service catalog directly in the database.
+    Service {
+        #[command(subcommand)]
+        command: ServiceCommand,
+    },
+    /// Drive a running server with HTTP load and print throughput and latency.
+    Loadgen(LoadgenArgs),
+}
+
+#[derive(Subcommand)]
+enum ServiceCommand {
+    /// Add a service.
+    Add {
+        /// Short URL-safe name: a-z, 0-9 and '-'.
+        slug: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// A problem category (repeatable); default: login, website, app, api, other.
+        #[arg(long = "category")]
+        categories: Vec<String>,
+    },
+    /// List the services.
+    List,
+}
+
+#[derive(clap::Args)]
+struct LoadgenArgs {
+    /// Server address, host:port.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: String,
+    /// What to load: `reports`, `healthz`, or `compare` (healthz, then reports
+    /// closed loop, then reports open loop at half the measured rate).
+    #[arg(long, default_value = "compare")]
+    target: String,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Seconds per run.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Fixed total request rate (open loop); default: as fast as answered.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Service to report on (must exist on the server).
+    #[arg(long, default_value = "claude")]
+    service: String,
+    /// Categories to cycle through.
+    #[arg(long = "category", default_values_t = ["login".to_string(), "website".to_string(), "app".to_string()])]
+    categories: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    match try_main(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("downwave: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn try_main(cli: Cli) -> anyhow::Result<()> {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(cli.config.resolve()?),
+        Command::Service { command } => service(cli.config.resolve()?, command),
+        Command::Loadgen(args) => load(args),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+fn serve(settings: Settings) -> anyhow::Result<()> {
+    runtime()?.block_on(async move {
+        let app = Application::build(settings.clone(), Arc::new(SystemClock))?;
+        tracing::info!(
+            "downwave listening on http://{}:{} with database {}",
+            settings.listen.ip(),
+            app.port(),
+            settings.database.display()
+        );
+        app.run().await
+    })
+}
+
+fn service(settings: Settings, command: ServiceCommand) -> anyhow::Result<()> {
+    let conn = store::open_writer(&settings.database, &settings.open_options())?;
+    match command {
+        ServiceCommand::Add {
+            slug,
+            name,
+            categories,
+        } => {
+            let new = store::NewService {
+                slug: ServiceSlug::parse(&slug)?,
+                name: ServiceName::parse(&name)?.into_inner(),
+                categories: CategoryList::parse(&categories)?,
+            };
+            let s = store::insert_service(&conn, &new, chrono::Utc::now().timestamp())?;
+            println!("added {} ({})", s.slug, s.name);
+        }
+        ServiceCommand::List => {
+            for s in store::list_services(&conn)? {
+                let cats: Vec<&str> = s.categories.iter().map(|c| c.as_str()).collect();
+                println!("{}\t{}\t{}", s.slug, s.name, cats.join(","));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn load(args: LoadgenArgs) -> anyhow::Result<()> {
+    let base = LoadOptions {
+        addr: args.addr.clone(),
+        target: Target::Healthz,
+        connections: args.connections,
+        duration: Duration::from_secs(args.seconds),
+        rate: args.rate,
+        service: args.service.clone(),
+        categories: args.categories.clone(),
+    };
+    runtime()?.block_on(async move {
+        match args.target.as_str() {
+            "healthz" => println!("{}", loadgen::run(&base).await?),
+            "reports" => {
+                let opts = LoadOptions {
+                    target: Target::Reports,
+                    ..base
+                };
+                println!("{}", loadgen::run(&opts).await?);
+            }
+            "compare" => {
+                let health = loadgen::run(&base).await?;
+                println!("{health}");
+                let reports = loadgen::run(&LoadOptions {
+                    target: Target::Reports,
+                    rate: None,
+                    ..base.clone()
+                })
+                .await?;
+                println!("{reports}");
+                let half = reports.ok_rate() / 2.0;
+                let at_half = loadgen::run(&LoadOptions {
+                    target: Target::Reports,
+                    rate: Some(half),
+                    ..base.clone()
+                })
+                .await?;
+                println!("{at_half}  (open loop at {half:.0} req/s)");
+                println!(
+                    "acknowledged reports/s = {:.0}; ratio to /healthz = {:.2}; p99 at half load = {:.2} ms",
+                    reports.ok_rate(),
+                    reports.ok_rate() / health.rate().max(1e-9),
+                    at_half.p99.as_secs_f64() * 1000.0
+                );
+            }
+            other => anyhow::bail!("unknown target '{other}': use reports, healthz or compare"),
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,140 @@
+//! Prometheus metrics: what the operator scrapes from `/metrics`.
+//!
+//! One [`Metrics`] lives for the whole process and is shared by the HTTP
+//! workers and the writer thread; every update is an atomic add.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub method: String,
+    pub route: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    /// Reports stored and counted.
+    pub reports_counted: Counter,
+    /// Reports stored but not counted: a repeat inside the de-duplication window.
+    pub reports_duplicate: Counter,
+    /// Reports refused, by the stable error code sent back.
+    pub reports_rejected: Family<ReasonLabel, Counter>,
+    /// Reports waiting for the writer right now.
+    pub queue_depth: Gauge<i64, std::sync::atomic::AtomicI64>,
+    /// Reports per committed batch.
+    pub batch_size: Histogram,
+    /// Time to write and commit one batch, in seconds.
+    pub commit_seconds: Histogram,
+    /// Batches that failed to commit (their reports were answered 503).
+    pub commit_failures: Counter,
+    /// Keys held by the rate limiter after the last prune.
+    pub rate_limiter_keys: Gauge<i64, std::sync::atomic::AtomicI64>,
+    /// Request latency by route pattern, in seconds.
+    pub http_seconds: Family<RouteLabels, Histogram>,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("downwave");
+        let reports_counted = Counter::<u64, AtomicU64>::default();
+        let reports_duplicate = Counter::<u64, AtomicU64>::default();
+        let reports_rejected = Family::<ReasonLabel, Counter>::default();
+        let queue_depth = Gauge::default();
+        let batch_size = Histogram::new(exponential_buckets(1.0, 2.0, 14));
+        let commit_seconds = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
+        let commit_failures = Counter::default();
+        let rate_limiter_keys = Gauge::default();
+        let http_seconds = Family::<RouteLabels, Histogram>::new_with_constructor(
+            (|| Histogram::new(exponential_buckets(0.0001, 2.0, 18))) as fn() -> Histogram,
+        );
+        registry.register(
+            "reports_accepted",
+            "Reports stored and counted",
+            reports_counted.clone(),
+        );
+        registry.register(
+            "reports_duplicate",
+            "Reports stored but not counted (same reporter within the de-duplication window)",
+            reports_duplicate.clone(),
+        );
+        registry.register(
+            "reports_rejected",
+            "Reports refused, by error code",
+            reports_rejected.clone(),
+        );
+        registry.register(
+            "ingest_queue_depth",
+            "Reports waiting for the writer",
+            queue_depth.clone(),
+        );
+        registry.register(
+            "ingest_batch_size",
+            "Reports per committed batch",
+            batch_size.clone(),
+        );
+        registry.register(
+            "ingest_commit_seconds",
+            "Time to write and commit one batch",
+            commit_seconds.clone(),
+        );
+        registry.register(
+            "ingest_commit_failures",
+            "Batches that failed to commit",
+            commit_failures.clone(),
+        );
+        registry.register(
+            "rate_limiter_keys",
+            "Client keys held by the rate limiter after the last prune",
+            rate_limiter_keys.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by route",
+            http_seconds.clone(),
+        );
+        Metrics {
+            registry,
+            reports_counted,
+            reports_duplicate,
+            reports_rejected,
+            queue_depth,
+            batch_size,
+            commit_seconds,
+            commit_failures,
+            rate_limiter_keys,
+            http_seconds,
+        }
+    }
+
+    pub fn reject(&self, reason: &'static str) {
+        self.reports_rejected
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
+    }
+
+    /// The whole registry in the Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

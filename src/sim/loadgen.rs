@@ -1,0 +1,284 @@
+//! `downwave loadgen`: drives a running server over HTTP/1.1 keep-alive
+//! connections and reports throughput, latency percentiles and status codes.
+//!
+//! Closed loop (as fast as the server answers) by default; with a rate, open
+//! loop: each connection sends on a fixed schedule and latency is measured
+//! from the *scheduled* send time, so a stalled server cannot hide its stalls
+//! (no coordinated omission).
+//!
+//! Report load gives every request its own client address in
+//! `X-Forwarded-For` (one IPv6 /64 from the documentation prefix
+//! 2001:db8::/32 each), so a server that trusts the load generator as a proxy
+//! neither rate-limits nor de-duplicates it. Those addresses only ever appear
+//! in a header; the only traffic is to the target URL.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1;
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// `POST /api/v1/reports`
+    Reports,
+    /// `GET /healthz`
+    Healthz,
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Target::Reports => "reports",
+            Target::Healthz => "healthz",
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Host and port of the server, e.g. `127.0.0.1:8080`.
+    pub addr: String,
+    pub target: Target,
+    pub connections: usize,
+    pub duration: Duration,
+    /// Total requests per second across all connections; `None` = closed loop.
+    pub rate: Option<f64>,
+    /// The service reports are about.
+    pub service: String,
+    /// Categories cycled through in reports.
+    pub categories: Vec<String>,
+}
+
+/// What one run measured.
+#[derive(Debug, Clone)]
+pub struct LoadReport {
+    pub target: Target,
+    pub requests: u64,
+    pub elapsed: Duration,
+    pub p50: Duration,
+    pub p99: Duration,
+    pub max: Duration,
+    pub statuses: BTreeMap<u16, u64>,
+    /// Requests that got no HTTP answer (connection refused, reset...).
+    pub transport_errors: u64,
+}
+
+impl LoadReport {
+    pub fn rate(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Answers with a 2xx status, per second.
+    pub fn ok_rate(&self) -> f64 {
+        let ok: u64 = self
+            .statuses
+            .iter()
+            .filter(|(s, _)| (200..300).contains(*s))
+            .map(|(_, n)| n)
+            .sum();
+        ok as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+impl fmt::Display for LoadReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let statuses: Vec<String> = self
+            .statuses
+            .iter()
+            .map(|(s, n)| format!("{s}={n}"))
+            .collect();
+        write!(
+            f,
+            "{:<8} {:>9} req {:>10.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>8.2} ms  {}{}",
+            self.target,
+            self.requests,
+            self.rate(),
+            ms(self.p50),
+            ms(self.p99),
+            ms(self.max),
+            statuses.join(" "),
+            if self.transport_errors > 0 {
+                format!(" transport_errors={}", self.transport_errors)
+            } else {
+                String::new()
+            }
+        )
+    }
+}
+
+/// Numbers each report's client so every request is a new reporter.
+static NEXT_CLIENT: AtomicU64 = AtomicU64::new(1);
+
+struct ConnResult {
+    latencies_us: Vec<u32>,
+    statuses: BTreeMap<u16, u64>,
+    transport_errors: u64,
+}
+
+pub async fn run(opts: &LoadOptions) -> anyhow::Result<LoadReport> {
+    let opts = Arc::new(opts.clone());
+    let started = Instant::now();
+    let deadline = started + opts.duration;
+    let per_conn_interval = opts
+        .rate
+        .map(|r| Duration::from_secs_f64(opts.connections as f64 / r.max(0.001)));
+    let mut tasks = Vec::with_capacity(opts.connections);
+    for i in 0..opts.connections {
+        let opts = opts.clone();
+        // Spread the open-loop schedules so connections do not fire together.
+        let offset = per_conn_interval
+            .map(|iv| iv.mul_f64(i as f64 / opts.connections as f64))
+            .unwrap_or_default();
+        tasks.push(tokio::spawn(async move {
+            drive(&opts, started + offset, per_conn_interval, deadline).await
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut statuses = BTreeMap::new();
+    let mut transport_errors = 0;
+    for t in tasks {
+        let r = t.await?;
+        latencies.extend(r.latencies_us);
+        for (s, n) in r.statuses {
+            *statuses.entry(s).or_default() += n;
+        }
+        transport_errors += r.transport_errors;
+    }
+    let elapsed = started.elapsed();
+    latencies.sort_unstable();
+    let pick = |q: f64| -> Duration {
+        if latencies.is_empty() {
+            return Duration::ZERO;
+        }
+        let i = ((latencies.len() as f64 - 1.0) * q).round() as usize;
+        Duration::from_micros(latencies[i] as u64)
+    };
+    Ok(LoadReport {
+        target: opts.target,
+        requests: latencies.len() as u64,
+        elapsed,
+        p50: pick(0.50),
+        p99: pick(0.99),
+        max: pick(1.0),
+        statuses,
+        transport_errors,
+    })
+}
+
+async fn drive(
+    opts: &LoadOptions,
+    first_send: Instant,
+    interval: Option<Duration>,
+    deadline: Instant,
+) -> ConnResult {
+    let mut out = ConnResult {
+        latencies_us: Vec::with_capacity(1 << 14),
+        statuses: BTreeMap::new(),
+        transport_errors: 0,
+    };
+    let mut sender = None;
+    let mut scheduled = first_send;
+    let mut n: u64 = 0;
+    loop {
+        if interval.is_some() {
+            if scheduled >= deadline {
+                break;
+            }
+            tokio::time::sleep_until(scheduled.into()).await;
+        } else if Instant::now() >= deadline {
+            break;
+        }
+        let t0 = if interval.is_some() {
+            scheduled
+        } else {
+            Instant::now()
+        };
+        if sender.is_none() {
+            sender = connect(&opts.addr).await;
+            if sender.is_none() {
+                out.transport_errors += 1;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        }
+        let Some(s) = sender.as_mut() else { continue };
+        let req = build_request(opts, n);
+        n += 1;
+        match send(s, req).await {
+            Some(status) => {
+                let us = t0.elapsed().as_micros().min(u32::MAX as u128) as u32;
+                out.latencies_us.push(us);
+                *out.statuses.entry(status).or_default() += 1;
+            }
+            None => {
+                out.transport_errors += 1;
+                sender = None;
+            }
+        }
+        if let Some(iv) = interval {
+            scheduled += iv;
+        }
+    }
+    out
+}
+
+type Sender = http1::SendRequest<Full<Bytes>>;
+
+async fn connect(addr: &str) -> Option<Sender> {
+    let stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let _ = stream.set_nodelay(true);
+    let (sender, conn) = http1::handshake(TokioIo::new(stream)).await.ok()?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Some(sender)
+}
+
+async fn send(s: &mut Sender, req: Request<Full<Bytes>>) -> Option<u16> {
+    s.ready().await.ok()?;
+    let resp = s.send_request(req).await.ok()?;
+    let status = resp.status().as_u16();
+    resp.into_body().collect().await.ok()?;
+    Some(status)
+}
+
+fn build_request(opts: &LoadOptions, n: u64) -> Request<Full<Bytes>> {
+    let builder = Request::builder().header(hyper::header::HOST, opts.addr.as_str());
+    let built = match opts.target {
+        Target::Healthz => builder
+            .method("GET")
+            .uri("/healthz")
+            .body(Full::new(Bytes::new())),
+        Target::Reports => {
+            let client = NEXT_CLIENT.fetch_add(1, Ordering::Relaxed);
+            let category = opts
+                .categories
+                .get(n as usize % opts.categories.len().max(1))
+                .map_or("other", String::as_str);
+            let body = format!(
+                r#"{{"service":"{}","category":"{}","error_code":{}}}"#,
+                opts.service,
+                category,
+                if n % 3 == 0 { 529 } else { 500 }
+            );
+            builder
+                .method("POST")
+                .uri("/api/v1/reports")
+                .header(hyper::header::CONTENT_TYPE, "application/json")
+                .header(
+                    "x-forwarded-for",
+                    format!("2001:db8:{:x}:{:x}::1", client >> 16, client & 0xffff),
+                )
+                .body(Full::new(Bytes::from(body)))
+        }
+    };
+    // Every part above is a constant or formatted by us, so this cannot fail.
+    built.unwrap_or_else(|_| Request::new(Full::new(Bytes::new())))
+}

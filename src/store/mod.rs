@@ -1,0 +1,223 @@
+//! SQLite: opening connections, PRAGMAs, the embedded `schema.sql` and its
+//! version, and every query. Only this module knows SQL.
+//!
+//! There is one write connection, owned by the ingest writer thread, and a
+//! pool of read connections; in WAL mode a read never waits for the writer.
+
+mod pool;
+mod reports;
+mod series;
+mod services;
+
+pub use pool::ReadPool;
+pub use reports::{commit_batch, recent_counted_reporters, NewReport};
+pub use series::{series, summary, Bucket, Summary, TopItem};
+pub use services::{insert_service, list_services, Catalog, NewService, Service};
+
+use crate::config::SyncMode;
+use rusqlite::{Connection, OpenFlags};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The schema this binary writes and reads.
+pub const SCHEMA_VERSION: i64 = 1;
+const SCHEMA: &str = include_str!("../../schema.sql");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{context}")]
+    Sqlite {
+        context: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error(
+        "the database {path} has schema version {found}, newer than the {supported} this \
+         downwave understands; run a newer downwave or point --database at another file"
+    )]
+    SchemaTooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error("a service with the slug '{0}' already exists")]
+    DuplicateSlug(String),
+    #[error("the database holds a row this version cannot read: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// True when the error is a passing condition (locked, busy, full disk)
+    /// rather than a bug: the caller answers 503 and tries again later.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Sqlite { source, .. } => matches!(
+                source.sqlite_error_code(),
+                Some(
+                    rusqlite::ErrorCode::DatabaseBusy
+                        | rusqlite::ErrorCode::DatabaseLocked
+                        | rusqlite::ErrorCode::DiskFull
+                        | rusqlite::ErrorCode::SystemIoFailure
+                        | rusqlite::ErrorCode::CannotOpen
+                        | rusqlite::ErrorCode::ReadOnly
+                )
+            ),
+            _ => false,
+        }
+    }
+}
+
+/// Adds what we were doing to a rusqlite error.
+pub(crate) trait Context<T> {
+    fn context(self, what: &'static str) -> Result<T, StoreError>;
+}
+
+impl<T> Context<T> for Result<T, rusqlite::Error> {
+    fn context(self, what: &'static str) -> Result<T, StoreError> {
+        self.map_err(|source| StoreError::Sqlite {
+            context: what,
+            source,
+        })
+    }
+}
+
+/// How a connection is tuned.
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    pub sync: SyncMode,
+    pub busy_timeout: Duration,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            sync: SyncMode::Full,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Opens (creating if needed) the database for writing, applies the schema to
+/// a new file and refuses one newer than this binary.
+pub fn open_writer(path: &Path, opts: &OpenOptions) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).context("opening the database")?;
+    conn.busy_timeout(opts.busy_timeout)
+        .context("setting the busy timeout")?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .context("switching to WAL mode")?;
+    let sync = match opts.sync {
+        SyncMode::Full => "FULL",
+        SyncMode::Normal => "NORMAL",
+    };
+    conn.pragma_update(None, "synchronous", sync)
+        .context("setting synchronous")?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .context("enabling foreign keys")?;
+    migrate(&conn, path)?;
+    Ok(conn)
+}
+
+/// Opens a read-only connection to an existing database.
+pub fn open_reader(path: &Path, opts: &OpenOptions) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .context("opening a read connection")?;
+    conn.busy_timeout(opts.busy_timeout)
+        .context("setting the busy timeout")?;
+    Ok(conn)
+}
+
+fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .context("reading the schema version")?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            path: path.to_owned(),
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if version == 0 {
+        // The schema and its version land in one transaction, so a crash
+        // half-way leaves an empty file that the next start sets up again.
+        let sql = format!("BEGIN;\n{SCHEMA}\nPRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;");
+        conn.execute_batch(&sql).context("creating the schema")?;
+    }
+    Ok(())
+}
+
+/// The secret key behind reporter ids, made on first start.
+pub fn reporter_secret(conn: &Connection) -> Result<Vec<u8>, StoreError> {
+    use rand::RngCore;
+    let existing: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'reporter_secret'",
+            [],
+            |r| r.get(0),
+        )
+        .map(Some)
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })
+        .context("reading the reporter secret")?;
+    if let Some(secret) = existing {
+        return Ok(secret);
+    }
+    let mut secret = vec![0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut secret);
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('reporter_secret', ?1)",
+        [&secret],
+    )
+    .context("storing the reporter secret")?;
+    Ok(secret)
+}
+
+/// Probes that a write transaction can be taken right now (readiness).
+pub fn check_writable(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;")
+        .context("taking the write lock")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creates_the_schema_once_and_keeps_the_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let opts = OpenOptions::default();
+        let a = reporter_secret(&open_writer(&path, &opts).unwrap()).unwrap();
+        let b = reporter_secret(&open_writer(&path, &opts).unwrap()).unwrap();
+        assert_eq!(a.len(), 32);
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn refuses_a_newer_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        drop(conn);
+        let err = open_writer(&path, &OpenOptions::default()).unwrap_err();
+        assert!(matches!(err, StoreError::SchemaTooNew { found: 2, .. }));
+        assert!(err.to_string().contains("newer"));
+    }
+}
+
+impl crate::config::Settings {
+    /// How this installation's connections are tuned.
+    pub fn open_options(&self) -> OpenOptions {
+        OpenOptions {
+            sync: self.sqlite_synchronous,
+            busy_timeout: self.busy_timeout,
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! Writing reports: one transaction per batch, holding the rows and the
+//! per-minute counts they add to.
+
+use super::{Context, StoreError};
+use crate::domain::{Category, ErrorCode, Minute, Platform, Region};
+use rusqlite::{params, Connection};
+use std::collections::HashMap;
+
+/// A report ready to be written, its counting already decided.
+#[derive(Debug, Clone)]
+pub struct NewReport {
+    pub service_id: i64,
+    pub received_ms: i64,
+    pub category: Category,
+    pub error_code: Option<ErrorCode>,
+    pub region: Option<Region>,
+    pub platform: Option<Platform>,
+    pub comment: Option<String>,
+    /// Keyed hash of the client address and token; never the address itself.
+    pub reporter: [u8; 16],
+    /// False for a repeat inside the de-duplication window.
+    pub counted: bool,
+}
+
+impl NewReport {
+    pub fn minute(&self) -> Minute {
+        Minute::from_unix(self.received_ms.div_euclid(1000))
+    }
+}
+
+/// Inserts the batch and adds its counted reports to `report_minutes` and
+/// `report_minute_facets`, all in one transaction: either every row and count
+/// lands or none does. Returns the new row ids, in batch order.
+pub fn commit_batch(conn: &mut Connection, batch: &[NewReport]) -> Result<Vec<i64>, StoreError> {
+    let tx = conn.transaction().context("starting a report batch")?;
+    let mut ids = Vec::with_capacity(batch.len());
+    let mut minutes: HashMap<(i64, i64, &str), i64> = HashMap::new();
+    let mut facets: HashMap<(i64, i64, &'static str, String), i64> = HashMap::new();
+    {
+        let mut insert = tx
+            .prepare_cached(
+                "INSERT INTO reports (service_id, received_ms, minute, category, error_code, \
+                 region, platform, comment, reporter, counted) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )
+            .context("preparing the report insert")?;
+        for r in batch {
+            let minute = r.minute().unix();
+            insert
+                .execute(params![
+                    r.service_id,
+                    r.received_ms,
+                    minute,
+                    r.category.as_str(),
+                    r.error_code.map(|c| c.get()),
+                    r.region.as_ref().map(|g| g.as_str()),
+                    r.platform.as_ref().map(|p| p.as_str()),
+                    r.comment,
+                    &r.reporter[..],
+                    r.counted,
+                ])
+                .context("inserting a report")?;
+            ids.push(tx.last_insert_rowid());
+            if !r.counted {
+                continue;
+            }
+            *minutes
+                .entry((r.service_id, minute, r.category.as_str()))
+                .or_default() += 1;
+            if let Some(code) = r.error_code {
+                *facets
+                    .entry((r.service_id, minute, "error_code", code.get().to_string()))
+                    .or_default() += 1;
+            }
+            if let Some(region) = &r.region {
+                *facets
+                    .entry((r.service_id, minute, "region", region.as_str().to_owned()))
+                    .or_default() += 1;
+            }
+            if let Some(platform) = &r.platform {
+                *facets
+                    .entry((
+                        r.service_id,
+                        minute,
+                        "platform",
+                        platform.as_str().to_owned(),
+                    ))
+                    .or_default() += 1;
+            }
+        }
+        let mut upsert_minute = tx
+            .prepare_cached(
+                "INSERT INTO report_minutes (service_id, minute, category, count) \
+                 VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT DO UPDATE SET count = count + excluded.count",
+            )
+            .context("preparing the minute upsert")?;
+        for ((service, minute, category), n) in &minutes {
+            upsert_minute
+                .execute(params![service, minute, category, n])
+                .context("adding to report_minutes")?;
+        }
+        let mut upsert_facet = tx
+            .prepare_cached(
+                "INSERT INTO report_minute_facets (service_id, minute, facet, value, count) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT DO UPDATE SET count = count + excluded.count",
+            )
+            .context("preparing the facet upsert")?;
+        for ((service, minute, facet, value), n) in &facets {
+            upsert_facet
+                .execute(params![service, minute, facet, value, n])
+                .context("adding to report_minute_facets")?;
+        }
+    }
+    tx.commit().context("committing a report batch")?;
+    Ok(ids)
+}
+
+/// The last counted report time of every reporter of one service since
+/// `since_ms`: what the de-duplicator needs to carry on after a restart.
+pub fn recent_counted_reporters(
+    conn: &Connection,
+    service_id: i64,
+    since_ms: i64,
+) -> Result<Vec<([u8; 16], i64)>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT reporter, MAX(received_ms) FROM reports \
+             WHERE service_id = ?1 AND received_ms >= ?2 AND counted = 1 \
+             GROUP BY reporter",
+        )
+        .context("reading recent reporters")?;
+    let rows = stmt
+        .query_map(params![service_id, since_ms], |r| {
+            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?))
+        })
+        .context("reading recent reporters")?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (reporter, at) = row.context("reading a reporter")?;
+        if let Ok(key) = <[u8; 16]>::try_from(reporter.as_slice()) {
+            out.push((key, at));
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,185 @@
+//! Reading counts back: zero-filled series and summaries.
+
+use super::{Context, StoreError};
+use crate::domain::Minute;
+use rusqlite::{params, Connection};
+use std::collections::BTreeMap;
+
+/// One bucket of a series: counted reports from `t` for one step.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Bucket {
+    pub t: Minute,
+    pub count: u64,
+    /// Counts per category; a category absent here had none.
+    pub categories: BTreeMap<String, u64>,
+}
+
+/// Every bucket from `from` (inclusive) to `to` (exclusive) at `step_secs`,
+/// zero-filled. `from` must be aligned to the step by the caller.
+pub fn series(
+    conn: &Connection,
+    service_id: i64,
+    from: Minute,
+    to: Minute,
+    step_secs: i64,
+) -> Result<Vec<Bucket>, StoreError> {
+    let n = ((to.unix() - from.unix()) / step_secs).max(0) as usize;
+    let mut out: Vec<Bucket> = (0..n)
+        .map(|i| Bucket {
+            t: Minute::from_unix(from.unix() + i as i64 * step_secs),
+            count: 0,
+            categories: BTreeMap::new(),
+        })
+        .collect();
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT minute, category, count FROM report_minutes \
+             WHERE service_id = ?1 AND minute >= ?2 AND minute < ?3",
+        )
+        .context("reading a series")?;
+    let rows = stmt
+        .query_map(params![service_id, from.unix(), to.unix()], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })
+        .context("reading a series")?;
+    for row in rows {
+        let (minute, category, count) = row.context("reading a series row")?;
+        let i = ((minute - from.unix()) / step_secs) as usize;
+        if let Some(b) = out.get_mut(i) {
+            let count = count.max(0) as u64;
+            b.count += count;
+            *b.categories.entry(category).or_default() += count;
+        }
+    }
+    Ok(out)
+}
+
+/// A value and how often it was reported, with its share in percent.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TopItem {
+    pub value: String,
+    pub count: u64,
+    pub percent: f64,
+}
+
+/// What a service's reports look like lately.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Summary {
+    pub last_15m: u64,
+    pub last_hour: u64,
+    pub last_day: u64,
+    /// Categories over the last day; percentages of all counted reports.
+    pub categories: Vec<TopItem>,
+    /// Error codes over the last day; percentages of the reports that gave one.
+    pub error_codes: Vec<TopItem>,
+    /// Regions over the last day; percentages of the reports that gave one.
+    pub regions: Vec<TopItem>,
+    /// Platforms over the last day; percentages of the reports that gave one.
+    pub platforms: Vec<TopItem>,
+}
+
+/// How many entries each "top" list holds.
+const TOP_N: usize = 10;
+
+/// Summarises the 24 hours up to and including the minute `now`.
+pub fn summary(conn: &Connection, service_id: i64, now: Minute) -> Result<Summary, StoreError> {
+    let day_from = now.unix() - 1439 * 60;
+    let hour_from = now.unix() - 59 * 60;
+    let q_from = now.unix() - 14 * 60;
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT minute, category, count FROM report_minutes \
+             WHERE service_id = ?1 AND minute >= ?2 AND minute <= ?3",
+        )
+        .context("summarising reports")?;
+    let rows = stmt
+        .query_map(params![service_id, day_from, now.unix()], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })
+        .context("summarising reports")?;
+    let (mut day, mut hour, mut quarter) = (0u64, 0u64, 0u64);
+    let mut cats: BTreeMap<String, u64> = BTreeMap::new();
+    for row in rows {
+        let (minute, category, count) = row.context("reading a summary row")?;
+        let count = count.max(0) as u64;
+        day += count;
+        if minute >= hour_from {
+            hour += count;
+        }
+        if minute >= q_from {
+            quarter += count;
+        }
+        *cats.entry(category).or_default() += count;
+    }
+    let facet = |name: &str| -> Result<Vec<TopItem>, StoreError> {
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT value, SUM(count) FROM report_minute_facets \
+                 WHERE service_id = ?1 AND facet = ?2 AND minute >= ?3 AND minute <= ?4 \
+                 GROUP BY value",
+            )
+            .context("summarising a facet")?;
+        let rows = stmt
+            .query_map(params![service_id, name, day_from, now.unix()], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })
+            .context("summarising a facet")?;
+        let mut counts = Vec::new();
+        for row in rows {
+            let (value, n) = row.context("reading a facet row")?;
+            counts.push((value, n.max(0) as u64));
+        }
+        let total = counts.iter().map(|(_, n)| n).sum();
+        Ok(top(counts, total))
+    };
+    Ok(Summary {
+        last_15m: quarter,
+        last_hour: hour,
+        last_day: day,
+        categories: top(cats.into_iter().collect(), day),
+        error_codes: facet("error_code")?,
+        regions: facet("region")?,
+        platforms: facet("platform")?,
+    })
+}
+
+/// The `TOP_N` largest counts, largest first (ties by value), with shares of `total`.
+fn top(mut counts: Vec<(String, u64)>, total: u64) -> Vec<TopItem> {
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    counts
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .take(TOP_N)
+        .map(|(value, count)| TopItem {
+            value,
+            count,
+            percent: if total == 0 {
+                0.0
+            } else {
+                (count as f64 * 1000.0 / total as f64).round() / 10.0
+            },
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_sorts_and_rounds_shares() {
+        let t = top(vec![("a".into(), 1), ("b".into(), 2), ("c".into(), 0)], 3);
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[0].value, "b");
+        assert_eq!(t[0].percent, 66.7);
+        assert_eq!(t[1].percent, 33.3);
+    }
+}
