@@ -98,8 +98,9 @@ pub struct ConfigArgs {
     #[arg(long, env = "DOWNWAVE_BATCH_MAX_REPORTS", global = true)]
     pub batch_max_reports: Option<usize>,
 
-    /// How long the writer waits for a batch to fill before committing, in
-    /// milliseconds [default: 2].
+    /// Longest time a batch stays open while reports keep arriving, in
+    /// milliseconds; a batch also closes when full or when the queue is empty
+    /// (0 = only those two) [default: 5].
     #[arg(long, env = "DOWNWAVE_BATCH_LINGER_MS", global = true)]
     pub batch_linger_ms: Option<u64>,
 
@@ -275,7 +276,7 @@ impl ConfigArgs {
                 "ingest_queue_capacity",
             )?,
             batch_max_reports: positive(self.batch_max_reports, 4096, "batch_max_reports")?,
-            batch_linger: Duration::from_millis(self.batch_linger_ms.unwrap_or(2)),
+            batch_linger: Duration::from_millis(self.batch_linger_ms.unwrap_or(5)),
             read_connections: positive(self.read_connections, 8, "read_connections")?,
             series_max_points: positive(self.series_max_points, 44_640, "series_max_points")?,
             sqlite_synchronous: self.sqlite_synchronous.unwrap_or(SyncMode::Full),

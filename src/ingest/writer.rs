@@ -1,6 +1,7 @@
 //! The group-commit writer: one thread owns the write connection, takes
-//! reports off a bounded queue and commits them in batches (by size, or after
-//! a short linger, whichever comes first). Each report is answered only after
+//! reports off a bounded queue and commits them in batches: a batch closes
+//! when it is full, when the queue is empty, or when it has been open for the
+//! linger time, whichever comes first. Each report is answered only after
 //! the transaction holding it has committed, so an acknowledgement means the
 //! report is on disk.
 //!
@@ -250,35 +251,27 @@ impl GroupCommitWriter {
         tracing::info!("writer stopped; every queued report committed");
     }
 
-    /// Adds to the batch until it is full or the linger has passed. Returns
-    /// true when a shutdown was asked for.
+    /// Adds whatever is already queued to the batch, until it is full, the
+    /// queue is empty, or the batch has been open for `linger` while reports
+    /// kept arriving. A report never waits for company that is not there:
+    /// under load, the reports that queued during the previous commit form
+    /// the next batch. Returns true when a shutdown was asked for.
     fn fill(
         &mut self,
         batch: &mut Vec<(PendingReport, oneshot::Sender<Result<Ack, IngestError>>)>,
     ) -> bool {
         let deadline = Instant::now() + self.config.linger;
         while batch.len() < self.config.max_batch {
-            let next = match self.rx.try_recv() {
-                Ok(cmd) => cmd,
-                Err(TryRecvError::Disconnected) => return true,
-                Err(TryRecvError::Empty) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return false;
-                    }
-                    match self.rx.recv_timeout(deadline - now) {
-                        Ok(cmd) => cmd,
-                        Err(RecvTimeoutError::Timeout) => return false,
-                        Err(RecvTimeoutError::Disconnected) => return true,
-                    }
-                }
-            };
-            match next {
-                Command::Report(r, reply) => {
+            match self.rx.try_recv() {
+                Ok(Command::Report(r, reply)) => {
                     self.metrics.queue_depth.dec();
                     batch.push((r, reply));
                 }
-                Command::Shutdown => return true,
+                Ok(Command::Shutdown) | Err(TryRecvError::Disconnected) => return true,
+                Err(TryRecvError::Empty) => return false,
+            }
+            if !self.config.linger.is_zero() && Instant::now() >= deadline {
+                return false;
             }
         }
         false

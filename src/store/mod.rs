@@ -183,6 +183,16 @@ pub fn check_writable(conn: &Connection) -> Result<(), StoreError> {
         .context("taking the write lock")
 }
 
+impl crate::config::Settings {
+    /// How this installation's connections are tuned.
+    pub fn open_options(&self) -> OpenOptions {
+        OpenOptions {
+            sync: self.sqlite_synchronous,
+            busy_timeout: self.busy_timeout,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,15 +219,5 @@ mod tests {
         let err = open_writer(&path, &OpenOptions::default()).unwrap_err();
         assert!(matches!(err, StoreError::SchemaTooNew { found: 2, .. }));
         assert!(err.to_string().contains("newer"));
-    }
-}
-
-impl crate::config::Settings {
-    /// How this installation's connections are tuned.
-    pub fn open_options(&self) -> OpenOptions {
-        OpenOptions {
-            sync: self.sqlite_synchronous,
-            busy_timeout: self.busy_timeout,
-        }
     }
 }
