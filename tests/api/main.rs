@@ -1,0 +1,8 @@
+//! Integration tests: the real server on port 0, a fresh database per test.
+
+mod durability;
+mod health;
+mod helpers;
+mod reports;
+mod series;
+mod services;
