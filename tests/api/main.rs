@@ -3,6 +3,7 @@
 mod durability;
 mod health;
 mod helpers;
+mod process;
 mod reports;
 mod series;
 mod services;

@@ -1,0 +1,216 @@
+//! The real binary as an operator runs it: killed mid-load, stopped with
+//! SIGTERM, pointed at a database from the future.
+
+use serde_json::json;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_downwave");
+
+fn downwave(db: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.arg("--database").arg(db).env("RUST_LOG", "info");
+    c
+}
+
+/// Starts `downwave serve` on port 0 and returns it with the port it bound.
+fn start_server(db: &Path) -> (Child, u16) {
+    let mut child = downwave(db)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--trusted-proxies",
+            "127.0.0.1/32",
+        ])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let port = loop {
+        let line = lines.next().expect("server printed its address").unwrap();
+        if let Some(rest) = line.split("listening on http://127.0.0.1:").nth(1) {
+            break rest
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .parse::<u16>()
+                .unwrap();
+        }
+    };
+    // Keep draining the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, port)
+}
+
+/// Sends reports from `clients` concurrent clients until the server stops
+/// answering; returns the ids it acknowledged.
+async fn load_until_gone(port: u16, clients: u32) -> Vec<i64> {
+    let client = reqwest::Client::new();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut acked = Vec::new();
+            for i in 0u32.. {
+                let r = client
+                    .post(format!("http://127.0.0.1:{port}/api/v1/reports"))
+                    .header("x-forwarded-for", format!("2001:db8:{c:x}:{i:x}::1"))
+                    .json(&json!({"service": "claude", "category": "login"}))
+                    .timeout(Duration::from_secs(5))
+                    .send()
+                    .await;
+                let Ok(r) = r else { break };
+                if !r.status().is_success() {
+                    break;
+                }
+                let Ok(body) = r.json::<serde_json::Value>().await else {
+                    break;
+                };
+                acked.push(body["id"].as_i64().unwrap());
+            }
+            acked
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all
+}
+
+fn assert_all_stored(db: &Path, acked: &[i64]) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT COUNT(*) FROM reports WHERE id = ?1")
+        .unwrap();
+    let missing: Vec<i64> = acked
+        .iter()
+        .copied()
+        .filter(|id| stmt.query_row([id], |r| r.get::<_, i64>(0)).unwrap() != 1)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged reports lost: {:?}",
+        missing.len(),
+        &missing[..missing.len().min(10)]
+    );
+    let counted: i64 = conn
+        .query_row("SELECT COUNT(*) FROM reports WHERE counted = 1", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let in_minutes: i64 = conn
+        .query_row(
+            "SELECT COALESCE(SUM(count), 0) FROM report_minutes",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(counted, in_minutes, "per-minute counts match the rows");
+}
+
+fn add_claude(db: &Path) {
+    let out = downwave(db)
+        .args(["service", "add", "claude", "--name", "Claude"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_load_loses_no_acknowledged_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("crash.db");
+    add_claude(&db);
+    let (mut child, port) = start_server(&db);
+    let load = tokio::spawn(load_until_gone(port, 24));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    child.kill().unwrap(); // SIGKILL: no chance to flush anything
+    child.wait().unwrap();
+    let acked = load.await.unwrap();
+    assert!(
+        acked.len() > 100,
+        "the load ran: {} acknowledged",
+        acked.len()
+    );
+    assert_all_stored(&db, &acked);
+
+    // And the file opens again: the server starts on it and serves.
+    let (mut child, port) = start_server(&db);
+    let r = reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_and_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("term.db");
+    add_claude(&db);
+    let (mut child, port) = start_server(&db);
+    let load = tokio::spawn(load_until_gone(port, 16));
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit status {status}");
+    let acked = load.await.unwrap();
+    assert!(!acked.is_empty());
+    assert_all_stored(&db, &acked);
+}
+
+#[test]
+fn a_database_newer_than_the_binary_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("future.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    let out = downwave(&db).args(["service", "list"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("schema version 99") && err.contains("newer"),
+        "{err}"
+    );
+}
+
+#[test]
+fn help_documents_every_setting() {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--listen",
+        "--database",
+        "--admin-token",
+        "--trusted-proxies",
+        "--max-body-bytes",
+        "--dedup-window-secs",
+        "--rate-limit-per-minute",
+        "--rate-limit-burst",
+        "--ingest-queue-capacity",
+        "--batch-max-reports",
+        "--batch-linger-ms",
+        "--series-max-points",
+        "DOWNWAVE_LISTEN",
+        "DOWNWAVE_DATABASE",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}");
+    }
+}
