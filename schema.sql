@@ -71,3 +71,57 @@ CREATE TABLE report_minute_facets (
     count      INTEGER NOT NULL,
     PRIMARY KEY (service_id, facet, minute, value)
 ) STRICT, WITHOUT ROWID;
+
+-- Outage events found by the detector. `seq` is the detector's own number for
+-- the event within its service: replaying the same minutes after a restart
+-- yields the same `seq`, so an event is updated, never opened twice.
+-- `status` is 'open' until the detector resolves it. `waves` is a JSON array
+-- of {started_at, peak_at, peak, ended_at, reports}. Times are Unix seconds;
+-- `peak` is reports per minute.
+CREATE TABLE events (
+    id           INTEGER PRIMARY KEY,
+    service_id   INTEGER NOT NULL REFERENCES services(id),
+    seq          INTEGER NOT NULL,
+    status       TEXT NOT NULL CHECK (status IN ('open', 'resolved')),
+    started_at   INTEGER NOT NULL,
+    detected_at  INTEGER NOT NULL,
+    opened_by    TEXT NOT NULL,
+    peak_at      INTEGER NOT NULL,
+    peak         REAL NOT NULL,
+    ended_at     INTEGER NOT NULL,
+    resolved_at  INTEGER,
+    total        INTEGER NOT NULL,
+    excess       REAL NOT NULL,
+    expected     REAL NOT NULL,
+    severity     TEXT NOT NULL,
+    waves        TEXT NOT NULL,
+    UNIQUE (service_id, seq)
+) STRICT;
+
+-- Listing events by service and time, newest first, and finding open ones.
+CREATE INDEX events_by_service_start ON events(service_id, started_at);
+CREATE INDEX events_by_start ON events(started_at);
+
+-- What the detector made of each closed minute: the baseline, the upper edge
+-- of the normal band and the score (-log10 of the tail probability). The
+-- series API serves them beside the counts; the dashboard draws the band.
+CREATE TABLE detector_minutes (
+    service_id INTEGER NOT NULL,
+    minute     INTEGER NOT NULL,
+    baseline   REAL NOT NULL,
+    upper      REAL NOT NULL,
+    score      REAL NOT NULL,
+    status     TEXT NOT NULL,
+    PRIMARY KEY (service_id, minute)
+) STRICT, WITHOUT ROWID;
+
+-- The detector's memory per service (JSON), saved every few minutes and at
+-- shutdown. On start the detector restores it and replays the minutes after
+-- `last_minute` from `report_minutes`, so it ends where it would have had it
+-- never stopped. Deleting a row makes the detector relearn that service from
+-- its first minute.
+CREATE TABLE detector_state (
+    service_id  INTEGER PRIMARY KEY,
+    last_minute INTEGER NOT NULL,
+    state       TEXT NOT NULL
+) STRICT;

@@ -5,9 +5,11 @@
 use crate::api::{self, AppState};
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::detect::DetectorParams;
 use crate::ingest::{GroupCommitWriter, ReportLimiter, ReporterKey, WriterConfig};
 use crate::ingest::{IngestHandle, WriterThreadHandle};
 use crate::metrics::{Metrics, RouteLabels};
+use crate::monitor::{Monitor, MonitorHandle, MonitorThread};
 use crate::store::{self, Catalog, ReadPool};
 use actix_web::dev::{Server, ServerHandle, Service as _};
 use actix_web::{web, App, HttpServer};
@@ -21,6 +23,8 @@ pub struct Application {
     server: Server,
     /// The writer, stopped after the HTTP server so queued reports are committed.
     writer: WriterThreadHandle,
+    /// The live detector, stopped last so it sees every committed minute.
+    monitor: MonitorThread,
     state: web::Data<AppState>,
 }
 
@@ -46,7 +50,16 @@ impl Application {
             metrics.clone(),
         )
         .context("starting the writer")?;
+        let monitor_conn = store::open_writer(&settings.database, &opts)?;
+        let (monitor, monitor_thread) = Monitor::spawn(
+            monitor_conn,
+            clock.clone(),
+            DetectorParams::default(),
+            settings.detector_grace,
+        )
+        .context("starting the detector")?;
         let state = web::Data::new(AppState {
+            monitor,
             catalog: Catalog::new(services),
             ingest,
             limiter: ReportLimiter::new(settings.rate_limit_per_minute, settings.rate_limit_burst),
@@ -95,6 +108,7 @@ impl Application {
             port,
             server,
             writer,
+            monitor: monitor_thread,
             state,
         })
     }
@@ -102,6 +116,11 @@ impl Application {
     /// The port actually bound (useful with port 0).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The live detector: tests call `catch_up` after moving their clock.
+    pub fn monitor(&self) -> MonitorHandle {
+        self.state.monitor.clone()
     }
 
     /// Stops the server from elsewhere (tests); `stop(true)` is graceful.
@@ -125,10 +144,13 @@ impl Application {
         let served = self.server.await;
         pruner.abort();
         tracing::info!("HTTP server stopped; committing queued reports");
-        let writer = self.writer;
-        tokio::task::spawn_blocking(move || writer.shutdown())
-            .await
-            .context("waiting for the writer")?;
+        let (writer, monitor) = (self.writer, self.monitor);
+        tokio::task::spawn_blocking(move || {
+            writer.shutdown();
+            monitor.shutdown();
+        })
+        .await
+        .context("waiting for the writer")?;
         served.context("serving HTTP")
     }
 }

@@ -98,9 +98,11 @@ pub struct ConfigArgs {
     #[arg(long, env = "DOWNWAVE_BATCH_MAX_REPORTS", global = true)]
     pub batch_max_reports: Option<usize>,
 
-    /// Longest time a batch stays open while reports keep arriving, in
-    /// milliseconds; a batch also closes when full or when the queue is empty
-    /// (0 = only those two) [default: 5].
+    /// Under load (the last batch held 8 or more reports), how long a batch
+    /// may wait for more before it commits, in milliseconds: fewer syncs on a
+    /// slow disk, at the price of latency. 0: a batch commits as soon as the
+    /// queue is empty, which already groups what queued during the previous
+    /// commit [default: 0].
     #[arg(long, env = "DOWNWAVE_BATCH_LINGER_MS", global = true)]
     pub batch_linger_ms: Option<u64>,
 
@@ -119,6 +121,15 @@ pub struct ConfigArgs {
     /// How long a database call waits on a lock before failing, in milliseconds [default: 5000].
     #[arg(long, env = "DOWNWAVE_BUSY_TIMEOUT_MS", global = true)]
     pub busy_timeout_ms: Option<u64>,
+
+    /// Largest history import (`POST /api/v1/admin/import`), in bytes [default: 67108864].
+    #[arg(long, env = "DOWNWAVE_IMPORT_MAX_BYTES", global = true)]
+    pub import_max_bytes: Option<usize>,
+
+    /// Seconds after a minute ends before the detector reads it, so reports
+    /// acknowledged in its last moments are counted [default: 2].
+    #[arg(long, env = "DOWNWAVE_DETECTOR_GRACE_SECS", global = true)]
+    pub detector_grace_secs: Option<u64>,
 
     /// How long shutdown waits for requests in flight, in seconds [default: 30].
     #[arg(long, env = "DOWNWAVE_SHUTDOWN_TIMEOUT_SECS", global = true)]
@@ -146,6 +157,8 @@ pub struct Settings {
     pub series_max_points: usize,
     pub sqlite_synchronous: SyncMode,
     pub busy_timeout: Duration,
+    pub import_max_bytes: usize,
+    pub detector_grace: Duration,
     pub shutdown_timeout: Duration,
 }
 
@@ -227,6 +240,8 @@ impl ConfigArgs {
             series_max_points,
             sqlite_synchronous,
             busy_timeout_ms,
+            import_max_bytes,
+            detector_grace_secs,
             shutdown_timeout_secs
         )
     }
@@ -276,11 +291,13 @@ impl ConfigArgs {
                 "ingest_queue_capacity",
             )?,
             batch_max_reports: positive(self.batch_max_reports, 4096, "batch_max_reports")?,
-            batch_linger: Duration::from_millis(self.batch_linger_ms.unwrap_or(5)),
+            batch_linger: Duration::from_millis(self.batch_linger_ms.unwrap_or(0)),
             read_connections: positive(self.read_connections, 8, "read_connections")?,
             series_max_points: positive(self.series_max_points, 44_640, "series_max_points")?,
             sqlite_synchronous: self.sqlite_synchronous.unwrap_or(SyncMode::Full),
             busy_timeout: Duration::from_millis(self.busy_timeout_ms.unwrap_or(5000)),
+            import_max_bytes: positive(self.import_max_bytes, 64 << 20, "import_max_bytes")?,
+            detector_grace: Duration::from_secs(self.detector_grace_secs.unwrap_or(2)),
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs.unwrap_or(30)),
         })
     }

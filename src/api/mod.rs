@@ -5,19 +5,23 @@
 
 mod admin;
 mod body;
+mod events;
 mod health;
+mod import;
 mod metrics;
 mod reports;
 mod series;
 mod services;
 
 pub use admin::Admin;
+pub use events::EventView;
 
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::error::ApiError;
 use crate::ingest::{IngestHandle, ReportLimiter, ReporterKey};
 use crate::metrics::Metrics;
+use crate::monitor::MonitorHandle;
 use crate::store::{Catalog, ReadPool, StoreError};
 use actix_web::web;
 use std::sync::Arc;
@@ -37,6 +41,8 @@ pub struct AppState {
     pub reads: ReadPool,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
+    /// The live detector: service statuses, catch-up after imports.
+    pub monitor: MonitorHandle,
 }
 
 impl AppState {
@@ -89,7 +95,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/services", web::post().to(services::create))
                 .route("/services/{slug}", web::get().to(services::get))
                 .route("/services/{slug}/series", web::get().to(series::series))
-                .route("/services/{slug}/summary", web::get().to(series::summary)),
+                .route("/services/{slug}/summary", web::get().to(series::summary))
+                .route("/events", web::get().to(events::list))
+                .route("/events/{id}", web::get().to(events::get))
+                .route("/admin/import", web::post().to(import::import)),
         );
 }
 

@@ -35,6 +35,22 @@ pub struct PendingReport {
     pub reporter: [u8; 16],
 }
 
+impl PendingReport {
+    fn into_row(self, counted: bool) -> NewReport {
+        NewReport {
+            service_id: self.service_id,
+            received_ms: self.received_ms,
+            category: self.category,
+            error_code: self.error_code,
+            region: self.region,
+            platform: self.platform,
+            comment: self.comment,
+            reporter: self.reporter,
+            counted,
+        }
+    }
+}
+
 /// What the writer answers once a report is committed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ack {
@@ -53,8 +69,14 @@ pub enum IngestError {
     Storage,
 }
 
+type Pending = (PendingReport, oneshot::Sender<Result<Ack, IngestError>>);
+type ImportReply = oneshot::Sender<Result<usize, IngestError>>;
+type Import = (Vec<PendingReport>, ImportReply);
+
 enum Command {
     Report(PendingReport, oneshot::Sender<Result<Ack, IngestError>>),
+    /// Imported history: committed as one transaction, every report counted.
+    Import(Vec<PendingReport>, ImportReply),
     Shutdown,
 }
 
@@ -98,6 +120,20 @@ impl IngestHandle {
         }
     }
 
+    /// Queues imported history to be committed in one transaction; the
+    /// receiver resolves to the number of reports stored.
+    pub fn import(
+        &self,
+        reports: Vec<PendingReport>,
+    ) -> Result<oneshot::Receiver<Result<usize, IngestError>>, IngestError> {
+        let (reply, rx) = oneshot::channel();
+        match self.tx.try_send(Command::Import(reports, reply)) {
+            Ok(()) => Ok(rx),
+            Err(TrySendError::Full(_)) => Err(IngestError::QueueFull),
+            Err(TrySendError::Disconnected(_)) => Err(IngestError::ShuttingDown),
+        }
+    }
+
     pub fn queue_depth(&self) -> usize {
         self.metrics.queue_depth.get().max(0) as usize
     }
@@ -112,16 +148,50 @@ impl IngestHandle {
 }
 
 /// Remembers, per (service, reporter), when that reporter last counted.
+/// Hashes (service, reporter) keys cheaply. Safe without a random seed
+/// because a reporter id is an HMAC output under a secret key: clients cannot
+/// choose ids that collide, so there is no hash flooding to defend against.
+#[derive(Default, Clone, Copy)]
+struct ReporterHasher(u64);
+
+impl std::hash::Hasher for ReporterHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_i64(&mut self, n: i64) {
+        self.write_u64(n as u64);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type ReporterMap = HashMap<(i64, [u8; 16]), i64, std::hash::BuildHasherDefault<ReporterHasher>>;
+
 struct Deduplicator {
     window_ms: i64,
-    last_counted: HashMap<(i64, [u8; 16]), i64>,
+    last_counted: ReporterMap,
     /// Latest report time seen: drives pruning (the clock may be a test's).
     latest_ms: i64,
     last_prune_ms: i64,
 }
 
 impl Deduplicator {
-    fn counts(&self, pending: &HashMap<(i64, [u8; 16]), i64>, r: &PendingReport) -> bool {
+    fn counts(&self, pending: &ReporterMap, r: &PendingReport) -> bool {
         let key = (r.service_id, r.reporter);
         let prev = pending.get(&key).or_else(|| self.last_counted.get(&key));
         match prev {
@@ -130,7 +200,7 @@ impl Deduplicator {
         }
     }
 
-    fn remember(&mut self, pending: HashMap<(i64, [u8; 16]), i64>) {
+    fn remember(&mut self, pending: ReporterMap) {
         for (key, t) in pending {
             self.latest_ms = self.latest_ms.max(t);
             let slot = self.last_counted.entry(key).or_insert(t);
@@ -152,7 +222,13 @@ pub struct GroupCommitWriter {
     dedup: Deduplicator,
     metrics: Arc<Metrics>,
     healthy: Arc<AtomicBool>,
+    /// The last batch was large: reports are arriving faster than single
+    /// commits, so the next batch may linger to fill.
+    under_load: bool,
 }
+
+/// A batch at least this large means the writer is under load.
+const LOAD_BATCH: usize = 8;
 
 impl GroupCommitWriter {
     /// Starts the writer thread on an open write connection. The
@@ -166,7 +242,7 @@ impl GroupCommitWriter {
     ) -> Result<(IngestHandle, WriterThread), StoreError> {
         let window_ms = config.dedup_window.as_millis() as i64;
         let now_ms = clock.now().timestamp_millis();
-        let mut last_counted = HashMap::new();
+        let mut last_counted = ReporterMap::default();
         for service in store::list_services(&conn)? {
             for (reporter, at) in
                 store::recent_counted_reporters(&conn, service.id, now_ms - window_ms)?
@@ -194,6 +270,7 @@ impl GroupCommitWriter {
             config,
             metrics,
             healthy,
+            under_load: false,
         };
         let join = std::thread::Builder::new()
             .name("downwave-writer".into())
@@ -203,108 +280,127 @@ impl GroupCommitWriter {
     }
 
     fn run(mut self) {
-        let mut batch: Vec<(PendingReport, oneshot::Sender<Result<Ack, IngestError>>)> =
-            Vec::with_capacity(self.config.max_batch);
+        let mut batch: Vec<Pending> = Vec::with_capacity(self.config.max_batch);
+        // Once asked to stop, keep taking what is queued (it is owed an
+        // answer) until the queue is empty, then return.
+        let mut stopping = false;
         loop {
-            let first = match self.rx.recv_timeout(Duration::from_secs(1)) {
-                Ok(cmd) => cmd,
-                Err(RecvTimeoutError::Timeout) => {
-                    self.probe_if_unhealthy();
-                    continue;
-                }
-                Err(RecvTimeoutError::Disconnected) => break,
-            };
-            let mut stop = false;
-            match first {
-                Command::Report(r, reply) => {
-                    self.metrics.queue_depth.dec();
-                    batch.push((r, reply));
-                }
-                Command::Shutdown => stop = true,
-            }
-            if !stop {
-                stop = self.fill(&mut batch);
-            }
-            self.commit(&mut batch);
-            if stop {
-                break;
-            }
-        }
-        // Shutting down: everything still queued was acknowledged to nobody
-        // yet but is owed an answer; commit it all.
-        loop {
-            while batch.len() < self.config.max_batch {
-                match self.rx.try_recv() {
-                    Ok(Command::Report(r, reply)) => {
-                        self.metrics.queue_depth.dec();
-                        batch.push((r, reply));
+            let cmd = if stopping {
+                self.rx.try_recv().ok()
+            } else {
+                match self.rx.recv_timeout(Duration::from_secs(1)) {
+                    Ok(cmd) => Some(cmd),
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.probe_if_unhealthy();
+                        continue;
                     }
-                    Ok(Command::Shutdown) => {}
-                    Err(_) => break,
+                    Err(RecvTimeoutError::Disconnected) => None,
                 }
-            }
-            if batch.is_empty() {
-                break;
+            };
+            let Some(cmd) = cmd else { break };
+            let mut import = self.take(cmd, &mut batch, &mut stopping);
+            if import.is_none() && !batch.is_empty() {
+                import = self.fill(&mut batch, &mut stopping);
             }
             self.commit(&mut batch);
+            if let Some((reports, reply)) = import {
+                self.commit_import(reports, reply);
+            }
         }
         tracing::info!("writer stopped; every queued report committed");
     }
 
-    /// Adds whatever is already queued to the batch, until it is full, the
-    /// queue is empty, or the batch has been open for `linger` while reports
-    /// kept arriving. A report never waits for company that is not there:
-    /// under load, the reports that queued during the previous commit form
-    /// the next batch. Returns true when a shutdown was asked for.
-    fn fill(
+    /// Files one command: a report joins the batch, a shutdown sets
+    /// `stopping`, an import is handed back to be committed on its own.
+    fn take(
         &mut self,
-        batch: &mut Vec<(PendingReport, oneshot::Sender<Result<Ack, IngestError>>)>,
-    ) -> bool {
-        let deadline = Instant::now() + self.config.linger;
-        while batch.len() < self.config.max_batch {
-            match self.rx.try_recv() {
-                Ok(Command::Report(r, reply)) => {
-                    self.metrics.queue_depth.dec();
-                    batch.push((r, reply));
-                }
-                Ok(Command::Shutdown) | Err(TryRecvError::Disconnected) => return true,
-                Err(TryRecvError::Empty) => return false,
+        cmd: Command,
+        batch: &mut Vec<Pending>,
+        stopping: &mut bool,
+    ) -> Option<Import> {
+        match cmd {
+            Command::Report(r, reply) => {
+                self.metrics.queue_depth.dec();
+                batch.push((r, reply));
+                None
             }
-            if !self.config.linger.is_zero() && Instant::now() >= deadline {
-                return false;
+            Command::Import(reports, reply) => Some((reports, reply)),
+            Command::Shutdown => {
+                *stopping = true;
+                None
             }
         }
-        false
     }
 
-    fn commit(
-        &mut self,
-        batch: &mut Vec<(PendingReport, oneshot::Sender<Result<Ack, IngestError>>)>,
-    ) {
+    /// Adds whatever is already queued to the batch, until it is full, the
+    /// queue is empty, an import comes up, or the batch has been open for
+    /// `linger` while reports kept arriving. A report never waits for
+    /// company that is not there: under load, the reports that queued during
+    /// the previous commit form the next batch.
+    fn fill(&mut self, batch: &mut Vec<Pending>, stopping: &mut bool) -> Option<Import> {
+        let deadline = Instant::now() + self.config.linger;
+        while batch.len() < self.config.max_batch {
+            let cmd = match self.rx.try_recv() {
+                Ok(cmd) => cmd,
+                Err(TryRecvError::Disconnected) => {
+                    *stopping = true;
+                    return None;
+                }
+                Err(TryRecvError::Empty) => {
+                    // Under load, waiting a moment gathers a bigger batch and
+                    // saves a sync per few reports; at low load, commit now.
+                    let now = Instant::now();
+                    if !self.under_load || *stopping || now >= deadline {
+                        return None;
+                    }
+                    match self.rx.recv_timeout(deadline - now) {
+                        Ok(cmd) => cmd,
+                        Err(RecvTimeoutError::Timeout) => return None,
+                        Err(RecvTimeoutError::Disconnected) => {
+                            *stopping = true;
+                            return None;
+                        }
+                    }
+                }
+            };
+            if let Some(import) = self.take(cmd, batch, stopping) {
+                return Some(import);
+            }
+        }
+        None
+    }
+
+    /// Commits imported history as one transaction: all of it or none.
+    /// Imported reports carry their own times and are all counted.
+    fn commit_import(&mut self, reports: Vec<PendingReport>, reply: ImportReply) {
+        let rows: Vec<NewReport> = reports.into_iter().map(|r| r.into_row(true)).collect();
+        let result = store::commit_batch(&mut self.conn, &rows);
+        if let Err(e) = &result {
+            tracing::error!(error = %crate::error::chain(e), reports = rows.len(), "an import failed to commit");
+        }
+        let _ = reply.send(
+            result
+                .map(|ids| ids.len())
+                .map_err(|_| IngestError::Storage),
+        );
+    }
+
+    fn commit(&mut self, batch: &mut Vec<Pending>) {
         if batch.is_empty() {
             return;
         }
-        let mut pending_dedup: HashMap<(i64, [u8; 16]), i64> = HashMap::new();
-        let rows: Vec<NewReport> = batch
-            .iter()
-            .map(|(r, _)| {
-                let counted = self.dedup.counts(&pending_dedup, r);
-                if counted {
-                    pending_dedup.insert((r.service_id, r.reporter), r.received_ms);
-                }
-                NewReport {
-                    service_id: r.service_id,
-                    received_ms: r.received_ms,
-                    category: r.category.clone(),
-                    error_code: r.error_code,
-                    region: r.region,
-                    platform: r.platform.clone(),
-                    comment: r.comment.clone(),
-                    reporter: r.reporter,
-                    counted,
-                }
-            })
-            .collect();
+        self.under_load = batch.len() >= LOAD_BATCH;
+        let mut pending_dedup = ReporterMap::default();
+        let mut replies = Vec::with_capacity(batch.len());
+        let mut rows = Vec::with_capacity(batch.len());
+        for (r, reply) in batch.drain(..) {
+            let counted = self.dedup.counts(&pending_dedup, &r);
+            if counted {
+                pending_dedup.insert((r.service_id, r.reporter), r.received_ms);
+            }
+            rows.push(r.into_row(counted));
+            replies.push(reply);
+        }
         let started = Instant::now();
         let result = store::commit_batch(&mut self.conn, &rows);
         self.metrics
@@ -315,7 +411,7 @@ impl GroupCommitWriter {
                 self.healthy.store(true, Ordering::Relaxed);
                 self.metrics.batch_size.observe(rows.len() as f64);
                 self.dedup.remember(pending_dedup);
-                for ((_, reply), (row, id)) in batch.drain(..).zip(rows.iter().zip(ids)) {
+                for (reply, (row, id)) in replies.into_iter().zip(rows.iter().zip(ids)) {
                     if row.counted {
                         self.metrics.reports_counted.inc();
                     } else {
@@ -337,7 +433,7 @@ impl GroupCommitWriter {
                     reports = rows.len(),
                     "a report batch failed to commit; answering 503"
                 );
-                for (_, reply) in batch.drain(..) {
+                for reply in replies {
                     let _ = reply.send(Err(IngestError::Storage));
                 }
             }

@@ -1,4 +1,10 @@
-//! Tools that drive downwave from outside: the HTTP load generator (and, with
-//! the detector, scenarios and backtests).
+//! Everything that drives downwave from outside: the seeded scenario generator
+//! (the March-2 outage), the backtest over CSV files, the NAB scorer used to
+//! grade backtests on labelled data, and the HTTP load generator.
 
+pub mod acceptance;
+pub mod backtest;
+pub mod bench;
 pub mod loadgen;
+pub mod nab;
+pub mod scenario;

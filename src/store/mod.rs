@@ -4,11 +4,17 @@
 //! There is one write connection, owned by the ingest writer thread, and a
 //! pool of read connections; in WAL mode a read never waits for the writer.
 
+mod events;
 mod pool;
 mod reports;
 mod series;
 mod services;
 
+pub use events::{
+    detector_minutes, facet_counts, first_minute, get_event, insert_detector_minutes, list_events,
+    load_detector_states, minute_totals, reset_detector, save_detector_state, upsert_event,
+    DetectorMinute, EventFilter, EventRecord,
+};
 pub use pool::ReadPool;
 pub use reports::{commit_batch, recent_counted_reporters, NewReport};
 pub use series::{series, summary, Bucket, Summary, TopItem};

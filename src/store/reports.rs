@@ -6,6 +6,22 @@ use crate::domain::{Category, ErrorCode, Minute, Platform, Region};
 use rusqlite::{params, Connection};
 use std::collections::HashMap;
 
+/// A facet value as counted in a batch, borrowed where it can be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum FacetValue<'a> {
+    Code(u16),
+    Text(&'a str),
+}
+
+impl std::fmt::Display for FacetValue<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FacetValue::Code(c) => write!(f, "{c}"),
+            FacetValue::Text(t) => f.write_str(t),
+        }
+    }
+}
+
 /// A report ready to be written, its counting already decided.
 #[derive(Debug, Clone)]
 pub struct NewReport {
@@ -35,7 +51,7 @@ pub fn commit_batch(conn: &mut Connection, batch: &[NewReport]) -> Result<Vec<i6
     let tx = conn.transaction().context("starting a report batch")?;
     let mut ids = Vec::with_capacity(batch.len());
     let mut minutes: HashMap<(i64, i64, &str), i64> = HashMap::new();
-    let mut facets: HashMap<(i64, i64, &'static str, String), i64> = HashMap::new();
+    let mut facets: HashMap<(i64, i64, &'static str, FacetValue<'_>), i64> = HashMap::new();
     {
         let mut insert = tx
             .prepare_cached(
@@ -69,12 +85,22 @@ pub fn commit_batch(conn: &mut Connection, batch: &[NewReport]) -> Result<Vec<i6
                 .or_default() += 1;
             if let Some(code) = r.error_code {
                 *facets
-                    .entry((r.service_id, minute, "error_code", code.get().to_string()))
+                    .entry((
+                        r.service_id,
+                        minute,
+                        "error_code",
+                        FacetValue::Code(code.get()),
+                    ))
                     .or_default() += 1;
             }
             if let Some(region) = &r.region {
                 *facets
-                    .entry((r.service_id, minute, "region", region.as_str().to_owned()))
+                    .entry((
+                        r.service_id,
+                        minute,
+                        "region",
+                        FacetValue::Text(region.as_str()),
+                    ))
                     .or_default() += 1;
             }
             if let Some(platform) = &r.platform {
@@ -83,7 +109,7 @@ pub fn commit_batch(conn: &mut Connection, batch: &[NewReport]) -> Result<Vec<i6
                         r.service_id,
                         minute,
                         "platform",
-                        platform.as_str().to_owned(),
+                        FacetValue::Text(platform.as_str()),
                     ))
                     .or_default() += 1;
             }
@@ -109,7 +135,7 @@ pub fn commit_batch(conn: &mut Connection, batch: &[NewReport]) -> Result<Vec<i6
             .context("preparing the facet upsert")?;
         for ((service, minute, facet, value), n) in &facets {
             upsert_facet
-                .execute(params![service, minute, facet, value, n])
+                .execute(params![service, minute, facet, value.to_string(), n])
                 .context("adding to report_minute_facets")?;
         }
     }

@@ -12,6 +12,13 @@ pub struct Bucket {
     pub count: u64,
     /// Counts per category; a category absent here had none.
     pub categories: BTreeMap<String, u64>,
+    /// The detector's expected count for the bucket (sum of its minutes);
+    /// null until the detector has seen the bucket's minutes.
+    pub baseline: Option<f64>,
+    /// The upper edge of the normal band (sum of its minutes' edges).
+    pub upper: Option<f64>,
+    /// The highest minute score in the bucket: -log10 of the tail probability.
+    pub score: Option<f64>,
 }
 
 /// Every bucket from `from` (inclusive) to `to` (exclusive) at `step_secs`,
@@ -29,6 +36,9 @@ pub fn series(
             t: Minute::from_unix(from.unix() + i as i64 * step_secs),
             count: 0,
             categories: BTreeMap::new(),
+            baseline: None,
+            upper: None,
+            score: None,
         })
         .collect();
     let mut stmt = conn
@@ -53,6 +63,16 @@ pub fn series(
             let count = count.max(0) as u64;
             b.count += count;
             *b.categories.entry(category).or_default() += count;
+        }
+    }
+    for (minute, baseline, upper, score) in
+        super::detector_minutes(conn, service_id, from.unix(), to.unix())?
+    {
+        let i = ((minute - from.unix()) / step_secs) as usize;
+        if let Some(b) = out.get_mut(i) {
+            b.baseline = Some(b.baseline.unwrap_or(0.0) + baseline);
+            b.upper = Some(b.upper.unwrap_or(0.0) + upper);
+            b.score = Some(b.score.map_or(score, |s: f64| s.max(score)));
         }
     }
     Ok(out)

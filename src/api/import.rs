@@ -1,0 +1,270 @@
+//! `POST /api/v1/admin/import`: history with its own timestamps, as
+//! newline-delimited JSON, so an operator can migrate past reports in or
+//! replay a scenario. Streamed and size-limited; all or nothing per request:
+//! every line is checked before anything is written, and the whole import
+//! commits in one transaction. The detector then runs over it.
+
+use super::body::parse_json;
+use super::{Admin, AppState};
+use crate::domain::{ErrorCode, Minute, Platform, Region};
+use crate::error::ApiError;
+use crate::ingest::{IngestError, PendingReport};
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// One imported report.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportLine {
+    service: String,
+    category: String,
+    /// When the report was made (RFC 3339).
+    at: DateTime<Utc>,
+    #[serde(default)]
+    error_code: Option<i64>,
+    #[serde(default)]
+    region: Option<String>,
+    #[serde(default)]
+    platform: Option<String>,
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ImportResponse {
+    imported: usize,
+    from: Option<Minute>,
+    to: Option<Minute>,
+    services: Vec<String>,
+}
+
+/// The content types an import may be sent as.
+const NDJSON_TYPES: [&str; 3] = [
+    "application/x-ndjson",
+    "application/jsonl",
+    "application/json-lines",
+];
+
+pub async fn import(
+    _admin: Admin,
+    req: HttpRequest,
+    mut payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let mime = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    if !mime.is_some_and(|m| NDJSON_TYPES.contains(&m.as_str())) {
+        return Err(ApiError::UnsupportedMediaType {
+            message: "send one JSON report per line with Content-Type: application/x-ndjson".into(),
+        });
+    }
+    let limit = state.settings.import_max_bytes;
+    let mut received = 0usize;
+    let mut buf: Vec<u8> = Vec::new();
+    let mut reports = Vec::new();
+    let mut line_no = 0usize;
+    let mut first_minute: HashMap<i64, i64> = HashMap::new();
+    let now = state.clock.now();
+    loop {
+        let chunk = match payload.next().await {
+            Some(chunk) => {
+                Some(chunk.map_err(|e| ApiError::bad_request("bad_body", e.to_string()))?)
+            }
+            None => None,
+        };
+        let done = chunk.is_none();
+        if let Some(chunk) = chunk {
+            received += chunk.len();
+            if received > limit {
+                return Err(ApiError::PayloadTooLarge {
+                    message: format!("the import is larger than the limit of {limit} bytes"),
+                });
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        // Parse every complete line in the buffer (and the rest at the end).
+        let mut start = 0;
+        while let Some(pos) = buf[start..].iter().position(|&b| b == b'\n') {
+            line_no += 1;
+            let line = &buf[start..start + pos];
+            start += pos + 1;
+            if let Some(r) = parse_line(&state, line, line_no, now).await? {
+                let m = Minute::from_unix(r.received_ms.div_euclid(1000)).unix();
+                first_minute
+                    .entry(r.service_id)
+                    .and_modify(|f| *f = (*f).min(m))
+                    .or_insert(m);
+                reports.push(r);
+            }
+        }
+        buf.drain(..start);
+        if done {
+            if !buf.is_empty() {
+                line_no += 1;
+                let line = std::mem::take(&mut buf);
+                if let Some(r) = parse_line(&state, &line, line_no, now).await? {
+                    let m = Minute::from_unix(r.received_ms.div_euclid(1000)).unix();
+                    first_minute
+                        .entry(r.service_id)
+                        .and_modify(|f| *f = (*f).min(m))
+                        .or_insert(m);
+                    reports.push(r);
+                }
+            }
+            break;
+        }
+    }
+    let from = reports.iter().map(|r| r.received_ms).min();
+    let to = reports.iter().map(|r| r.received_ms).max();
+    let count = reports.len();
+    if count > 0 {
+        let rx = state.ingest.import(reports).map_err(unavailable)?;
+        rx.await
+            .unwrap_or(Err(IngestError::ShuttingDown))
+            .map_err(unavailable)?;
+    }
+    // History before what the detector has already judged means relearning
+    // those services; history after it is simply caught up on.
+    let mut reset = Vec::new();
+    for (&service_id, &first) in &first_minute {
+        if state
+            .monitor
+            .board
+            .get(service_id)
+            .is_some_and(|s| s.minute.unix() >= first)
+        {
+            reset.push(service_id);
+        }
+    }
+    let caught_up = if reset.is_empty() {
+        state.monitor.catch_up().await
+    } else {
+        state.monitor.reset(reset).await
+    };
+    if let Err(e) = caught_up {
+        tracing::error!(error = %crate::error::chain(&e), "the detector could not run over an import");
+    }
+    let mut services: Vec<String> = first_minute
+        .keys()
+        .filter_map(|id| {
+            state
+                .catalog
+                .all()
+                .into_iter()
+                .find(|s| s.id == *id)
+                .map(|s| s.slug.to_string())
+        })
+        .collect();
+    services.sort();
+    Ok(HttpResponse::Ok().json(ImportResponse {
+        imported: count,
+        from: from.map(|ms| Minute::from_unix(ms.div_euclid(1000))),
+        to: to.map(|ms| Minute::from_unix(ms.div_euclid(1000))),
+        services,
+    }))
+}
+
+/// Checks one line; blank lines are skipped. Errors name the line.
+async fn parse_line(
+    state: &AppState,
+    raw: &[u8],
+    line_no: usize,
+    now: DateTime<Utc>,
+) -> Result<Option<PendingReport>, ApiError> {
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let at_line = |e: ApiError| -> ApiError {
+        let code = e.code();
+        ApiError::unprocessable(code, format!("line {line_no}: {e}"))
+    };
+    if raw.len() > state.settings.max_body_bytes {
+        return Err(at_line(ApiError::unprocessable(
+            "line_too_long",
+            format!("a line is at most {} bytes", state.settings.max_body_bytes),
+        )));
+    }
+    let line: ImportLine = parse_json(raw).map_err(at_line)?;
+    let service = state.service(&line.service).await.map_err(at_line)?;
+    let category = service
+        .categories
+        .find(&line.category)
+        .cloned()
+        .ok_or_else(|| {
+            at_line(ApiError::unprocessable(
+                "unknown_category",
+                format!(
+                    "'{}' is not a category of {}",
+                    super::truncate(&line.category, 32),
+                    service.slug
+                ),
+            ))
+        })?;
+    if line.at > now + chrono::Duration::minutes(1) {
+        return Err(at_line(ApiError::unprocessable(
+            "future_timestamp",
+            "a report cannot be from the future",
+        )));
+    }
+    let comment = line.comment.filter(|c| !c.trim().is_empty());
+    if comment
+        .as_ref()
+        .is_some_and(|c| c.chars().count() > state.settings.max_comment_chars)
+    {
+        return Err(at_line(ApiError::unprocessable(
+            "comment_too_long",
+            format!(
+                "a comment has at most {} characters",
+                state.settings.max_comment_chars
+            ),
+        )));
+    }
+    // Imported reports have no client; each gets a reporter id of its own.
+    let mut reporter = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut reporter);
+    Ok(Some(PendingReport {
+        service_id: service.id,
+        received_ms: line.at.timestamp_millis(),
+        category,
+        error_code: line
+            .error_code
+            .map(ErrorCode::parse)
+            .transpose()
+            .map_err(|e| at_line(e.into()))?,
+        region: line
+            .region
+            .as_deref()
+            .map(Region::parse)
+            .transpose()
+            .map_err(|e| at_line(e.into()))?,
+        platform: line
+            .platform
+            .as_deref()
+            .map(Platform::parse)
+            .transpose()
+            .map_err(|e| at_line(e.into()))?,
+        comment,
+        reporter,
+    }))
+}
+
+fn unavailable(e: IngestError) -> ApiError {
+    ApiError::Unavailable {
+        code: match e {
+            IngestError::QueueFull => "queue_full",
+            IngestError::ShuttingDown => "shutting_down",
+            IngestError::Storage => "storage_unavailable",
+        },
+        message: format!("the import was not stored: {e}; nothing was written"),
+        retry_after: 1,
+    }
+}

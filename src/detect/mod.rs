@@ -1,0 +1,26 @@
+//! The outage detector. Pure: no clock, no I/O, no allocation per bucket. Fed one
+//! closed bucket at a time per series, it keeps a baseline that knows the time of
+//! day (and the weekday once it has weeks of data), scores each bucket with the
+//! negative-binomial upper tail, and runs the event state machine with its waves.
+//!
+//! - [`params`]: every knob, in minutes, with the one set of defaults;
+//! - [`baseline`]: level × daily profile × weekly factor, and the dispersion;
+//! - [`score`]: tail probabilities, z-score, the dashboard band;
+//! - [`event`]: events, waves, severity;
+//! - [`series`]: the per-series state machine the server calls.
+//!
+//! Persistence: [`SeriesState`] is serde-serialisable; restore with
+//! [`SeriesDetector::from_state`], or rebuild with [`SeriesDetector::replay`].
+
+pub mod baseline;
+pub mod event;
+pub mod params;
+pub mod score;
+pub mod series;
+
+#[cfg(test)]
+mod properties;
+
+pub use event::{Event, EventChange, OpenReason, Severity, Wave};
+pub use params::{DetectorParams, TuningError};
+pub use series::{Observation, RestoreError, SeriesDetector, SeriesState, Status};

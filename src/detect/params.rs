@@ -1,0 +1,271 @@
+//! Detector parameters: one set of defaults for every series, every one of them in
+//! units of time (minutes, days) or of reports, never in rows, so the same values
+//! serve 1-minute live buckets and 5-minute or hourly offline data. [`Tuning`] turns
+//! them into per-step constants once, when a detector is built for a bucket step.
+
+use serde::{Deserialize, Serialize};
+
+/// Every knob of the detector. [`DetectorParams::default`] is the one set used for
+/// all series; nothing here is per series.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DetectorParams {
+    /// E-folding time (minutes) of the EWMA that tracks the de-seasonalised level.
+    /// Long enough that one busy afternoon does not move it much, short enough to
+    /// follow a service whose audience grows over days.
+    pub level_tau_minutes: f64,
+    /// Width (minutes) of one time-of-day slot of the daily profile. The profile is
+    /// interpolated linearly between slot centres, so the curve has no steps.
+    pub profile_slot_minutes: f64,
+    /// E-folding time (days) of each time-of-day slot's memory.
+    pub profile_tau_days: f64,
+    /// How many days of data the flat prior profile is worth; shrinks a young
+    /// series' profile toward flat until real days outweigh it.
+    pub profile_prior_days: f64,
+    /// E-folding time (days) of the day-of-week factors.
+    pub weekly_tau_days: f64,
+    /// How many days of data the neutral day-of-week prior is worth. Large on
+    /// purpose: the weekly shape only matters once several weeks are seen.
+    pub weekly_prior_days: f64,
+    /// E-folding time (minutes) of the overdispersion estimate.
+    pub dispersion_tau_minutes: f64,
+    /// Prior negative-binomial dispersion `phi` (variance = mu + phi mu^2) for a
+    /// young series; real report counts are burstier than Poisson.
+    pub dispersion_prior: f64,
+    /// How many minutes of data the dispersion prior is worth.
+    pub dispersion_prior_minutes: f64,
+    /// Floor of the expected rate (reports per minute): a silent series still
+    /// expects a stray report now and then, so one report is not infinitely surprising.
+    pub min_rate_per_minute: f64,
+    /// Learning clips each count to `baseline ± learn_clip_sigma * sd`, so an
+    /// outlier that does not open an event still cannot drag the baseline.
+    pub learn_clip_sigma: f64,
+    /// Scores above this (-log10 p) feed the tail calibration: how often they occur
+    /// and by how much they overshoot tells how heavy the series' real tail is.
+    pub tail_threshold_score: f64,
+    /// E-folding time (days) of the tail calibration.
+    pub tail_tau_days: f64,
+    /// How many days of data the nominal (model-is-right) tail prior is worth.
+    pub tail_prior_days: f64,
+    /// No event opens before the series has this much history (minutes): with no
+    /// baseline at all, nothing is abnormal yet.
+    pub warmup_minutes: f64,
+    /// Bucket score (-log10 of the upper-tail probability) at which a bucket is
+    /// abnormal: status `Elevated`, the upper band, and "still active" for an open event.
+    pub elevated_score: f64,
+    /// Bucket score so extreme that no noise explains it: opens an event at once.
+    pub extreme_score: f64,
+    /// Length (minutes) of the window over which moderate evidence must persist.
+    pub persist_minutes: f64,
+    /// Score of the window's summed count against the window's summed baseline
+    /// that opens an event when most of the window is above baseline.
+    pub persist_score: f64,
+    /// E-folding time (minutes) of the sustained-evidence EWMA: a slower twin of
+    /// the persistence window that catches a moderate rise lasting hours, which no
+    /// 15-minute window can tell from noise. It opens with `persist_score` too.
+    pub sustained_minutes: f64,
+    /// Minimum excess (reports above baseline, summed over the persistence window)
+    /// before any event opens: a handful of reports is never an outage.
+    pub min_excess: f64,
+    /// An open event resolves after this many minutes with no abnormal bucket;
+    /// long enough to bridge the dips between waves.
+    pub quiet_minutes: f64,
+    /// After an event has been open this long (minutes) the baseline starts
+    /// learning again (clipped), so a permanent step up eventually becomes normal
+    /// instead of holding the event open for ever.
+    pub max_freeze_minutes: f64,
+    /// E-folding time (minutes) of the smoothing of the excess rate used to find waves.
+    pub wave_smooth_minutes: f64,
+    /// A dip starts when the smoothed excess falls below this fraction of the
+    /// current wave's smoothed peak...
+    pub dip_fraction: f64,
+    /// ...and stays there for at least this many minutes.
+    pub dip_minutes: f64,
+    /// After a dip, a new wave starts when the smoothed excess climbs back above
+    /// this fraction of the previous wave's smoothed peak (and the bucket is abnormal).
+    pub rise_fraction: f64,
+}
+
+impl Default for DetectorParams {
+    fn default() -> Self {
+        Self {
+            level_tau_minutes: 360.0,
+            profile_slot_minutes: 60.0,
+            profile_tau_days: 7.0,
+            profile_prior_days: 1.0,
+            weekly_tau_days: 28.0,
+            weekly_prior_days: 14.0,
+            dispersion_tau_minutes: 3.0 * 1440.0,
+            dispersion_prior: 0.3,
+            dispersion_prior_minutes: 720.0,
+            min_rate_per_minute: 0.02,
+            learn_clip_sigma: 4.0,
+            tail_threshold_score: 2.0,
+            tail_tau_days: 14.0,
+            tail_prior_days: 3.0,
+            warmup_minutes: 60.0,
+            elevated_score: 3.0,
+            extreme_score: 9.0,
+            persist_minutes: 15.0,
+            persist_score: 6.0,
+            sustained_minutes: 120.0,
+            min_excess: 10.0,
+            quiet_minutes: 25.0,
+            max_freeze_minutes: 360.0,
+            wave_smooth_minutes: 5.0,
+            dip_fraction: 0.3,
+            dip_minutes: 5.0,
+            rise_fraction: 0.5,
+        }
+    }
+}
+
+/// Per-step constants derived from [`DetectorParams`] for one bucket step. Cheap to
+/// rebuild, so it is never persisted: a restored detector takes today's parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tuning {
+    pub params: DetectorParams,
+    /// Bucket step in seconds (> 0).
+    pub step_secs: i64,
+    /// Bucket step in minutes.
+    pub step_minutes: f64,
+    /// Number of daily profile slots.
+    pub slots: usize,
+    /// Slot width in seconds.
+    pub slot_secs: f64,
+    pub alpha_level: f64,
+    pub alpha_profile: f64,
+    pub profile_prior_weight: f64,
+    pub alpha_weekly: f64,
+    pub weekly_prior_weight: f64,
+    pub alpha_dispersion: f64,
+    pub dispersion_prior_weight: f64,
+    pub alpha_wave: f64,
+    pub alpha_tail: f64,
+    pub alpha_sustained: f64,
+    /// Buckets a window sum would need to carry the sustained EWMA's variance.
+    pub sustained_buckets: f64,
+    pub tail_prior_weight: f64,
+    /// Buckets held in the persistence window (>= 1).
+    pub window_len: usize,
+    pub min_expected: f64,
+}
+
+/// Why a detector could not be built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TuningError {
+    /// The bucket step must be a positive number of seconds, at most one day.
+    BadStep(i64),
+    /// A parameter is out of its range (name).
+    BadParam(&'static str),
+}
+
+impl std::fmt::Display for TuningError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TuningError::BadStep(s) => write!(f, "bucket step {s} s is not in 1..=86400"),
+            TuningError::BadParam(p) => write!(f, "detector parameter {p} is out of range"),
+        }
+    }
+}
+
+impl std::error::Error for TuningError {}
+
+/// Weight per update of an EWMA with calendar e-folding time `tau_minutes` when it
+/// receives one update every `every_minutes`.
+fn alpha(every_minutes: f64, tau_minutes: f64) -> f64 {
+    1.0 - (-every_minutes / tau_minutes).exp()
+}
+
+impl Tuning {
+    pub fn new(params: &DetectorParams, step_secs: i64) -> Result<Self, TuningError> {
+        if !(1..=86_400).contains(&step_secs) {
+            return Err(TuningError::BadStep(step_secs));
+        }
+        let p = params;
+        let positive: [(&'static str, f64); 17] = [
+            ("tail_threshold_score", p.tail_threshold_score),
+            ("tail_tau_days", p.tail_tau_days),
+            ("sustained_minutes", p.sustained_minutes),
+            ("level_tau_minutes", p.level_tau_minutes),
+            ("profile_slot_minutes", p.profile_slot_minutes),
+            ("profile_tau_days", p.profile_tau_days),
+            ("weekly_tau_days", p.weekly_tau_days),
+            ("dispersion_tau_minutes", p.dispersion_tau_minutes),
+            ("min_rate_per_minute", p.min_rate_per_minute),
+            ("learn_clip_sigma", p.learn_clip_sigma),
+            ("elevated_score", p.elevated_score),
+            ("extreme_score", p.extreme_score),
+            ("persist_minutes", p.persist_minutes),
+            ("persist_score", p.persist_score),
+            ("quiet_minutes", p.quiet_minutes),
+            ("max_freeze_minutes", p.max_freeze_minutes),
+            ("wave_smooth_minutes", p.wave_smooth_minutes),
+        ];
+        for (name, v) in positive {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(TuningError::BadParam(name));
+            }
+        }
+        let non_negative: [(&'static str, f64); 9] = [
+            ("tail_prior_days", p.tail_prior_days),
+            ("warmup_minutes", p.warmup_minutes),
+            ("profile_prior_days", p.profile_prior_days),
+            ("weekly_prior_days", p.weekly_prior_days),
+            ("dispersion_prior", p.dispersion_prior),
+            ("dispersion_prior_minutes", p.dispersion_prior_minutes),
+            ("min_excess", p.min_excess),
+            ("dip_minutes", p.dip_minutes),
+            ("dip_fraction", p.dip_fraction),
+        ];
+        for (name, v) in non_negative {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(TuningError::BadParam(name));
+            }
+        }
+        if !(p.rise_fraction.is_finite() && p.rise_fraction >= p.dip_fraction) {
+            return Err(TuningError::BadParam("rise_fraction"));
+        }
+        if p.profile_slot_minutes > 1440.0 {
+            return Err(TuningError::BadParam("profile_slot_minutes"));
+        }
+        let step_minutes = step_secs as f64 / 60.0;
+        let slots = ((1440.0 / p.profile_slot_minutes).round() as usize).clamp(1, 1440);
+        let slot_minutes = 1440.0 / slots as f64;
+        let day = 1440.0;
+        let week = 7.0 * day;
+        // A slot of a periodic profile is updated only while the clock is inside it,
+        // so its per-update weight is scaled so that it forgets at the calendar rate.
+        let profile_tau = p.profile_tau_days * day;
+        let alpha_profile = alpha(step_minutes * day / slot_minutes, profile_tau);
+        let profile_prior_weight = 1.0 - (-p.profile_prior_days * day / profile_tau).exp();
+        let weekly_tau = p.weekly_tau_days * day;
+        let alpha_weekly = alpha(step_minutes * week / day, weekly_tau);
+        let weekly_prior_weight = 1.0 - (-p.weekly_prior_days * day / weekly_tau).exp();
+        let window_len = ((p.persist_minutes / step_minutes).round() as usize).clamp(1, 1440);
+        Ok(Self {
+            params: p.clone(),
+            step_secs,
+            step_minutes,
+            slots,
+            slot_secs: slot_minutes * 60.0,
+            alpha_level: alpha(step_minutes, p.level_tau_minutes),
+            alpha_profile,
+            profile_prior_weight,
+            alpha_weekly,
+            weekly_prior_weight,
+            alpha_dispersion: alpha(step_minutes, p.dispersion_tau_minutes),
+            dispersion_prior_weight: 1.0
+                - (-p.dispersion_prior_minutes / p.dispersion_tau_minutes).exp(),
+            alpha_wave: alpha(step_minutes, p.wave_smooth_minutes),
+            alpha_sustained: alpha(step_minutes, p.sustained_minutes),
+            sustained_buckets: {
+                let a = alpha(step_minutes, p.sustained_minutes);
+                (2.0 - a) / a
+            },
+            alpha_tail: alpha(step_minutes, p.tail_tau_days * day),
+            tail_prior_weight: 1.0 - (-p.tail_prior_days / p.tail_tau_days).exp(),
+            window_len,
+            min_expected: p.min_rate_per_minute * step_minutes,
+        })
+    }
+}

@@ -1,0 +1,733 @@
+//! The per-series state machine: feeds closed buckets to the baseline (late, and
+//! only when they were normal), scores each bucket and the persistence window, opens,
+//! follows and resolves events.
+//!
+//! Status: `Ok` → `Elevated` (abnormal, no event yet) → `Outage` (event open).
+//! Open: one bucket beyond `extreme_score`, or the persistence window's sum beyond
+//! `persist_score` with most of its buckets above baseline; either way with at least
+//! `min_excess` reports above baseline. Resolve: `quiet_minutes` without an abnormal
+//! bucket. While open the baseline is frozen (up to `max_freeze_minutes`).
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+use super::baseline::BaselineModel;
+use super::event::{Event, EventChange, OpenReason, Severity, Wave, WaveInput, WaveTracker};
+use super::params::{DetectorParams, Tuning, TuningError};
+use super::score::{normal_upper_quantile, surprise, upper_band, z_score, TailCalibration};
+
+/// Where a series stands after a bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Ok,
+    /// Abnormal bucket or window, but no event (yet).
+    Elevated,
+    /// An event is open.
+    Outage,
+}
+
+/// The detector's verdict on one bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Observation {
+    pub bucket_start: i64,
+    pub count: u64,
+    /// Baseline: the expected count for this bucket.
+    pub expected: f64,
+    /// Approximate count at which the bucket's score reaches `elevated_score`.
+    pub band: f64,
+    /// Decision score: `-log10 P(X >= count)` under the baseline's negative
+    /// binomial, calibrated to the series' own tail (see [`TailCalibration`]).
+    pub score: f64,
+    /// The model's score before tail calibration.
+    pub raw_score: f64,
+    /// Plain z-score, for people.
+    pub z: f64,
+    /// Dispersion used for this bucket (NB2 phi; 0 = Poisson).
+    pub phi: f64,
+    /// Score of the persistence window's summed count.
+    pub window_score: f64,
+    pub status: Status,
+    pub change: Option<EventChange>,
+}
+
+/// One bucket of the persistence window. Buckets learn the baseline only when they
+/// leave the window, so the start of an event is never learned before it is known.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+struct WindowBucket {
+    start: i64,
+    count: u64,
+    expected: f64,
+    /// Raw bucket and window scores, learned by the tail calibration on exit.
+    raw_score: f64,
+    raw_window_score: f64,
+    /// The window's summed count and baseline when this bucket was the newest,
+    /// learned by the window dispersion on exit.
+    window_sum: u64,
+    window_expected: f64,
+    /// Belongs to an event: never learned.
+    in_event: bool,
+}
+
+/// Everything a detector remembers: serialise it to persist, restore it with
+/// [`SeriesDetector::from_state`]. Parameters are not part of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesState {
+    /// Bucket step the state was built for; a state only resumes at the same step.
+    pub step_secs: i64,
+    baseline: BaselineModel,
+    /// The persistence window, oldest first; also the learning delay line.
+    window: VecDeque<WindowBucket>,
+    /// Start of the last bucket seen; older or equal buckets are ignored.
+    last_bucket: Option<i64>,
+    /// The open event, if any.
+    open: Option<Event>,
+    /// The most recently resolved event (what a `Resolved` change refers to).
+    last_resolved: Option<Event>,
+    next_event_id: u64,
+    /// How heavy the real tail of bucket scores and of window scores is.
+    tail_bucket: TailCalibration,
+    tail_window: TailCalibration,
+    tail_sustained: TailCalibration,
+    /// Sustained-evidence EWMAs of the count and of the baseline per bucket.
+    /// Inside events they are fed the baseline, so an event leaves no residue.
+    sustained_count: f64,
+    sustained_expected: f64,
+    /// Start of the first bucket ever seen, for the warm-up.
+    first_bucket: Option<i64>,
+    wave: WaveTracker,
+    /// Reports and baseline of an open event's buckets after its last abnormal one:
+    /// they join the event only if it becomes abnormal again.
+    pending_total: u64,
+    pending_expected: f64,
+}
+
+/// One series' detector. Build it with [`SeriesDetector::new`], feed it closed
+/// buckets in time order with [`SeriesDetector::observe`].
+#[derive(Debug, Clone)]
+pub struct SeriesDetector {
+    tuning: Tuning,
+    /// Raw score at which the calibrated score is `elevated_score`, and its
+    /// standard normal quantile: recomputed only when the calibration moves.
+    band_raw: f64,
+    band_z: f64,
+    state: SeriesState,
+}
+
+/// A persisted state that does not fit the detector's parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RestoreError {
+    Tuning(TuningError),
+    /// Saved for another bucket step or profile slot count.
+    Mismatch,
+}
+
+impl std::fmt::Display for RestoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RestoreError::Tuning(e) => e.fmt(f),
+            RestoreError::Mismatch => {
+                write!(
+                    f,
+                    "saved detector state does not fit the step or profile slots"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for RestoreError {}
+
+/// The band's raw score moves in steps of 0.05, so the normal quantile is
+/// recomputed rarely and a restored detector draws exactly the same band.
+fn quantise_band(raw: f64) -> f64 {
+    (raw * 20.0).round() / 20.0
+}
+
+impl SeriesDetector {
+    /// A fresh detector for buckets of `step_secs` seconds.
+    pub fn new(params: &DetectorParams, step_secs: i64) -> Result<Self, TuningError> {
+        let tuning = Tuning::new(params, step_secs)?;
+        let state = SeriesState {
+            step_secs,
+            baseline: BaselineModel::new(&tuning),
+            window: VecDeque::with_capacity(tuning.window_len + 1),
+            last_bucket: None,
+            open: None,
+            last_resolved: None,
+            next_event_id: 1,
+            tail_bucket: TailCalibration::new(
+                tuning.params.tail_threshold_score,
+                tuning.tail_prior_weight,
+            ),
+            tail_window: TailCalibration::new(
+                tuning.params.tail_threshold_score,
+                tuning.tail_prior_weight,
+            ),
+            first_bucket: None,
+            tail_sustained: TailCalibration::new(
+                tuning.params.tail_threshold_score,
+                tuning.tail_prior_weight,
+            ),
+            sustained_count: 0.0,
+            sustained_expected: 0.0,
+            wave: WaveTracker::default(),
+            pending_total: 0,
+            pending_expected: 0.0,
+        };
+        Ok(Self::assemble(tuning, state))
+    }
+
+    fn assemble(tuning: Tuning, state: SeriesState) -> Self {
+        let band_raw = quantise_band(state.tail_bucket.raw_for(
+            tuning.params.elevated_score,
+            tuning.params.tail_threshold_score,
+        ));
+        Self {
+            band_z: normal_upper_quantile(band_raw),
+            band_raw,
+            tuning,
+            state,
+        }
+    }
+
+    /// Resume from a persisted state with (possibly changed) parameters.
+    pub fn from_state(
+        params: &DetectorParams,
+        mut state: SeriesState,
+    ) -> Result<Self, RestoreError> {
+        let tuning = Tuning::new(params, state.step_secs).map_err(RestoreError::Tuning)?;
+        if !state.baseline.fits(&tuning) {
+            return Err(RestoreError::Mismatch);
+        }
+        // A changed persistence window keeps the newest buckets; dropped ones are
+        // simply not learned, which is harmless.
+        while state.window.len() > tuning.window_len {
+            state.window.pop_front();
+        }
+        state
+            .window
+            .reserve(tuning.window_len + 1 - state.window.len());
+        Ok(Self::assemble(tuning, state))
+    }
+
+    /// Rebuild a detector by replaying stored counts (the other way to resume).
+    pub fn replay<I>(
+        params: &DetectorParams,
+        step_secs: i64,
+        buckets: I,
+    ) -> Result<Self, TuningError>
+    where
+        I: IntoIterator<Item = (i64, u64)>,
+    {
+        let mut d = Self::new(params, step_secs)?;
+        for (t, c) in buckets {
+            d.observe(t, c);
+        }
+        Ok(d)
+    }
+
+    /// The state to persist.
+    pub fn state(&self) -> &SeriesState {
+        &self.state
+    }
+
+    pub fn step_secs(&self) -> i64 {
+        self.tuning.step_secs
+    }
+
+    pub fn params(&self) -> &DetectorParams {
+        &self.tuning.params
+    }
+
+    pub fn open_event(&self) -> Option<&Event> {
+        self.state.open.as_ref()
+    }
+
+    pub fn last_resolved(&self) -> Option<&Event> {
+        self.state.last_resolved.as_ref()
+    }
+
+    /// Feed one closed bucket `[bucket_start, bucket_start + step)` with `count`
+    /// reports. Buckets must come in time order; a bucket at or before the last one
+    /// is scored but changes nothing. Missing buckets (gaps) are allowed: the
+    /// window and the quiet period are measured in time, not rows.
+    pub fn observe(&mut self, bucket_start: i64, count: u64) -> Observation {
+        let t = &self.tuning;
+        let p = &t.params;
+        let step = t.step_secs;
+        let e = self.state.baseline.expect(t, bucket_start);
+        let mu = e.mean;
+        let phi = e.phi;
+        let x = count as f64;
+        let u = p.tail_threshold_score;
+        let raw_score = surprise(count, mu, phi);
+        let score = self.state.tail_bucket.calibrate(raw_score, u);
+        let band_raw = quantise_band(self.state.tail_bucket.raw_for(p.elevated_score, u));
+        if band_raw != self.band_raw {
+            self.band_raw = band_raw;
+            self.band_z = normal_upper_quantile(band_raw);
+        }
+        let mut obs = Observation {
+            bucket_start,
+            count,
+            expected: mu,
+            band: upper_band(mu, phi, self.band_z),
+            score,
+            raw_score,
+            z: z_score(x, mu, phi),
+            phi,
+            window_score: 0.0,
+            status: if self.state.open.is_some() {
+                Status::Outage
+            } else {
+                Status::Ok
+            },
+            change: None,
+        };
+        if matches!(self.state.last_bucket, Some(last) if bucket_start <= last) {
+            return obs;
+        }
+        self.state.last_bucket = Some(bucket_start);
+        let first = *self.state.first_bucket.get_or_insert(bucket_start);
+        let warmup_secs = (p.warmup_minutes * 60.0) as i64;
+        let warm = bucket_start.saturating_sub(first) >= warmup_secs;
+        let bucket_end = bucket_start.saturating_add(step);
+
+        // Slide the window by time; leaving buckets teach the baseline.
+        let horizon = bucket_start.saturating_sub(((p.persist_minutes * 60.0) as i64).max(step));
+        while let Some(front) = self.state.window.front().copied() {
+            if front.start > horizon && self.state.window.len() < t.window_len {
+                break;
+            }
+            self.state.window.pop_front();
+            if !front.in_event {
+                self.state.baseline.learn(t, front.start, front.count);
+            }
+            // Scores made before the baseline existed say nothing about its tail.
+            let warm_bucket = front.start.saturating_sub(first) >= warmup_secs;
+            if !front.in_event && warm_bucket {
+                self.state
+                    .tail_bucket
+                    .learn(front.raw_score, u, t.alpha_tail);
+                self.state
+                    .tail_window
+                    .learn(front.raw_window_score, u, t.alpha_tail);
+                self.state
+                    .baseline
+                    .learn_window(t, front.window_sum, front.window_expected);
+            }
+        }
+        let freeze = self.state.open.as_ref().is_some_and(|ev| {
+            bucket_start.saturating_sub(ev.started_at) < (p.max_freeze_minutes * 60.0) as i64
+        });
+        self.state.window.push_back(WindowBucket {
+            start: bucket_start,
+            count,
+            expected: mu,
+            raw_score,
+            raw_window_score: 0.0,
+            window_sum: 0,
+            window_expected: 0.0,
+            in_event: freeze,
+        });
+
+        let (mut sum, mut sum_mu, mut above) = (0u64, 0.0f64, 0usize);
+        for b in &self.state.window {
+            sum = sum.saturating_add(b.count);
+            sum_mu += b.expected;
+            if b.count as f64 > b.expected {
+                above += 1;
+            }
+        }
+        let n = self.state.window.len();
+        let window_excess = sum as f64 - sum_mu;
+        // The whole window is scored as one count sharing one rate error (the most
+        // cautious reading of correlated buckets).
+        let full = n >= t.window_len;
+        let window_phi = self.state.baseline.window_dispersion(t);
+        let raw_window_score = if window_excess > 0.0 {
+            surprise(sum, sum_mu, window_phi)
+        } else {
+            0.0
+        };
+        if let Some(b) = self.state.window.back_mut() {
+            // Only full windows teach the window's dispersion and tail.
+            if full {
+                b.raw_window_score = raw_window_score;
+                b.window_sum = sum;
+                b.window_expected = sum_mu;
+            }
+        }
+        let window_score = self.state.tail_window.calibrate(raw_window_score, u);
+        obs.window_score = window_score;
+        // Sustained evidence: an EWMA over hours, scored as an equivalent window sum.
+        let a_s = t.alpha_sustained;
+        let fed = if self.state.open.is_some() { mu } else { x };
+        self.state.sustained_count += a_s * (fed - self.state.sustained_count);
+        self.state.sustained_expected += a_s * (mu - self.state.sustained_expected);
+        let s_sum = self.state.sustained_count * t.sustained_buckets;
+        let s_mu = self.state.sustained_expected * t.sustained_buckets;
+        let sustained_phi = self.state.baseline.sustained_dispersion(t);
+        let raw_sustained = if s_sum > s_mu && s_sum.is_finite() {
+            surprise(s_sum.round() as u64, s_mu, sustained_phi)
+        } else {
+            0.0
+        };
+        let sustained_score = self.state.tail_sustained.calibrate(raw_sustained, u);
+        let history = bucket_start.saturating_sub(first) >= (p.sustained_minutes * 60.0) as i64;
+        if self.state.open.is_none() && warm {
+            self.state.baseline.learn_sustained(t, s_sum, s_mu);
+            self.state
+                .tail_sustained
+                .learn(raw_sustained, u, t.alpha_tail);
+        }
+        let high = x > mu;
+        let bucket_abnormal = high && score >= p.elevated_score;
+        let window_abnormal = high && window_score >= p.persist_score;
+        let persistent = window_abnormal && full && 2 * above >= n;
+        let extreme = high && score >= p.extreme_score;
+
+        if self.state.open.is_none() {
+            if !warm {
+                return obs;
+            }
+            let enough = window_excess.max(x - mu) >= p.min_excess;
+            let reason = if extreme && enough {
+                Some(OpenReason::Extreme)
+            } else if persistent && window_excess >= p.min_excess {
+                Some(OpenReason::Persistent)
+            } else if high
+                && history
+                && sustained_score >= p.persist_score
+                && s_sum - s_mu >= p.min_excess
+            {
+                Some(OpenReason::Sustained)
+            } else {
+                None
+            };
+            match reason {
+                Some(reason) => {
+                    self.start_event(reason, bucket_end, phi);
+                    obs.status = Status::Outage;
+                    obs.change = Some(EventChange::Opened {
+                        event_id: self.state.next_event_id - 1,
+                    });
+                }
+                None if bucket_abnormal || window_abnormal => obs.status = Status::Elevated,
+                None => {}
+            }
+            return obs;
+        }
+
+        // An event is open.
+        // The window remembers a wave for its whole length; it keeps the event alive
+        // only while the bucket itself is still fairly high (p < 0.01).
+        let active = bucket_abnormal || (window_abnormal && score >= 2.0);
+        let step_minutes = t.step_minutes;
+        let rate = x / step_minutes;
+        let (alpha, dip_fraction, rise_fraction) = (t.alpha_wave, p.dip_fraction, p.rise_fraction);
+        let dip_secs = (p.dip_minutes * 60.0) as i64;
+        let quiet_secs = (p.quiet_minutes * 60.0) as i64;
+        let Some(ev) = self.state.open.as_mut() else {
+            return obs;
+        };
+        let id = ev.id;
+        let new_wave = self.state.wave.observe(
+            &mut ev.waves,
+            &WaveInput {
+                bucket_start,
+                bucket_end,
+                count,
+                rate,
+                excess_rate: (x - mu) / step_minutes,
+                active,
+            },
+            alpha,
+            dip_fraction,
+            dip_secs,
+            rise_fraction,
+        );
+        self.state.pending_total = self.state.pending_total.saturating_add(count);
+        self.state.pending_expected += mu;
+        if active {
+            ev.total = ev.total.saturating_add(self.state.pending_total);
+            ev.expected += self.state.pending_expected;
+            ev.excess = ev.total as f64 - ev.expected;
+            self.state.pending_total = 0;
+            self.state.pending_expected = 0.0;
+            ev.ended_at = bucket_end;
+        }
+        let mut updated = false;
+        if rate > ev.peak {
+            ev.peak = rate;
+            ev.peak_at = bucket_start;
+            ev.peak_baseline = mu / step_minutes;
+            updated = true;
+        }
+        let severity = Severity::grade(ev.peak / ev.peak_baseline.max(1e-9), ev.excess);
+        if severity != ev.severity {
+            ev.severity = severity;
+            updated = true;
+        }
+        obs.change = match new_wave {
+            Some(wave) => Some(EventChange::NewWave { event_id: id, wave }),
+            None if updated => Some(EventChange::Updated { event_id: id }),
+            None => None,
+        };
+        if !active && bucket_end.saturating_sub(ev.ended_at) >= quiet_secs {
+            let mut done = ev.clone();
+            // Only the quiet tail since the last abnormal bucket is trimmed off.
+            let tail = self.state.pending_total;
+            self.state.wave.finish(&mut done.waves, done.ended_at, tail);
+            done.resolved_at = Some(bucket_end);
+            self.state.open = None;
+            self.state.last_resolved = Some(done);
+            self.state.pending_total = 0;
+            self.state.pending_expected = 0.0;
+            obs.change = Some(EventChange::Resolved { event_id: id });
+            obs.status = if bucket_abnormal || window_abnormal {
+                Status::Elevated
+            } else {
+                Status::Ok
+            };
+        }
+        obs
+    }
+
+    /// Open an event at the current (last) window bucket, looking back over the
+    /// window for the run of high buckets that led here.
+    fn start_event(&mut self, opened_by: OpenReason, detected_at: i64, phi: f64) {
+        let t = &self.tuning;
+        let step = t.step_secs;
+        let step_minutes = t.step_minutes;
+        let w = &mut self.state.window;
+        let last = w.len().saturating_sub(1);
+        let mut first = last;
+        // Walk back over contiguous buckets that were at least mildly high
+        // (p < 0.1): they are the event's start, not background.
+        while first > 0 {
+            let prev = w[first - 1];
+            let contiguous = w[first].start.saturating_sub(prev.start) <= step;
+            if contiguous && surprise(prev.count, prev.expected, phi) >= 1.0 {
+                first -= 1;
+            } else {
+                break;
+            }
+        }
+        let mut total = 0u64;
+        let mut expected = 0.0;
+        let mut peak = (0u64, w[last].start, w[last].expected);
+        for b in w.range_mut(first..) {
+            b.in_event = true;
+            total = total.saturating_add(b.count);
+            expected += b.expected;
+            if b.count > peak.0 {
+                peak = (b.count, b.start, b.expected);
+            }
+        }
+        let started_at = w[first].start;
+        let cur = w[last];
+        let id = self.state.next_event_id;
+        self.state.next_event_id += 1;
+        let excess = total as f64 - expected;
+        let peak_rate = peak.0 as f64 / step_minutes;
+        let peak_baseline = peak.2 / step_minutes;
+        self.state.open = Some(Event {
+            id,
+            started_at,
+            detected_at,
+            opened_by,
+            peak_at: peak.1,
+            peak: peak_rate,
+            peak_baseline,
+            ended_at: cur.start.saturating_add(step),
+            resolved_at: None,
+            total,
+            excess,
+            expected,
+            severity: Severity::grade(peak_rate / peak_baseline.max(1e-9), excess),
+            waves: vec![Wave {
+                started_at,
+                peak_at: peak.1,
+                peak: peak_rate,
+                ended_at: cur.start.saturating_add(step),
+                reports: total,
+            }],
+        });
+        self.state.wave = WaveTracker::start((cur.count as f64 - cur.expected) / step_minutes);
+        self.state.pending_total = 0;
+        self.state.pending_expected = 0.0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+
+    use crate::sim::scenario::poisson;
+
+    const T0: i64 = 1_772_409_600; // a Monday, 00:00 UTC
+
+    fn detector(step: i64) -> SeriesDetector {
+        SeriesDetector::new(&DetectorParams::default(), step).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Feed `minutes` of Poisson(rate) 1-minute buckets; return the changes seen.
+    fn feed_flat(
+        d: &mut SeriesDetector,
+        rng: &mut StdRng,
+        from: i64,
+        minutes: i64,
+        rate: f64,
+    ) -> usize {
+        let mut opened = 0;
+        for i in 0..minutes {
+            let o = d.observe(from + 60 * i, poisson(rng, rate));
+            if matches!(o.change, Some(EventChange::Opened { .. })) {
+                opened += 1;
+            }
+        }
+        opened
+    }
+
+    #[test]
+    fn one_noisy_minute_never_opens() {
+        let mut d = detector(60);
+        let mut rng = StdRng::seed_from_u64(1);
+        assert_eq!(feed_flat(&mut d, &mut rng, T0, 2 * 1440, 5.0), 0);
+        // A minute at 4x the rate: clearly odd, not an outage.
+        let o = d.observe(T0 + 2 * 86_400, 20);
+        assert_ne!(o.status, Status::Outage);
+        assert!(o.change.is_none());
+    }
+
+    #[test]
+    fn an_extreme_bucket_opens_at_once_with_a_causal_detection_time() {
+        let mut d = detector(60);
+        let mut rng = StdRng::seed_from_u64(2);
+        feed_flat(&mut d, &mut rng, T0, 1440, 5.0);
+        let t = T0 + 86_400;
+        let o = d.observe(t, 200);
+        assert_eq!(o.status, Status::Outage);
+        assert!(matches!(
+            o.change,
+            Some(EventChange::Opened { event_id: 1 })
+        ));
+        let ev = d.open_event().unwrap_or_else(|| panic!("no event"));
+        assert_eq!(ev.detected_at, t + 60);
+        assert_eq!(ev.opened_by, OpenReason::Extreme);
+    }
+
+    #[test]
+    fn moderate_evidence_must_persist() {
+        let mut d = detector(60);
+        let mut rng = StdRng::seed_from_u64(3);
+        // Three days: enough for the window's own dispersion to outweigh its prior.
+        feed_flat(&mut d, &mut rng, T0, 3 * 1440, 10.0);
+        // 2.2x the rate: no single minute is extreme, the window is.
+        let t = T0 + 3 * 86_400;
+        let mut opened_at = None;
+        for i in 0..30 {
+            let o = d.observe(t + 60 * i, 22);
+            if matches!(o.change, Some(EventChange::Opened { .. })) {
+                opened_at = Some(i);
+                break;
+            }
+            assert!(o.score < DetectorParams::default().extreme_score);
+        }
+        let i = opened_at.unwrap_or_else(|| panic!("never opened"));
+        assert!(i >= 5, "opened after {i} minutes: not persistent");
+        let ev = d.open_event().unwrap_or_else(|| panic!("no event"));
+        assert_ne!(ev.opened_by, OpenReason::Extreme);
+    }
+
+    #[test]
+    fn resolves_after_the_quiet_period_and_freezes_the_baseline() {
+        let mut d = detector(60);
+        let mut rng = StdRng::seed_from_u64(4);
+        feed_flat(&mut d, &mut rng, T0, 1440, 5.0);
+        let t = T0 + 86_400;
+        for i in 0..60 {
+            d.observe(t + 60 * i, 150);
+        }
+        let during = d.observe(t + 3600, 150).expected;
+        assert!(during < 8.0, "baseline learned the outage: {during}");
+        let mut resolved_at = None;
+        for i in 61..200 {
+            let o = d.observe(t + 60 * i, poisson(&mut rng, 5.0));
+            if matches!(o.change, Some(EventChange::Resolved { .. })) {
+                resolved_at = Some(t + 60 * i + 60);
+                break;
+            }
+        }
+        let r = resolved_at.unwrap_or_else(|| panic!("never resolved"));
+        let ev = d
+            .last_resolved()
+            .unwrap_or_else(|| panic!("no resolved event"));
+        assert_eq!(ev.resolved_at, Some(r));
+        let quiet = (DetectorParams::default().quiet_minutes * 60.0) as i64;
+        assert!(r - ev.ended_at >= quiet && r - ev.ended_at <= quiet + 120);
+        assert!((ev.excess - 61.0 * 145.0).abs() < 300.0, "{}", ev.excess);
+        assert_eq!(ev.waves.len(), 1);
+    }
+
+    #[test]
+    fn cold_start_opens_on_an_unmistakable_burst_only() {
+        let mut d = detector(60);
+        let mut rng = StdRng::seed_from_u64(5);
+        // Two hours of history only.
+        assert_eq!(feed_flat(&mut d, &mut rng, T0, 120, 3.0), 0);
+        let o = d.observe(T0 + 120 * 60, 12);
+        assert_ne!(o.status, Status::Outage, "{o:?}");
+        let o = d.observe(T0 + 121 * 60, 120);
+        assert_eq!(o.status, Status::Outage, "{o:?}");
+    }
+
+    #[test]
+    fn state_round_trips_through_json_and_resumes_identically() {
+        let mut a = detector(300);
+        let mut rng = StdRng::seed_from_u64(6);
+        for i in 0..3000 {
+            a.observe(T0 + 300 * i, poisson(&mut rng, 20.0));
+        }
+        let json = serde_json::to_string(a.state()).unwrap_or_default();
+        let state: SeriesState = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}"));
+        let mut b = SeriesDetector::from_state(&DetectorParams::default(), state)
+            .unwrap_or_else(|e| panic!("{e}"));
+        for i in 3000..3100 {
+            let c = if i == 3050 {
+                400
+            } else {
+                poisson(&mut rng, 20.0)
+            };
+            assert_eq!(a.observe(T0 + 300 * i, c), b.observe(T0 + 300 * i, c));
+        }
+        assert!(b.last_resolved().is_some() || b.open_event().is_some());
+    }
+
+    #[test]
+    fn old_or_repeated_buckets_change_nothing() {
+        let mut d = detector(60);
+        d.observe(T0, 3);
+        d.observe(T0 + 60, 4);
+        let before = d.state().clone();
+        let o = d.observe(T0, 1000);
+        assert!(o.change.is_none());
+        assert_eq!(d.state(), &before);
+    }
+
+    #[test]
+    fn bad_steps_are_refused() {
+        assert!(SeriesDetector::new(&DetectorParams::default(), 0).is_err());
+        assert!(SeriesDetector::new(&DetectorParams::default(), -60).is_err());
+        let p = DetectorParams {
+            quiet_minutes: f64::NAN,
+            ..DetectorParams::default()
+        };
+        assert!(SeriesDetector::new(&p, 60).is_err());
+    }
+}

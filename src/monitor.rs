@@ -1,0 +1,425 @@
+//! The live detector: a thread that, as each minute closes, feeds every
+//! service's count to its [`SeriesDetector`], records the baseline, band and
+//! score of the minute, and writes event changes. It catches up on start and
+//! after an import, and keeps each service's status for the API.
+//!
+//! The detector itself is pure (`crate::detect`); this module is the loop
+//! around it: when a minute counts as closed, where counts come from, where
+//! conclusions go.
+//!
+//! Restarts: every service's detector memory is saved every
+//! `SAVE_EVERY_MINUTES` and at shutdown. On start the monitor restores it and
+//! replays the minutes since from `report_minutes`; the detector is
+//! deterministic and events are keyed by (service, detector sequence number),
+//! so the replay updates the same events instead of opening new ones.
+
+use crate::clock::Clock;
+use crate::detect::{
+    DetectorParams, EventChange, Observation, SeriesDetector, SeriesState, Status,
+};
+use crate::domain::Minute;
+use crate::store::{self, DetectorMinute, StoreError};
+use rusqlite::Connection;
+use std::collections::HashMap;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, RwLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+/// Minutes processed in one transaction while catching up.
+const CHUNK_MINUTES: i64 = 1440;
+/// How often (in processed minutes) a detector's memory is saved.
+const SAVE_EVERY_MINUTES: i64 = 15;
+/// The live detector works in one-minute buckets.
+const STEP_SECS: i64 = 60;
+
+/// Where one service stands after its last closed minute.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct ServiceStatus {
+    pub status: Status,
+    /// The last closed minute the detector saw.
+    pub minute: Minute,
+    pub count: u64,
+    pub baseline: f64,
+    pub upper: f64,
+    pub score: f64,
+}
+
+/// The latest status of every service, shared with the HTTP workers.
+#[derive(Default)]
+pub struct StatusBoard {
+    by_service: RwLock<HashMap<i64, ServiceStatus>>,
+}
+
+impl StatusBoard {
+    pub fn get(&self, service_id: i64) -> Option<ServiceStatus> {
+        self.by_service.read().ok()?.get(&service_id).copied()
+    }
+
+    fn set_all(&self, updates: impl IntoIterator<Item = (i64, ServiceStatus)>) {
+        if let Ok(mut map) = self.by_service.write() {
+            map.extend(updates);
+        }
+    }
+
+    fn remove(&self, service_id: i64) {
+        if let Ok(mut map) = self.by_service.write() {
+            map.remove(&service_id);
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MonitorError {
+    #[error("the detector could not read or write the database")]
+    Store(#[from] StoreError),
+    #[error("the detector has stopped")]
+    Stopped,
+}
+
+type Reply = oneshot::Sender<Result<(), String>>;
+
+enum Command {
+    /// Process every closed minute now.
+    CatchUp(Reply),
+    /// Forget these services' conclusions and relearn them from their first minute.
+    Reset(Vec<i64>, Reply),
+    Shutdown,
+}
+
+/// How the HTTP side talks to the monitor.
+#[derive(Clone)]
+pub struct MonitorHandle {
+    tx: Sender<Command>,
+    pub board: Arc<StatusBoard>,
+}
+
+impl MonitorHandle {
+    /// Returns once every minute closed by now has been processed.
+    pub async fn catch_up(&self) -> Result<(), MonitorError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::CatchUp(reply))
+            .map_err(|_| MonitorError::Stopped)?;
+        Self::wait(rx).await
+    }
+
+    /// Relearns the given services from scratch (after history was imported
+    /// before the detector's position), then catches up.
+    pub async fn reset(&self, services: Vec<i64>) -> Result<(), MonitorError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Reset(services, reply))
+            .map_err(|_| MonitorError::Stopped)?;
+        Self::wait(rx).await
+    }
+
+    async fn wait(rx: oneshot::Receiver<Result<(), String>>) -> Result<(), MonitorError> {
+        match rx.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(msg)) => Err(MonitorError::Store(StoreError::Corrupt(msg))),
+            Err(_) => Err(MonitorError::Stopped),
+        }
+    }
+}
+
+/// The running monitor thread.
+pub struct MonitorThread {
+    tx: Sender<Command>,
+    join: JoinHandle<()>,
+}
+
+impl MonitorThread {
+    /// Saves every detector's memory and stops.
+    pub fn shutdown(self) {
+        let _ = self.tx.send(Command::Shutdown);
+        if self.join.join().is_err() {
+            tracing::error!("the detector thread panicked");
+        }
+    }
+}
+
+struct Tracked {
+    detector: SeriesDetector,
+    /// Start of the last minute processed.
+    last: i64,
+    /// Minutes processed since the memory was last saved.
+    unsaved: i64,
+}
+
+pub struct Monitor {
+    conn: Connection,
+    clock: Arc<dyn Clock>,
+    params: DetectorParams,
+    /// A minute counts as closed this long after its end, so reports
+    /// acknowledged in its last milliseconds are in the count.
+    grace: Duration,
+    tracked: HashMap<i64, Tracked>,
+    /// Saved memories not yet claimed by a service, from the last start.
+    saved: HashMap<i64, (i64, String)>,
+    board: Arc<StatusBoard>,
+}
+
+impl Monitor {
+    /// Starts the monitor thread on its own write connection.
+    pub fn spawn(
+        conn: Connection,
+        clock: Arc<dyn Clock>,
+        params: DetectorParams,
+        grace: Duration,
+    ) -> Result<(MonitorHandle, MonitorThread), StoreError> {
+        // Parameters that cannot build a detector are a programming error in
+        // the defaults; refuse to start rather than run blind.
+        SeriesDetector::new(&params, STEP_SECS)
+            .map_err(|e| StoreError::Corrupt(format!("detector parameters: {e}")))?;
+        let saved = store::load_detector_states(&conn)?
+            .into_iter()
+            .map(|(id, last, state)| (id, (last, state)))
+            .collect();
+        let board = Arc::new(StatusBoard::default());
+        let (tx, rx) = mpsc::channel();
+        let monitor = Monitor {
+            conn,
+            clock,
+            params,
+            grace,
+            tracked: HashMap::new(),
+            saved,
+            board: board.clone(),
+        };
+        let join = std::thread::Builder::new()
+            .name("downwave-detector".into())
+            .spawn(move || monitor.run(rx))
+            .map_err(|e| StoreError::Corrupt(format!("cannot start the detector thread: {e}")))?;
+        Ok((
+            MonitorHandle {
+                tx: tx.clone(),
+                board,
+            },
+            MonitorThread { tx, join },
+        ))
+    }
+
+    fn run(mut self, rx: Receiver<Command>) {
+        if let Err(e) = self.tick() {
+            tracing::error!(error = %crate::error::chain(&e), "detector catch-up failed");
+        }
+        loop {
+            match rx.recv_timeout(Duration::from_secs(1)) {
+                Ok(Command::CatchUp(reply)) => {
+                    let _ = reply.send(self.tick().map_err(|e| crate::error::chain(&e)));
+                }
+                Ok(Command::Reset(services, reply)) => {
+                    let r = self.reset(&services).and_then(|()| self.tick());
+                    let _ = reply.send(r.map_err(|e| crate::error::chain(&e)));
+                }
+                Ok(Command::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {
+                    if let Err(e) = self.tick() {
+                        tracing::error!(error = %crate::error::chain(&e), "detector tick failed");
+                    }
+                }
+            }
+        }
+        if let Err(e) = self.save_all() {
+            tracing::error!(error = %crate::error::chain(&e), "saving detector state failed");
+        }
+        tracing::info!("detector stopped; state saved");
+    }
+
+    /// The start of the last minute that has closed (with the grace period).
+    fn last_closed_minute(&self) -> i64 {
+        let now = self.clock.now().timestamp() - self.grace.as_secs() as i64;
+        Minute::from_unix(now).unix() - STEP_SECS
+    }
+
+    fn reset(&mut self, services: &[i64]) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|source| StoreError::Sqlite {
+                context: "starting a detector reset",
+                source,
+            })?;
+        for &id in services {
+            store::reset_detector(&tx, id)?;
+        }
+        tx.commit().map_err(|source| StoreError::Sqlite {
+            context: "committing a detector reset",
+            source,
+        })?;
+        for id in services {
+            self.tracked.remove(id);
+            self.saved.remove(id);
+            self.board.remove(*id);
+        }
+        Ok(())
+    }
+
+    /// Brings every service's detector up to the last closed minute.
+    fn tick(&mut self) -> Result<(), StoreError> {
+        let closed = self.last_closed_minute();
+        if !self.tracked.is_empty() && self.tracked.values().all(|t| t.last >= closed) {
+            // Nothing new closed; look for new services only once a minute.
+            return Ok(());
+        }
+        for service in store::list_services(&self.conn)? {
+            if !self.tracked.contains_key(&service.id) {
+                let tracked = self.track(service.id, closed)?;
+                self.tracked.insert(service.id, tracked);
+            }
+        }
+        while let Some(from) = self.tracked.values().map(|t| t.last).min() {
+            if from >= closed {
+                break;
+            }
+            let until = (from + CHUNK_MINUTES * STEP_SECS).min(closed);
+            self.process(from, until, closed - until > SAVE_EVERY_MINUTES * STEP_SECS)?;
+        }
+        Ok(())
+    }
+
+    /// A detector for a service not yet followed: its saved memory if that
+    /// still fits, else a new one starting at its first counted minute.
+    fn track(&mut self, service_id: i64, closed: i64) -> Result<Tracked, StoreError> {
+        if let Some((last, json)) = self.saved.remove(&service_id) {
+            let restored = serde_json::from_str::<SeriesState>(&json)
+                .map_err(|e| e.to_string())
+                .and_then(|state| {
+                    SeriesDetector::from_state(&self.params, state).map_err(|e| e.to_string())
+                });
+            match restored {
+                Ok(detector) => {
+                    return Ok(Tracked {
+                        detector,
+                        last,
+                        unsaved: 0,
+                    })
+                }
+                Err(e) => {
+                    tracing::warn!(service_id, error = %e, "saved detector state does not fit; relearning");
+                    store::reset_detector(&self.conn, service_id)?;
+                }
+            }
+        }
+        let detector = SeriesDetector::new(&self.params, STEP_SECS)
+            .map_err(|e| StoreError::Corrupt(format!("detector parameters: {e}")))?;
+        let last = match store::first_minute(&self.conn, service_id)? {
+            Some(first) => first - STEP_SECS,
+            None => closed,
+        };
+        Ok(Tracked {
+            detector,
+            last,
+            unsaved: 0,
+        })
+    }
+
+    /// Processes minutes `(from, until]` for every service behind `until`, in
+    /// one transaction: detector minutes, event changes and (now and then)
+    /// the detectors' memory.
+    fn process(&mut self, from: i64, until: i64, catching_up: bool) -> Result<(), StoreError> {
+        let mut counts: HashMap<(i64, i64), u64> = HashMap::new();
+        for (service, minute, n) in store::minute_totals(&self.conn, from, until)? {
+            counts.insert((service, minute), n);
+        }
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|source| StoreError::Sqlite {
+                context: "starting a detector transaction",
+                source,
+            })?;
+        let mut rows = Vec::new();
+        let mut statuses = Vec::new();
+        for (&service_id, t) in self.tracked.iter_mut() {
+            let mut last_obs: Option<Observation> = None;
+            let mut minute = t.last + STEP_SECS;
+            while minute <= until {
+                let count = counts.get(&(service_id, minute)).copied().unwrap_or(0);
+                let obs = t.detector.observe(minute, count);
+                rows.push(DetectorMinute {
+                    service_id,
+                    minute,
+                    baseline: obs.expected,
+                    upper: obs.band,
+                    score: obs.score,
+                    status: status_text(obs.status),
+                });
+                if let Some(change) = obs.change {
+                    let event = match change {
+                        EventChange::Resolved { .. } => t.detector.last_resolved(),
+                        _ => t.detector.open_event(),
+                    };
+                    if let Some(event) = event {
+                        store::upsert_event(&tx, service_id, event)?;
+                    }
+                }
+                last_obs = Some(obs);
+                t.unsaved += 1;
+                minute += STEP_SECS;
+            }
+            let Some(obs) = last_obs else { continue };
+            t.last = until;
+            // Keep the open event's running totals current.
+            if let Some(open) = t.detector.open_event() {
+                store::upsert_event(&tx, service_id, open)?;
+            }
+            if t.unsaved >= SAVE_EVERY_MINUTES || catching_up {
+                save(&tx, service_id, t)?;
+            }
+            statuses.push((
+                service_id,
+                ServiceStatus {
+                    status: obs.status,
+                    minute: Minute::from_unix(obs.bucket_start),
+                    count: obs.count,
+                    baseline: obs.expected,
+                    upper: obs.band,
+                    score: obs.score,
+                },
+            ));
+        }
+        store::insert_detector_minutes(&tx, &rows)?;
+        tx.commit().map_err(|source| StoreError::Sqlite {
+            context: "committing detector results",
+            source,
+        })?;
+        self.board.set_all(statuses);
+        Ok(())
+    }
+
+    fn save_all(&mut self) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|source| StoreError::Sqlite {
+                context: "starting to save detector state",
+                source,
+            })?;
+        for (&id, t) in self.tracked.iter_mut() {
+            save(&tx, id, t)?;
+        }
+        tx.commit().map_err(|source| StoreError::Sqlite {
+            context: "saving detector state",
+            source,
+        })
+    }
+}
+
+fn save(conn: &Connection, service_id: i64, t: &mut Tracked) -> Result<(), StoreError> {
+    let json = serde_json::to_string(t.detector.state())
+        .map_err(|e| StoreError::Corrupt(format!("serialising detector state: {e}")))?;
+    store::save_detector_state(conn, service_id, t.last, &json)?;
+    t.unsaved = 0;
+    Ok(())
+}
+
+pub fn status_text(s: Status) -> &'static str {
+    match s {
+        Status::Ok => "ok",
+        Status::Elevated => "elevated",
+        Status::Outage => "outage",
+    }
+}

@@ -1,0 +1,306 @@
+//! Outage events and what the detector made of each minute.
+
+use super::{Context, StoreError};
+use crate::detect::{Event, Wave};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+/// An event as stored, with the slug of its service.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct EventRecord {
+    pub id: i64,
+    #[serde(skip)]
+    pub service_id: i64,
+    pub service: String,
+    pub status: String,
+    pub started_at: i64,
+    pub detected_at: i64,
+    pub opened_by: String,
+    pub peak_at: i64,
+    pub peak: f64,
+    pub ended_at: i64,
+    pub resolved_at: Option<i64>,
+    pub total: i64,
+    pub excess: f64,
+    pub expected: f64,
+    pub severity: String,
+    pub waves: Vec<Wave>,
+}
+
+fn enum_text<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|j| j.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// Writes the event's current state; returns its row id. Replaying the same
+/// event (same service and detector sequence number) updates the same row.
+pub fn upsert_event(conn: &Connection, service_id: i64, e: &Event) -> Result<i64, StoreError> {
+    let waves = serde_json::to_string(&e.waves).unwrap_or_else(|_| "[]".into());
+    let status = if e.is_open() { "open" } else { "resolved" };
+    conn.prepare_cached(
+        "INSERT INTO events (service_id, seq, status, started_at, detected_at, opened_by, \
+         peak_at, peak, ended_at, resolved_at, total, excess, expected, severity, waves) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
+         ON CONFLICT (service_id, seq) DO UPDATE SET status = excluded.status, \
+         started_at = excluded.started_at, detected_at = excluded.detected_at, \
+         opened_by = excluded.opened_by, peak_at = excluded.peak_at, peak = excluded.peak, \
+         ended_at = excluded.ended_at, resolved_at = excluded.resolved_at, \
+         total = excluded.total, excess = excluded.excess, expected = excluded.expected, \
+         severity = excluded.severity, waves = excluded.waves \
+         RETURNING id",
+    )
+    .context("preparing the event upsert")?
+    .query_row(
+        params![
+            service_id,
+            e.id as i64,
+            status,
+            e.started_at,
+            e.detected_at,
+            enum_text(&e.opened_by),
+            e.peak_at,
+            e.peak,
+            e.ended_at,
+            e.resolved_at,
+            e.total as i64,
+            e.excess,
+            e.expected,
+            enum_text(&e.severity),
+            waves
+        ],
+        |r| r.get(0),
+    )
+    .context("writing an event")
+}
+
+const EVENT_COLUMNS: &str = "e.id, e.service_id, s.slug, e.status, e.started_at, e.detected_at, \
+     e.opened_by, e.peak_at, e.peak, e.ended_at, e.resolved_at, e.total, e.excess, e.expected, \
+     e.severity, e.waves";
+
+fn event_from_row(r: &Row<'_>) -> rusqlite::Result<EventRecord> {
+    let waves: String = r.get(15)?;
+    Ok(EventRecord {
+        id: r.get(0)?,
+        service_id: r.get(1)?,
+        service: r.get(2)?,
+        status: r.get(3)?,
+        started_at: r.get(4)?,
+        detected_at: r.get(5)?,
+        opened_by: r.get(6)?,
+        peak_at: r.get(7)?,
+        peak: r.get(8)?,
+        ended_at: r.get(9)?,
+        resolved_at: r.get(10)?,
+        total: r.get(11)?,
+        excess: r.get(12)?,
+        expected: r.get(13)?,
+        severity: r.get(14)?,
+        waves: serde_json::from_str(&waves).unwrap_or_default(),
+    })
+}
+
+/// Which events to list.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub service_id: Option<i64>,
+    /// `open` or `resolved`.
+    pub status: Option<String>,
+    /// Only events that started at or after this time (Unix seconds).
+    pub since: Option<i64>,
+    pub limit: usize,
+}
+
+/// Events, newest first.
+pub fn list_events(conn: &Connection, f: &EventFilter) -> Result<Vec<EventRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events e JOIN services s ON s.id = e.service_id \
+         WHERE (?1 IS NULL OR e.service_id = ?1) AND (?2 IS NULL OR e.status = ?2) \
+         AND (?3 IS NULL OR e.started_at >= ?3) \
+         ORDER BY e.started_at DESC, e.id DESC LIMIT ?4"
+    );
+    let mut stmt = conn.prepare_cached(&sql).context("listing events")?;
+    let rows = stmt
+        .query_map(
+            params![f.service_id, f.status, f.since, f.limit as i64],
+            event_from_row,
+        )
+        .context("listing events")?;
+    rows.collect::<Result<Vec<_>, _>>()
+        .context("reading an event")
+}
+
+pub fn get_event(conn: &Connection, id: i64) -> Result<Option<EventRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events e JOIN services s ON s.id = e.service_id \
+         WHERE e.id = ?1"
+    );
+    conn.prepare_cached(&sql)
+        .context("reading an event")?
+        .query_row([id], event_from_row)
+        .optional()
+        .context("reading an event")
+}
+
+/// One closed minute as the detector saw it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DetectorMinute {
+    pub service_id: i64,
+    pub minute: i64,
+    pub baseline: f64,
+    pub upper: f64,
+    pub score: f64,
+    pub status: &'static str,
+}
+
+pub fn insert_detector_minutes(
+    conn: &Connection,
+    rows: &[DetectorMinute],
+) -> Result<(), StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "INSERT OR REPLACE INTO detector_minutes \
+             (service_id, minute, baseline, upper, score, status) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .context("preparing detector minutes")?;
+    for m in rows {
+        stmt.execute(params![
+            m.service_id,
+            m.minute,
+            m.baseline,
+            m.upper,
+            m.score,
+            m.status
+        ])
+        .context("writing a detector minute")?;
+    }
+    Ok(())
+}
+
+/// Baseline, band and score per minute for `[from, to)`.
+pub fn detector_minutes(
+    conn: &Connection,
+    service_id: i64,
+    from: i64,
+    to: i64,
+) -> Result<Vec<(i64, f64, f64, f64)>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT minute, baseline, upper, score FROM detector_minutes \
+             WHERE service_id = ?1 AND minute >= ?2 AND minute < ?3 ORDER BY minute",
+        )
+        .context("reading detector minutes")?;
+    let rows = stmt
+        .query_map(params![service_id, from, to], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .context("reading detector minutes")?;
+    rows.collect::<Result<Vec<_>, _>>()
+        .context("reading a detector minute")
+}
+
+/// Saved detector memory: (service, last minute processed, JSON state).
+pub fn load_detector_states(conn: &Connection) -> Result<Vec<(i64, i64, String)>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT service_id, last_minute, state FROM detector_state")
+        .context("reading detector states")?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .context("reading detector states")?;
+    rows.collect::<Result<Vec<_>, _>>()
+        .context("reading a detector state")
+}
+
+pub fn save_detector_state(
+    conn: &Connection,
+    service_id: i64,
+    last_minute: i64,
+    state: &str,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO detector_state (service_id, last_minute, state) VALUES (?1, ?2, ?3)",
+    )
+    .context("preparing the detector state")?
+    .execute(params![service_id, last_minute, state])
+    .context("saving a detector state")?;
+    Ok(())
+}
+
+/// Forgets everything the detector concluded about a service (its state,
+/// minutes and events), so it relearns from the first minute: what an import
+/// of history older than the detector's position needs.
+pub fn reset_detector(conn: &Connection, service_id: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "DELETE FROM detector_state WHERE service_id = ?1",
+        [service_id],
+    )
+    .context("resetting the detector state")?;
+    conn.execute(
+        "DELETE FROM detector_minutes WHERE service_id = ?1",
+        [service_id],
+    )
+    .context("resetting detector minutes")?;
+    conn.execute("DELETE FROM events WHERE service_id = ?1", [service_id])
+        .context("resetting events")?;
+    Ok(())
+}
+
+/// Counted reports per service and minute in `(after, until]`.
+pub fn minute_totals(
+    conn: &Connection,
+    after: i64,
+    until: i64,
+) -> Result<Vec<(i64, i64, u64)>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT service_id, minute, SUM(count) FROM report_minutes \
+             WHERE minute > ?1 AND minute <= ?2 GROUP BY service_id, minute",
+        )
+        .context("reading minute totals")?;
+    let rows = stmt
+        .query_map(params![after, until], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)?.max(0) as u64))
+        })
+        .context("reading minute totals")?;
+    rows.collect::<Result<Vec<_>, _>>()
+        .context("reading a minute total")
+}
+
+/// The first minute with a counted report of a service, if any.
+pub fn first_minute(conn: &Connection, service_id: i64) -> Result<Option<i64>, StoreError> {
+    conn.query_row(
+        "SELECT MIN(minute) FROM report_minutes WHERE service_id = ?1",
+        [service_id],
+        |r| r.get(0),
+    )
+    .context("finding the first minute")
+}
+
+/// Counts per value of one facet (`category` or a facet name) of a service
+/// over `[from, to]` minutes, largest first.
+pub fn facet_counts(
+    conn: &Connection,
+    service_id: i64,
+    facet: &str,
+    from: i64,
+    to: i64,
+) -> Result<Vec<(String, u64)>, StoreError> {
+    let sql = if facet == "category" {
+        "SELECT category, SUM(count) FROM report_minutes \
+         WHERE service_id = ?1 AND minute >= ?3 AND minute <= ?4 AND ?2 = 'category' \
+         GROUP BY category ORDER BY 2 DESC"
+    } else {
+        "SELECT value, SUM(count) FROM report_minute_facets \
+         WHERE service_id = ?1 AND facet = ?2 AND minute >= ?3 AND minute <= ?4 \
+         GROUP BY value ORDER BY 2 DESC"
+    };
+    let mut stmt = conn.prepare_cached(sql).context("counting a facet")?;
+    let rows = stmt
+        .query_map(params![service_id, facet, from, to], |r| {
+            Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+        })
+        .context("counting a facet")?;
+    rows.collect::<Result<Vec<_>, _>>()
+        .context("reading a facet count")
+}
