@@ -154,3 +154,67 @@ impl Application {
         served.context("serving HTTP")
     }
 }
+
+/// The services `downwave serve --demo` creates on an empty database.
+const DEMO_SERVICES: [(&str, &str); 4] = [
+    ("claude", "Claude"),
+    ("aws", "Amazon Web Services"),
+    ("github", "GitHub"),
+    ("slack", "Slack"),
+];
+
+/// On a database without services, creates a few and imports the `march-2`
+/// scenario (seed 0) for `claude`, so a newcomer sees a real outage on the
+/// first run. Returns whether it did anything.
+pub fn seed_demo(settings: &Settings) -> anyhow::Result<bool> {
+    use crate::domain::{Category, CategoryList, ErrorCode, Platform, Region, ServiceSlug};
+    use rand::RngCore;
+    let mut conn = store::open_writer(&settings.database, &settings.open_options())?;
+    if !store::list_services(&conn)?.is_empty() {
+        return Ok(false);
+    }
+    let now = chrono::Utc::now().timestamp();
+    let mut claude_id = None;
+    for (slug, name) in DEMO_SERVICES {
+        let s = store::insert_service(
+            &conn,
+            &store::NewService {
+                slug: ServiceSlug::parse(slug)?,
+                name: name.to_owned(),
+                categories: CategoryList::default_list(),
+            },
+            now,
+        )?;
+        if slug == "claude" {
+            claude_id = Some(s.id);
+        }
+    }
+    let service_id = claude_id.context("the demo creates claude")?;
+    let scenario = crate::sim::scenario::march2(0);
+    let mut rows = Vec::new();
+    for r in scenario.reports() {
+        let mut reporter = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut reporter);
+        rows.push(store::NewReport {
+            service_id,
+            received_ms: r.at * 1000,
+            category: Category::parse(r.category)?,
+            error_code: r
+                .error_code
+                .map(|c| ErrorCode::parse(c.into()))
+                .transpose()?,
+            region: Some(Region::parse(r.region)?),
+            platform: Some(Platform::parse(r.platform)?),
+            comment: None,
+            reporter,
+            counted: true,
+        });
+    }
+    store::commit_batch(&mut conn, &rows)?;
+    tracing::info!(
+        reports = rows.len(),
+        "demo: created {} services and imported the march-2 outage for claude",
+        DEMO_SERVICES.len()
+    );
+    Ok(true)
+}

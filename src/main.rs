@@ -9,6 +9,7 @@ use downwave::config::{ConfigArgs, Settings};
 use downwave::domain::{CategoryList, ServiceName, ServiceSlug};
 use downwave::sim::loadgen::{self, LoadOptions, Target};
 use downwave::store;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,7 +32,16 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the HTTP API (the default).
-    Serve,
+    Serve {
+        /// On an empty database, create a few services and import the
+        /// march-2 outage, so there is something to see on the first run.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Run the detector over `timestamp,value` CSV series and write the events.
+    Backtest(BacktestArgs),
+    /// Generate a scenario: per-minute counts as CSV, or reports into a server.
+    Simulate(SimulateArgs),
     /// Manage the service catalog directly in the database.
     Service {
         #[command(subcommand)]
@@ -56,6 +66,40 @@ enum ServiceCommand {
     },
     /// List the services.
     List,
+}
+
+#[derive(clap::Args)]
+struct BacktestArgs {
+    /// A CSV file, or a folder of them (header `timestamp,value`, any fixed step).
+    #[arg(long)]
+    input: PathBuf,
+    /// Where `<name>.events.jsonl` (and with --scores `<name>.scores.csv`) go.
+    #[arg(long, default_value = "backtest-out")]
+    output: PathBuf,
+    /// Also write the per-bucket baseline, band and score.
+    #[arg(long)]
+    scores: bool,
+    /// NAB's `labels/combined_windows.json`: print the NAB score of the events.
+    #[arg(long)]
+    labels: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct SimulateArgs {
+    /// The scenario: `march-2`.
+    scenario: String,
+    /// Random seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Write the per-minute counts to this CSV file (for `downwave backtest`).
+    #[arg(long)]
+    csv: Option<PathBuf>,
+    /// Import the reports into the downwave at this URL (http://host:port).
+    #[arg(long)]
+    target: Option<String>,
+    /// Admin token of the target server.
+    #[arg(long, env = "DOWNWAVE_ADMIN_TOKEN", hide_env_values = true)]
+    token: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -103,8 +147,16 @@ fn main() -> ExitCode {
 }
 
 fn try_main(cli: Cli) -> anyhow::Result<()> {
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(cli.config.resolve()?),
+    match cli.command.unwrap_or(Command::Serve { demo: false }) {
+        Command::Serve { demo } => {
+            let settings = cli.config.resolve()?;
+            if demo {
+                downwave::app::seed_demo(&settings)?;
+            }
+            serve(settings)
+        }
+        Command::Backtest(args) => backtest(args),
+        Command::Simulate(args) => simulate(args),
         Command::Service { command } => service(cli.config.resolve()?, command),
         Command::Loadgen(args) => load(args),
     }
@@ -205,4 +257,98 @@ fn load(args: LoadgenArgs) -> anyhow::Result<()> {
         }
         Ok(())
     })
+}
+
+fn backtest(args: BacktestArgs) -> anyhow::Result<()> {
+    use downwave::sim::{backtest, nab};
+    let params = downwave::detect::DetectorParams::default();
+    let reports = backtest::backtest_path(&args.input, &args.output, &params, args.scores)?;
+    for r in &reports {
+        println!(
+            "{}: {} rows, step {} s, {} events -> {}",
+            r.name,
+            r.rows,
+            r.step_secs,
+            r.events,
+            args.output
+                .join(format!("{}.events.jsonl", r.name))
+                .display()
+        );
+    }
+    if let Some(labels) = args.labels {
+        let corpus = nab::Corpus::from_labels(&labels)?;
+        let names: Vec<String> = reports.iter().map(|r| r.name.clone()).collect();
+        let files = corpus.resolve(&names);
+        anyhow::ensure!(
+            !files.is_empty(),
+            "none of the series is labelled in {}",
+            labels.display()
+        );
+        let total = nab::score_dir(&corpus, &files, &args.output)?;
+        print!("{}", nab::table(&total));
+    }
+    Ok(())
+}
+
+fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
+    use downwave::sim::{replay, scenario};
+    anyhow::ensure!(
+        args.scenario == "march-2",
+        "unknown scenario '{}': the built-in one is march-2",
+        args.scenario
+    );
+    anyhow::ensure!(
+        args.csv.is_some() || args.target.is_some(),
+        "say where the scenario goes: --csv FILE and/or --target URL"
+    );
+    let s = scenario::march2(args.seed);
+    if let Some(path) = &args.csv {
+        std::fs::write(path, s.counts_csv())?;
+        println!(
+            "wrote {} minutes of {} to {} ({} outage reports injected from {})",
+            s.minute_starts.len(),
+            s.service,
+            path.display(),
+            s.truth.injected_reports,
+            downwave::domain::Minute::from_unix(s.truth.first_abnormal_minute)
+        );
+    }
+    if let Some(target) = &args.target {
+        let base = target.trim_end_matches('/');
+        let token = args.token.as_deref();
+        runtime()?.block_on(async {
+            let created = replay::send(
+                "POST",
+                &format!("{base}/api/v1/services"),
+                token,
+                "application/json",
+                serde_json::json!({"slug": s.service, "name": "Claude"}).to_string(),
+            )
+            .await?;
+            anyhow::ensure!(
+                created.status == 201 || created.status == 409,
+                "creating {} failed: {} {}",
+                s.service,
+                created.status,
+                created.body
+            );
+            let answer = replay::send(
+                "POST",
+                &format!("{base}/api/v1/admin/import"),
+                token,
+                "application/x-ndjson",
+                replay::import_jsonl(&s),
+            )
+            .await?;
+            anyhow::ensure!(
+                answer.status == 200,
+                "the import failed: {} {}",
+                answer.status,
+                answer.body
+            );
+            println!("imported into {base}: {}", answer.body);
+            Ok(())
+        })?;
+    }
+    Ok(())
 }

@@ -83,8 +83,9 @@ type Reply = oneshot::Sender<Result<(), String>>;
 enum Command {
     /// Process every closed minute now.
     CatchUp(Reply),
-    /// Forget these services' conclusions and relearn them from their first minute.
-    Reset(Vec<i64>, Reply),
+    /// History was imported: (service, first imported minute). Services
+    /// whose detector is already past that minute relearn from scratch.
+    Imported(Vec<(i64, i64)>, Reply),
     Shutdown,
 }
 
@@ -105,12 +106,14 @@ impl MonitorHandle {
         Self::wait(rx).await
     }
 
-    /// Relearns the given services from scratch (after history was imported
-    /// before the detector's position), then catches up.
-    pub async fn reset(&self, services: Vec<i64>) -> Result<(), MonitorError> {
+    /// Runs the detector over imported history: `first_minutes` holds each
+    /// service's first imported minute. A service whose detector has already
+    /// judged that minute relearns from its first minute (its events are
+    /// found again); the others just catch up.
+    pub async fn imported(&self, first_minutes: Vec<(i64, i64)>) -> Result<(), MonitorError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Command::Reset(services, reply))
+            .send(Command::Imported(first_minutes, reply))
             .map_err(|_| MonitorError::Stopped)?;
         Self::wait(rx).await
     }
@@ -202,21 +205,29 @@ impl Monitor {
     }
 
     fn run(mut self, rx: Receiver<Command>) {
-        if let Err(e) = self.tick() {
+        if let Err(e) = self.tick(true) {
             tracing::error!(error = %crate::error::chain(&e), "detector catch-up failed");
         }
         loop {
             match rx.recv_timeout(Duration::from_secs(1)) {
                 Ok(Command::CatchUp(reply)) => {
-                    let _ = reply.send(self.tick().map_err(|e| crate::error::chain(&e)));
+                    let _ = reply.send(self.tick(true).map_err(|e| crate::error::chain(&e)));
                 }
-                Ok(Command::Reset(services, reply)) => {
-                    let r = self.reset(&services).and_then(|()| self.tick());
+                Ok(Command::Imported(first_minutes, reply)) => {
+                    let behind: Vec<i64> = first_minutes
+                        .iter()
+                        .filter(|(id, first)| {
+                            self.tracked.get(id).is_some_and(|t| t.last >= *first)
+                                || self.saved.get(id).is_some_and(|(last, _)| last >= first)
+                        })
+                        .map(|(id, _)| *id)
+                        .collect();
+                    let r = self.reset(&behind).and_then(|()| self.tick(true));
                     let _ = reply.send(r.map_err(|e| crate::error::chain(&e)));
                 }
                 Ok(Command::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => {
-                    if let Err(e) = self.tick() {
+                    if let Err(e) = self.tick(false) {
                         tracing::error!(error = %crate::error::chain(&e), "detector tick failed");
                     }
                 }
@@ -257,10 +268,14 @@ impl Monitor {
         Ok(())
     }
 
-    /// Brings every service's detector up to the last closed minute.
-    fn tick(&mut self) -> Result<(), StoreError> {
+    /// Brings every service's detector up to the last closed minute. Looks
+    /// for new services when a minute has closed, or always with `force_scan`.
+    fn tick(&mut self, force_scan: bool) -> Result<(), StoreError> {
         let closed = self.last_closed_minute();
-        if !self.tracked.is_empty() && self.tracked.values().all(|t| t.last >= closed) {
+        if !force_scan
+            && !self.tracked.is_empty()
+            && self.tracked.values().all(|t| t.last >= closed)
+        {
             // Nothing new closed; look for new services only once a minute.
             return Ok(());
         }
@@ -291,11 +306,30 @@ impl Monitor {
                 });
             match restored {
                 Ok(detector) => {
+                    // Show the status it had until the next minute closes.
+                    if let Some(last) = store::last_detector_minute(&self.conn, service_id)? {
+                        let status = match last.status.as_str() {
+                            "outage" => Status::Outage,
+                            "elevated" => Status::Elevated,
+                            _ => Status::Ok,
+                        };
+                        self.board.set_all([(
+                            service_id,
+                            ServiceStatus {
+                                status,
+                                minute: Minute::from_unix(last.minute),
+                                count: last.count,
+                                baseline: last.baseline,
+                                upper: last.upper,
+                                score: last.score,
+                            },
+                        )]);
+                    }
                     return Ok(Tracked {
                         detector,
                         last,
                         unsaved: 0,
-                    })
+                    });
                 }
                 Err(e) => {
                     tracing::warn!(service_id, error = %e, "saved detector state does not fit; relearning");

@@ -132,25 +132,8 @@ pub async fn import(
             .unwrap_or(Err(IngestError::ShuttingDown))
             .map_err(unavailable)?;
     }
-    // History before what the detector has already judged means relearning
-    // those services; history after it is simply caught up on.
-    let mut reset = Vec::new();
-    for (&service_id, &first) in &first_minute {
-        if state
-            .monitor
-            .board
-            .get(service_id)
-            .is_some_and(|s| s.minute.unix() >= first)
-        {
-            reset.push(service_id);
-        }
-    }
-    let caught_up = if reset.is_empty() {
-        state.monitor.catch_up().await
-    } else {
-        state.monitor.reset(reset).await
-    };
-    if let Err(e) = caught_up {
+    let first_minutes: Vec<(i64, i64)> = first_minute.iter().map(|(&s, &m)| (s, m)).collect();
+    if let Err(e) = state.monitor.imported(first_minutes).await {
         tracing::error!(error = %crate::error::chain(&e), "the detector could not run over an import");
     }
     let mut services: Vec<String> = first_minute

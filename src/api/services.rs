@@ -4,6 +4,7 @@ use super::body::read_json;
 use super::{Admin, AppState};
 use crate::domain::{CategoryList, ServiceName, ServiceSlug};
 use crate::error::ApiError;
+use crate::monitor::{status_text, ServiceStatus};
 use crate::store::{self, NewService, Service};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -17,15 +18,39 @@ pub struct CreateService {
     categories: Vec<String>,
 }
 
+/// A service with where it stands now.
+#[derive(Serialize)]
+struct ServiceView<'a> {
+    #[serde(flatten)]
+    service: &'a Service,
+    /// `ok`, `elevated` (abnormal, no event yet: "possible problems") or
+    /// `outage` (an event is open).
+    status: &'static str,
+    /// The detector's view of the last closed minute, once it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_minute: Option<ServiceStatus>,
+}
+
+impl<'a> ServiceView<'a> {
+    fn new(service: &'a Service, state: &AppState) -> Self {
+        let last_minute = state.monitor.board.get(service.id);
+        ServiceView {
+            service,
+            status: last_minute.map_or("ok", |s| status_text(s.status)),
+            last_minute,
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct ServiceList<'a> {
-    services: Vec<&'a Service>,
+    services: Vec<ServiceView<'a>>,
 }
 
 pub async fn list(state: web::Data<AppState>) -> HttpResponse {
     let all = state.catalog.all();
     HttpResponse::Ok().json(ServiceList {
-        services: all.iter().map(|s| s.as_ref()).collect(),
+        services: all.iter().map(|s| ServiceView::new(s, &state)).collect(),
     })
 }
 
@@ -34,7 +59,7 @@ pub async fn get(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let service = state.service(&path).await?;
-    Ok(HttpResponse::Ok().json(service.as_ref()))
+    Ok(HttpResponse::Ok().json(ServiceView::new(&service, &state)))
 }
 
 pub async fn create(

@@ -7,4 +7,5 @@ pub mod backtest;
 pub mod bench;
 pub mod loadgen;
 pub mod nab;
+pub mod replay;
 pub mod scenario;

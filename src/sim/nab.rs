@@ -387,6 +387,15 @@ impl Corpus {
         })
     }
 
+    /// Opens the corpus that a `labels/combined_windows.json` belongs to
+    /// (NAB's layout: `<root>/labels/…` beside `<root>/data/<corpus>/…`).
+    pub fn from_labels(labels: &Path) -> Result<Self, NabError> {
+        let root = labels.parent().and_then(Path::parent).ok_or_else(|| {
+            NabError::Format(format!("{}: not inside a NAB folder", labels.display()))
+        })?;
+        Self::open(root)
+    }
+
     /// Series names for `--files`-style specs: a corpus name, a relative path or a base name.
     pub fn resolve(&self, specs: &[String]) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();

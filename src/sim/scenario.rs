@@ -166,7 +166,13 @@ pub fn march2(seed: u64) -> Scenario {
     }
 }
 
-const REGIONS: [(&str, f64); 4] = [("us", 0.45), ("eu", 0.3), ("asia", 0.2), ("other", 0.05)];
+const REGIONS: [(&str, f64); 5] = [
+    ("US", 0.4),
+    ("GB", 0.15),
+    ("DE", 0.15),
+    ("IN", 0.2),
+    ("BR", 0.1),
+];
 const PLATFORMS: [(&str, f64); 4] = [("web", 0.5), ("ios", 0.2), ("android", 0.2), ("api", 0.1)];
 const OUTAGE_CATEGORIES: [(&str, f64); 3] = [("login", 0.55), ("website", 0.30), ("app", 0.15)];
 const BACKGROUND_CATEGORIES: [(&str, f64); 4] = [

@@ -304,3 +304,41 @@ pub fn facet_counts(
     rows.collect::<Result<Vec<_>, _>>()
         .context("reading a facet count")
 }
+
+/// A minute the detector recorded, with the count it saw.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedMinute {
+    pub minute: i64,
+    pub count: u64,
+    pub baseline: f64,
+    pub upper: f64,
+    pub score: f64,
+    pub status: String,
+}
+
+/// The latest minute the detector recorded for a service.
+pub fn last_detector_minute(
+    conn: &Connection,
+    service_id: i64,
+) -> Result<Option<RecordedMinute>, StoreError> {
+    conn.prepare_cached(
+        "SELECT d.minute, \
+         (SELECT COALESCE(SUM(m.count), 0) FROM report_minutes m \
+          WHERE m.service_id = d.service_id AND m.minute = d.minute), \
+         d.baseline, d.upper, d.score, d.status \
+         FROM detector_minutes d WHERE d.service_id = ?1 ORDER BY d.minute DESC LIMIT 1",
+    )
+    .context("reading the last detector minute")?
+    .query_row([service_id], |r| {
+        Ok(RecordedMinute {
+            minute: r.get(0)?,
+            count: r.get::<_, i64>(1)?.max(0) as u64,
+            baseline: r.get(2)?,
+            upper: r.get(3)?,
+            score: r.get(4)?,
+            status: r.get(5)?,
+        })
+    })
+    .optional()
+    .context("reading the last detector minute")
+}

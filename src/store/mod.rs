@@ -11,9 +11,9 @@ mod series;
 mod services;
 
 pub use events::{
-    detector_minutes, facet_counts, first_minute, get_event, insert_detector_minutes, list_events,
-    load_detector_states, minute_totals, reset_detector, save_detector_state, upsert_event,
-    DetectorMinute, EventFilter, EventRecord,
+    detector_minutes, facet_counts, first_minute, get_event, insert_detector_minutes,
+    last_detector_minute, list_events, load_detector_states, minute_totals, reset_detector,
+    save_detector_state, upsert_event, DetectorMinute, EventFilter, EventRecord, RecordedMinute,
 };
 pub use pool::ReadPool;
 pub use reports::{commit_batch, recent_counted_reporters, NewReport};

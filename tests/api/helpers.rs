@@ -18,6 +18,7 @@ pub struct TestApp {
     pub db_path: PathBuf,
     pub settings: Settings,
     pub handle: actix_web::dev::ServerHandle,
+    pub monitor: downwave::monitor::MonitorHandle,
     pub server: tokio::task::JoinHandle<anyhow::Result<()>>,
     /// Keeps the temporary directory (and the database) alive.
     pub dir: Arc<tempfile::TempDir>,
@@ -64,6 +65,7 @@ pub async fn spawn_on(
     let app = Application::build(settings.clone(), clock.clone()).expect("server builds");
     let port = app.port();
     let handle = app.handle();
+    let monitor = app.monitor();
     let server = tokio::spawn(app.run());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
@@ -72,6 +74,7 @@ pub async fn spawn_on(
         db_path: settings.database.clone(),
         settings,
         handle,
+        monitor,
         server,
         dir,
     }

@@ -1,0 +1,206 @@
+use crate::helpers::*;
+use chrono::{TimeZone, Utc};
+use downwave::sim::{replay, scenario};
+use serde_json::{json, Value};
+
+impl TestApp {
+    pub async fn import(&self, lines: String) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/v1/admin/import"))
+            .bearer_auth(ADMIN_TOKEN)
+            .header("content-type", "application/x-ndjson")
+            .body(lines)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn events(&self, query: &str) -> Vec<Value> {
+        let (status, body) = self.get_json(&format!("/api/v1/events{query}")).await;
+        assert_eq!(status, 200, "{body}");
+        body["events"].as_array().unwrap().clone()
+    }
+
+    pub async fn status_of(&self, slug: &str) -> String {
+        let (_, list) = self.get_json("/api/v1/services").await;
+        list["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["slug"] == slug)
+            .map(|s| s["status"].as_str().unwrap().to_owned())
+            .unwrap()
+    }
+}
+
+/// The march-2 import lines, split at `cut` (Unix seconds).
+fn march2_lines(cut: i64) -> (String, String, scenario::Scenario) {
+    let s = scenario::march2(0);
+    let (mut before, mut after) = (String::new(), String::new());
+    for line in replay::import_jsonl(&s).lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let at = chrono::DateTime::parse_from_rfc3339(v["at"].as_str().unwrap()).unwrap();
+        let out = if at.timestamp() < cut {
+            &mut before
+        } else {
+            &mut after
+        };
+        out.push_str(line);
+        out.push('\n');
+    }
+    (before, after, s)
+}
+
+#[tokio::test]
+async fn march_2_through_the_api_one_event_three_waves_live_statuses() {
+    let app = spawn_app().await;
+    app.create_service("aws", "AWS", &[]).await;
+    // Live, mid-outage: the first wave is under way at 12:30.
+    let noon_thirty = Utc.with_ymd_and_hms(2026, 3, 2, 12, 30, 0).unwrap();
+    app.clock.set(noon_thirty);
+    let (before, after, s) = march2_lines(noon_thirty.timestamp());
+    let r = app.import(before).await;
+    assert_eq!(r.status().as_u16(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["services"], json!(["claude"]));
+
+    assert_eq!(app.status_of("claude").await, "outage");
+    assert_eq!(app.status_of("aws").await, "ok");
+    let open = app.events("?status=open&service=claude").await;
+    assert_eq!(open.len(), 1, "{open:?}");
+    let id = open[0]["id"].as_i64().unwrap();
+    assert_eq!(open[0]["started_at"], "2026-03-02T11:49:00Z");
+    let detected =
+        chrono::DateTime::parse_from_rfc3339(open[0]["detected_at"].as_str().unwrap()).unwrap();
+    let first = s.truth.first_abnormal_minute;
+    assert!(
+        detected.timestamp() - first <= 180,
+        "detected within 3 minutes"
+    );
+
+    // The rest of the day arrives; the outage runs its course.
+    app.clock
+        .set(Utc.with_ymd_and_hms(2026, 3, 3, 0, 0, 0).unwrap());
+    assert_eq!(app.import(after).await.status().as_u16(), 200);
+    let events = app.events("?service=claude").await;
+    assert_eq!(events.len(), 1, "still one event: {events:?}");
+    let e = &events[0];
+    assert_eq!(e["id"].as_i64(), Some(id), "the same event, updated");
+    assert_eq!(e["status"], "resolved");
+    assert_eq!(e["waves"].as_array().unwrap().len(), 3);
+    let excess = e["excess"].as_f64().unwrap();
+    let injected = s.truth.injected_reports as f64;
+    assert!(
+        (excess - injected).abs() / injected < 0.05,
+        "excess {excess} vs {injected}"
+    );
+    assert_eq!(e["top_categories"][0]["value"], "login");
+    let codes: Vec<&str> = e["top_error_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["value"].as_str().unwrap())
+        .collect();
+    assert!(codes.contains(&"500") && codes.contains(&"529"));
+    assert_eq!(app.status_of("claude").await, "ok");
+
+    let (status, one) = app.get_json(&format!("/api/v1/events/{id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(one["waves"], e["waves"]);
+    assert_error(app.get("/api/v1/events/999").await, 404, "unknown_event").await;
+
+    // The series carries the detector's baseline, band and score.
+    let (_, series) = app
+        .get_json(
+            "/api/v1/services/claude/series?from=2026-03-02T11:40:00Z&to=2026-03-02T12:10:00Z",
+        )
+        .await;
+    let points = series["points"].as_array().unwrap();
+    let quiet = &points[0];
+    let peak = points.iter().max_by_key(|p| p["count"].as_i64()).unwrap();
+    assert!(quiet["baseline"].as_f64().unwrap() > 0.0);
+    assert!(peak["count"].as_f64().unwrap() > peak["upper"].as_f64().unwrap());
+    assert!(peak["score"].as_f64().unwrap() > quiet["score"].as_f64().unwrap());
+}
+
+#[tokio::test]
+async fn a_restart_mid_outage_keeps_the_one_open_event() {
+    let app = spawn_app().await;
+    let noon_thirty = Utc.with_ymd_and_hms(2026, 3, 2, 12, 30, 0).unwrap();
+    app.clock.set(noon_thirty);
+    let (before, after, _) = march2_lines(noon_thirty.timestamp());
+    app.import(before).await;
+    let open = app.events("?status=open").await;
+    assert_eq!(open.len(), 1);
+    let (settings, dir, clock) = app.stop().await;
+
+    let app = spawn_on(settings, dir, clock).await;
+    app.monitor.catch_up().await.unwrap();
+    assert_eq!(app.status_of("claude").await, "outage");
+    assert_eq!(app.events("").await.len(), 1);
+    app.clock
+        .set(Utc.with_ymd_and_hms(2026, 3, 3, 0, 0, 0).unwrap());
+    app.import(after).await;
+    let events = app.events("").await;
+    assert_eq!(events.len(), 1, "no second event for the same outage");
+    assert_eq!(events[0]["id"], open[0]["id"]);
+    assert_eq!(events[0]["status"], "resolved");
+}
+
+#[tokio::test]
+async fn imports_are_checked_whole_before_anything_is_written() {
+    let app = spawn_app_with(|s| s.import_max_bytes = 2000).await;
+    app.clock
+        .set(Utc.with_ymd_and_hms(2026, 3, 3, 0, 0, 0).unwrap());
+    let good = r#"{"service":"claude","category":"login","at":"2026-03-02T11:50:00Z"}"#;
+    let lines = format!("{good}\n{good}\n{{\"service\":\"claude\",\"category\":\"nope\",\"at\":\"2026-03-02T11:51:00Z\"}}\n");
+    let body = assert_error(app.import(lines).await, 422, "unknown_category").await;
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("line 3:"));
+    let future = r#"{"service":"claude","category":"login","at":"2026-04-01T00:00:00Z"}"#;
+    assert_error(app.import(future.into()).await, 422, "future_timestamp").await;
+    assert_error(
+        app.import(format!("{good}\nnot json\n")).await,
+        422,
+        "malformed_json",
+    )
+    .await;
+    assert_error(
+        app.import(format!("{good}\n").repeat(40)).await,
+        413,
+        "payload_too_large",
+    )
+    .await;
+    let plain = app
+        .client
+        .post(app.url("/api/v1/admin/import"))
+        .bearer_auth(ADMIN_TOKEN)
+        .header("content-type", "application/json")
+        .body(good)
+        .send()
+        .await
+        .unwrap();
+    assert_error(plain, 415, "unsupported_media_type").await;
+    let anonymous = app
+        .client
+        .post(app.url("/api/v1/admin/import"))
+        .header("content-type", "application/x-ndjson")
+        .body(good)
+        .send()
+        .await
+        .unwrap();
+    assert_error(anonymous, 401, "missing_token").await;
+    let rows: i64 = app
+        .db()
+        .query_row("SELECT COUNT(*) FROM reports", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 0, "nothing from a refused import");
+    // A good import lands whole, the last line without a newline too.
+    let r = app.import(format!("{good}\n\n{good}")).await;
+    assert_eq!(r.status().as_u16(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["imported"], 2);
+    assert_eq!(app.counted_in_minutes("claude"), 2);
+}
