@@ -107,8 +107,9 @@ struct LoadgenArgs {
     /// Server address, host:port.
     #[arg(long, default_value = "127.0.0.1:8080")]
     addr: String,
-    /// What to load: `reports`, `healthz`, or `compare` (healthz, then reports
-    /// closed loop, then reports open loop at half the measured rate).
+    /// What to load: `reports`, `healthz`, or `compare` (alternating healthz
+    /// and reports rounds, closed loop, then reports open loop at half the
+    /// measured report rate).
     #[arg(long, default_value = "compare")]
     target: String,
     /// Concurrent keep-alive connections.
@@ -117,6 +118,9 @@ struct LoadgenArgs {
     /// Seconds per run.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// With `compare`: how many alternating healthz/reports rounds.
+    #[arg(long, default_value_t = 3)]
+    rounds: u32,
     /// Fixed total request rate (open loop); default: as fast as answered.
     #[arg(long)]
     rate: Option<f64>,
@@ -229,27 +233,39 @@ fn load(args: LoadgenArgs) -> anyhow::Result<()> {
                 println!("{}", loadgen::run(&opts).await?);
             }
             "compare" => {
-                let health = loadgen::run(&base).await?;
-                println!("{health}");
-                let reports = loadgen::run(&LoadOptions {
-                    target: Target::Reports,
-                    rate: None,
-                    ..base.clone()
-                })
-                .await?;
-                println!("{reports}");
-                let half = reports.ok_rate() / 2.0;
+                // Alternate short runs of each so that a machine whose speed
+                // drifts during the session affects both sides alike.
+                let (mut health_n, mut health_t) = (0f64, 0f64);
+                let (mut reports_ok, mut reports_t) = (0f64, 0f64);
+                for round in 1..=args.rounds {
+                    let health = loadgen::run(&base).await?;
+                    println!("round {round}: {health}");
+                    health_n += health.requests as f64;
+                    health_t += health.elapsed.as_secs_f64();
+                    let reports = loadgen::run(&LoadOptions {
+                        target: Target::Reports,
+                        rate: None,
+                        ..base.clone()
+                    })
+                    .await?;
+                    println!("round {round}: {reports}");
+                    reports_ok += reports.ok_rate() * reports.elapsed.as_secs_f64();
+                    reports_t += reports.elapsed.as_secs_f64();
+                }
+                let health_rate = health_n / health_t.max(1e-9);
+                let reports_rate = reports_ok / reports_t.max(1e-9);
+                let half = reports_rate / 2.0;
                 let at_half = loadgen::run(&LoadOptions {
                     target: Target::Reports,
                     rate: Some(half),
                     ..base.clone()
                 })
                 .await?;
-                println!("{at_half}  (open loop at {half:.0} req/s)");
+                println!("half load: {at_half}  (open loop at {half:.0} req/s)");
                 println!(
-                    "acknowledged reports/s = {:.0}; ratio to /healthz = {:.2}; p99 at half load = {:.2} ms",
-                    reports.ok_rate(),
-                    reports.ok_rate() / health.rate().max(1e-9),
+                    "healthz {health_rate:.0} req/s; acknowledged reports {reports_rate:.0} /s; \
+                     ratio {:.2}; p99 at half load {:.2} ms",
+                    reports_rate / health_rate.max(1e-9),
                     at_half.p99.as_secs_f64() * 1000.0
                 );
             }

@@ -214,3 +214,84 @@ fn help_documents_every_setting() {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
 }
+
+#[test]
+fn simulate_then_backtest_finds_the_march_2_outage() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("march2.csv");
+    let out = Command::new(BIN)
+        .args(["simulate", "march-2", "--seed", "3", "--csv"])
+        .arg(&csv)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let output = dir.path().join("out");
+    let out = Command::new(BIN)
+        .args(["backtest", "--scores", "--input"])
+        .arg(&csv)
+        .arg("--output")
+        .arg(&output)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let events = std::fs::read_to_string(output.join("march2.events.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = events
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{events}");
+    for key in ["start", "detected_at", "peak_at", "end", "peak", "total"] {
+        assert!(!lines[0][key].is_null(), "{key} in {}", lines[0]);
+    }
+    assert_eq!(lines[0]["waves"].as_array().unwrap().len(), 3);
+    let scores = std::fs::read_to_string(output.join("march2.scores.csv")).unwrap();
+    assert_eq!(scores.lines().count(), 8 * 1440 + 1, "one row per minute and a header");
+}
+
+/// The Rust NAB scorer agrees with the reference `nabscore.py` on the five
+/// series in `shared/eval` (to 0.01), on the detector's real output.
+#[test]
+fn nab_scores_agree_with_the_reference_scorer() {
+    let eval = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/eval");
+    if !eval.join("nab/labels/combined_windows.json").exists() {
+        eprintln!("skipped: no shared/eval beside the checkout");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["backtest", "--input"])
+        .arg(eval.join("nab/data/realTweets"))
+        .arg("--output")
+        .arg(dir.path())
+        .arg("--labels")
+        .arg(eval.join("nab/labels/combined_windows.json"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let ours = String::from_utf8_lossy(&out.stdout).into_owned();
+    let py = Command::new("python3")
+        .arg(eval.join("nabscore.py"))
+        .arg("--data-root")
+        .arg(eval.join("nab"))
+        .args(["--files", "realTweets", "--detections"])
+        .arg(dir.path())
+        .output()
+        .expect("python3 runs the reference scorer");
+    assert!(py.status.success(), "{}", String::from_utf8_lossy(&py.stderr));
+    let theirs = String::from_utf8_lossy(&py.stdout).into_owned();
+    let summary = |text: &str| -> Vec<f64> {
+        let line = text
+            .lines()
+            .rev()
+            .find(|l| l.starts_with("NAB_STANDARD="))
+            .unwrap_or_else(|| panic!("no summary line in {text}"));
+        line.split_whitespace()
+            .take(3)
+            .map(|kv| kv.split('=').nth(1).unwrap().parse::<f64>().unwrap())
+            .collect()
+    };
+    let (a, b) = (summary(&ours), summary(&theirs));
+    for (x, y) in a.iter().zip(&b) {
+        assert!((x - y).abs() <= 0.01, "ours {a:?} vs nabscore.py {b:?}");
+    }
+}
