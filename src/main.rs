@@ -100,6 +100,10 @@ struct SimulateArgs {
     /// Admin token of the target server.
     #[arg(long, env = "DOWNWAVE_ADMIN_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Run the detector over seeds 0..N of the scenario and print a table
+    /// against the acceptance criteria.
+    #[arg(long)]
+    check: Option<u64>,
 }
 
 #[derive(clap::Args)]
@@ -313,9 +317,12 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
         "unknown scenario '{}': the built-in one is march-2",
         args.scenario
     );
+    if let Some(seeds) = args.check {
+        return check_march2(seeds);
+    }
     anyhow::ensure!(
         args.csv.is_some() || args.target.is_some(),
-        "say where the scenario goes: --csv FILE and/or --target URL"
+        "say where the scenario goes: --csv FILE, --target URL or --check SEEDS"
     );
     let s = scenario::march2(args.seed);
     if let Some(path) = &args.csv {
@@ -366,5 +373,42 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
             Ok(())
         })?;
     }
+    Ok(())
+}
+
+/// Prints, per seed, what the detector made of march-2, against the
+/// acceptance criteria: one event, three waves, detected within 3 minutes,
+/// excess within 5% of the injected reports, resolved within 30 minutes of
+/// the last wave, no event in the background week.
+fn check_march2(seeds: u64) -> anyhow::Result<()> {
+    use downwave::sim::acceptance::march2_outcome;
+    println!("seed  events  waves  detect_delay_s  excess_vs_injected  resolved_after_last_wave_min  background_events  ok");
+    let mut failures = 0;
+    for seed in 0..seeds {
+        let o = march2_outcome(seed);
+        let ok = o.events == 1
+            && o.waves == 3
+            && o.detect_delay_secs <= 180
+            && o.excess_error.abs() <= 0.05
+            && o.resolve_after_last_wave_secs <= 1800
+            && o.background_events == 0;
+        failures += usize::from(!ok);
+        println!(
+            "{:>4}  {:>6}  {:>5}  {:>14}  {:>17.2}%  {:>28.1}  {:>17}  {}",
+            seed,
+            o.events,
+            o.waves,
+            o.detect_delay_secs,
+            o.excess_error * 100.0,
+            o.resolve_after_last_wave_secs as f64 / 60.0,
+            o.background_events,
+            if ok { "yes" } else { "NO" }
+        );
+    }
+    println!(
+        "{} of {seeds} seeds meet every criterion",
+        seeds as usize - failures
+    );
+    anyhow::ensure!(failures == 0, "{failures} seeds failed");
     Ok(())
 }

@@ -224,7 +224,11 @@ fn simulate_then_backtest_finds_the_march_2_outage() {
         .arg(&csv)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let output = dir.path().join("out");
     let out = Command::new(BIN)
         .args(["backtest", "--scores", "--input"])
@@ -233,7 +237,11 @@ fn simulate_then_backtest_finds_the_march_2_outage() {
         .arg(&output)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let events = std::fs::read_to_string(output.join("march2.events.jsonl")).unwrap();
     let lines: Vec<serde_json::Value> = events
         .lines()
@@ -245,7 +253,11 @@ fn simulate_then_backtest_finds_the_march_2_outage() {
     }
     assert_eq!(lines[0]["waves"].as_array().unwrap().len(), 3);
     let scores = std::fs::read_to_string(output.join("march2.scores.csv")).unwrap();
-    assert_eq!(scores.lines().count(), 8 * 1440 + 1, "one row per minute and a header");
+    assert_eq!(
+        scores.lines().count(),
+        8 * 1440 + 1,
+        "one row per minute and a header"
+    );
 }
 
 /// The Rust NAB scorer agrees with the reference `nabscore.py` on the five
@@ -267,7 +279,11 @@ fn nab_scores_agree_with_the_reference_scorer() {
         .arg(eval.join("nab/labels/combined_windows.json"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let ours = String::from_utf8_lossy(&out.stdout).into_owned();
     let py = Command::new("python3")
         .arg(eval.join("nabscore.py"))
@@ -277,7 +293,11 @@ fn nab_scores_agree_with_the_reference_scorer() {
         .arg(dir.path())
         .output()
         .expect("python3 runs the reference scorer");
-    assert!(py.status.success(), "{}", String::from_utf8_lossy(&py.stderr));
+    assert!(
+        py.status.success(),
+        "{}",
+        String::from_utf8_lossy(&py.stderr)
+    );
     let theirs = String::from_utf8_lossy(&py.stdout).into_owned();
     let summary = |text: &str| -> Vec<f64> {
         let line = text
