@@ -113,8 +113,19 @@ impl fmt::Display for LoadReport {
     }
 }
 
-/// Numbers each report's client so every request is a new reporter.
-static NEXT_CLIENT: AtomicU64 = AtomicU64::new(1);
+/// Numbers each report's client so every request is a new reporter. Starts
+/// from the clock, so that runs against the same database do not reuse
+/// clients (2^32 of them before the numbers wrap).
+static NEXT_CLIENT: AtomicU64 = AtomicU64::new(0);
+
+fn next_client() -> u64 {
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_micros() as u64);
+    // Only the first caller's value sticks.
+    let _ = NEXT_CLIENT.compare_exchange(0, start, Ordering::Relaxed, Ordering::Relaxed);
+    NEXT_CLIENT.fetch_add(1, Ordering::Relaxed) & 0xffff_ffff
+}
 
 struct ConnResult {
     latencies_us: Vec<u32>,
@@ -257,7 +268,7 @@ fn build_request(opts: &LoadOptions, n: u64) -> Request<Full<Bytes>> {
             .uri("/healthz")
             .body(Full::new(Bytes::new())),
         Target::Reports => {
-            let client = NEXT_CLIENT.fetch_add(1, Ordering::Relaxed);
+            let client = next_client();
             let category = opts
                 .categories
                 .get(n as usize % opts.categories.len().max(1))
