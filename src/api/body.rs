@@ -9,18 +9,21 @@ use actix_web::{web, HttpRequest};
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
+/// Whether the request's media type (parameters aside) is one of `types`.
+pub fn content_type_is(req: &HttpRequest, types: &[&str]) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| types.iter().any(|t| mime.trim().eq_ignore_ascii_case(t)))
+}
+
 pub async fn read_json<T: DeserializeOwned>(
     req: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,
 ) -> Result<T, ApiError> {
-    let is_json = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
-    if !is_json {
+    if !content_type_is(req, &["application/json"]) {
         return Err(ApiError::UnsupportedMediaType {
             message: "send the body as JSON with Content-Type: application/json".into(),
         });
@@ -48,7 +51,13 @@ pub async fn read_json<T: DeserializeOwned>(
 }
 
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| match e.classify() {
+    serde_json::from_slice(body).map_err(json_error)
+}
+
+/// What a JSON error means for the client: not JSON at all is 400, JSON of
+/// the wrong shape 422 with the kind of mistake as the code.
+pub fn json_error(e: serde_json::Error) -> ApiError {
+    match e.classify() {
         serde_json::error::Category::Data => {
             let msg = e.to_string();
             let code = if msg.starts_with("unknown field") {
@@ -61,5 +70,5 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             ApiError::unprocessable(code, msg)
         }
         _ => ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}")),
-    })
+    }
 }

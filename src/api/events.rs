@@ -67,20 +67,8 @@ impl EventView {
         let last_minute = e.ended_at - 60;
         let share = |facet: &str| -> Result<Vec<TopItem>, store::StoreError> {
             let counts = store::facet_counts(conn, e.service_id, facet, e.started_at, last_minute)?;
-            let total: u64 = counts.iter().map(|(_, n)| n).sum();
-            Ok(counts
-                .into_iter()
-                .take(TOP_N)
-                .map(|(value, count)| TopItem {
-                    value,
-                    count,
-                    percent: if total == 0 {
-                        0.0
-                    } else {
-                        (count as f64 * 1000.0 / total as f64).round() / 10.0
-                    },
-                })
-                .collect())
+            let total = counts.iter().map(|(_, n)| n).sum();
+            Ok(store::top_items(counts, total, TOP_N))
         };
         let top_categories = share("category")?;
         let top_error_codes = share("error_code")?;

@@ -4,36 +4,18 @@
 //! every line is checked before anything is written, and the whole import
 //! commits in one transaction. The detector then runs over it.
 
-use super::body::parse_json;
+use super::body::{content_type_is, json_error, parse_json};
+use super::reports::ReportRequest;
 use super::{Admin, AppState};
-use crate::domain::{ErrorCode, Minute, Platform, Region};
+use crate::domain::Minute;
 use crate::error::ApiError;
 use crate::ingest::{IngestError, PendingReport};
-use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use rand::RngCore;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::HashMap;
-
-/// One imported report.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ImportLine {
-    service: String,
-    category: String,
-    /// When the report was made (RFC 3339).
-    at: DateTime<Utc>,
-    #[serde(default)]
-    error_code: Option<i64>,
-    #[serde(default)]
-    region: Option<String>,
-    #[serde(default)]
-    platform: Option<String>,
-    #[serde(default)]
-    comment: Option<String>,
-}
 
 #[derive(Serialize)]
 struct ImportResponse {
@@ -56,13 +38,7 @@ pub async fn import(
     mut payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let mime = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|v| v.trim().to_ascii_lowercase());
-    if !mime.is_some_and(|m| NDJSON_TYPES.contains(&m.as_str())) {
+    if !content_type_is(&req, &NDJSON_TYPES) {
         return Err(ApiError::UnsupportedMediaType {
             message: "send one JSON report per line with Content-Type: application/x-ndjson".into(),
         });
@@ -98,11 +74,6 @@ pub async fn import(
             let line = &buf[start..start + pos];
             start += pos + 1;
             if let Some(r) = parse_line(&state, line, line_no, now).await? {
-                let m = Minute::from_unix(r.received_ms.div_euclid(1000)).unix();
-                first_minute
-                    .entry(r.service_id)
-                    .and_modify(|f| *f = (*f).min(m))
-                    .or_insert(m);
                 reports.push(r);
             }
         }
@@ -112,16 +83,18 @@ pub async fn import(
                 line_no += 1;
                 let line = std::mem::take(&mut buf);
                 if let Some(r) = parse_line(&state, &line, line_no, now).await? {
-                    let m = Minute::from_unix(r.received_ms.div_euclid(1000)).unix();
-                    first_minute
-                        .entry(r.service_id)
-                        .and_modify(|f| *f = (*f).min(m))
-                        .or_insert(m);
                     reports.push(r);
                 }
             }
             break;
         }
+    }
+    for r in &reports {
+        let m = Minute::from_unix(r.received_ms.div_euclid(1000)).unix();
+        first_minute
+            .entry(r.service_id)
+            .and_modify(|f| *f = (*f).min(m))
+            .or_insert(m);
     }
     let from = reports.iter().map(|r| r.received_ms).min();
     let to = reports.iter().map(|r| r.received_ms).max();
@@ -176,68 +149,37 @@ async fn parse_line(
             format!("a line is at most {} bytes", state.settings.max_body_bytes),
         )));
     }
-    let line: ImportLine = parse_json(raw).map_err(at_line)?;
-    let service = state.service(&line.service).await.map_err(at_line)?;
-    let category = service
-        .categories
-        .find(&line.category)
-        .cloned()
+    // An import line is a report with its time: take `at` out, and the rest
+    // must be exactly what a live report may hold.
+    let mut fields: serde_json::Value = parse_json(raw).map_err(at_line)?;
+    let at = fields
+        .as_object_mut()
+        .and_then(|o| o.remove("at"))
         .ok_or_else(|| {
             at_line(ApiError::unprocessable(
-                "unknown_category",
-                format!(
-                    "'{}' is not a category of {}",
-                    super::truncate(&line.category, 32),
-                    service.slug
-                ),
+                "missing_field",
+                "missing field `at`",
             ))
         })?;
-    if line.at > now + chrono::Duration::minutes(1) {
+    let at: DateTime<Utc> = serde_json::from_value(at).map_err(|e| {
+        at_line(ApiError::unprocessable(
+            "invalid_field",
+            format!("`at` must be an RFC 3339 time: {e}"),
+        ))
+    })?;
+    if at > now + chrono::Duration::minutes(1) {
         return Err(at_line(ApiError::unprocessable(
             "future_timestamp",
             "a report cannot be from the future",
         )));
     }
-    let comment = line.comment.filter(|c| !c.trim().is_empty());
-    if comment
-        .as_ref()
-        .is_some_and(|c| c.chars().count() > state.settings.max_comment_chars)
-    {
-        return Err(at_line(ApiError::unprocessable(
-            "comment_too_long",
-            format!(
-                "a comment has at most {} characters",
-                state.settings.max_comment_chars
-            ),
-        )));
-    }
+    let report: ReportRequest =
+        serde_json::from_value(fields).map_err(|e| at_line(json_error(e)))?;
+    let checked = report.check(state).await.map_err(at_line)?;
     // Imported reports have no client; each gets a reporter id of its own.
     let mut reporter = [0u8; 16];
     rand::thread_rng().fill_bytes(&mut reporter);
-    Ok(Some(PendingReport {
-        service_id: service.id,
-        received_ms: line.at.timestamp_millis(),
-        category,
-        error_code: line
-            .error_code
-            .map(ErrorCode::parse)
-            .transpose()
-            .map_err(|e| at_line(e.into()))?,
-        region: line
-            .region
-            .as_deref()
-            .map(Region::parse)
-            .transpose()
-            .map_err(|e| at_line(e.into()))?,
-        platform: line
-            .platform
-            .as_deref()
-            .map(Platform::parse)
-            .transpose()
-            .map_err(|e| at_line(e.into()))?,
-        comment,
-        reporter,
-    }))
+    Ok(Some(checked.into_pending(at.timestamp_millis(), reporter)))
 }
 
 fn unavailable(e: IngestError) -> ApiError {

@@ -2,7 +2,7 @@
 
 use super::body::read_json;
 use super::AppState;
-use crate::domain::{ErrorCode, Minute, Platform, Region};
+use crate::domain::{Category, ErrorCode, Minute, Platform, Region};
 use crate::error::ApiError;
 use crate::ingest::{client_ip, limit_key, IngestError, PendingReport};
 use actix_web::http::StatusCode;
@@ -28,6 +28,74 @@ pub struct ReportRequest {
     platform: Option<String>,
     #[serde(default)]
     comment: Option<String>,
+}
+
+/// A report's fields checked against its service and the limits.
+pub struct CheckedReport {
+    service_id: i64,
+    category: Category,
+    error_code: Option<ErrorCode>,
+    region: Option<Region>,
+    platform: Option<Platform>,
+    comment: Option<String>,
+}
+
+impl ReportRequest {
+    /// Checks every field: the service exists, the category is one of its
+    /// own, the optional fields parse and the comment fits.
+    pub async fn check(self, state: &AppState) -> Result<CheckedReport, ApiError> {
+        let service = state.service(&self.service).await?;
+        let category = service
+            .categories
+            .find(&self.category)
+            .cloned()
+            .ok_or_else(|| {
+                let allowed: Vec<&str> = service.categories.iter().map(|c| c.as_str()).collect();
+                ApiError::unprocessable(
+                    "unknown_category",
+                    format!(
+                        "'{}' is not a category of {}; use one of: {}",
+                        super::truncate(&self.category, 32),
+                        service.slug,
+                        allowed.join(", ")
+                    ),
+                )
+            })?;
+        let max_comment = state.settings.max_comment_chars;
+        let comment = self.comment.filter(|c| !c.trim().is_empty());
+        if comment
+            .as_ref()
+            .is_some_and(|c| c.chars().count() > max_comment)
+        {
+            return Err(ApiError::unprocessable(
+                "comment_too_long",
+                format!("a comment has at most {max_comment} characters"),
+            ));
+        }
+        Ok(CheckedReport {
+            service_id: service.id,
+            category,
+            error_code: self.error_code.map(ErrorCode::parse).transpose()?,
+            region: self.region.as_deref().map(Region::parse).transpose()?,
+            platform: self.platform.as_deref().map(Platform::parse).transpose()?,
+            comment,
+        })
+    }
+}
+
+impl CheckedReport {
+    pub fn into_pending(self, received_ms: i64, reporter: [u8; 16]) -> PendingReport {
+        PendingReport {
+            service_id: self.service_id,
+            received_ms,
+            category: self.category,
+            error_code: self.error_code,
+            region: self.region,
+            platform: self.platform,
+            comment: self.comment,
+            reporter,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -59,38 +127,7 @@ async fn accept(
     let settings = &state.settings;
     let body: ReportRequest = read_json(req, payload, settings.max_body_bytes).await?;
 
-    let service = state.service(&body.service).await?;
-    let category = service
-        .categories
-        .find(&body.category)
-        .cloned()
-        .ok_or_else(|| {
-            let allowed: Vec<&str> = service.categories.iter().map(|c| c.as_str()).collect();
-            ApiError::unprocessable(
-                "unknown_category",
-                format!(
-                    "'{}' is not a category of {}; use one of: {}",
-                    super::truncate(&body.category, 32),
-                    service.slug,
-                    allowed.join(", ")
-                ),
-            )
-        })?;
-    let error_code = body.error_code.map(ErrorCode::parse).transpose()?;
-    let region = body.region.as_deref().map(Region::parse).transpose()?;
-    let platform = body.platform.as_deref().map(Platform::parse).transpose()?;
-    let comment = body.comment.filter(|c| !c.trim().is_empty());
-    if let Some(c) = &comment {
-        if c.chars().count() > settings.max_comment_chars {
-            return Err(ApiError::unprocessable(
-                "comment_too_long",
-                format!(
-                    "a comment has at most {} characters",
-                    settings.max_comment_chars
-                ),
-            ));
-        }
-    }
+    let report = body.check(state).await?;
     let token = req
         .headers()
         .get(CLIENT_TOKEN_HEADER)
@@ -110,16 +147,10 @@ async fn accept(
             retry_after: wait.as_secs_f64().ceil().max(1.0) as u64,
         })?;
 
-    let pending = PendingReport {
-        service_id: service.id,
-        received_ms: state.clock.now().timestamp_millis(),
-        category,
-        error_code,
-        region,
-        platform,
-        comment,
-        reporter: state.reporter_key.reporter(addr, token),
-    };
+    let pending = report.into_pending(
+        state.clock.now().timestamp_millis(),
+        state.reporter_key.reporter(addr, token),
+    );
     let ack = match state.ingest.submit(pending) {
         Ok(rx) => rx.await.unwrap_or(Err(IngestError::ShuttingDown)),
         Err(e) => Err(e),

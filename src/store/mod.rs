@@ -17,7 +17,7 @@ pub use events::{
 };
 pub use pool::ReadPool;
 pub use reports::{commit_batch, recent_counted_reporters, NewReport};
-pub use series::{series, summary, Bucket, Summary, TopItem};
+pub use series::{series, summary, top_items, Bucket, Summary, TopItem};
 pub use services::{insert_service, list_services, Catalog, NewService, Service};
 
 use crate::config::SyncMode;

@@ -158,26 +158,27 @@ pub fn summary(conn: &Connection, service_id: i64, now: Minute) -> Result<Summar
             counts.push((value, n.max(0) as u64));
         }
         let total = counts.iter().map(|(_, n)| n).sum();
-        Ok(top(counts, total))
+        Ok(top_items(counts, total, TOP_N))
     };
     Ok(Summary {
         last_15m: quarter,
         last_hour: hour,
         last_day: day,
-        categories: top(cats.into_iter().collect(), day),
+        categories: top_items(cats.into_iter().collect(), day, TOP_N),
         error_codes: facet("error_code")?,
         regions: facet("region")?,
         platforms: facet("platform")?,
     })
 }
 
-/// The `TOP_N` largest counts, largest first (ties by value), with shares of `total`.
-fn top(mut counts: Vec<(String, u64)>, total: u64) -> Vec<TopItem> {
+/// The `n` largest counts, largest first (ties by value), with shares of
+/// `total` in percent, to one decimal.
+pub fn top_items(mut counts: Vec<(String, u64)>, total: u64, n: usize) -> Vec<TopItem> {
     counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     counts
         .into_iter()
         .filter(|(_, n)| *n > 0)
-        .take(TOP_N)
+        .take(n)
         .map(|(value, count)| TopItem {
             value,
             count,
@@ -196,7 +197,11 @@ mod tests {
 
     #[test]
     fn top_sorts_and_rounds_shares() {
-        let t = top(vec![("a".into(), 1), ("b".into(), 2), ("c".into(), 0)], 3);
+        let t = top_items(
+            vec![("a".into(), 1), ("b".into(), 2), ("c".into(), 0)],
+            3,
+            10,
+        );
         assert_eq!(t.len(), 2);
         assert_eq!(t[0].value, "b");
         assert_eq!(t[0].percent, 66.7);
