@@ -125,3 +125,57 @@ CREATE TABLE detector_state (
     last_minute INTEGER NOT NULL,
     state       TEXT NOT NULL
 ) STRICT;
+
+-- Alert subscriptions: where on-call wants to hear about events. `services`
+-- is a JSON array of slugs ([] = every service); `min_severity` filters by
+-- event severity. `secret` signs every message (Standard Webhooks,
+-- "whsec_" + base64); after a rotation the old one keeps signing beside the
+-- new one until `previous_secret_until` (Unix seconds). `routing_key` is the
+-- PagerDuty integration key. A subscription that answers 410 is disabled
+-- with a reason.
+CREATE TABLE webhooks (
+    id                    INTEGER PRIMARY KEY,
+    url                   TEXT NOT NULL,
+    format                TEXT NOT NULL
+        CHECK (format IN ('generic', 'slack', 'discord', 'pagerduty', 'alertmanager')),
+    services              TEXT NOT NULL,
+    min_severity          TEXT NOT NULL CHECK (min_severity IN ('minor', 'major', 'critical')),
+    enabled               INTEGER NOT NULL,
+    secret                TEXT NOT NULL,
+    previous_secret       TEXT,
+    previous_secret_until INTEGER,
+    routing_key           TEXT,
+    disabled_reason       TEXT,
+    created_at            INTEGER NOT NULL
+) STRICT;
+
+-- The outbox: one row per message per subscription, written in the same
+-- transaction as the event change it announces, so no change is lost and
+-- none is announced that did not happen. `message_id` is the webhook-id,
+-- the same on every attempt so receivers can de-duplicate. `dedup_key`
+-- (subscription, event, kind, wave) keeps a replayed change from queueing
+-- its message twice. `payload` is the event as it was at the change; each
+-- format is rendered from it at send time. `status`: pending, delivered,
+-- failed (gave up or refused), cancelled (subscription disabled or deleted).
+-- Times in milliseconds.
+CREATE TABLE deliveries (
+    id              INTEGER PRIMARY KEY,
+    webhook_id      INTEGER NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+    event_id        INTEGER,
+    kind            TEXT NOT NULL,
+    message_id      TEXT NOT NULL UNIQUE,
+    dedup_key       TEXT UNIQUE,
+    payload         TEXT NOT NULL,
+    status          TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed', 'cancelled')),
+    attempts        INTEGER NOT NULL,
+    next_attempt_ms INTEGER,
+    last_status     INTEGER,
+    last_error      TEXT,
+    created_ms      INTEGER NOT NULL,
+    delivered_ms    INTEGER
+) STRICT;
+
+-- The dispatcher's question: which pending messages are due?
+CREATE INDEX deliveries_due ON deliveries(status, next_attempt_ms);
+-- The delivery log of one subscription, newest first.
+CREATE INDEX deliveries_by_webhook ON deliveries(webhook_id, id);

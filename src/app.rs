@@ -2,6 +2,7 @@
 //! tests), wires the shared state, and shuts down gracefully: stop accepting,
 //! finish requests in flight, commit everything queued, return.
 
+use crate::alert::{Dispatcher, DispatcherConfig};
 use crate::api::{self, AppState};
 use crate::clock::Clock;
 use crate::config::Settings;
@@ -9,7 +10,7 @@ use crate::detect::DetectorParams;
 use crate::ingest::{GroupCommitWriter, ReportLimiter, ReporterKey, WriterConfig};
 use crate::ingest::{IngestHandle, WriterThreadHandle};
 use crate::metrics::{Metrics, RouteLabels};
-use crate::monitor::{Monitor, MonitorHandle, MonitorThread};
+use crate::monitor::{AlertSettings, Monitor, MonitorHandle, MonitorThread};
 use crate::store::{self, Catalog, ReadPool};
 use actix_web::dev::{Server, ServerHandle, Service as _};
 use actix_web::{web, App, HttpServer};
@@ -23,6 +24,8 @@ pub struct Application {
     server: Server,
     /// The writer, stopped after the HTTP server so queued reports are committed.
     writer: WriterThreadHandle,
+    /// Delivers the webhook outbox; started by `run`.
+    dispatcher: Dispatcher,
     /// The live detector, stopped last so it sees every committed minute.
     monitor: MonitorThread,
     state: web::Data<AppState>,
@@ -51,15 +54,32 @@ impl Application {
         )
         .context("starting the writer")?;
         let monitor_conn = store::open_writer(&settings.database, &opts)?;
+        let wake = Arc::new(tokio::sync::Notify::new());
         let (monitor, monitor_thread) = Monitor::spawn(
             monitor_conn,
             clock.clone(),
             DetectorParams::default(),
             settings.detector_grace,
+            AlertSettings {
+                public_url: settings.public_url.clone(),
+                max_age: settings.alert_max_age,
+                wake: wake.clone(),
+            },
         )
         .context("starting the detector")?;
+        let dispatcher = Dispatcher::new(
+            store::open_writer(&settings.database, &opts)?,
+            clock.clone(),
+            metrics.clone(),
+            wake.clone(),
+            DispatcherConfig {
+                timeout: settings.webhook_timeout,
+                allow_private: settings.webhook_allow_private,
+            },
+        )?;
         let state = web::Data::new(AppState {
             monitor,
+            wake,
             catalog: Catalog::new(services),
             ingest,
             limiter: ReportLimiter::new(settings.rate_limit_per_minute, settings.rate_limit_burst),
@@ -108,6 +128,7 @@ impl Application {
             port,
             server,
             writer,
+            dispatcher,
             monitor: monitor_thread,
             state,
         })
@@ -141,8 +162,12 @@ impl Application {
                 state.metrics.rate_limiter_keys.set(left as i64);
             }
         });
+        let dispatcher = tokio::spawn(self.dispatcher.run());
         let served = self.server.await;
         pruner.abort();
+        // An attempt cut short here is retried after the restart (the
+        // outbox row stays pending), so nothing is lost.
+        dispatcher.abort();
         tracing::info!("HTTP server stopped; committing queued reports");
         let (writer, monitor) = (self.writer, self.monitor);
         tokio::task::spawn_blocking(move || {

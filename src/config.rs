@@ -131,6 +131,25 @@ pub struct ConfigArgs {
     #[arg(long, env = "DOWNWAVE_DETECTOR_GRACE_SECS", global = true)]
     pub detector_grace_secs: Option<u64>,
 
+    /// Public base URL of this downwave, for links in alerts
+    /// [default: http://LISTEN].
+    #[arg(long, env = "DOWNWAVE_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
+    /// Timeout of one webhook delivery attempt, in seconds [default: 15].
+    #[arg(long, env = "DOWNWAVE_WEBHOOK_TIMEOUT_SECS", global = true)]
+    pub webhook_timeout_secs: Option<u64>,
+
+    /// Let webhooks target loopback and private networks (tests, closed
+    /// networks) [default: false].
+    #[arg(long, env = "DOWNWAVE_WEBHOOK_ALLOW_PRIVATE", global = true)]
+    pub webhook_allow_private: Option<bool>,
+
+    /// Event changes older than this many seconds are recorded but not
+    /// announced (imports of old history page no one) [default: 3600].
+    #[arg(long, env = "DOWNWAVE_ALERT_MAX_AGE_SECS", global = true)]
+    pub alert_max_age_secs: Option<u64>,
+
     /// How long shutdown waits for requests in flight, in seconds [default: 30].
     #[arg(long, env = "DOWNWAVE_SHUTDOWN_TIMEOUT_SECS", global = true)]
     pub shutdown_timeout_secs: Option<u64>,
@@ -159,6 +178,10 @@ pub struct Settings {
     pub busy_timeout: Duration,
     pub import_max_bytes: usize,
     pub detector_grace: Duration,
+    pub public_url: String,
+    pub webhook_timeout: Duration,
+    pub webhook_allow_private: bool,
+    pub alert_max_age: Duration,
     pub shutdown_timeout: Duration,
 }
 
@@ -242,6 +265,10 @@ impl ConfigArgs {
             busy_timeout_ms,
             import_max_bytes,
             detector_grace_secs,
+            public_url,
+            webhook_timeout_secs,
+            webhook_allow_private,
+            alert_max_age_secs,
             shutdown_timeout_secs
         )
     }
@@ -263,10 +290,21 @@ impl ConfigArgs {
             }
         }
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let listen = self
+            .listen
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
         Ok(Settings {
-            listen: self
-                .listen
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            listen,
+            public_url: self
+                .public_url
+                .unwrap_or_else(|| format!("http://{listen}")),
+            webhook_timeout: Duration::from_secs(positive(
+                self.webhook_timeout_secs,
+                15,
+                "webhook_timeout_secs",
+            )?),
+            webhook_allow_private: self.webhook_allow_private.unwrap_or(false),
+            alert_max_age: Duration::from_secs(self.alert_max_age_secs.unwrap_or(3600)),
             database: self.database.unwrap_or_else(|| "downwave.db".into()),
             admin_token: self.admin_token.filter(|t| !t.is_empty()),
             trusted_proxies: self.trusted_proxies.unwrap_or_default(),

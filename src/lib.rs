@@ -5,6 +5,7 @@
 //! minute and serves those counts. See `DESIGN.md` for the whole flow.
 #![forbid(unsafe_code)]
 
+pub mod alert;
 pub mod api;
 pub mod app;
 pub mod clock;

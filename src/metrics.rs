@@ -18,6 +18,12 @@ pub struct ReasonLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeliveryLabels {
+    pub format: String,
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
     pub method: String,
     pub route: String,
@@ -43,6 +49,15 @@ pub struct Metrics {
     pub rate_limiter_keys: Gauge<i64, std::sync::atomic::AtomicI64>,
     /// Request latency by route pattern, in seconds.
     pub http_seconds: Family<RouteLabels, Histogram>,
+    /// Webhook delivery attempts by format and outcome (delivered, retry,
+    /// failed, gone).
+    pub deliveries: Family<DeliveryLabels, Counter>,
+    /// Every webhook delivery attempt.
+    pub delivery_attempts: Counter,
+    /// Age of the oldest pending delivery, in seconds.
+    pub delivery_queue_age: Gauge<i64, std::sync::atomic::AtomicI64>,
+    /// From an event change being committed to its first delivery attempt.
+    pub delivery_first_attempt_seconds: Histogram,
 }
 
 impl Metrics {
@@ -99,6 +114,30 @@ impl Metrics {
             "Client keys held by the rate limiter after the last prune",
             rate_limiter_keys.clone(),
         );
+        let deliveries = Family::<DeliveryLabels, Counter>::default();
+        let delivery_attempts = Counter::default();
+        let delivery_queue_age = Gauge::default();
+        let delivery_first_attempt_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 16));
+        registry.register(
+            "webhook_deliveries",
+            "Webhook delivery attempts by format and outcome",
+            deliveries.clone(),
+        );
+        registry.register(
+            "webhook_attempts",
+            "Webhook delivery attempts",
+            delivery_attempts.clone(),
+        );
+        registry.register(
+            "webhook_queue_age_seconds",
+            "Age of the oldest pending webhook delivery",
+            delivery_queue_age.clone(),
+        );
+        registry.register(
+            "webhook_first_attempt_seconds",
+            "From an event change being committed to the first delivery attempt",
+            delivery_first_attempt_seconds.clone(),
+        );
         registry.register(
             "http_request_duration_seconds",
             "HTTP request latency by route",
@@ -115,6 +154,10 @@ impl Metrics {
             commit_failures,
             rate_limiter_keys,
             http_seconds,
+            deliveries,
+            delivery_attempts,
+            delivery_queue_age,
+            delivery_first_attempt_seconds,
         }
     }
 

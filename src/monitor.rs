@@ -151,8 +151,21 @@ struct Tracked {
     unsaved: i64,
 }
 
+/// What the monitor needs to announce event changes.
+#[derive(Clone)]
+pub struct AlertSettings {
+    /// Base URL of the dashboard, for links in alerts.
+    pub public_url: String,
+    /// Changes older than this (by the clock) are recorded but not
+    /// announced: replaying months of imported history must not page anyone.
+    pub max_age: Duration,
+    /// Rung after a commit that queued announcements.
+    pub wake: Arc<tokio::sync::Notify>,
+}
+
 pub struct Monitor {
     conn: Connection,
+    alerts: AlertSettings,
     clock: Arc<dyn Clock>,
     params: DetectorParams,
     /// A minute counts as closed this long after its end, so reports
@@ -171,6 +184,7 @@ impl Monitor {
         clock: Arc<dyn Clock>,
         params: DetectorParams,
         grace: Duration,
+        alerts: AlertSettings,
     ) -> Result<(MonitorHandle, MonitorThread), StoreError> {
         // Parameters that cannot build a detector are a programming error in
         // the defaults; refuse to start rather than run blind.
@@ -184,6 +198,7 @@ impl Monitor {
         let (tx, rx) = mpsc::channel();
         let monitor = Monitor {
             conn,
+            alerts,
             clock,
             params,
             grace,
@@ -367,6 +382,9 @@ impl Monitor {
             })?;
         let mut rows = Vec::new();
         let mut statuses = Vec::new();
+        let mut announced = 0;
+        let now = self.clock.now();
+        let alerts = &self.alerts;
         for (&service_id, t) in self.tracked.iter_mut() {
             let mut last_obs: Option<Observation> = None;
             let mut minute = t.last + STEP_SECS;
@@ -382,12 +400,23 @@ impl Monitor {
                     status: status_text(obs.status),
                 });
                 if let Some(change) = obs.change {
-                    let event = match change {
-                        EventChange::Resolved { .. } => t.detector.last_resolved(),
-                        _ => t.detector.open_event(),
+                    let (event, kind, wave) = match change {
+                        EventChange::Opened { .. } | EventChange::Updated { .. } => {
+                            (t.detector.open_event(), "outage.opened", 0)
+                        }
+                        EventChange::NewWave { wave, .. } => {
+                            (t.detector.open_event(), "outage.wave", wave)
+                        }
+                        EventChange::Resolved { .. } => {
+                            (t.detector.last_resolved(), "outage.resolved", 0)
+                        }
                     };
                     if let Some(event) = event {
-                        store::upsert_event(&tx, service_id, event)?;
+                        let id = store::upsert_event(&tx, service_id, event)?;
+                        let changed_at = minute + STEP_SECS;
+                        if now.timestamp() - changed_at <= alerts.max_age.as_secs() as i64 {
+                            announced += announce(&tx, alerts, id, kind, wave, now)?;
+                        }
                     }
                 }
                 last_obs = Some(obs);
@@ -420,6 +449,9 @@ impl Monitor {
             context: "committing detector results",
             source,
         })?;
+        if announced > 0 {
+            self.alerts.wake.notify_one();
+        }
         self.board.set_all(statuses);
         Ok(())
     }
@@ -440,6 +472,53 @@ impl Monitor {
             source,
         })
     }
+}
+
+/// Queues the announcement of an event change (in the caller's
+/// transaction). A wave is also a chance to announce the opening to
+/// subscriptions the event has just grown into.
+fn announce(
+    conn: &Connection,
+    alerts: &AlertSettings,
+    event_id: i64,
+    kind: &str,
+    wave: usize,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<usize, StoreError> {
+    let Some(record) = store::get_event(conn, event_id)? else {
+        return Ok(0);
+    };
+    let view = store::EventView::load(conn, record)?;
+    let mut payload = serde_json::to_value(&view)
+        .map_err(|e| StoreError::Corrupt(format!("serialising an event: {e}")))?;
+    payload["url"] = serde_json::Value::String(format!(
+        "{}{}",
+        alerts.public_url.trim_end_matches('/'),
+        view.url
+    ));
+    let payload = payload.to_string();
+    let now_ms = now.timestamp_millis();
+    let mut queued = 0;
+    let kinds: &[&str] = if kind == "outage.wave" {
+        &["outage.opened", "outage.wave"]
+    } else {
+        std::slice::from_ref(&kind)
+    };
+    for k in kinds {
+        queued += store::enqueue_announcement(
+            conn,
+            &store::Announcement {
+                event_id,
+                service: &view.service,
+                severity: &view.severity,
+                kind: k,
+                wave,
+                payload: &payload,
+            },
+            now_ms,
+        )?;
+    }
+    Ok(queued)
 }
 
 fn save(conn: &Connection, service_id: i64, t: &mut Tracked) -> Result<(), StoreError> {

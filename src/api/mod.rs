@@ -12,9 +12,9 @@ mod metrics;
 mod reports;
 mod series;
 mod services;
+mod webhooks;
 
 pub use admin::Admin;
-pub use events::EventView;
 
 use crate::clock::Clock;
 use crate::config::Settings;
@@ -43,6 +43,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The live detector: service statuses, catch-up after imports.
     pub monitor: MonitorHandle,
+    /// Wakes the webhook dispatcher (after a test message or a redelivery).
+    pub wake: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
@@ -98,7 +100,25 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/services/{slug}/summary", web::get().to(series::summary))
                 .route("/events", web::get().to(events::list))
                 .route("/events/{id}", web::get().to(events::get))
-                .route("/admin/import", web::post().to(import::import)),
+                .route("/admin/import", web::post().to(import::import))
+                .route("/webhooks", web::post().to(webhooks::create))
+                .route("/webhooks", web::get().to(webhooks::list))
+                .route("/webhooks/{id}", web::get().to(webhooks::get))
+                .route("/webhooks/{id}", web::patch().to(webhooks::patch))
+                .route("/webhooks/{id}", web::delete().to(webhooks::delete))
+                .route(
+                    "/webhooks/{id}/rotate-secret",
+                    web::post().to(webhooks::rotate),
+                )
+                .route("/webhooks/{id}/test", web::post().to(webhooks::test))
+                .route(
+                    "/webhooks/{id}/deliveries",
+                    web::get().to(webhooks::deliveries),
+                )
+                .route(
+                    "/webhooks/{id}/deliveries/{delivery}/redeliver",
+                    web::post().to(webhooks::redeliver),
+                ),
         );
 }
 

@@ -9,16 +9,24 @@ mod pool;
 mod reports;
 mod series;
 mod services;
+mod webhooks;
 
 pub use events::{
     detector_minutes, facet_counts, first_minute, get_event, insert_detector_minutes,
     last_detector_minute, list_events, load_detector_states, minute_totals, reset_detector,
-    save_detector_state, upsert_event, DetectorMinute, EventFilter, EventRecord, RecordedMinute,
+    save_detector_state, upsert_event, DetectorMinute, EventFilter, EventRecord, EventView,
+    RecordedMinute, WaveView,
 };
 pub use pool::ReadPool;
 pub use reports::{commit_batch, recent_counted_reporters, NewReport};
 pub use series::{series, summary, top_items, Bucket, Summary, TopItem};
 pub use services::{insert_service, list_services, Catalog, NewService, Service};
+pub use webhooks::{
+    delete_webhook, disable_webhook, due_deliveries, enqueue_announcement, enqueue_ping,
+    event_deliveries, get_webhook, insert_webhook, list_deliveries, list_webhooks, new_message_id,
+    next_due_ms, oldest_pending_ms, record_attempt, redeliver, update_webhook, Announcement,
+    AttemptRecord, Delivery, Webhook, SEVERITIES,
+};
 
 use crate::config::SyncMode;
 use rusqlite::{Connection, OpenFlags};

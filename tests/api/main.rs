@@ -5,6 +5,8 @@ mod events;
 mod health;
 mod helpers;
 mod process;
+mod receiver;
 mod reports;
 mod series;
 mod services;
+mod webhooks;

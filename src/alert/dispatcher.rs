@@ -1,0 +1,377 @@
+//! The dispatcher: delivers the outbox. Woken as soon as the detector
+//! commits an event change (and every second regardless), it sends each due
+//! message, signed, with a timeout and no redirects, and records the
+//! outcome. Failures are retried on the Standard Webhooks schedule with
+//! jitter; the same `webhook-id` goes out on every attempt. Messages of one
+//! event to one subscription go out in order (the outbox query holds back a
+//! message while an earlier one is pending). Everything lives in SQLite, so
+//! pending deliveries survive a restart.
+
+use super::guard::{check_url, GuardedResolver};
+use super::render::{render, Message};
+use super::signing::signature_header;
+use crate::clock::Clock;
+use crate::metrics::{DeliveryLabels, Metrics};
+use crate::store::{self, AttemptRecord, Delivery, StoreError, Webhook};
+use rand::Rng;
+use rusqlite::Connection;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// Delay before each retry, after the first attempt (which is immediate):
+/// 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h; about 28 hours in all. After the
+/// last retry fails the delivery is marked failed.
+pub const RETRY_SCHEDULE: [Duration; 7] = [
+    Duration::from_secs(5),
+    Duration::from_secs(5 * 60),
+    Duration::from_secs(30 * 60),
+    Duration::from_secs(2 * 3600),
+    Duration::from_secs(5 * 3600),
+    Duration::from_secs(10 * 3600),
+    Duration::from_secs(10 * 3600),
+];
+/// Longest wait a receiver's `Retry-After` can ask for.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(10 * 3600);
+/// Messages sent per pass.
+const BATCH: usize = 64;
+
+#[derive(Debug, Clone)]
+pub struct DispatcherConfig {
+    /// Per-attempt timeout.
+    pub timeout: Duration,
+    /// Allow targets on private networks (tests, closed networks).
+    pub allow_private: bool,
+}
+
+pub struct Dispatcher {
+    conn: Arc<Mutex<Connection>>,
+    client: reqwest::Client,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+    /// Rung by the detector after it commits an event change.
+    wake: Arc<Notify>,
+    config: DispatcherConfig,
+}
+
+/// How one attempt went.
+enum Outcome {
+    Delivered(u16),
+    /// Try again after the schedule's delay (or the receiver's Retry-After).
+    Retry {
+        status: Option<u16>,
+        error: String,
+        retry_after: Option<Duration>,
+    },
+    /// Do not try again.
+    Refused {
+        status: Option<u16>,
+        error: String,
+    },
+    /// 410 Gone: the subscription is disabled.
+    Gone,
+}
+
+impl Dispatcher {
+    pub fn new(
+        conn: Connection,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+        wake: Arc<Notify>,
+        config: DispatcherConfig,
+    ) -> anyhow::Result<Self> {
+        let client = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(GuardedResolver {
+                allow_private: config.allow_private,
+            }))
+            .user_agent(concat!("downwave/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Dispatcher {
+            conn: Arc::new(Mutex::new(conn)),
+            client,
+            clock,
+            metrics,
+            wake,
+            config,
+        })
+    }
+
+    /// Runs until the task is aborted.
+    pub async fn run(self) {
+        loop {
+            let sent = match self.pass().await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::error!(error = %crate::error::chain(&e), "webhook dispatch failed");
+                    0
+                }
+            };
+            if sent == 0 {
+                // Nothing due: wait for the detector, or a second at most
+                // (retries fall due with the clock).
+                let _ = tokio::time::timeout(Duration::from_secs(1), self.wake.notified()).await;
+            }
+        }
+    }
+
+    async fn db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let guard = conn
+                .lock()
+                .map_err(|_| StoreError::Corrupt("dispatcher connection poisoned".into()))?;
+            f(&guard)
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("dispatcher task: {e}")))?
+    }
+
+    /// Sends everything due now; returns how many attempts were made.
+    async fn pass(&self) -> Result<usize, StoreError> {
+        let now_ms = self.clock.now().timestamp_millis();
+        let due = self
+            .db(move |c| store::due_deliveries(c, now_ms, BATCH))
+            .await?;
+        let oldest = self.db(store::oldest_pending_ms).await?;
+        self.metrics
+            .delivery_queue_age
+            .set(oldest.map_or(0, |t| (now_ms - t).max(0) / 1000));
+        let n = due.len();
+        let attempts = due.into_iter().map(|(d, w)| async move {
+            let outcome = self.attempt(&d, &w).await;
+            (d, w, outcome)
+        });
+        for (d, w, outcome) in futures_util::future::join_all(attempts).await {
+            self.record(&d, &w, outcome).await?;
+        }
+        Ok(n)
+    }
+
+    async fn attempt(&self, d: &Delivery, w: &Webhook) -> Outcome {
+        let now = self.clock.now();
+        if d.attempts == 0 {
+            self.metrics
+                .delivery_first_attempt_seconds
+                .observe(((now.timestamp_millis() - d.created_ms).max(0) as f64) / 1000.0);
+        }
+        self.metrics.delivery_attempts.inc();
+        // The target is checked again at every attempt: settings change.
+        if let Err(e) = check_url(&w.url, self.config.allow_private) {
+            return Outcome::Refused {
+                status: None,
+                error: e.to_string(),
+            };
+        }
+        let data: serde_json::Value = serde_json::from_str(&d.payload).unwrap_or_default();
+        let timestamp = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let body = render(
+            &w.format,
+            &Message {
+                kind: &d.kind,
+                data: &data,
+                timestamp: &timestamp,
+                routing_key: w.routing_key.as_deref(),
+            },
+        )
+        .to_string();
+        let unix = now.timestamp();
+        let signature = signature_header(
+            &w.signing_secrets(unix),
+            &d.message_id,
+            unix,
+            body.as_bytes(),
+        );
+        let sent = self
+            .client
+            .post(&w.url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header("webhook-id", &d.message_id)
+            .header("webhook-timestamp", unix.to_string())
+            .header("webhook-signature", signature)
+            .body(body)
+            .send()
+            .await;
+        match sent {
+            Err(e) => Outcome::Retry {
+                status: None,
+                error: crate::error::chain(&e),
+                retry_after: None,
+            },
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let retry_after = resp
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs);
+                match status {
+                    200..=299 => Outcome::Delivered(status),
+                    410 => Outcome::Gone,
+                    408 | 429 | 500..=599 => Outcome::Retry {
+                        status: Some(status),
+                        error: format!("the receiver answered {status}"),
+                        retry_after: retry_after.filter(|_| status == 429 || status == 503),
+                    },
+                    300..=399 => Outcome::Refused {
+                        status: Some(status),
+                        error: "the receiver redirected; redirects are not followed".into(),
+                    },
+                    _ => Outcome::Refused {
+                        status: Some(status),
+                        error: format!("the receiver refused the message with {status}"),
+                    },
+                }
+            }
+        }
+    }
+
+    async fn record(&self, d: &Delivery, w: &Webhook, outcome: Outcome) -> Result<(), StoreError> {
+        let now_ms = self.clock.now().timestamp_millis();
+        let label = |outcome: &'static str| DeliveryLabels {
+            format: w.format.clone(),
+            outcome,
+        };
+        let (record, disable) = match outcome {
+            Outcome::Delivered(status) => {
+                self.metrics
+                    .deliveries
+                    .get_or_create(&label("delivered"))
+                    .inc();
+                (
+                    AttemptRecord {
+                        status: "delivered",
+                        next_attempt_ms: None,
+                        last_status: Some(status.into()),
+                        last_error: None,
+                        delivered_ms: Some(now_ms),
+                    },
+                    false,
+                )
+            }
+            Outcome::Gone => {
+                self.metrics.deliveries.get_or_create(&label("gone")).inc();
+                (
+                    AttemptRecord {
+                        status: "failed",
+                        next_attempt_ms: None,
+                        last_status: Some(410),
+                        last_error: Some("410 Gone: subscription disabled".into()),
+                        delivered_ms: None,
+                    },
+                    true,
+                )
+            }
+            Outcome::Refused { status, error } => {
+                self.metrics
+                    .deliveries
+                    .get_or_create(&label("failed"))
+                    .inc();
+                (
+                    AttemptRecord {
+                        status: "failed",
+                        next_attempt_ms: None,
+                        last_status: status.map(i64::from),
+                        last_error: Some(error),
+                        delivered_ms: None,
+                    },
+                    false,
+                )
+            }
+            Outcome::Retry {
+                status,
+                error,
+                retry_after,
+            } => match next_delay(d.attempts as usize, retry_after) {
+                Some(delay) => {
+                    self.metrics.deliveries.get_or_create(&label("retry")).inc();
+                    (
+                        AttemptRecord {
+                            status: "pending",
+                            next_attempt_ms: Some(now_ms + delay.as_millis() as i64),
+                            last_status: status.map(i64::from),
+                            last_error: Some(error),
+                            delivered_ms: None,
+                        },
+                        false,
+                    )
+                }
+                None => {
+                    self.metrics
+                        .deliveries
+                        .get_or_create(&label("failed"))
+                        .inc();
+                    (
+                        AttemptRecord {
+                            status: "failed",
+                            next_attempt_ms: None,
+                            last_status: status.map(i64::from),
+                            last_error: Some(format!("gave up after every retry: {error}")),
+                            delivered_ms: None,
+                        },
+                        false,
+                    )
+                }
+            },
+        };
+        if record.status != "delivered" {
+            tracing::warn!(
+                delivery = d.id,
+                webhook = w.id,
+                status = record.status,
+                error = record.last_error.as_deref().unwrap_or(""),
+                "webhook delivery attempt did not succeed"
+            );
+        }
+        let (id, webhook_id) = (d.id, w.id);
+        self.db(move |c| {
+            store::record_attempt(c, id, &record)?;
+            if disable {
+                store::disable_webhook(c, webhook_id, "the receiver answered 410 Gone")?;
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// The wait before the next attempt, after `attempts_before` earlier failed
+/// attempts and this one; `None` when the schedule is used up. Jitter of up to
+/// ±10% spreads retries of many messages; a receiver's Retry-After is a
+/// floor (capped at 10 hours).
+pub fn next_delay(attempts_before: usize, retry_after: Option<Duration>) -> Option<Duration> {
+    let base = *RETRY_SCHEDULE.get(attempts_before)?;
+    let jitter = rand::thread_rng().gen_range(0.9..1.1);
+    let delay = base.mul_f64(jitter);
+    Some(match retry_after {
+        Some(ra) => delay.max(ra.min(MAX_RETRY_AFTER)),
+        None => delay,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schedule_spans_about_a_day_and_then_gives_up() {
+        let total: Duration = RETRY_SCHEDULE.iter().sum();
+        assert!(total > Duration::from_secs(24 * 3600) && total < Duration::from_secs(30 * 3600));
+        let first = next_delay(0, None).unwrap();
+        assert!(first >= Duration::from_millis(4500) && first <= Duration::from_millis(5500));
+        assert!(next_delay(RETRY_SCHEDULE.len(), None).is_none());
+    }
+
+    #[test]
+    fn retry_after_is_a_floor_with_a_cap() {
+        let d = next_delay(0, Some(Duration::from_secs(120))).unwrap();
+        assert_eq!(d, Duration::from_secs(120));
+        let capped = next_delay(0, Some(Duration::from_secs(10 * 86_400))).unwrap();
+        assert_eq!(capped, MAX_RETRY_AFTER);
+    }
+}

@@ -1,0 +1,340 @@
+//! Payloads in the formats on-call tools speak, rendered from the event as
+//! it was when the change happened (the outbox row's payload).
+//!
+//! Every format names the same event id, so a `resolved` closes the incident
+//! that the `opened` started: PagerDuty's `dedup_key`, Alertmanager's
+//! fingerprint and labels, the id in the generic payload.
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+/// The formats a subscription can ask for.
+pub const FORMATS: [&str; 5] = ["generic", "slack", "discord", "pagerduty", "alertmanager"];
+
+/// What is announced: `outage.opened`, `outage.wave`, `outage.resolved`, `ping`.
+pub struct Message<'a> {
+    pub kind: &'a str,
+    /// The event (an `EventView` as JSON), or for a ping `{"webhook_id": …}`.
+    pub data: &'a Value,
+    /// When this attempt is sent (RFC 3339).
+    pub timestamp: &'a str,
+    /// PagerDuty integration key of the subscription.
+    pub routing_key: Option<&'a str>,
+}
+
+pub fn render(format: &str, m: &Message<'_>) -> Value {
+    match format {
+        "slack" => slack(m),
+        "discord" => discord(m),
+        "pagerduty" => pagerduty(m),
+        "alertmanager" => alertmanager(m),
+        _ => generic(m),
+    }
+}
+
+/// Standard Webhooks: `{type, timestamp, data}`.
+fn generic(m: &Message<'_>) -> Value {
+    json!({"type": m.kind, "timestamp": m.timestamp, "data": m.data})
+}
+
+fn text(v: &Value, key: &str) -> String {
+    match &v[key] {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// "login 53%, website 31%"
+fn shares(v: &Value, key: &str) -> String {
+    v[key]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .take(3)
+                .map(|i| format!("{} {}%", text(i, "value"), text(i, "percent")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
+/// A one-line headline for the change.
+fn headline(m: &Message<'_>) -> String {
+    let d = m.data;
+    let service = text(d, "service");
+    match m.kind {
+        "outage.opened" => format!(
+            "Outage: {service} ({}), {} reports/min",
+            text(d, "severity"),
+            text(d, "peak")
+        ),
+        "outage.wave" => format!(
+            "New wave of reports for {service}: wave {}",
+            d["waves"].as_array().map_or(0, Vec::len)
+        ),
+        "outage.resolved" => format!(
+            "Resolved: {service} after {} minutes, {} reports",
+            text(d, "duration_minutes"),
+            text(d, "total")
+        ),
+        _ => "downwave test message: this subscription works".to_owned(),
+    }
+}
+
+/// Slack's mrkdwn treats &, < and > as markup.
+fn slack_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn slack(m: &Message<'_>) -> Value {
+    let d = m.data;
+    let title = slack_escape(&headline(m));
+    if m.kind == "ping" {
+        return json!({"text": title, "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": title}}
+        ]});
+    }
+    let fields = [
+        ("Severity", text(d, "severity")),
+        ("Started", text(d, "started_at")),
+        ("Peak", format!("{} reports/min", text(d, "peak"))),
+        ("Reports", text(d, "total")),
+    ];
+    json!({
+        "text": title,
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": headline(m).chars().take(150).collect::<String>()}},
+            {"type": "section", "fields": fields.iter().map(|(k, v)| json!({
+                "type": "mrkdwn", "text": format!("*{k}*\n{}", slack_escape(v))
+            })).collect::<Vec<_>>()},
+            {"type": "section", "text": {"type": "mrkdwn", "text": format!(
+                "*Most reported:* {}\n*Error codes:* {}",
+                slack_escape(&shares(d, "top_categories")),
+                slack_escape(&shares(d, "top_error_codes"))
+            )}},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": format!(
+                "<{}|Open in downwave> · event {}", text(d, "url"), text(d, "id")
+            )}]}
+        ]
+    })
+}
+
+fn discord(m: &Message<'_>) -> Value {
+    let d = m.data;
+    // Red while open, green when resolved, blue for a ping.
+    let color = match m.kind {
+        "outage.resolved" => 0x2e7d32,
+        "ping" => 0x1565c0,
+        _ => 0xc62828,
+    };
+    let mut embed = json!({
+        "title": headline(m).chars().take(256).collect::<String>(),
+        "color": color,
+        "timestamp": m.timestamp,
+        "footer": {"text": "downwave"},
+    });
+    if m.kind != "ping" {
+        embed["url"] = d["url"].clone();
+        embed["fields"] = json!([
+            {"name": "Severity", "value": text(d, "severity"), "inline": true},
+            {"name": "Peak", "value": format!("{} reports/min", text(d, "peak")), "inline": true},
+            {"name": "Reports", "value": text(d, "total"), "inline": true},
+            {"name": "Most reported", "value": non_empty(shares(d, "top_categories")), "inline": false},
+            {"name": "Error codes", "value": non_empty(shares(d, "top_error_codes")), "inline": false},
+        ]);
+    }
+    // No @everyone, no role or user pings, whatever a service name holds.
+    json!({"embeds": [embed], "allowed_mentions": {"parse": []}})
+}
+
+fn non_empty(s: String) -> String {
+    if s.is_empty() {
+        "none".to_owned()
+    } else {
+        s
+    }
+}
+
+/// PagerDuty Events API v2: `trigger` on open and on each wave (updates the
+/// same incident), `resolve` on resolution, one `dedup_key` per event.
+fn pagerduty(m: &Message<'_>) -> Value {
+    let d = m.data;
+    let dedup_key = match m.kind {
+        "ping" => format!("downwave-ping-{}", m.timestamp),
+        _ => format!("downwave-event-{}", text(d, "id")),
+    };
+    if m.kind == "outage.resolved" {
+        return json!({
+            "routing_key": m.routing_key,
+            "event_action": "resolve",
+            "dedup_key": dedup_key,
+        });
+    }
+    let severity = match text(d, "severity").as_str() {
+        "critical" => "critical",
+        "major" => "error",
+        _ => "warning",
+    };
+    let mut body = json!({
+        "routing_key": m.routing_key,
+        "event_action": "trigger",
+        "dedup_key": dedup_key,
+        "client": "downwave",
+        "payload": {
+            "summary": headline(m).chars().take(1024).collect::<String>(),
+            "source": "downwave",
+            "severity": if m.kind == "ping" { "info" } else { severity },
+            "timestamp": if m.kind == "ping" { m.timestamp.to_owned() } else { text(d, "started_at") },
+            "component": text(d, "service"),
+            "group": "outage",
+            "class": m.kind,
+            "custom_details": d,
+        },
+    });
+    if m.kind != "ping" {
+        body["client_url"] = d["url"].clone();
+        body["links"] = json!([{"href": d["url"], "text": "Event on downwave"}]);
+    }
+    body
+}
+
+/// The fingerprint Alertmanager receivers group by: stable per event.
+pub fn fingerprint(event_id: &str) -> String {
+    let digest = Sha256::digest(format!("downwave:{event_id}").as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Alertmanager's webhook payload, version 4: `firing` then `resolved`.
+fn alertmanager(m: &Message<'_>) -> Value {
+    let d = m.data;
+    let resolved = m.kind == "outage.resolved";
+    let status = if resolved { "resolved" } else { "firing" };
+    let id = if m.kind == "ping" {
+        "ping".to_owned()
+    } else {
+        text(d, "id")
+    };
+    let labels = json!({
+        "alertname": if m.kind == "ping" { "DownwaveTest" } else { "DownwaveOutage" },
+        "service": text(d, "service"),
+        "severity": text(d, "severity"),
+        "event_id": id,
+    });
+    let annotations = json!({
+        "summary": headline(m),
+        "description": format!(
+            "Most reported: {}. Error codes: {}.",
+            non_empty(shares(d, "top_categories")),
+            non_empty(shares(d, "top_error_codes"))
+        ),
+        "dashboard": d["url"],
+    });
+    let ends_at = if resolved {
+        text(d, "resolved_at")
+    } else {
+        "0001-01-01T00:00:00Z".to_owned()
+    };
+    json!({
+        "version": "4",
+        "groupKey": format!("{{}}:{{alertname=\"DownwaveOutage\", event_id=\"{id}\"}}"),
+        "truncatedAlerts": 0,
+        "status": status,
+        "receiver": "downwave",
+        "groupLabels": {"alertname": labels["alertname"], "event_id": id},
+        "commonLabels": labels,
+        "commonAnnotations": annotations,
+        "externalURL": d["url"],
+        "alerts": [{
+            "status": status,
+            "labels": labels,
+            "annotations": annotations,
+            "startsAt": if m.kind == "ping" { m.timestamp.to_owned() } else { text(d, "started_at") },
+            "endsAt": ends_at,
+            "generatorURL": d["url"],
+            "fingerprint": fingerprint(&id),
+        }],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event() -> Value {
+        json!({
+            "id": 7, "service": "cla<u>de & co", "status": "open", "severity": "critical",
+            "started_at": "2026-03-02T11:49:00Z", "resolved_at": null, "peak": 183.0,
+            "total": 11110, "duration_minutes": 200, "waves": [{}, {}],
+            "top_categories": [{"value": "login", "count": 5, "percent": 52.7}],
+            "top_error_codes": [{"value": "529", "count": 3, "percent": 43.8}],
+            "url": "http://downwave.example/e/7"
+        })
+    }
+
+    fn msg<'a>(kind: &'a str, data: &'a Value) -> Message<'a> {
+        Message {
+            kind,
+            data,
+            timestamp: "2026-03-02T11:50:00Z",
+            routing_key: Some("R0UT1NG"),
+        }
+    }
+
+    #[test]
+    fn pagerduty_triggers_then_resolves_the_same_incident() {
+        let e = event();
+        let open = render("pagerduty", &msg("outage.opened", &e));
+        let done = render("pagerduty", &msg("outage.resolved", &e));
+        assert_eq!(open["event_action"], "trigger");
+        assert_eq!(done["event_action"], "resolve");
+        assert_eq!(open["dedup_key"], done["dedup_key"]);
+        assert_eq!(open["routing_key"], "R0UT1NG");
+        assert_eq!(open["payload"]["severity"], "critical");
+    }
+
+    #[test]
+    fn alertmanager_fires_then_resolves_with_one_fingerprint() {
+        let mut e = event();
+        let firing = render("alertmanager", &msg("outage.opened", &e));
+        e["resolved_at"] = json!("2026-03-02T15:14:00Z");
+        let resolved = render("alertmanager", &msg("outage.resolved", &e));
+        assert_eq!(firing["version"], "4");
+        assert_eq!(firing["status"], "firing");
+        assert_eq!(resolved["status"], "resolved");
+        assert_eq!(
+            firing["alerts"][0]["fingerprint"],
+            resolved["alerts"][0]["fingerprint"]
+        );
+        assert_eq!(resolved["alerts"][0]["endsAt"], "2026-03-02T15:14:00Z");
+    }
+
+    #[test]
+    fn slack_escapes_markup_and_discord_mentions_nobody() {
+        let e = event();
+        let s = render("slack", &msg("outage.opened", &e));
+        // Everything Slack reads as mrkdwn is escaped; the header is plain text.
+        assert!(s["text"].as_str().unwrap().contains("cla&lt;u&gt;de &amp; co"), "{s}");
+        for block in s["blocks"].as_array().unwrap() {
+            if block["type"] != "header" {
+                assert!(!block.to_string().contains("cla<u>de"), "{block}");
+            }
+        }
+        assert_eq!(s["blocks"][0]["text"]["type"], "plain_text");
+        let d = render("discord", &msg("outage.opened", &e));
+        assert_eq!(d["allowed_mentions"]["parse"], json!([]));
+        assert_eq!(d["embeds"][0]["url"], "http://downwave.example/e/7");
+    }
+
+    #[test]
+    fn generic_is_standard_webhooks_shaped() {
+        let e = event();
+        let g = render("generic", &msg("outage.wave", &e));
+        assert_eq!(g["type"], "outage.wave");
+        assert_eq!(g["data"]["id"], 7);
+        assert!(g["timestamp"].is_string());
+    }
+}

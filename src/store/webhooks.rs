@@ -1,0 +1,442 @@
+//! Alert subscriptions and their outbox of deliveries.
+
+use super::{Context, StoreError};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+/// Event severities in rising order, as stored.
+pub const SEVERITIES: [&str; 3] = ["minor", "major", "critical"];
+
+fn severity_rank(s: &str) -> usize {
+    SEVERITIES.iter().position(|x| *x == s).unwrap_or(0)
+}
+
+/// A subscription as stored (with its secrets: never serialise this whole).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Webhook {
+    pub id: i64,
+    pub url: String,
+    pub format: String,
+    /// Service slugs; empty means every service.
+    pub services: Vec<String>,
+    pub min_severity: String,
+    pub enabled: bool,
+    pub secret: String,
+    pub previous_secret: Option<String>,
+    pub previous_secret_until: Option<i64>,
+    pub routing_key: Option<String>,
+    pub disabled_reason: Option<String>,
+    pub created_at: i64,
+}
+
+impl Webhook {
+    /// Whether an event of `service` with `severity` concerns this subscription.
+    pub fn wants(&self, service: &str, severity: &str) -> bool {
+        self.enabled
+            && severity_rank(severity) >= severity_rank(&self.min_severity)
+            && (self.services.is_empty() || self.services.iter().any(|s| s == service))
+    }
+
+    /// The secrets that sign a message sent at `now` (Unix seconds): the
+    /// current one, and the previous one while a rotation is in progress.
+    pub fn signing_secrets(&self, now: i64) -> Vec<&str> {
+        let mut out = vec![self.secret.as_str()];
+        if let (Some(prev), Some(until)) = (&self.previous_secret, self.previous_secret_until) {
+            if now < until {
+                out.push(prev);
+            }
+        }
+        out
+    }
+}
+
+const WEBHOOK_COLUMNS: &str = "id, url, format, services, min_severity, enabled, secret, \
+     previous_secret, previous_secret_until, routing_key, disabled_reason, created_at";
+
+fn webhook_from_row(r: &Row<'_>) -> rusqlite::Result<Webhook> {
+    let services: String = r.get(3)?;
+    Ok(Webhook {
+        id: r.get(0)?,
+        url: r.get(1)?,
+        format: r.get(2)?,
+        services: serde_json::from_str(&services).unwrap_or_default(),
+        min_severity: r.get(4)?,
+        enabled: r.get(5)?,
+        secret: r.get(6)?,
+        previous_secret: r.get(7)?,
+        previous_secret_until: r.get(8)?,
+        routing_key: r.get(9)?,
+        disabled_reason: r.get(10)?,
+        created_at: r.get(11)?,
+    })
+}
+
+/// Inserts a subscription (its fields already checked); returns it with its id.
+pub fn insert_webhook(conn: &Connection, w: &Webhook) -> Result<Webhook, StoreError> {
+    conn.execute(
+        "INSERT INTO webhooks (url, format, services, min_severity, enabled, secret, \
+         previous_secret, previous_secret_until, routing_key, disabled_reason, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
+            w.url,
+            w.format,
+            serde_json::to_string(&w.services).unwrap_or_else(|_| "[]".into()),
+            w.min_severity,
+            w.enabled,
+            w.secret,
+            w.previous_secret,
+            w.previous_secret_until,
+            w.routing_key,
+            w.disabled_reason,
+            w.created_at
+        ],
+    )
+    .context("inserting a webhook")?;
+    Ok(Webhook {
+        id: conn.last_insert_rowid(),
+        ..w.clone()
+    })
+}
+
+/// Writes every field of an existing subscription back.
+pub fn update_webhook(conn: &Connection, w: &Webhook) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE webhooks SET url = ?2, format = ?3, services = ?4, min_severity = ?5, \
+         enabled = ?6, secret = ?7, previous_secret = ?8, previous_secret_until = ?9, \
+         routing_key = ?10, disabled_reason = ?11 WHERE id = ?1",
+        params![
+            w.id,
+            w.url,
+            w.format,
+            serde_json::to_string(&w.services).unwrap_or_else(|_| "[]".into()),
+            w.min_severity,
+            w.enabled,
+            w.secret,
+            w.previous_secret,
+            w.previous_secret_until,
+            w.routing_key,
+            w.disabled_reason
+        ],
+    )
+    .context("updating a webhook")?;
+    if !w.enabled {
+        cancel_pending(conn, w.id)?;
+    }
+    Ok(())
+}
+
+pub fn list_webhooks(conn: &Connection) -> Result<Vec<Webhook>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {WEBHOOK_COLUMNS} FROM webhooks ORDER BY id"
+        ))
+        .context("listing webhooks")?;
+    let rows = stmt
+        .query_map([], webhook_from_row)
+        .context("listing webhooks")?;
+    rows.collect::<Result<Vec<_>, _>>()
+        .context("reading a webhook")
+}
+
+pub fn get_webhook(conn: &Connection, id: i64) -> Result<Option<Webhook>, StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE id = ?1"
+    ))
+    .context("reading a webhook")?
+    .query_row([id], webhook_from_row)
+    .optional()
+    .context("reading a webhook")
+}
+
+/// Deletes a subscription and its delivery log; false if there was none.
+pub fn delete_webhook(conn: &Connection, id: i64) -> Result<bool, StoreError> {
+    conn.execute("DELETE FROM deliveries WHERE webhook_id = ?1", [id])
+        .context("deleting deliveries")?;
+    let n = conn
+        .execute("DELETE FROM webhooks WHERE id = ?1", [id])
+        .context("deleting a webhook")?;
+    Ok(n > 0)
+}
+
+/// Disables a subscription (the receiver said 410 Gone) and cancels what
+/// it still had pending.
+pub fn disable_webhook(conn: &Connection, id: i64, reason: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE webhooks SET enabled = 0, disabled_reason = ?2 WHERE id = ?1",
+        params![id, reason],
+    )
+    .context("disabling a webhook")?;
+    cancel_pending(conn, id)
+}
+
+fn cancel_pending(conn: &Connection, webhook_id: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE deliveries SET status = 'cancelled', next_attempt_ms = NULL \
+         WHERE webhook_id = ?1 AND status = 'pending'",
+        [webhook_id],
+    )
+    .context("cancelling deliveries")?;
+    Ok(())
+}
+
+/// One message to one subscription, and how its delivery is going.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Delivery {
+    pub id: i64,
+    pub webhook_id: i64,
+    pub event_id: Option<i64>,
+    /// `outage.opened`, `outage.wave`, `outage.resolved` or `ping`.
+    pub kind: String,
+    pub message_id: String,
+    #[serde(skip)]
+    pub payload: String,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_ms: Option<i64>,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_ms: i64,
+    pub delivered_ms: Option<i64>,
+}
+
+const DELIVERY_COLUMNS: &str = "d.id, d.webhook_id, d.event_id, d.kind, d.message_id, d.payload, \
+     d.status, d.attempts, d.next_attempt_ms, d.last_status, d.last_error, d.created_ms, \
+     d.delivered_ms";
+
+fn delivery_from_row(r: &Row<'_>) -> rusqlite::Result<Delivery> {
+    Ok(Delivery {
+        id: r.get(0)?,
+        webhook_id: r.get(1)?,
+        event_id: r.get(2)?,
+        kind: r.get(3)?,
+        message_id: r.get(4)?,
+        payload: r.get(5)?,
+        status: r.get(6)?,
+        attempts: r.get(7)?,
+        next_attempt_ms: r.get(8)?,
+        last_status: r.get(9)?,
+        last_error: r.get(10)?,
+        created_ms: r.get(11)?,
+        delivered_ms: r.get(12)?,
+    })
+}
+
+/// A new message id: `msg_` and 32 random hex digits.
+pub fn new_message_id() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("msg_{hex}")
+}
+
+/// What an event change is announced as.
+pub struct Announcement<'a> {
+    pub event_id: i64,
+    pub service: &'a str,
+    pub severity: &'a str,
+    /// `outage.opened`, `outage.wave` or `outage.resolved`.
+    pub kind: &'a str,
+    /// Which wave (for `outage.wave`), so each wave is announced once.
+    pub wave: usize,
+    /// The event as of the change (JSON).
+    pub payload: &'a str,
+}
+
+/// Queues the announcement for the subscriptions it concerns, idempotently
+/// (the same change replayed queues nothing new); returns how many queued.
+///
+/// `outage.opened` goes to every enabled subscription whose filters the
+/// event now passes and that has not had it yet: an event that grows into a
+/// subscription's minimum severity is announced then. `outage.wave` and
+/// `outage.resolved` go only to subscriptions that were told of the opening,
+/// so no one receives a resolution for an incident they never saw open.
+pub fn enqueue_announcement(
+    conn: &Connection,
+    a: &Announcement<'_>,
+    now_ms: i64,
+) -> Result<usize, StoreError> {
+    let mut queued = 0;
+    let mut insert = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO deliveries (webhook_id, event_id, kind, message_id, dedup_key, \
+             payload, status, attempts, next_attempt_ms, created_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?7)",
+        )
+        .context("preparing a delivery")?;
+    let mut was_opened = conn
+        .prepare_cached("SELECT COUNT(*) FROM deliveries WHERE dedup_key = ?1")
+        .context("preparing an opened check")?;
+    for w in list_webhooks(conn)? {
+        let opened_key = format!("{}:{}:outage.opened:0", w.id, a.event_id);
+        let (key, send) = if a.kind == "outage.opened" {
+            (opened_key, w.wants(a.service, a.severity))
+        } else {
+            let told: i64 = was_opened
+                .query_row([&opened_key], |r| r.get(0))
+                .context("checking an opened announcement")?;
+            (
+                format!("{}:{}:{}:{}", w.id, a.event_id, a.kind, a.wave),
+                w.enabled && told > 0,
+            )
+        };
+        if !send {
+            continue;
+        }
+        queued += insert
+            .execute(params![
+                w.id,
+                a.event_id,
+                a.kind,
+                new_message_id(),
+                key,
+                a.payload,
+                now_ms
+            ])
+            .context("queueing a delivery")?;
+    }
+    Ok(queued)
+}
+
+/// Queues a `ping` for one subscription; returns the delivery.
+pub fn enqueue_ping(
+    conn: &Connection,
+    webhook_id: i64,
+    payload: &str,
+    now_ms: i64,
+) -> Result<i64, StoreError> {
+    conn.execute(
+        "INSERT INTO deliveries (webhook_id, event_id, kind, message_id, payload, status, \
+         attempts, next_attempt_ms, created_ms) VALUES (?1, NULL, 'ping', ?2, ?3, 'pending', 0, ?4, ?4)",
+        params![webhook_id, new_message_id(), payload, now_ms],
+    )
+    .context("queueing a ping")?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Pending deliveries due by `now_ms`, oldest first, each with its
+/// subscription. A message waits while an earlier message of the same event
+/// to the same subscription is still pending, so they arrive in order.
+pub fn due_deliveries(
+    conn: &Connection,
+    now_ms: i64,
+    limit: usize,
+) -> Result<Vec<(Delivery, Webhook)>, StoreError> {
+    let sql = format!(
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries d \
+         WHERE d.status = 'pending' AND d.next_attempt_ms <= ?1 \
+         AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.webhook_id = d.webhook_id \
+             AND e.event_id IS d.event_id AND e.status = 'pending' AND e.id < d.id) \
+         ORDER BY d.next_attempt_ms, d.id LIMIT ?2"
+    );
+    let mut stmt = conn
+        .prepare_cached(&sql)
+        .context("finding due deliveries")?;
+    let rows = stmt
+        .query_map(params![now_ms, limit as i64], delivery_from_row)
+        .context("finding due deliveries")?;
+    let deliveries = rows
+        .collect::<Result<Vec<_>, _>>()
+        .context("reading a delivery")?;
+    let mut out = Vec::with_capacity(deliveries.len());
+    for d in deliveries {
+        if let Some(w) = get_webhook(conn, d.webhook_id)? {
+            out.push((d, w));
+        }
+    }
+    Ok(out)
+}
+
+/// The result of one delivery attempt.
+#[derive(Debug, Clone)]
+pub struct AttemptRecord {
+    pub status: &'static str,
+    pub next_attempt_ms: Option<i64>,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub delivered_ms: Option<i64>,
+}
+
+pub fn record_attempt(conn: &Connection, id: i64, a: &AttemptRecord) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE deliveries SET status = ?2, attempts = attempts + 1, next_attempt_ms = ?3, \
+         last_status = ?4, last_error = ?5, delivered_ms = ?6 WHERE id = ?1",
+        params![
+            id,
+            a.status,
+            a.next_attempt_ms,
+            a.last_status,
+            a.last_error,
+            a.delivered_ms
+        ],
+    )
+    .context("recording a delivery attempt")?;
+    Ok(())
+}
+
+/// A subscription's deliveries, newest first.
+pub fn list_deliveries(
+    conn: &Connection,
+    webhook_id: i64,
+    limit: usize,
+) -> Result<Vec<Delivery>, StoreError> {
+    let sql = format!(
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries d WHERE d.webhook_id = ?1 \
+         ORDER BY d.id DESC LIMIT ?2"
+    );
+    let mut stmt = conn.prepare_cached(&sql).context("listing deliveries")?;
+    let rows = stmt
+        .query_map(params![webhook_id, limit as i64], delivery_from_row)
+        .context("listing deliveries")?;
+    rows.collect::<Result<Vec<_>, _>>()
+        .context("reading a delivery")
+}
+
+/// Deliveries of one event, oldest first (for the event page).
+pub fn event_deliveries(conn: &Connection, event_id: i64) -> Result<Vec<Delivery>, StoreError> {
+    let sql =
+        format!("SELECT {DELIVERY_COLUMNS} FROM deliveries d WHERE d.event_id = ?1 ORDER BY d.id");
+    let mut stmt = conn.prepare_cached(&sql).context("listing deliveries")?;
+    let rows = stmt
+        .query_map([event_id], delivery_from_row)
+        .context("listing deliveries")?;
+    rows.collect::<Result<Vec<_>, _>>()
+        .context("reading a delivery")
+}
+
+/// Sends a delivery again (same message id); false if it is not this
+/// subscription's.
+pub fn redeliver(
+    conn: &Connection,
+    webhook_id: i64,
+    delivery_id: i64,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let n = conn
+        .execute(
+            "UPDATE deliveries SET status = 'pending', next_attempt_ms = ?3 \
+             WHERE id = ?1 AND webhook_id = ?2",
+            params![delivery_id, webhook_id, now_ms],
+        )
+        .context("redelivering")?;
+    Ok(n > 0)
+}
+
+/// When the oldest pending delivery was queued, if any (milliseconds).
+pub fn oldest_pending_ms(conn: &Connection) -> Result<Option<i64>, StoreError> {
+    conn.query_row(
+        "SELECT MIN(created_ms) FROM deliveries WHERE status = 'pending'",
+        [],
+        |r| r.get(0),
+    )
+    .context("finding the oldest pending delivery")
+}
+
+/// The next time a pending delivery falls due, if any (milliseconds).
+pub fn next_due_ms(conn: &Connection) -> Result<Option<i64>, StoreError> {
+    conn.query_row(
+        "SELECT MIN(next_attempt_ms) FROM deliveries WHERE status = 'pending'",
+        [],
+        |r| r.get(0),
+    )
+    .context("finding the next due delivery")
+}

@@ -1,0 +1,490 @@
+use crate::helpers::*;
+use crate::receiver::{eventually, Receiver, Reply};
+use chrono::{TimeZone, Utc};
+use downwave::alert::signing::verify;
+use downwave::sim::{replay, scenario};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+async fn webhook_app() -> TestApp {
+    spawn_app_with(|s| {
+        s.webhook_allow_private = true;
+        s.webhook_timeout = Duration::from_secs(1);
+        s.public_url = "https://downwave.example".into();
+    })
+    .await
+}
+
+impl TestApp {
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(ADMIN_TOKEN);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Creates a subscription; returns (id, secret).
+    pub async fn subscribe(&self, body: Value) -> (i64, String) {
+        let (status, w) = self
+            .admin(reqwest::Method::POST, "/api/v1/webhooks", Some(body))
+            .await;
+        assert_eq!(status, 201, "{w}");
+        (
+            w["id"].as_i64().unwrap(),
+            w["secret"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    pub async fn deliveries(&self, id: i64) -> Vec<Value> {
+        let (status, body) = self
+            .admin(
+                reqwest::Method::GET,
+                &format!("/api/v1/webhooks/{id}/deliveries"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["deliveries"].as_array().unwrap().clone()
+    }
+
+    /// Moves the clock and lets the dispatcher look at once.
+    pub fn advance(&self, d: chrono::Duration) {
+        self.clock.advance(d);
+    }
+}
+
+fn signed_by(r: &crate::receiver::Received, secret: &str) -> bool {
+    verify(secret, &r.signature, &r.id, r.timestamp, &r.raw)
+}
+
+#[tokio::test]
+async fn subscriptions_are_managed_and_secrets_shown_once() {
+    let app = webhook_app().await;
+    let rx = Receiver::start().await;
+    let (id, secret) = app
+        .subscribe(json!({"url": format!("{}/hook", rx.url), "format": "generic"}))
+        .await;
+    assert!(secret.starts_with("whsec_"));
+    let (status, one) = app
+        .admin(
+            reqwest::Method::GET,
+            &format!("/api/v1/webhooks/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        one.get("secret").is_none(),
+        "secret shown only on creation: {one}"
+    );
+    assert_eq!(one["min_severity"], "minor");
+    let (_, list) = app
+        .admin(reqwest::Method::GET, "/api/v1/webhooks", None)
+        .await;
+    assert_eq!(list["webhooks"].as_array().unwrap().len(), 1);
+    let (status, patched) = app
+        .admin(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/webhooks/{id}"),
+            Some(json!({"min_severity": "major", "services": ["claude"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(patched["services"], json!(["claude"]));
+    let (status, rotated) = app
+        .admin(
+            reqwest::Method::POST,
+            &format!("/api/v1/webhooks/{id}/rotate-secret"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let new_secret = rotated["secret"].as_str().unwrap().to_owned();
+    assert_ne!(new_secret, secret);
+    assert!(rotated["rotating_until"].is_string());
+    // During rotation a ping carries both signatures.
+    app.admin(
+        reqwest::Method::POST,
+        &format!("/api/v1/webhooks/{id}/test"),
+        None,
+    )
+    .await;
+    eventually("the ping arrives", || !rx.received().is_empty()).await;
+    let ping = &rx.received()[0];
+    assert_eq!(ping.body["type"], "ping");
+    assert!(signed_by(ping, &secret) && signed_by(ping, &new_secret));
+    let (status, _) = app
+        .admin(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/webhooks/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = app
+        .admin(
+            reqwest::Method::GET,
+            &format!("/api/v1/webhooks/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn bad_subscriptions_and_private_targets_are_refused() {
+    let app = spawn_app().await; // private targets not allowed
+    let bad = [
+        (
+            json!({"url": "http://127.0.0.1:9/x", "format": "generic"}),
+            422,
+            "invalid_target",
+        ),
+        (
+            json!({"url": "http://169.254.169.254/latest", "format": "generic"}),
+            422,
+            "invalid_target",
+        ),
+        (
+            json!({"url": "ftp://example.com/x", "format": "generic"}),
+            422,
+            "invalid_target",
+        ),
+        (
+            json!({"url": "https://example.com/x", "format": "telegram"}),
+            422,
+            "invalid_format",
+        ),
+        (
+            json!({"url": "https://example.com/x", "format": "pagerduty"}),
+            422,
+            "missing_routing_key",
+        ),
+        (
+            json!({"url": "https://example.com/x", "format": "generic", "min_severity": "huge"}),
+            422,
+            "invalid_severity",
+        ),
+        (
+            json!({"url": "https://example.com/x", "format": "generic", "services": ["nope"]}),
+            422,
+            "unknown_service",
+        ),
+    ];
+    for (body, status, code) in bad {
+        let (s, b) = app
+            .admin(
+                reqwest::Method::POST,
+                "/api/v1/webhooks",
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(
+            (s, b["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{body}"
+        );
+    }
+    let anonymous = app
+        .client
+        .get(app.url("/api/v1/webhooks"))
+        .send()
+        .await
+        .unwrap();
+    assert_error(anonymous, 401, "missing_token").await;
+}
+
+#[tokio::test]
+async fn a_receiver_failing_twice_gets_the_message_once_with_one_id() {
+    let app = webhook_app().await;
+    let rx = Receiver::start().await;
+    rx.script(&[Reply::Status(500), Reply::Status(503)]);
+    let (id, secret) = app
+        .subscribe(json!({"url": format!("{}/hook", rx.url), "format": "generic"}))
+        .await;
+    app.admin(
+        reqwest::Method::POST,
+        &format!("/api/v1/webhooks/{id}/test"),
+        None,
+    )
+    .await;
+    eventually("first attempt", || rx.received().len() == 1).await;
+    let log = app.deliveries(id).await;
+    assert_eq!(log[0]["status"], "pending");
+    assert_eq!(log[0]["last_status_code"], 500);
+    // Retries follow the schedule by the clock: 5 s, then 5 min.
+    app.advance(chrono::Duration::seconds(6));
+    eventually("second attempt", || rx.received().len() == 2).await;
+    app.advance(chrono::Duration::minutes(6));
+    eventually("third attempt", || rx.received().len() == 3).await;
+    let got = rx.received();
+    assert!(
+        got.iter().all(|r| r.id == got[0].id),
+        "one webhook-id on every try"
+    );
+    assert!(got.iter().all(|r| signed_by(r, &secret)));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let log = app.deliveries(id).await;
+    assert_eq!(log[0]["status"], "delivered", "{log:?}");
+    assert_eq!(log[0]["attempts"], 3);
+    // Nothing more is sent once delivered.
+    app.advance(chrono::Duration::hours(11));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(rx.received().len(), 3);
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains(
+            "downwave_webhook_deliveries_total{format=\"generic\",outcome=\"delivered\"} 1"
+        ),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_receiver_that_times_out_is_retried() {
+    let app = webhook_app().await;
+    let rx = Receiver::start().await;
+    rx.script(&[Reply::Slow(Duration::from_secs(3))]);
+    let (id, _) = app
+        .subscribe(json!({"url": format!("{}/slow", rx.url), "format": "generic"}))
+        .await;
+    app.admin(
+        reqwest::Method::POST,
+        &format!("/api/v1/webhooks/{id}/test"),
+        None,
+    )
+    .await;
+    let mut log = Vec::new();
+    for _ in 0..100 {
+        log = app.deliveries(id).await;
+        if log[0]["attempts"] == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(log[0]["status"], "pending", "{log:?}");
+    assert!(
+        log[0]["last_error"].as_str().unwrap().contains("timed out"),
+        "{log:?}"
+    );
+    assert!(log[0]["next_attempt_at"].is_string());
+    app.advance(chrono::Duration::seconds(6));
+    eventually("the retry arrives", || rx.received().len() == 2).await;
+}
+
+#[tokio::test]
+async fn gone_disables_the_subscription() {
+    let app = webhook_app().await;
+    let rx = Receiver::start().await;
+    rx.script(&[Reply::Status(410)]);
+    let (id, _) = app
+        .subscribe(json!({"url": format!("{}/gone", rx.url), "format": "generic"}))
+        .await;
+    app.admin(
+        reqwest::Method::POST,
+        &format!("/api/v1/webhooks/{id}/test"),
+        None,
+    )
+    .await;
+    eventually("the attempt", || rx.received().len() == 1).await;
+    let mut w = Value::Null;
+    for _ in 0..100 {
+        w = app
+            .admin(
+                reqwest::Method::GET,
+                &format!("/api/v1/webhooks/{id}"),
+                None,
+            )
+            .await
+            .1;
+        if w["enabled"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(w["enabled"], false, "{w}");
+    assert!(w["disabled_reason"].as_str().unwrap().contains("410"));
+    let (status, body) = app
+        .admin(
+            reqwest::Method::POST,
+            &format!("/api/v1/webhooks/{id}/test"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("webhook_disabled"))
+    );
+}
+
+#[tokio::test]
+async fn a_pending_delivery_survives_a_restart_and_is_not_sent_twice() {
+    let app = webhook_app().await;
+    let rx = Receiver::start().await;
+    rx.script(&[Reply::Status(500)]);
+    let (id, secret) = app
+        .subscribe(json!({"url": format!("{}/hook", rx.url), "format": "generic"}))
+        .await;
+    app.admin(
+        reqwest::Method::POST,
+        &format!("/api/v1/webhooks/{id}/test"),
+        None,
+    )
+    .await;
+    eventually("the failed attempt", || rx.received().len() == 1).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (settings, dir, clock) = app.stop().await;
+
+    let app = spawn_on(settings, dir, clock).await;
+    app.advance(chrono::Duration::seconds(6));
+    eventually("delivered after the restart", || rx.received().len() == 2).await;
+    let got = rx.received();
+    assert_eq!(got[0].id, got[1].id);
+    assert!(signed_by(&got[1], &secret));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (settings, dir, clock) = app.stop().await;
+    let app = spawn_on(settings, dir, clock).await;
+    app.advance(chrono::Duration::hours(12));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(rx.received().len(), 2, "nothing sent twice after success");
+    assert_eq!(app.deliveries(id).await[0]["status"], "delivered");
+}
+
+/// Imports march-2 in steps, as if live: each part with the clock at its end.
+async fn play_march_2(app: &TestApp) {
+    let s = scenario::march2(0);
+    let lines = replay::import_jsonl(&s);
+    let day = Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap();
+    let cuts = [(12, 30), (13, 30), (14, 30), (15, 30), (16, 30)];
+    let mut start = i64::MIN;
+    for (h, m) in cuts {
+        let cut = day + chrono::Duration::hours(h) + chrono::Duration::minutes(m);
+        let part: String = lines
+            .lines()
+            .filter(|l| {
+                let v: Value = serde_json::from_str(l).unwrap();
+                let at = chrono::DateTime::parse_from_rfc3339(v["at"].as_str().unwrap())
+                    .unwrap()
+                    .timestamp();
+                at >= start && at < cut.timestamp()
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        app.clock.set(cut);
+        let r = app.import(part).await;
+        assert_eq!(r.status().as_u16(), 200);
+        start = cut.timestamp();
+    }
+}
+
+#[tokio::test]
+async fn march_2_is_announced_in_order_to_matching_subscriptions_in_every_format() {
+    let app = webhook_app().await;
+    app.create_service("aws", "AWS", &[]).await;
+    let rx = Receiver::start().await;
+    let mut secrets = Vec::new();
+    for format in ["generic", "slack", "discord", "pagerduty", "alertmanager"] {
+        let mut body = json!({"url": format!("{}/{format}", rx.url), "format": format});
+        if format == "pagerduty" {
+            body["routing_key"] = json!("R0UT1NG");
+        }
+        secrets.push((format, app.subscribe(body).await.1));
+    }
+    let (_, critical_secret) = app
+        .subscribe(json!({"url": format!("{}/critical", rx.url), "format": "generic", "min_severity": "critical"}))
+        .await;
+    app.subscribe(
+        json!({"url": format!("{}/aws-only", rx.url), "format": "generic", "services": ["aws"]}),
+    )
+    .await;
+    app.subscribe(json!({"url": format!("{}/off", rx.url), "format": "generic", "enabled": false}))
+        .await;
+
+    play_march_2(&app).await;
+    eventually("every message of the event", || {
+        rx.received_at("/generic").len() >= 4
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let kinds: Vec<String> = rx
+        .received_at("/generic")
+        .iter()
+        .map(|r| r.body["type"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "outage.opened",
+            "outage.wave",
+            "outage.wave",
+            "outage.resolved"
+        ],
+        "opened, a wave per new wave, resolved"
+    );
+    let generic = rx.received_at("/generic");
+    let event_id = generic[0].body["data"]["id"].clone();
+    assert!(
+        generic.iter().all(|r| r.body["data"]["id"] == event_id),
+        "one event id ties them"
+    );
+    assert!(generic[0].body["data"]["url"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://downwave.example/e/"));
+    for (format, secret) in &secrets {
+        let got = rx.received_at(&format!("/{format}"));
+        assert_eq!(got.len(), 4, "{format}");
+        assert!(
+            got.iter().all(|r| signed_by(r, secret)),
+            "{format} signatures"
+        );
+    }
+    let slack = &rx.received_at("/slack")[0].body;
+    assert!(slack["text"].is_string() && slack["blocks"].is_array());
+    let discord = &rx.received_at("/discord")[0].body;
+    assert_eq!(discord["allowed_mentions"]["parse"], json!([]));
+    assert!(discord["embeds"][0]["title"].is_string());
+    let pd = rx.received_at("/pagerduty");
+    let actions: Vec<&str> = pd
+        .iter()
+        .map(|r| r.body["event_action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["trigger", "trigger", "trigger", "resolve"]);
+    assert!(pd
+        .iter()
+        .all(|r| r.body["dedup_key"] == pd[0].body["dedup_key"]));
+    assert_eq!(pd[0].body["routing_key"], "R0UT1NG");
+    let am = rx.received_at("/alertmanager");
+    assert_eq!(am[0].body["version"], "4");
+    assert_eq!(am[0].body["status"], "firing");
+    assert_eq!(am[3].body["status"], "resolved");
+    assert_eq!(
+        am[0].body["alerts"][0]["fingerprint"],
+        am[3].body["alerts"][0]["fingerprint"]
+    );
+
+    // The critical-only subscription hears of the event once it is critical,
+    // still opened first and resolved last.
+    let critical = rx.received_at("/critical");
+    assert!(!critical.is_empty());
+    assert_eq!(critical[0].body["type"], "outage.opened");
+    assert_eq!(critical.last().unwrap().body["type"], "outage.resolved");
+    assert!(critical.iter().all(|r| signed_by(r, &critical_secret)));
+    assert!(
+        rx.received_at("/aws-only").is_empty(),
+        "filtered by service"
+    );
+    assert!(rx.received_at("/off").is_empty(), "disabled");
+}
