@@ -317,7 +317,13 @@ mod tests {
         let e = event();
         let s = render("slack", &msg("outage.opened", &e));
         // Everything Slack reads as mrkdwn is escaped; the header is plain text.
-        assert!(s["text"].as_str().unwrap().contains("cla&lt;u&gt;de &amp; co"), "{s}");
+        assert!(
+            s["text"]
+                .as_str()
+                .unwrap()
+                .contains("cla&lt;u&gt;de &amp; co"),
+            "{s}"
+        );
         for block in s["blocks"].as_array().unwrap() {
             if block["type"] != "header" {
                 assert!(!block.to_string().contains("cla<u>de"), "{block}");

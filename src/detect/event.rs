@@ -44,6 +44,9 @@ pub enum OpenReason {
     Persistent,
     /// A moderate rise held for hours (the sustained-evidence EWMA).
     Sustained,
+    /// The trailing window's sum reached `rise_ratio` times the typical (median)
+    /// window sum.
+    Rise,
 }
 
 /// One rise of reports inside an event.

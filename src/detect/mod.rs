@@ -5,6 +5,7 @@
 //!
 //! - [`params`]: every knob, in minutes, with the one set of defaults;
 //! - [`baseline`]: level × daily profile × weekly factor, and the dispersion;
+//! - [`rise`]: the relative-rise path (window sum vs the median window sum);
 //! - [`score`]: tail probabilities, z-score, the dashboard band;
 //! - [`event`]: events, waves, severity;
 //! - [`series`]: the per-series state machine the server calls.
@@ -15,6 +16,7 @@
 pub mod baseline;
 pub mod event;
 pub mod params;
+pub mod rise;
 pub mod score;
 pub mod series;
 

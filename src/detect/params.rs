@@ -83,6 +83,60 @@ pub struct DetectorParams {
     /// After a dip, a new wave starts when the smoothed excess climbs back above
     /// this fraction of the previous wave's smoothed peak (and the bucket is abnormal).
     pub rise_fraction: f64,
+    /// Length (minutes) of the trailing window whose summed count the relative-rise
+    /// path compares with the typical sum of such a window.
+    #[serde(default = "defaults::rise_window_minutes")]
+    pub rise_window_minutes: f64,
+    /// How far back (minutes) the typical window sum looks: the median of window
+    /// sums sampled over this span. Days, so that one bad afternoon is a minority.
+    #[serde(default = "defaults::rise_history_minutes")]
+    pub rise_history_minutes: f64,
+    /// Interval (minutes) between the window sums kept for the median: the history
+    /// holds `rise_history_minutes / rise_sample_minutes` of them.
+    #[serde(default = "defaults::rise_sample_minutes")]
+    pub rise_sample_minutes: f64,
+    /// History (minutes of samples) needed before the relative-rise path may fire.
+    #[serde(default = "defaults::rise_min_history_minutes")]
+    pub rise_min_history_minutes: f64,
+    /// Ratio (dimensionless) `(S + g) / (B + g)` of the trailing window sum `S` to
+    /// the typical sum `B` at which the relative-rise path opens an event (with
+    /// at least `min_excess` reports of `S - B`).
+    #[serde(default = "defaults::rise_ratio")]
+    pub rise_ratio: f64,
+    /// Guard `g` (reports per rise window) added to both sums of the rise ratio, so
+    /// a few reports on a near-silent series are not an "infinite" rise. A count
+    /// per window, hence the same meaning at any bucket step.
+    #[serde(default = "defaults::rise_guard_reports")]
+    pub rise_guard_reports: f64,
+    /// After it fires (or any event opens), the relative-rise path re-arms only
+    /// once the ratio has stayed below half of `rise_ratio` for this long (minutes).
+    #[serde(default = "defaults::rise_rearm_minutes")]
+    pub rise_rearm_minutes: f64,
+}
+
+/// Defaults of fields added after states and parameter files were first saved.
+mod defaults {
+    pub fn rise_window_minutes() -> f64 {
+        60.0
+    }
+    pub fn rise_history_minutes() -> f64 {
+        3.0 * 1440.0
+    }
+    pub fn rise_sample_minutes() -> f64 {
+        15.0
+    }
+    pub fn rise_min_history_minutes() -> f64 {
+        1440.0
+    }
+    pub fn rise_ratio() -> f64 {
+        5.5
+    }
+    pub fn rise_guard_reports() -> f64 {
+        3.0
+    }
+    pub fn rise_rearm_minutes() -> f64 {
+        60.0
+    }
 }
 
 impl Default for DetectorParams {
@@ -115,6 +169,13 @@ impl Default for DetectorParams {
             dip_fraction: 0.3,
             dip_minutes: 5.0,
             rise_fraction: 0.5,
+            rise_window_minutes: defaults::rise_window_minutes(),
+            rise_history_minutes: defaults::rise_history_minutes(),
+            rise_sample_minutes: defaults::rise_sample_minutes(),
+            rise_min_history_minutes: defaults::rise_min_history_minutes(),
+            rise_ratio: defaults::rise_ratio(),
+            rise_guard_reports: defaults::rise_guard_reports(),
+            rise_rearm_minutes: defaults::rise_rearm_minutes(),
         }
     }
 }
@@ -148,6 +209,16 @@ pub struct Tuning {
     /// Buckets held in the persistence window (>= 1).
     pub window_len: usize,
     pub min_expected: f64,
+    /// Buckets in the rise window (>= 1).
+    pub rise_window_len: usize,
+    /// Seconds between samples of the rise window sum (>= 1).
+    pub rise_sample_secs: i64,
+    /// Samples held for the typical window sum (>= 1).
+    pub rise_capacity: usize,
+    /// Samples needed before the rise path may fire (1..=rise_capacity).
+    pub rise_min_samples: usize,
+    /// Seconds the rise ratio must stay low before the path re-arms.
+    pub rise_rearm_secs: i64,
 }
 
 /// Why a detector could not be built.
@@ -182,7 +253,10 @@ impl Tuning {
             return Err(TuningError::BadStep(step_secs));
         }
         let p = params;
-        let positive: [(&'static str, f64); 17] = [
+        let positive: [(&'static str, f64); 20] = [
+            ("rise_window_minutes", p.rise_window_minutes),
+            ("rise_history_minutes", p.rise_history_minutes),
+            ("rise_sample_minutes", p.rise_sample_minutes),
             ("tail_threshold_score", p.tail_threshold_score),
             ("tail_tau_days", p.tail_tau_days),
             ("sustained_minutes", p.sustained_minutes),
@@ -206,7 +280,10 @@ impl Tuning {
                 return Err(TuningError::BadParam(name));
             }
         }
-        let non_negative: [(&'static str, f64); 9] = [
+        let non_negative: [(&'static str, f64); 12] = [
+            ("rise_min_history_minutes", p.rise_min_history_minutes),
+            ("rise_guard_reports", p.rise_guard_reports),
+            ("rise_rearm_minutes", p.rise_rearm_minutes),
             ("tail_prior_days", p.tail_prior_days),
             ("warmup_minutes", p.warmup_minutes),
             ("profile_prior_days", p.profile_prior_days),
@@ -225,6 +302,13 @@ impl Tuning {
         if !(p.rise_fraction.is_finite() && p.rise_fraction >= p.dip_fraction) {
             return Err(TuningError::BadParam("rise_fraction"));
         }
+        if !(p.rise_ratio.is_finite() && p.rise_ratio > 1.0) {
+            return Err(TuningError::BadParam("rise_ratio"));
+        }
+        // Bounded so a state stays small: at most 30 days of history, 10^4 samples.
+        if p.rise_history_minutes > 30.0 * 1440.0 || p.rise_window_minutes > 1440.0 {
+            return Err(TuningError::BadParam("rise_history_minutes"));
+        }
         if p.profile_slot_minutes > 1440.0 {
             return Err(TuningError::BadParam("profile_slot_minutes"));
         }
@@ -242,7 +326,20 @@ impl Tuning {
         let alpha_weekly = alpha(step_minutes * week / day, weekly_tau);
         let weekly_prior_weight = 1.0 - (-p.weekly_prior_days * day / weekly_tau).exp();
         let window_len = ((p.persist_minutes / step_minutes).round() as usize).clamp(1, 1440);
+        let rise_window_len =
+            ((p.rise_window_minutes / step_minutes).round() as usize).clamp(1, 1440);
+        let rise_sample_secs = ((p.rise_sample_minutes * 60.0) as i64).max(1);
+        let per_sample = p.rise_sample_minutes.max(step_minutes);
+        let rise_capacity =
+            ((p.rise_history_minutes / per_sample).ceil() as usize).clamp(1, 10_000);
+        let rise_min_samples =
+            ((p.rise_min_history_minutes / per_sample).ceil() as usize).clamp(1, rise_capacity);
         Ok(Self {
+            rise_window_len,
+            rise_sample_secs,
+            rise_capacity,
+            rise_min_samples,
+            rise_rearm_secs: (p.rise_rearm_minutes * 60.0) as i64,
             params: p.clone(),
             step_secs,
             step_minutes,

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::baseline::BaselineModel;
 use super::event::{Event, EventChange, OpenReason, Severity, Wave, WaveInput, WaveTracker};
 use super::params::{DetectorParams, Tuning, TuningError};
+use super::rise::RiseTracker;
 use super::score::{normal_upper_quantile, surprise, upper_band, z_score, TailCalibration};
 
 /// Where a series stands after a bucket.
@@ -101,6 +102,9 @@ pub struct SeriesState {
     /// they join the event only if it becomes abnormal again.
     pending_total: u64,
     pending_expected: f64,
+    /// The relative-rise path (absent in states saved before it existed).
+    #[serde(default)]
+    rise: RiseTracker,
 }
 
 /// One series' detector. Build it with [`SeriesDetector::new`], feed it closed
@@ -175,6 +179,7 @@ impl SeriesDetector {
             wave: WaveTracker::default(),
             pending_total: 0,
             pending_expected: 0.0,
+            rise: RiseTracker::new(&tuning),
         };
         Ok(Self::assemble(tuning, state))
     }
@@ -209,6 +214,7 @@ impl SeriesDetector {
         state
             .window
             .reserve(tuning.window_len + 1 - state.window.len());
+        state.rise.restore(&tuning);
         Ok(Self::assemble(tuning, state))
     }
 
@@ -294,6 +300,7 @@ impl SeriesDetector {
         let warmup_secs = (p.warmup_minutes * 60.0) as i64;
         let warm = bucket_start.saturating_sub(first) >= warmup_secs;
         let bucket_end = bucket_start.saturating_add(step);
+        let rise = self.state.rise.observe(t, bucket_start, count);
 
         // Slide the window by time; leaving buckets teach the baseline.
         let horizon = bucket_start.saturating_sub(((p.persist_minutes * 60.0) as i64).max(step));
@@ -398,6 +405,12 @@ impl SeriesDetector {
                 Some(OpenReason::Extreme)
             } else if persistent && window_excess >= p.min_excess {
                 Some(OpenReason::Persistent)
+            } else if rise.ready
+                && rise.armed
+                && rise.ratio >= p.rise_ratio
+                && rise.sum - rise.typical >= p.min_excess
+            {
+                Some(OpenReason::Rise)
             } else if high
                 && history
                 && sustained_score >= p.persist_score
@@ -559,6 +572,7 @@ impl SeriesDetector {
         self.state.wave = WaveTracker::start((cur.count as f64 - cur.expected) / step_minutes);
         self.state.pending_total = 0;
         self.state.pending_expected = 0.0;
+        self.state.rise.disarm();
     }
 }
 
@@ -718,6 +732,77 @@ mod tests {
         let o = d.observe(T0, 1000);
         assert!(o.change.is_none());
         assert_eq!(d.state(), &before);
+    }
+
+    /// Only the relative-rise path can open: the score paths are out of reach.
+    fn rise_only(step: i64) -> SeriesDetector {
+        let p = DetectorParams {
+            extreme_score: 1e6,
+            persist_score: 1e6,
+            ..DetectorParams::default()
+        };
+        SeriesDetector::new(&p, step).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn rise_path_fires_on_a_sixfold_hour_long_rise() {
+        for step in [60i64, 300] {
+            let mut d = rise_only(step);
+            let mut rng = StdRng::seed_from_u64(7);
+            let per_step = step as f64 / 60.0;
+            let n = 3 * 86_400 / step;
+            for i in 0..n {
+                let o = d.observe(T0 + step * i, poisson(&mut rng, 2.0 * per_step));
+                assert!(o.change.is_none(), "step {step}: {o:?}");
+            }
+            let mut opened = None;
+            for i in 0..(3600 / step) {
+                let o = d.observe(T0 + step * (n + i), poisson(&mut rng, 12.0 * per_step));
+                if matches!(o.change, Some(EventChange::Opened { .. })) {
+                    opened = Some(i);
+                    break;
+                }
+            }
+            let i = opened.unwrap_or_else(|| panic!("step {step}: never opened"));
+            let ev = d.open_event().unwrap_or_else(|| panic!("no event"));
+            assert_eq!(ev.opened_by, OpenReason::Rise);
+            assert_eq!(ev.detected_at, T0 + step * (n + i + 1));
+            // Within the hour: (S + g) / (B + g) reaches 5.5 after about 56 minutes.
+            assert!(
+                (i + 1) * step <= 3600,
+                "step {step}: after {} s",
+                (i + 1) * step
+            );
+        }
+    }
+
+    #[test]
+    fn rise_path_ignores_a_daily_rhythm_and_fires_once_per_rise() {
+        for step in [60i64, 300] {
+            let mut d = rise_only(step);
+            let mut rng = StdRng::seed_from_u64(8);
+            let per_step = step as f64 / 60.0;
+            // Night 1/min, afternoon 10/min, for a week.
+            let rate = |i: i64| {
+                let day = ((T0 + step * i).rem_euclid(86_400)) as f64 / 86_400.0;
+                1.0 + 9.0 * (0.5 - 0.5 * (2.0 * std::f64::consts::PI * day).cos())
+            };
+            let n = 7 * 86_400 / step;
+            for i in 0..n {
+                let o = d.observe(T0 + step * i, poisson(&mut rng, rate(i) * per_step));
+                assert!(o.change.is_none(), "step {step} bucket {i}: {o:?}");
+            }
+            // A night-time burst of 3 hours at 50/min (the typical hour is about
+            // 330 reports): one event, not one per hour.
+            let mut opened = 0;
+            for i in n..(n + 6 * 3600 / step) {
+                let burst = i < n + 3 * 3600 / step;
+                let lambda = if burst { 50.0 } else { 1.0 };
+                let o = d.observe(T0 + step * i, poisson(&mut rng, lambda * per_step));
+                opened += usize::from(matches!(o.change, Some(EventChange::Opened { .. })));
+            }
+            assert_eq!(opened, 1, "step {step}");
+        }
     }
 
     #[test]

@@ -58,6 +58,22 @@ impl TestApp {
         body["deliveries"].as_array().unwrap().clone()
     }
 
+    /// Waits (real time, bounded) until the newest delivery of a subscription
+    /// has had `attempts` attempts recorded; returns the log.
+    pub async fn recorded_attempts(&self, id: i64, attempts: i64) -> Vec<Value> {
+        for _ in 0..200 {
+            let log = self.deliveries(id).await;
+            if log
+                .first()
+                .is_some_and(|d| d["attempts"].as_i64() >= Some(attempts))
+            {
+                return log;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("delivery of webhook {id} never reached {attempts} attempts");
+    }
+
     /// Moves the clock and lets the dispatcher look at once.
     pub fn advance(&self, d: chrono::Duration) {
         self.clock.advance(d);
@@ -220,12 +236,13 @@ async fn a_receiver_failing_twice_gets_the_message_once_with_one_id() {
     )
     .await;
     eventually("first attempt", || rx.received().len() == 1).await;
-    let log = app.deliveries(id).await;
+    let log = app.recorded_attempts(id, 1).await;
     assert_eq!(log[0]["status"], "pending");
     assert_eq!(log[0]["last_status_code"], 500);
     // Retries follow the schedule by the clock: 5 s, then 5 min.
     app.advance(chrono::Duration::seconds(6));
     eventually("second attempt", || rx.received().len() == 2).await;
+    app.recorded_attempts(id, 2).await;
     app.advance(chrono::Duration::minutes(6));
     eventually("third attempt", || rx.received().len() == 3).await;
     let got = rx.received();
@@ -234,8 +251,7 @@ async fn a_receiver_failing_twice_gets_the_message_once_with_one_id() {
         "one webhook-id on every try"
     );
     assert!(got.iter().all(|r| signed_by(r, &secret)));
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let log = app.deliveries(id).await;
+    let log = app.recorded_attempts(id, 3).await;
     assert_eq!(log[0]["status"], "delivered", "{log:?}");
     assert_eq!(log[0]["attempts"], 3);
     // Nothing more is sent once delivered.
@@ -265,14 +281,7 @@ async fn a_receiver_that_times_out_is_retried() {
         None,
     )
     .await;
-    let mut log = Vec::new();
-    for _ in 0..100 {
-        log = app.deliveries(id).await;
-        if log[0]["attempts"] == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let log = app.recorded_attempts(id, 1).await;
     assert_eq!(log[0]["status"], "pending", "{log:?}");
     assert!(
         log[0]["last_error"].as_str().unwrap().contains("timed out"),
@@ -343,7 +352,7 @@ async fn a_pending_delivery_survives_a_restart_and_is_not_sent_twice() {
     )
     .await;
     eventually("the failed attempt", || rx.received().len() == 1).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.recorded_attempts(id, 1).await;
     let (settings, dir, clock) = app.stop().await;
 
     let app = spawn_on(settings, dir, clock).await;
@@ -352,7 +361,7 @@ async fn a_pending_delivery_survives_a_restart_and_is_not_sent_twice() {
     let got = rx.received();
     assert_eq!(got[0].id, got[1].id);
     assert!(signed_by(&got[1], &secret));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.recorded_attempts(id, 2).await;
     let (settings, dir, clock) = app.stop().await;
     let app = spawn_on(settings, dir, clock).await;
     app.advance(chrono::Duration::hours(12));
