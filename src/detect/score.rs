@@ -31,6 +31,9 @@ pub fn z_score(x: f64, mu: f64, phi: f64) -> f64 {
     }
 }
 
+/// Standardised distance below which [`surprise`] uses the normal tail.
+const NORMAL_APPROX_Z: f64 = 2.0;
+
 /// `-log10 P(X >= x)` for `X ~ NB(mean mu, dispersion phi)`; 0 when `x <= mu`.
 ///
 /// Costs nothing for the common case (count at or below baseline), a few
@@ -52,9 +55,13 @@ pub fn surprise(x: u64, mu: f64, phi: f64) -> f64 {
     };
     let sd = variance(mu, phi).sqrt();
     let z = (xf - mu) / sd;
-    if z < 1.0 {
-        // Continuity-corrected normal tail: the score here is below ~1, far from
-        // any threshold, so the approximation only feeds the display.
+    if z < NORMAL_APPROX_Z {
+        // Continuity-corrected normal tail. Below this z the normal score is at
+        // most ~1.6 and the true (right-skewed, heavier-tailed) score lower
+        // still: both sit under every threshold that decides or learns
+        // anything (`tail_threshold_score` 2, `elevated_score` 3), so the
+        // approximation only feeds the display, and the incomplete beta/gamma
+        // is spent only where it can matter.
         let zc = (xf - 0.5 - mu) / sd;
         let p = 0.5 * erfc(zc / std::f64::consts::SQRT_2);
         return clamp_score(-p.log10());
