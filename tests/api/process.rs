@@ -315,3 +315,115 @@ fn nab_scores_agree_with_the_reference_scorer() {
         assert!((x - y).abs() <= 0.01, "ours {a:?} vs nabscore.py {b:?}");
     }
 }
+
+/// Measures, on the real binary with the real clock, the time from an event
+/// change being committed to its first delivery attempt, over 60 outages.
+/// `cargo test --release --test api webhook_latency -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement; run on purpose"]
+async fn webhook_latency() {
+    use crate::receiver::{eventually, Receiver};
+    const OUTAGES: usize = 60;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("latency.db");
+    let mut child = downwave(&db)
+        .args(["serve", "--listen", "127.0.0.1:0", "--admin-token", "t"])
+        .args(["--webhook-allow-private", "true"])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let port = loop {
+        let line = lines.next().unwrap().unwrap();
+        if let Some(rest) = line.split("listening on http://127.0.0.1:").nth(1) {
+            break rest
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .parse::<u16>()
+                .unwrap();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let rx = Receiver::start().await;
+    let r = client
+        .post(format!("{base}/api/v1/webhooks"))
+        .bearer_auth("t")
+        .json(&json!({"url": format!("{}/hook", rx.url), "format": "generic"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    // Each service: three quiet hours, then a burst in the last closed minutes.
+    let now = chrono::Utc::now().timestamp() / 60 * 60;
+    for i in 0..OUTAGES {
+        let slug = format!("svc{i}");
+        client
+            .post(format!("{base}/api/v1/services"))
+            .bearer_auth("t")
+            .json(&json!({"slug": slug, "name": slug}))
+            .send()
+            .await
+            .unwrap();
+        let mut lines = String::new();
+        for m in (4..180).rev() {
+            let at = now - m * 60;
+            let n = if m <= 5 { 150 } else { usize::from(m % 2 == 0) };
+            for k in 0..n {
+                let t = chrono::DateTime::from_timestamp(at + (k % 60) as i64, 0).unwrap();
+                lines.push_str(&format!(
+                    "{{\"service\":\"{slug}\",\"category\":\"login\",\"at\":\"{}\"}}\n",
+                    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ));
+            }
+        }
+        let r = client
+            .post(format!("{base}/api/v1/admin/import"))
+            .bearer_auth("t")
+            .header("content-type", "application/x-ndjson")
+            .body(lines)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    eventually("every outage announced", || rx.received().len() >= OUTAGES).await;
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let buckets: Vec<(f64, u64)> = metrics
+        .lines()
+        .filter(|l| l.starts_with("downwave_webhook_first_attempt_seconds_bucket"))
+        .filter_map(|l| {
+            let le = l.split("le=\"").nth(1)?.split('"').next()?;
+            let n = l.rsplit(' ').next()?.parse().ok()?;
+            Some((le.parse().unwrap_or(f64::INFINITY), n))
+        })
+        .collect();
+    let count = buckets.last().map_or(0, |b| b.1);
+    let at = |q: f64| {
+        buckets
+            .iter()
+            .find(|(_, n)| *n as f64 >= q * count as f64)
+            .map_or(f64::INFINITY, |b| b.0)
+    };
+    println!(
+        "first attempts: {count}; p50 <= {:.3} s, p99 <= {:.3} s (histogram bucket bounds)",
+        at(0.5),
+        at(0.99)
+    );
+    assert!(count as usize >= OUTAGES);
+    assert!(at(0.99) < 1.0, "p99 under one second");
+}
