@@ -61,6 +61,25 @@ impl AppState {
             .map_err(ApiError::from)
     }
 
+    /// Runs a rare write (catalog, subscriptions) on a blocking thread with
+    /// its own short-lived write connection, rather than queueing it behind
+    /// reports in the group-commit writer.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let path = self.settings.database.clone();
+        let opts = self.settings.open_options();
+        web::block(move || {
+            let conn = crate::store::open_writer(&path, &opts)?;
+            f(&conn)
+        })
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("blocking pool: {e}")))?
+        .map_err(ApiError::from)
+    }
+
     /// The service named in a request, reloading the catalog once on a miss.
     pub async fn service(&self, slug: &str) -> Result<Arc<crate::store::Service>, ApiError> {
         if let Some(s) = self.catalog.get(slug) {

@@ -75,18 +75,12 @@ pub async fn create(
         categories: CategoryList::parse(&body.categories)?,
     };
     let now = state.clock.now().timestamp();
-    let settings = state.settings.clone();
-    let created = web::block(
-        move || -> Result<(Service, Vec<Service>), store::StoreError> {
-            // Catalog changes are rare; they take their own short write
-            // connection rather than queueing behind reports.
-            let conn = store::open_writer(&settings.database, &settings.open_options())?;
-            let service = store::insert_service(&conn, &new, now)?;
-            Ok((service, store::list_services(&conn)?))
-        },
-    )
-    .await
-    .map_err(|e| ApiError::Internal(anyhow::anyhow!("blocking pool: {e}")))??;
+    let created = state
+        .write(move |conn| {
+            let service = store::insert_service(conn, &new, now)?;
+            Ok((service, store::list_services(conn)?))
+        })
+        .await?;
     let (service, all) = created;
     state.catalog.replace(all);
     Ok(HttpResponse::Created().json(service))

@@ -123,20 +123,6 @@ async fn validate(w: &Webhook, state: &AppState) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn write<T: Send + 'static>(
-    state: &AppState,
-    f: impl FnOnce(&rusqlite::Connection) -> Result<T, store::StoreError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let settings = state.settings.clone();
-    web::block(move || {
-        let conn = store::open_writer(&settings.database, &settings.open_options())?;
-        f(&conn)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(anyhow::anyhow!("blocking pool: {e}")))?
-    .map_err(ApiError::from)
-}
-
 async fn load(state: &AppState, id: i64) -> Result<Webhook, ApiError> {
     state
         .read(move |c| store::get_webhook(c, id))
@@ -167,7 +153,7 @@ pub async fn create(
         created_at: now,
     };
     validate(&w, &state).await?;
-    let created = write(&state, move |c| store::insert_webhook(c, &w)).await?;
+    let created = state.write(move |c| store::insert_webhook(c, &w)).await?;
     Ok(HttpResponse::Created().json(WebhookView::of(&created, now, true)))
 }
 
@@ -220,7 +206,7 @@ pub async fn patch(
     validate(&w, &state).await?;
     let now = state.clock.now().timestamp();
     let view = WebhookView::of(&w, now, false);
-    write(&state, move |c| store::update_webhook(c, &w)).await?;
+    state.write(move |c| store::update_webhook(c, &w)).await?;
     Ok(HttpResponse::Ok().json(view))
 }
 
@@ -230,7 +216,7 @@ pub async fn delete(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    if write(&state, move |c| store::delete_webhook(c, id)).await? {
+    if state.write(move |c| store::delete_webhook(c, id)).await? {
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(ApiError::not_found(
@@ -251,7 +237,7 @@ pub async fn rotate(
     w.previous_secret = Some(std::mem::replace(&mut w.secret, new_secret()));
     w.previous_secret_until = Some(now + ROTATION_OVERLAP_SECS);
     let view = WebhookView::of(&w, now, true);
-    write(&state, move |c| store::update_webhook(c, &w)).await?;
+    state.write(move |c| store::update_webhook(c, &w)).await?;
     Ok(HttpResponse::Ok().json(view))
 }
 
@@ -276,10 +262,9 @@ pub async fn test(
     })
     .to_string();
     let id = w.id;
-    let delivery = write(&state, move |c| {
-        store::enqueue_ping(c, id, &payload, now_ms)
-    })
-    .await?;
+    let delivery = state
+        .write(move |c| store::enqueue_ping(c, id, &payload, now_ms))
+        .await?;
     state.wake.notify_one();
     Ok(HttpResponse::Accepted().json(serde_json::json!({ "delivery_id": delivery })))
 }
@@ -349,10 +334,9 @@ pub async fn redeliver(
     let (webhook_id, delivery_id) = path.into_inner();
     load(&state, webhook_id).await?;
     let now_ms = state.clock.now().timestamp_millis();
-    let found = write(&state, move |c| {
-        store::redeliver(c, webhook_id, delivery_id, now_ms)
-    })
-    .await?;
+    let found = state
+        .write(move |c| store::redeliver(c, webhook_id, delivery_id, now_ms))
+        .await?;
     if !found {
         return Err(ApiError::not_found(
             "unknown_delivery",

@@ -17,14 +17,13 @@ fn downwave(db: &Path) -> Command {
 
 /// Starts `downwave serve` on port 0 and returns it with the port it bound.
 fn start_server(db: &Path) -> (Child, u16) {
+    start_server_with(db, &["--trusted-proxies", "127.0.0.1/32"])
+}
+
+fn start_server_with(db: &Path, args: &[&str]) -> (Child, u16) {
     let mut child = downwave(db)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--trusted-proxies",
-            "127.0.0.1/32",
-        ])
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -326,28 +325,10 @@ async fn webhook_latency() {
     const OUTAGES: usize = 60;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("latency.db");
-    let mut child = downwave(&db)
-        .args(["serve", "--listen", "127.0.0.1:0", "--admin-token", "t"])
-        .args(["--webhook-allow-private", "true"])
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let port = loop {
-        let line = lines.next().unwrap().unwrap();
-        if let Some(rest) = line.split("listening on http://127.0.0.1:").nth(1) {
-            break rest
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .parse::<u16>()
-                .unwrap();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let (mut child, port) = start_server_with(
+        &db,
+        &["--admin-token", "t", "--webhook-allow-private", "true"],
+    );
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     let rx = Receiver::start().await;
