@@ -408,3 +408,39 @@ async fn webhook_latency() {
     assert!(count as usize >= OUTAGES);
     assert!(at(0.99) < 1.0, "p99 under one second");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulate_imports_march_2_into_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sim.db");
+    let (mut child, port) = start_server_with(&db, &["--admin-token", "t"]);
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(BIN)
+            .args(["simulate", "march-2", "--seed", "1", "--target"])
+            .arg(format!("http://127.0.0.1:{port}"))
+            .env("DOWNWAVE_ADMIN_TOKEN", "t")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events: serde_json::Value = reqwest::get(format!(
+        "http://127.0.0.1:{port}/api/v1/events?service=claude"
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let events = events["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["waves"].as_array().unwrap().len(), 3);
+    assert_eq!(events[0]["started_at"], "2026-03-02T11:49:00Z");
+}
