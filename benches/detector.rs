@@ -9,10 +9,11 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 const SERVICES: usize = 100_000;
-/// History each detector has seen before it is timed: minutes 0 to 194, so
-/// the first timed minute (195) is one where the rise history takes its
-/// 15-minute sample, and the next (196) an ordinary one.
-const WARM_MINUTES: i64 = 195;
+/// History each detector has seen before it is timed: minutes 0 to 193, so
+/// the first timed minute (194, the bucket that ends at 03:15) is one where
+/// the rise history takes its 15-minute sample, and the next (195) an
+/// ordinary one.
+const WARM_MINUTES: i64 = 194;
 const T0: i64 = 1_772_409_600; // 2026-03-02 00:00 UTC
 
 /// Detectors for `n` services with rates from 0 to 50 a minute, warmed up.

@@ -184,6 +184,17 @@ impl BaselineModel {
         );
     }
 
+    /// Read the profile slots `bucket_start` will need, so that on a cold cache their
+    /// misses overlap with the detector's other first reads (see
+    /// `SeriesDetector::observe`). The value means nothing.
+    pub fn touch(&self, t: &Tuning, bucket_start: i64) -> f64 {
+        let (a, b, _) = Self::slot_position(t, bucket_start);
+        self.profile_sum.get(a).copied().unwrap_or(0.0)
+            + self.profile_weight.get(a).copied().unwrap_or(0.0)
+            + self.profile_sum.get(b).copied().unwrap_or(0.0)
+            + self.profile_weight.get(b).copied().unwrap_or(0.0)
+    }
+
     /// What to expect in the bucket starting at `bucket_start`.
     pub fn expect(&self, t: &Tuning, bucket_start: i64) -> Expectation {
         let season = self.profile_factor(t, bucket_start)

@@ -19,6 +19,7 @@ pub mod params;
 pub mod rise;
 pub mod score;
 pub mod series;
+mod window;
 
 #[cfg(test)]
 mod properties;

@@ -21,7 +21,7 @@ use super::params::Tuning;
 
 /// State of the relative-rise path. Persisted with the series (the sorted copy of
 /// the samples is rebuilt on demand, not stored).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct RiseTracker {
     /// Counts of the trailing window's buckets, indexed by bucket number modulo the
     /// window length, so the slot a bucket is written to holds exactly the bucket
@@ -46,6 +46,28 @@ pub struct RiseTracker {
     /// Cached median of `samples` (reports per window).
     #[serde(skip)]
     median: f64,
+}
+
+impl Clone for RiseTracker {
+    /// A clone keeps the rings' reserved room, so it never reallocates while it
+    /// takes samples (a derived clone would shrink them to their length).
+    fn clone(&self) -> Self {
+        let mut samples = VecDeque::with_capacity(self.samples.capacity());
+        samples.extend(self.samples.iter().copied());
+        let mut sorted = Vec::with_capacity(self.sorted.capacity());
+        sorted.extend_from_slice(&self.sorted);
+        Self {
+            recent: self.recent.clone(),
+            last_index: self.last_index,
+            sum: self.sum,
+            samples,
+            last_slot: self.last_slot,
+            disarmed: self.disarmed,
+            low_since: self.low_since,
+            sorted,
+            median: self.median,
+        }
+    }
 }
 
 impl PartialEq for RiseTracker {
@@ -177,15 +199,50 @@ impl RiseTracker {
         }
         if self.samples.len() >= t.rise_capacity {
             if let Some(old) = self.samples.pop_front() {
+                self.samples.push_back(v);
                 if let Ok(i) = self.sorted.binary_search(&old) {
-                    self.sorted.remove(i);
+                    // Replace `old` by `v` in one move: shift only the samples
+                    // between the two places (the same result as a remove and an
+                    // insert, which would each shift everything after them).
+                    let j = self.sorted.partition_point(|&s| s < v);
+                    if j > i {
+                        self.sorted.copy_within(i + 1..j, i);
+                        self.sorted[j - 1] = v;
+                    } else {
+                        self.sorted.copy_within(j..i, j + 1);
+                        self.sorted[j] = v;
+                    }
+                    self.median = median_of_sorted(&self.sorted);
+                    return;
                 }
+                self.samples.pop_back();
             }
         }
         self.samples.push_back(v);
         let i = self.sorted.partition_point(|&s| s < v);
         self.sorted.insert(i, v);
         self.median = median_of_sorted(&self.sorted);
+    }
+
+    /// Read the window slot `bucket_start` will use, so its cache miss overlaps with
+    /// the detector's other first reads. The value means nothing.
+    pub fn touch(&self, t: &Tuning, bucket_start: i64) -> u32 {
+        let len = self.recent.len().max(1) as i64;
+        let k = bucket_start.div_euclid(t.step_secs).rem_euclid(len) as usize;
+        let mut v = self.recent.get(k).copied().unwrap_or(0);
+        let slot = bucket_start
+            .saturating_add(t.step_secs)
+            .div_euclid(t.rise_sample_secs);
+        if self.last_slot != Some(slot) {
+            // A sample enters: the oldest one leaves, and the sorted copy moves
+            // around its middle.
+            let n = self.sorted.len();
+            v = v
+                .wrapping_add(self.samples.front().copied().unwrap_or(0))
+                .wrapping_add(self.samples.back().copied().unwrap_or(0))
+                .wrapping_add(self.sorted.get(n / 2).copied().unwrap_or(0));
+        }
+        v
     }
 
     /// Take one new bucket (in time order) and return the view after it.

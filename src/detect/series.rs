@@ -8,8 +8,6 @@
 //! `min_excess` reports above baseline. Resolve: `quiet_minutes` without an abnormal
 //! bucket. While open the baseline is frozen (up to `max_freeze_minutes`).
 
-use std::collections::VecDeque;
-
 use serde::{Deserialize, Serialize};
 
 use super::baseline::BaselineModel;
@@ -17,6 +15,7 @@ use super::event::{Event, EventChange, OpenReason, Severity, Wave, WaveInput, Wa
 use super::params::{DetectorParams, Tuning, TuningError};
 use super::rise::RiseTracker;
 use super::score::{normal_upper_quantile, surprise, upper_band, z_score, TailCalibration};
+use super::window::{Window, WindowBucket};
 
 /// Where a series stands after a bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,24 +52,6 @@ pub struct Observation {
     pub change: Option<EventChange>,
 }
 
-/// One bucket of the persistence window. Buckets learn the baseline only when they
-/// leave the window, so the start of an event is never learned before it is known.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-struct WindowBucket {
-    start: i64,
-    count: u64,
-    expected: f64,
-    /// Raw bucket and window scores, learned by the tail calibration on exit.
-    raw_score: f64,
-    raw_window_score: f64,
-    /// The window's summed count and baseline when this bucket was the newest,
-    /// learned by the window dispersion on exit.
-    window_sum: u64,
-    window_expected: f64,
-    /// Belongs to an event: never learned.
-    in_event: bool,
-}
-
 /// Everything a detector remembers: serialise it to persist, restore it with
 /// [`SeriesDetector::from_state`]. Parameters are not part of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -79,7 +60,7 @@ pub struct SeriesState {
     pub step_secs: i64,
     baseline: BaselineModel,
     /// The persistence window, oldest first; also the learning delay line.
-    window: VecDeque<WindowBucket>,
+    window: Window,
     /// Start of the last bucket seen; older or equal buckets are ignored.
     last_bucket: Option<i64>,
     /// The open event, if any.
@@ -156,7 +137,7 @@ impl SeriesDetector {
         let state = SeriesState {
             step_secs,
             baseline: BaselineModel::new(&tuning),
-            window: VecDeque::with_capacity(tuning.window_len + 1),
+            window: Window::with_capacity(tuning.window_len),
             last_bucket: None,
             open: None,
             last_resolved: None,
@@ -208,12 +189,7 @@ impl SeriesDetector {
         }
         // A changed persistence window keeps the newest buckets; dropped ones are
         // simply not learned, which is harmless.
-        while state.window.len() > tuning.window_len {
-            state.window.pop_front();
-        }
-        state
-            .window
-            .reserve(tuning.window_len + 1 - state.window.len());
+        state.window.fit(tuning.window_len);
         state.rise.restore(&tuning);
         Ok(Self::assemble(tuning, state))
     }
@@ -263,6 +239,14 @@ impl SeriesDetector {
         let t = &self.tuning;
         let p = &t.params;
         let step = t.step_secs;
+        // With 100k series ticked in turn nothing of a detector is cached: read each
+        // separate piece of memory this bucket needs first, so that their cache
+        // misses overlap instead of each stalling in turn later on.
+        std::hint::black_box(
+            self.state.baseline.touch(t, bucket_start)
+                + self.state.window.touch()
+                + f64::from(self.state.rise.touch(t, bucket_start)),
+        );
         let e = self.state.baseline.expect(t, bucket_start);
         let mu = e.mean;
         let phi = e.phi;
@@ -304,7 +288,7 @@ impl SeriesDetector {
 
         // Slide the window by time; leaving buckets teach the baseline.
         let horizon = bucket_start.saturating_sub(((p.persist_minutes * 60.0) as i64).max(step));
-        while let Some(front) = self.state.window.front().copied() {
+        while let Some(front) = self.state.window.front() {
             if front.start > horizon && self.state.window.len() < t.window_len {
                 break;
             }
@@ -340,14 +324,8 @@ impl SeriesDetector {
             in_event: freeze,
         });
 
-        let (mut sum, mut sum_mu, mut above) = (0u64, 0.0f64, 0usize);
-        for b in &self.state.window {
-            sum = sum.saturating_add(b.count);
-            sum_mu += b.expected;
-            if b.count as f64 > b.expected {
-                above += 1;
-            }
-        }
+        let sums = self.state.window.sums();
+        let (sum, sum_mu, above) = (sums.sum, sums.expected, sums.above);
         let n = self.state.window.len();
         let window_excess = sum as f64 - sum_mu;
         // The whole window is scored as one count sharing one rate error (the most
@@ -359,13 +337,11 @@ impl SeriesDetector {
         } else {
             0.0
         };
-        if let Some(b) = self.state.window.back_mut() {
-            // Only full windows teach the window's dispersion and tail.
-            if full {
-                b.raw_window_score = raw_window_score;
-                b.window_sum = sum;
-                b.window_expected = sum_mu;
-            }
+        // Only full windows teach the window's dispersion and tail.
+        if full {
+            self.state
+                .window
+                .set_newest_window(raw_window_score, sum, sum_mu);
         }
         let window_score = self.state.tail_window.calibrate(raw_window_score, u);
         obs.window_score = window_score;
@@ -517,31 +493,41 @@ impl SeriesDetector {
         let step_minutes = t.step_minutes;
         let w = &mut self.state.window;
         let last = w.len().saturating_sub(1);
+        // The bucket that opens the event was just pushed: the window is not empty.
+        let Some(cur) = w.get(last) else {
+            return;
+        };
         let mut first = last;
+        let mut first_start = cur.start;
         // Walk back over contiguous buckets that were at least mildly high
         // (p < 0.1): they are the event's start, not background.
         while first > 0 {
-            let prev = w[first - 1];
-            let contiguous = w[first].start.saturating_sub(prev.start) <= step;
+            let Some(prev) = w.get(first - 1) else {
+                break;
+            };
+            let contiguous = first_start.saturating_sub(prev.start) <= step;
             if contiguous && surprise(prev.count, prev.expected, phi) >= 1.0 {
                 first -= 1;
+                first_start = prev.start;
             } else {
                 break;
             }
         }
         let mut total = 0u64;
         let mut expected = 0.0;
-        let mut peak = (0u64, w[last].start, w[last].expected);
-        for b in w.range_mut(first..) {
-            b.in_event = true;
+        let mut peak = (0u64, cur.start, cur.expected);
+        for i in first..=last {
+            let Some(b) = w.get(i) else {
+                break;
+            };
+            w.set_in_event(i);
             total = total.saturating_add(b.count);
             expected += b.expected;
             if b.count > peak.0 {
                 peak = (b.count, b.start, b.expected);
             }
         }
-        let started_at = w[first].start;
-        let cur = w[last];
+        let started_at = first_start;
         let id = self.state.next_event_id;
         self.state.next_event_id += 1;
         let excess = total as f64 - expected;

@@ -4,16 +4,19 @@
 
 use std::time::Instant;
 
+use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::detect::{DetectorParams, SeriesDetector};
 
+const T0: i64 = 1_772_409_600; // 2026-03-02 00:00 UTC
+
 /// Build `n` detectors for `step_secs` buckets, warm each with `warm_ticks` buckets,
 /// then time one tick over all of them. Returns a one-line report.
 pub fn observe_tick(params: &DetectorParams, n: usize, step_secs: i64, warm_ticks: i64) -> String {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let mut rng = StdRng::seed_from_u64(1);
     let mut ds = Vec::with_capacity(n);
-    let t0 = 1_772_409_600; // 2026-03-02 00:00 UTC
+    let t0 = T0;
     for _ in 0..n {
         let Ok(mut d) = SeriesDetector::new(params, step_secs) else {
             return "bad parameters".to_string();
@@ -44,8 +47,92 @@ pub fn observe_tick(params: &DetectorParams, n: usize, step_secs: i64, warm_tick
     )
 }
 
+/// Minutes of history (0..=194) each detector has seen in [`server_ticks`], as in
+/// the main crate's criterion bench.
+pub const WARM_MINUTES: i64 = 195;
+
+/// The main crate's criterion bench without criterion: `n` one-minute detectors with
+/// rates 0–50/min, warmed with minutes `0..WARM_MINUTES` from 2026-03-02 00:00 UTC;
+/// then for each of `minutes` (minute numbers >= `WARM_MINUTES`), `reps` times: a
+/// fresh clone of the detectors is brought to the minute before (untimed) and one
+/// observe per detector at that minute is timed. Returns `(minute, best ms)` pairs.
+pub fn server_ticks(
+    params: &DetectorParams,
+    n: usize,
+    minutes: &[i64],
+    reps: usize,
+) -> Vec<(i64, f64)> {
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut detectors = Vec::with_capacity(n);
+    for _ in 0..n {
+        let Ok(mut d) = SeriesDetector::new(params, 60) else {
+            return Vec::new();
+        };
+        let rate: f64 = rng.gen_range(0.0..50.0);
+        for k in 0..WARM_MINUTES {
+            d.observe(T0 + k * 60, (rate * rng.gen_range(0.5..1.5)) as u64);
+        }
+        detectors.push((d, rate));
+    }
+    let counts: Vec<u64> = detectors
+        .iter()
+        .map(|(_, r)| (r * rng.gen_range(0.5..1.5)) as u64)
+        .collect();
+    let detectors: Vec<SeriesDetector> = detectors.into_iter().map(|(d, _)| d).collect();
+    let mut best = vec![f64::INFINITY; minutes.len()];
+    for _ in 0..reps.max(1) {
+        for (b, &minute) in best.iter_mut().zip(minutes) {
+            let mut ds = detectors.clone();
+            for (d, &c) in ds.iter_mut().zip(&counts) {
+                for m in WARM_MINUTES..minute {
+                    d.observe(T0 + m * 60, c);
+                }
+            }
+            let t = T0 + minute * 60;
+            let start = Instant::now();
+            let mut changes = 0usize;
+            for (d, &c) in ds.iter_mut().zip(&counts) {
+                let o = d.observe(t, c);
+                changes += usize::from(o.change.is_some());
+            }
+            let ms = start.elapsed().as_secs_f64() * 1e3;
+            std::hint::black_box(changes);
+            *b = b.min(ms);
+        }
+    }
+    // For profiling: `DOWNWAVE_SWEEPS=K` then runs K more minutes over all detectors
+    // (cold caches, like the server), untimed.
+    let sweeps: i64 = std::env::var("DOWNWAVE_SWEEPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    if sweeps > 0 {
+        let mut ds = detectors;
+        let mut changes = 0usize;
+        for m in WARM_MINUTES..WARM_MINUTES + sweeps {
+            for (d, &c) in ds.iter_mut().zip(&counts) {
+                changes += usize::from(d.observe(T0 + m * 60, c).change.is_some());
+            }
+        }
+        std::hint::black_box(changes);
+    }
+    minutes.iter().copied().zip(best).collect()
+}
+
 #[cfg(test)]
 mod tests {
+    /// One server tick over 100,000 detectors, best of 5 fresh clones, for an
+    /// ordinary minute (195, 196) and one where the rise history samples (209):
+    /// `cargo test --release --lib server_tick_speed -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn server_tick_speed() {
+        let params = crate::detect::DetectorParams::default();
+        for (minute, ms) in super::server_ticks(&params, 100_000, &[195, 196, 209], 5) {
+            println!("minute {minute}: 100000 series in {ms:.1} ms (best of 5)");
+        }
+    }
+
     /// `cargo test --release -- --ignored --nocapture observe_speed`
     #[test]
     #[ignore]
