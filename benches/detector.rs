@@ -9,11 +9,11 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 const SERVICES: usize = 100_000;
-/// History each detector has seen before it is timed: minutes 0 to 193, so
-/// the first timed minute (194, the bucket that ends at 03:15) is one where
-/// the rise history takes its 15-minute sample, and the next (195) an
+/// History each detector has seen before it is timed: minutes 0 to 208, so
+/// the first timed minute (209, the bucket that ends at 03:30) is one where
+/// the rise history takes its half-hourly sample, and the next (210) an
 /// ordinary one.
-const WARM_MINUTES: i64 = 194;
+const WARM_MINUTES: i64 = 209;
 const T0: i64 = 1_772_409_600; // 2026-03-02 00:00 UTC
 
 /// Detectors for `n` services with rates from 0 to 50 a minute, warmed up.
@@ -42,7 +42,7 @@ fn tick(c: &mut Criterion) {
     group.sample_size(20);
     group.throughput(Throughput::Elements(SERVICES as u64));
     // Most minutes only update each service's state; every
-    // `rise_sample_minutes` (15) the relative-rise history also takes a
+    // `rise_sample_minutes` (30) the relative-rise history also takes a
     // sample. Both kinds of tick are timed.
     let sampling = T0 + WARM_MINUTES * 60;
     for (name, minute) in [

@@ -121,8 +121,9 @@ pub fn server_ticks(
 
 #[cfg(test)]
 mod tests {
-    /// One server tick over 100,000 detectors, best of 5 fresh clones, for an
-    /// ordinary minute (195, 196) and one where the rise history samples (209):
+    /// One server tick over 100,000 detectors, best of 5 fresh clones, for
+    /// ordinary minutes (195, 196) and one where the rise history takes its
+    /// half-hourly sample (209, the bucket that ends at 03:30):
     /// `cargo test --release --lib server_tick_speed -- --ignored --nocapture`
     #[test]
     #[ignore]
