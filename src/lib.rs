@@ -1,8 +1,13 @@
 //! downwave: a self-hosted crowd outage-report aggregator.
 //!
 //! People report "it's down" for a service; downwave rate-limits and
-//! de-duplicates the reports, stores them durably in SQLite, counts them per
-//! minute and serves those counts. See `DESIGN.md` for the whole flow.
+//! de-duplicates the reports, stores them durably in SQLite and counts them
+//! per minute (`ingest`, `store`), learns what normal looks like and opens
+//! outage events with their waves (`detect`, pure; `monitor`, the live loop
+//! around it), tells on-call through signed webhooks (`alert`), and serves it
+//! all over HTTP (`api`, wired up in `app`). `sim` drives it from outside:
+//! scenarios, backtests, the NAB scorer and the load generator. See
+//! `DESIGN.md` for the whole flow.
 #![forbid(unsafe_code)]
 
 pub mod alert;
