@@ -233,91 +233,52 @@ impl Dispatcher {
 
     async fn record(&self, d: &Delivery, w: &Webhook, outcome: Outcome) -> Result<(), StoreError> {
         let now_ms = self.clock.now().timestamp_millis();
-        let label = |outcome: &'static str| DeliveryLabels {
-            format: w.format.clone(),
-            outcome,
-        };
-        let (record, disable) = match outcome {
-            Outcome::Delivered(status) => {
-                self.metrics
-                    .deliveries
-                    .get_or_create(&label("delivered"))
-                    .inc();
-                (
-                    AttemptRecord {
-                        status: "delivered",
-                        next_attempt_ms: None,
-                        last_status: Some(status.into()),
-                        last_error: None,
-                        delivered_ms: Some(now_ms),
-                    },
-                    false,
-                )
-            }
-            Outcome::Gone => {
-                self.metrics.deliveries.get_or_create(&label("gone")).inc();
-                (
-                    AttemptRecord {
-                        status: "failed",
-                        next_attempt_ms: None,
-                        last_status: Some(410),
-                        last_error: Some("410 Gone: subscription disabled".into()),
-                        delivered_ms: None,
-                    },
-                    true,
-                )
-            }
-            Outcome::Refused { status, error } => {
-                self.metrics
-                    .deliveries
-                    .get_or_create(&label("failed"))
-                    .inc();
-                (
-                    AttemptRecord {
-                        status: "failed",
-                        next_attempt_ms: None,
-                        last_status: status.map(i64::from),
-                        last_error: Some(error),
-                        delivered_ms: None,
-                    },
-                    false,
-                )
-            }
+        // (metric outcome, row status, next attempt, last status code, last error)
+        let (counted, status, next_attempt_ms, last_status, last_error) = match outcome {
+            Outcome::Delivered(code) => ("delivered", "delivered", None, Some(code), None),
+            Outcome::Gone => (
+                "gone",
+                "failed",
+                None,
+                Some(410),
+                Some("410 Gone: subscription disabled".to_owned()),
+            ),
+            Outcome::Refused { status, error } => ("failed", "failed", None, status, Some(error)),
             Outcome::Retry {
                 status,
                 error,
                 retry_after,
             } => match next_delay(d.attempts as usize, retry_after) {
-                Some(delay) => {
-                    self.metrics.deliveries.get_or_create(&label("retry")).inc();
-                    (
-                        AttemptRecord {
-                            status: "pending",
-                            next_attempt_ms: Some(now_ms + delay.as_millis() as i64),
-                            last_status: status.map(i64::from),
-                            last_error: Some(error),
-                            delivered_ms: None,
-                        },
-                        false,
-                    )
-                }
-                None => {
-                    self.metrics
-                        .deliveries
-                        .get_or_create(&label("failed"))
-                        .inc();
-                    (
-                        AttemptRecord {
-                            status: "failed",
-                            next_attempt_ms: None,
-                            last_status: status.map(i64::from),
-                            last_error: Some(format!("gave up after every retry: {error}")),
-                            delivered_ms: None,
-                        },
-                        false,
-                    )
-                }
+                Some(delay) => (
+                    "retry",
+                    "pending",
+                    Some(now_ms + delay.as_millis() as i64),
+                    status,
+                    Some(error),
+                ),
+                None => (
+                    "failed",
+                    "failed",
+                    None,
+                    status,
+                    Some(format!("gave up after every retry: {error}")),
+                ),
             },
+        };
+        self.metrics
+            .deliveries
+            .get_or_create(&DeliveryLabels {
+                format: w.format.clone(),
+                outcome: counted,
+            })
+            .inc();
+        let disable = counted == "gone";
+        let record = AttemptRecord {
+            status,
+            next_attempt_ms,
+            last_status: last_status.map(i64::from),
+            last_error,
+            delivered_ms: (status == "delivered").then_some(now_ms),
         };
         if record.status != "delivered" {
             tracing::warn!(
