@@ -109,16 +109,12 @@ pub async fn import(
     if let Err(e) = state.monitor.imported(first_minutes).await {
         tracing::error!(error = %crate::error::chain(&e), "the detector could not run over an import");
     }
-    let mut services: Vec<String> = first_minute
-        .keys()
-        .filter_map(|id| {
-            state
-                .catalog
-                .all()
-                .into_iter()
-                .find(|s| s.id == *id)
-                .map(|s| s.slug.to_string())
-        })
+    let mut services: Vec<String> = state
+        .catalog
+        .all()
+        .into_iter()
+        .filter(|s| first_minute.contains_key(&s.id))
+        .map(|s| s.slug.to_string())
         .collect();
     services.sort();
     Ok(HttpResponse::Ok().json(ImportResponse {

@@ -23,9 +23,9 @@ pub use series::{series, summary, top_items, Bucket, Summary, TopItem};
 pub use services::{insert_service, list_services, Catalog, NewService, Service};
 pub use webhooks::{
     delete_webhook, disable_webhook, due_deliveries, enqueue_announcement, enqueue_ping,
-    event_deliveries, get_webhook, insert_webhook, list_deliveries, list_webhooks, new_message_id,
-    next_due_ms, oldest_pending_ms, record_attempt, redeliver, update_webhook, Announcement,
-    AttemptRecord, Delivery, Webhook, SEVERITIES,
+    get_webhook, insert_webhook, list_deliveries, list_webhooks, new_message_id, oldest_pending_ms,
+    record_attempt, redeliver, update_webhook, Announcement, AttemptRecord, Delivery, Webhook,
+    SEVERITIES,
 };
 
 use crate::config::SyncMode;

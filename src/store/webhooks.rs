@@ -391,18 +391,6 @@ pub fn list_deliveries(
         .context("reading a delivery")
 }
 
-/// Deliveries of one event, oldest first (for the event page).
-pub fn event_deliveries(conn: &Connection, event_id: i64) -> Result<Vec<Delivery>, StoreError> {
-    let sql =
-        format!("SELECT {DELIVERY_COLUMNS} FROM deliveries d WHERE d.event_id = ?1 ORDER BY d.id");
-    let mut stmt = conn.prepare_cached(&sql).context("listing deliveries")?;
-    let rows = stmt
-        .query_map([event_id], delivery_from_row)
-        .context("listing deliveries")?;
-    rows.collect::<Result<Vec<_>, _>>()
-        .context("reading a delivery")
-}
-
 /// Sends a delivery again (same message id); false if it is not this
 /// subscription's.
 pub fn redeliver(
@@ -429,14 +417,4 @@ pub fn oldest_pending_ms(conn: &Connection) -> Result<Option<i64>, StoreError> {
         |r| r.get(0),
     )
     .context("finding the oldest pending delivery")
-}
-
-/// The next time a pending delivery falls due, if any (milliseconds).
-pub fn next_due_ms(conn: &Connection) -> Result<Option<i64>, StoreError> {
-    conn.query_row(
-        "SELECT MIN(next_attempt_ms) FROM deliveries WHERE status = 'pending'",
-        [],
-        |r| r.get(0),
-    )
-    .context("finding the next due delivery")
 }

@@ -74,6 +74,16 @@ impl TestApp {
         panic!("delivery of webhook {id} never reached {attempts} attempts");
     }
 
+    /// Asks for a `ping` to subscription `id`; returns the answer.
+    pub async fn ping(&self, id: i64) -> (u16, Value) {
+        self.admin(
+            reqwest::Method::POST,
+            &format!("/api/v1/webhooks/{id}/test"),
+            None,
+        )
+        .await
+    }
+
     /// Moves the clock and lets the dispatcher look at once.
     pub fn advance(&self, d: chrono::Duration) {
         self.clock.advance(d);
@@ -130,12 +140,7 @@ async fn subscriptions_are_managed_and_secrets_shown_once() {
     assert_ne!(new_secret, secret);
     assert!(rotated["rotating_until"].is_string());
     // During rotation a ping carries both signatures.
-    app.admin(
-        reqwest::Method::POST,
-        &format!("/api/v1/webhooks/{id}/test"),
-        None,
-    )
-    .await;
+    app.ping(id).await;
     eventually("the ping arrives", || !rx.received().is_empty()).await;
     let ping = &rx.received()[0];
     assert_eq!(ping.body["type"], "ping");
@@ -229,12 +234,7 @@ async fn a_receiver_failing_twice_gets_the_message_once_with_one_id() {
     let (id, secret) = app
         .subscribe(json!({"url": format!("{}/hook", rx.url), "format": "generic"}))
         .await;
-    app.admin(
-        reqwest::Method::POST,
-        &format!("/api/v1/webhooks/{id}/test"),
-        None,
-    )
-    .await;
+    app.ping(id).await;
     eventually("first attempt", || rx.received().len() == 1).await;
     let log = app.recorded_attempts(id, 1).await;
     assert_eq!(log[0]["status"], "pending");
@@ -275,12 +275,7 @@ async fn a_receiver_that_times_out_is_retried() {
     let (id, _) = app
         .subscribe(json!({"url": format!("{}/slow", rx.url), "format": "generic"}))
         .await;
-    app.admin(
-        reqwest::Method::POST,
-        &format!("/api/v1/webhooks/{id}/test"),
-        None,
-    )
-    .await;
+    app.ping(id).await;
     let log = app.recorded_attempts(id, 1).await;
     assert_eq!(log[0]["status"], "pending", "{log:?}");
     assert!(
@@ -300,12 +295,7 @@ async fn gone_disables_the_subscription() {
     let (id, _) = app
         .subscribe(json!({"url": format!("{}/gone", rx.url), "format": "generic"}))
         .await;
-    app.admin(
-        reqwest::Method::POST,
-        &format!("/api/v1/webhooks/{id}/test"),
-        None,
-    )
-    .await;
+    app.ping(id).await;
     eventually("the attempt", || rx.received().len() == 1).await;
     let mut w = Value::Null;
     for _ in 0..100 {
@@ -324,13 +314,7 @@ async fn gone_disables_the_subscription() {
     }
     assert_eq!(w["enabled"], false, "{w}");
     assert!(w["disabled_reason"].as_str().unwrap().contains("410"));
-    let (status, body) = app
-        .admin(
-            reqwest::Method::POST,
-            &format!("/api/v1/webhooks/{id}/test"),
-            None,
-        )
-        .await;
+    let (status, body) = app.ping(id).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (409, Some("webhook_disabled"))
@@ -345,12 +329,7 @@ async fn a_pending_delivery_survives_a_restart_and_is_not_sent_twice() {
     let (id, secret) = app
         .subscribe(json!({"url": format!("{}/hook", rx.url), "format": "generic"}))
         .await;
-    app.admin(
-        reqwest::Method::POST,
-        &format!("/api/v1/webhooks/{id}/test"),
-        None,
-    )
-    .await;
+    app.ping(id).await;
     eventually("the failed attempt", || rx.received().len() == 1).await;
     app.recorded_attempts(id, 1).await;
     let (settings, dir, clock) = app.stop().await;
