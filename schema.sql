@@ -46,6 +46,10 @@ CREATE TABLE reports (
 -- Recent reports of one service (summaries, de-duplication warm-up after a
 -- restart, exports) without scanning the whole table.
 CREATE INDEX reports_by_service_time ON reports(service_id, received_ms);
+-- The latest comments of one service (its dashboard page) without reading
+-- the reports that have none.
+CREATE INDEX reports_with_comments ON reports(service_id, received_ms)
+    WHERE comment IS NOT NULL;
 
 -- Counted reports per service, minute and category. Updated in the same
 -- transaction as the `reports` rows, one upsert per key per batch, so a count
@@ -179,3 +183,5 @@ CREATE TABLE deliveries (
 CREATE INDEX deliveries_due ON deliveries(status, next_attempt_ms);
 -- The delivery log of one subscription, newest first.
 CREATE INDEX deliveries_by_webhook ON deliveries(webhook_id, id);
+-- The alerts sent for one event (its dashboard page), in order.
+CREATE INDEX deliveries_by_event ON deliveries(event_id, id);

@@ -12,7 +12,10 @@ use crate::ingest::{IngestHandle, WriterThreadHandle};
 use crate::metrics::{Metrics, RouteLabels};
 use crate::monitor::{AlertSettings, Monitor, MonitorHandle, MonitorThread};
 use crate::store::{self, Catalog, ReadPool};
+use crate::web as dashboard;
 use actix_web::dev::{Server, ServerHandle, Service as _};
+use actix_web::http::header;
+use actix_web::middleware::{Compress, DefaultHeaders};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 use std::net::TcpListener;
@@ -117,8 +120,16 @@ impl Application {
                         res
                     }
                 })
+                .wrap(Compress::default())
+                .wrap(
+                    DefaultHeaders::new()
+                        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+                        .add((header::REFERRER_POLICY, "same-origin"))
+                        .add((header::CONTENT_SECURITY_POLICY, dashboard::DEFAULT_CSP)),
+                )
                 .configure(api::routes)
-                .default_service(web::to(api::not_found))
+                .configure(dashboard::routes)
+                .default_service(web::to(dashboard::not_found))
         })
         .workers(settings.workers)
         .shutdown_timeout(settings.shutdown_timeout.as_secs())
@@ -216,13 +227,23 @@ pub fn seed_demo(settings: &Settings) -> anyhow::Result<bool> {
     }
     let service_id = claude_id.context("the demo creates claude")?;
     let scenario = crate::sim::scenario::march2(0);
+    // Move the scenario by whole days (keeping its daily rhythm) so that
+    // its outage began within the last day: the dashboard shows it in the
+    // default 24-hour chart, live if the outage's three hours are not over.
+    // Reports that would lie in the future are left out.
+    let days = (now - crate::sim::scenario::MARCH2_OUTAGE).div_euclid(86_400);
+    let shift = days * 86_400;
     let mut rows = Vec::new();
     for r in scenario.reports() {
+        let at = r.at + shift;
+        if at > now {
+            continue;
+        }
         let mut reporter = [0u8; 16];
         rand::thread_rng().fill_bytes(&mut reporter);
         rows.push(store::NewReport {
             service_id,
-            received_ms: r.at * 1000,
+            received_ms: at * 1000,
             category: Category::parse(r.category)?,
             error_code: r
                 .error_code

@@ -145,6 +145,12 @@ pub struct ConfigArgs {
     #[arg(long, env = "DOWNWAVE_WEBHOOK_ALLOW_PRIVATE", global = true)]
     pub webhook_allow_private: Option<bool>,
 
+    /// Show the latest report comments on each service's page (there is no
+    /// moderation; turn off for a public site that cannot watch them)
+    /// [default: true].
+    #[arg(long, env = "DOWNWAVE_PUBLIC_COMMENTS", global = true)]
+    pub public_comments: Option<bool>,
+
     /// Event changes older than this many seconds are recorded but not
     /// announced (imports of old history page no one) [default: 3600].
     #[arg(long, env = "DOWNWAVE_ALERT_MAX_AGE_SECS", global = true)]
@@ -181,6 +187,7 @@ pub struct Settings {
     pub public_url: String,
     pub webhook_timeout: Duration,
     pub webhook_allow_private: bool,
+    pub public_comments: bool,
     pub alert_max_age: Duration,
     pub shutdown_timeout: Duration,
 }
@@ -268,6 +275,7 @@ impl ConfigArgs {
             public_url,
             webhook_timeout_secs,
             webhook_allow_private,
+            public_comments,
             alert_max_age_secs,
             shutdown_timeout_secs
         )
@@ -304,6 +312,7 @@ impl ConfigArgs {
                 "webhook_timeout_secs",
             )?),
             webhook_allow_private: self.webhook_allow_private.unwrap_or(false),
+            public_comments: self.public_comments.unwrap_or(true),
             alert_max_age: Duration::from_secs(self.alert_max_age_secs.unwrap_or(3600)),
             database: self.database.unwrap_or_else(|| "downwave.db".into()),
             admin_token: self.admin_token.filter(|t| !t.is_empty()),

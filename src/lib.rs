@@ -5,7 +5,7 @@
 //! per minute (`ingest`, `store`), learns what normal looks like and opens
 //! outage events with their waves (`detect`, pure; `monitor`, the live loop
 //! around it), tells on-call through signed webhooks (`alert`), and serves it
-//! all over HTTP (`api`, wired up in `app`). `sim` drives it from outside:
+//! all over HTTP (`api`, and the dashboard in `web`, wired up in `app`). `sim` drives it from outside:
 //! scenarios, backtests, the NAB scorer and the load generator. See
 //! `DESIGN.md` for the whole flow.
 #![forbid(unsafe_code)]
@@ -23,3 +23,4 @@ pub mod metrics;
 pub mod monitor;
 pub mod sim;
 pub mod store;
+pub mod web;

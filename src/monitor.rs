@@ -21,6 +21,7 @@ use crate::domain::Minute;
 use crate::store::{self, DetectorMinute, StoreError};
 use rusqlite::Connection;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
@@ -50,6 +51,9 @@ pub struct ServiceStatus {
 #[derive(Default)]
 pub struct StatusBoard {
     by_service: RwLock<HashMap<i64, ServiceStatus>>,
+    /// Bumped whenever the detector has written something (a minute
+    /// processed, an event changed): pages derive their `ETag` from it.
+    generation: AtomicU64,
 }
 
 impl StatusBoard {
@@ -57,16 +61,23 @@ impl StatusBoard {
         self.by_service.read().ok()?.get(&service_id).copied()
     }
 
+    /// Changes whenever anything the detector wrote has changed.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
     fn set_all(&self, updates: impl IntoIterator<Item = (i64, ServiceStatus)>) {
         if let Ok(mut map) = self.by_service.write() {
             map.extend(updates);
         }
+        self.generation.fetch_add(1, Ordering::Release);
     }
 
     fn remove(&self, service_id: i64) {
         if let Ok(mut map) = self.by_service.write() {
             map.remove(&service_id);
         }
+        self.generation.fetch_add(1, Ordering::Release);
     }
 }
 

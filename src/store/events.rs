@@ -133,6 +133,30 @@ pub fn list_events(conn: &Connection, f: &EventFilter) -> Result<Vec<EventRecord
         .context("reading an event")
 }
 
+/// A service's events that overlap `[from, to)` (Unix seconds), oldest
+/// first: what a chart of that range shades.
+pub fn events_overlapping(
+    conn: &Connection,
+    service_id: i64,
+    from: i64,
+    to: i64,
+) -> Result<Vec<EventRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events e JOIN services s ON s.id = e.service_id \
+         WHERE e.service_id = ?1 AND e.started_at < ?3 \
+         AND (e.status = 'open' OR COALESCE(e.resolved_at, e.ended_at) >= ?2) \
+         ORDER BY e.started_at, e.id"
+    );
+    let mut stmt = conn
+        .prepare_cached(&sql)
+        .context("listing events in a range")?;
+    let rows = stmt
+        .query_map(params![service_id, from, to], event_from_row)
+        .context("listing events in a range")?;
+    rows.collect::<Result<Vec<_>, _>>()
+        .context("reading an event")
+}
+
 pub fn get_event(conn: &Connection, id: i64) -> Result<Option<EventRecord>, StoreError> {
     let sql = format!(
         "SELECT {EVENT_COLUMNS} FROM events e JOIN services s ON s.id = e.service_id \

@@ -12,20 +12,22 @@ mod services;
 mod webhooks;
 
 pub use events::{
-    detector_minutes, facet_counts, first_minute, get_event, insert_detector_minutes,
-    last_detector_minute, list_events, load_detector_states, minute_totals, reset_detector,
-    save_detector_state, upsert_event, DetectorMinute, EventFilter, EventRecord, EventView,
-    RecordedMinute, WaveView,
+    detector_minutes, events_overlapping, facet_counts, first_minute, get_event,
+    insert_detector_minutes, last_detector_minute, list_events, load_detector_states,
+    minute_totals, reset_detector, save_detector_state, upsert_event, DetectorMinute, EventFilter,
+    EventRecord, EventView, RecordedMinute, WaveView,
 };
 pub use pool::ReadPool;
 pub use reports::{commit_batch, recent_counted_reporters, NewReport};
-pub use series::{series, summary, top_items, Bucket, Summary, TopItem};
+pub use series::{
+    recent_comments, series, summary, top_items, totals, Bucket, Comment, Point, Summary, TopItem,
+};
 pub use services::{insert_service, list_services, Catalog, NewService, Service};
 pub use webhooks::{
     delete_webhook, disable_webhook, due_deliveries, enqueue_announcement, enqueue_ping,
-    get_webhook, insert_webhook, list_deliveries, list_webhooks, new_message_id, oldest_pending_ms,
-    record_attempt, redeliver, update_webhook, Announcement, AttemptRecord, Delivery, Webhook,
-    SEVERITIES,
+    event_alerts, get_webhook, insert_webhook, list_deliveries, list_webhooks, new_message_id,
+    oldest_pending_ms, record_attempt, redeliver, update_webhook, Announcement, AttemptRecord,
+    Delivery, EventAlert, Webhook, SEVERITIES,
 };
 
 use crate::config::SyncMode;
@@ -34,8 +36,19 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The schema this binary writes and reads.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 const SCHEMA: &str = include_str!("../../schema.sql");
+
+/// How a database at version `i + 1` becomes version `i + 2`. A new
+/// database gets `schema.sql` whole; an older one runs the steps it lacks,
+/// each in its own transaction with its version bump.
+const MIGRATIONS: [&str; (SCHEMA_VERSION - 1) as usize] = [
+    // 1 -> 2: the dashboard lists the alerts sent for an event and the
+    // latest comments of a service.
+    "CREATE INDEX deliveries_by_event ON deliveries(event_id, id);
+     CREATE INDEX reports_with_comments ON reports(service_id, received_ms)
+         WHERE comment IS NOT NULL;",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -159,6 +172,13 @@ fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
         // half-way leaves an empty file that the next start sets up again.
         let sql = format!("BEGIN;\n{SCHEMA}\nPRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;");
         conn.execute_batch(&sql).context("creating the schema")?;
+        return Ok(());
+    }
+    for (from, step) in MIGRATIONS.iter().enumerate().skip(version as usize - 1) {
+        let to = from as i64 + 2;
+        tracing::info!(from = to - 1, to, "upgrading the database schema");
+        let sql = format!("BEGIN;\n{step}\nPRAGMA user_version = {to};\nCOMMIT;");
+        conn.execute_batch(&sql).context("upgrading the schema")?;
     }
     Ok(())
 }
@@ -223,6 +243,34 @@ mod tests {
     }
 
     #[test]
+    fn upgrades_a_version_1_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let conn = open_writer(&path, &OpenOptions::default()).unwrap();
+        // Make it look like a version-1 file: the schema without the index.
+        conn.execute_batch(
+            "DROP INDEX deliveries_by_event; DROP INDEX reports_with_comments; \
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        drop(conn);
+        let conn = open_writer(&path, &OpenOptions::default()).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let index: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master \
+                 WHERE name IN ('deliveries_by_event', 'reports_with_comments')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(index, 2);
+    }
+
+    #[test]
     fn refuses_a_newer_schema() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
@@ -231,7 +279,9 @@ mod tests {
             .unwrap();
         drop(conn);
         let err = open_writer(&path, &OpenOptions::default()).unwrap_err();
-        assert!(matches!(err, StoreError::SchemaTooNew { found: 2, .. }));
+        assert!(
+            matches!(err, StoreError::SchemaTooNew { found, .. } if found == SCHEMA_VERSION + 1)
+        );
         assert!(err.to_string().contains("newer"));
     }
 }

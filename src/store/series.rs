@@ -78,6 +78,99 @@ pub fn series(
     Ok(out)
 }
 
+/// One bucket of a chart: counted reports and the detector's band.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Point {
+    pub t: Minute,
+    pub count: u64,
+    pub baseline: Option<f64>,
+    pub upper: Option<f64>,
+}
+
+/// Like [`series`] without the categories: what a chart draws, read with one
+/// grouped query, so a week of minutes stays cheap.
+pub fn totals(
+    conn: &Connection,
+    service_id: i64,
+    from: Minute,
+    to: Minute,
+    step_secs: i64,
+) -> Result<Vec<Point>, StoreError> {
+    let n = ((to.unix() - from.unix()) / step_secs).max(0) as usize;
+    let mut out: Vec<Point> = (0..n)
+        .map(|i| Point {
+            t: Minute::from_unix(from.unix() + i as i64 * step_secs),
+            count: 0,
+            baseline: None,
+            upper: None,
+        })
+        .collect();
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT minute, SUM(count) FROM report_minutes \
+             WHERE service_id = ?1 AND minute >= ?2 AND minute < ?3 GROUP BY minute",
+        )
+        .context("reading chart counts")?;
+    let rows = stmt
+        .query_map(params![service_id, from.unix(), to.unix()], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+        })
+        .context("reading chart counts")?;
+    for row in rows {
+        let (minute, count) = row.context("reading a chart count")?;
+        if let Some(p) = out.get_mut(((minute - from.unix()) / step_secs) as usize) {
+            p.count += count.max(0) as u64;
+        }
+    }
+    for (minute, baseline, upper, _) in
+        super::detector_minutes(conn, service_id, from.unix(), to.unix())?
+    {
+        if let Some(p) = out.get_mut(((minute - from.unix()) / step_secs) as usize) {
+            p.baseline = Some(p.baseline.unwrap_or(0.0) + baseline);
+            p.upper = Some(p.upper.unwrap_or(0.0) + upper);
+        }
+    }
+    Ok(out)
+}
+
+/// A comment someone left with a counted report.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Comment {
+    pub received_ms: i64,
+    pub category: String,
+    pub error_code: Option<i64>,
+    pub text: String,
+}
+
+/// The latest comments on counted reports of a service since `since_ms`,
+/// newest first, at most `limit`.
+pub fn recent_comments(
+    conn: &Connection,
+    service_id: i64,
+    since_ms: i64,
+    limit: usize,
+) -> Result<Vec<Comment>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT received_ms, category, error_code, comment FROM reports \
+             WHERE service_id = ?1 AND received_ms >= ?2 AND comment IS NOT NULL AND counted = 1 \
+             ORDER BY received_ms DESC LIMIT ?3",
+        )
+        .context("reading recent comments")?;
+    let rows = stmt
+        .query_map(params![service_id, since_ms, limit as i64], |r| {
+            Ok(Comment {
+                received_ms: r.get(0)?,
+                category: r.get(1)?,
+                error_code: r.get(2)?,
+                text: r.get(3)?,
+            })
+        })
+        .context("reading recent comments")?;
+    rows.collect::<Result<Vec<_>, _>>()
+        .context("reading a comment")
+}
+
 /// A value and how often it was reported, with its share in percent.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct TopItem {
@@ -87,7 +180,7 @@ pub struct TopItem {
 }
 
 /// What a service's reports look like lately.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Summary {
     pub last_15m: u64,
     pub last_hour: u64,

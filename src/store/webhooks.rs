@@ -391,6 +391,51 @@ pub fn list_deliveries(
         .context("reading a delivery")
 }
 
+/// One alert sent (or being sent) for an event, as the event's page shows
+/// it: the subscription's format, never its URL (which may hold a secret).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EventAlert {
+    pub webhook_id: i64,
+    pub format: String,
+    /// `outage.opened`, `outage.wave` or `outage.resolved`.
+    pub kind: String,
+    /// `pending`, `delivered`, `failed` or `cancelled`.
+    pub status: String,
+    pub attempts: i64,
+    pub created_ms: i64,
+    pub delivered_ms: Option<i64>,
+}
+
+/// The alerts queued for an event, oldest first, at most `limit`.
+pub fn event_alerts(
+    conn: &Connection,
+    event_id: i64,
+    limit: usize,
+) -> Result<Vec<EventAlert>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT d.webhook_id, w.format, d.kind, d.status, d.attempts, d.created_ms, \
+             d.delivered_ms FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+             WHERE d.event_id = ?1 ORDER BY d.id LIMIT ?2",
+        )
+        .context("listing an event's alerts")?;
+    let rows = stmt
+        .query_map(params![event_id, limit as i64], |r| {
+            Ok(EventAlert {
+                webhook_id: r.get(0)?,
+                format: r.get(1)?,
+                kind: r.get(2)?,
+                status: r.get(3)?,
+                attempts: r.get(4)?,
+                created_ms: r.get(5)?,
+                delivered_ms: r.get(6)?,
+            })
+        })
+        .context("listing an event's alerts")?;
+    rows.collect::<Result<Vec<_>, _>>()
+        .context("reading an event's alert")
+}
+
 /// Sends a delivery again (same message id); false if it is not this
 /// subscription's.
 pub fn redeliver(

@@ -1,0 +1,225 @@
+//! What other sites and readers embed: a status badge (`/badge/{slug}.svg`)
+//! and an Atom feed of events (`/events.atom`, optionally `?service=`).
+
+use super::pages::status_of;
+use super::view::{self, status_label};
+use super::PageError;
+use crate::api::AppState;
+use crate::store::{self, EventFilter, EventRecord};
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+/// Entries in the feed.
+const FEED_ENTRIES: usize = 50;
+/// Roughly how wide one character of the badge's 11 px sans-serif is; the
+/// text is fitted to the width computed from it with `textLength`.
+const BADGE_CHAR_WIDTH: f64 = 6.6;
+const BADGE_PADDING: f64 = 10.0;
+
+#[derive(Template)]
+#[template(path = "badge.svg")]
+struct Badge {
+    /// "Claude: Outage", for screen readers and on hover.
+    title: String,
+    label: String,
+    message: &'static str,
+    colour: &'static str,
+    label_width: f64,
+    message_width: f64,
+    width: f64,
+    label_text_x: f64,
+    message_text_x: f64,
+    label_text_length: f64,
+    message_text_length: f64,
+}
+
+impl Badge {
+    fn new(label: String, status: &str) -> Self {
+        let (message, colour) = match status {
+            "outage" => ("outage", "#b3261e"),
+            "elevated" => ("possible problems", "#8a4b00"),
+            _ => ("no problems", "#1e6b34"),
+        };
+        let text = |s: &str| s.chars().count() as f64 * BADGE_CHAR_WIDTH;
+        let label_text_length = text(&label);
+        let message_text_length = text(message);
+        let label_width = (label_text_length + 2.0 * BADGE_PADDING).round();
+        let message_width = (message_text_length + 2.0 * BADGE_PADDING).round();
+        Badge {
+            title: format!("{label}: {}", status_label(status)),
+            label_text_x: label_width / 2.0,
+            message_text_x: label_width + message_width / 2.0,
+            width: label_width + message_width,
+            label,
+            message,
+            colour,
+            label_width,
+            message_width,
+            label_text_length,
+            message_text_length,
+        }
+    }
+}
+
+/// `GET /badge/{slug}.svg`: "claude | outage", for READMEs and status pages.
+pub async fn badge(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let service = state.service(&path).await?;
+    let status = status_of(&state, &service);
+    let etag = match view::conditional(&req, (status, service.id, &service.name)) {
+        Ok(tag) => tag,
+        Err(not_modified) => return Ok(not_modified.response()),
+    };
+    let svg = Badge::new(service.name.clone(), status).render()?;
+    Ok(super::embeddable_svg(svg, etag))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedQuery {
+    service: Option<String>,
+}
+
+struct Entry {
+    id: String,
+    url: String,
+    title: String,
+    updated: String,
+    published: String,
+    summary: String,
+}
+
+#[derive(Template)]
+#[template(path = "events.atom", escape = "html")]
+struct Feed {
+    id: String,
+    self_url: String,
+    home_url: String,
+    title: String,
+    updated: String,
+    entries: Vec<Entry>,
+}
+
+fn rfc3339(unix: i64) -> String {
+    DateTime::<Utc>::from_timestamp(unix, 0)
+        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// When an event last changed, as far as a reader cares.
+fn updated_at(e: &EventRecord) -> i64 {
+    e.resolved_at.unwrap_or(e.ended_at).max(e.detected_at)
+}
+
+/// `GET /events.atom[?service=slug]`: the latest events, newest first.
+pub async fn atom(
+    req: HttpRequest,
+    query: web::Query<FeedQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let service = match &query.service {
+        Some(slug) => Some(state.service(slug).await?),
+        None => None,
+    };
+    let etag = match view::conditional(&req, state.monitor.board.generation()) {
+        Ok(tag) => tag,
+        Err(not_modified) => return Ok(not_modified.response()),
+    };
+    let filter = EventFilter {
+        service_id: service.as_ref().map(|s| s.id),
+        status: None,
+        since: None,
+        limit: FEED_ENTRIES,
+    };
+    let events = state
+        .read(move |conn| store::list_events(conn, &filter))
+        .await?;
+    let base = state.settings.public_url.trim_end_matches('/').to_owned();
+    let names = |slug: &str| {
+        state
+            .catalog
+            .get(slug)
+            .map_or_else(|| slug.to_owned(), |s| s.name.clone())
+    };
+    let entries: Vec<Entry> = events
+        .iter()
+        .map(|e| {
+            let name = names(&e.service);
+            let minutes = (e.resolved_at.unwrap_or(e.ended_at) - e.started_at) / 60;
+            let (title, summary) = if e.status == "open" {
+                (
+                    format!("{name}: outage ({}) ongoing", e.severity),
+                    format!(
+                        "Reports about {name} rose far above normal from {} UTC: {} reports so far, \
+                         peaking at {:.0} a minute, in {} wave{}.",
+                        rfc3339(e.started_at),
+                        e.total,
+                        e.peak,
+                        e.waves.len(),
+                        if e.waves.len() == 1 { "" } else { "s" }
+                    ),
+                )
+            } else {
+                (
+                    format!("{name}: outage ({}) resolved", e.severity),
+                    format!(
+                        "Reports about {name} were far above normal from {} UTC for {}: {} \
+                         reports, peaking at {:.0} a minute, in {} wave{}.",
+                        rfc3339(e.started_at),
+                        view::duration(minutes),
+                        e.total,
+                        e.peak,
+                        e.waves.len(),
+                        if e.waves.len() == 1 { "" } else { "s" }
+                    ),
+                )
+            };
+            Entry {
+                id: format!("{base}/e/{}", e.id),
+                url: format!("{base}/e/{}", e.id),
+                title,
+                updated: rfc3339(updated_at(e)),
+                published: rfc3339(e.detected_at),
+                summary,
+            }
+        })
+        .collect();
+    let (self_url, title) = match &service {
+        Some(s) => (
+            format!("{base}/events.atom?service={}", s.slug.as_str()),
+            format!("{}: outages seen by downwave", s.name),
+        ),
+        None => (
+            format!("{base}/events.atom"),
+            "Outages seen by downwave".to_owned(),
+        ),
+    };
+    let updated = events
+        .iter()
+        .map(updated_at)
+        .max()
+        .unwrap_or_else(|| state.clock.now().timestamp());
+    let feed = Feed {
+        id: self_url.clone(),
+        home_url: match &service {
+            Some(s) => format!("{base}/s/{}", s.slug.as_str()),
+            None => format!("{base}/"),
+        },
+        self_url,
+        title,
+        updated: rfc3339(updated),
+        entries,
+    };
+    let body = feed.render()?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/atom+xml; charset=utf-8")
+        .insert_header((header::ETAG, etag))
+        .insert_header((header::CACHE_CONTROL, "public, max-age=30"))
+        .body(body))
+}

@@ -1,0 +1,169 @@
+//! The dashboard: server-rendered pages that read without JavaScript, our
+//! own small script for live updates and the report button, SVG charts drawn
+//! with plotters, a status badge and an Atom feed. Templates and static
+//! files live in `web/` and are compiled into the binary.
+//!
+//! Safety: every page is sent with a Content-Security-Policy that allows
+//! only our own script and stylesheet (no inline script or style), and may
+//! not be framed; only the chart and the badge may be embedded elsewhere.
+//! Templates escape everything by default.
+
+mod assets;
+pub mod chart;
+mod feed;
+mod pages;
+pub mod view;
+
+use crate::error::ApiError;
+use crate::store::StoreError;
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpResponse, ResponseError};
+use askama::Template;
+
+pub use pages::Range;
+
+/// The policy for our pages: our own script, stylesheet, images and API.
+const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; \
+     frame-ancestors 'none'";
+/// The policy for the embeddable SVGs: nothing active, any page may frame them.
+const EMBED_CSP: &str = "default-src 'none'; frame-ancestors *";
+/// Everything else (the API, metrics, health) may not be framed either.
+pub const DEFAULT_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
+
+/// Mounts the dashboard's routes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(pages::home))
+        .route("/s/{slug}", web::get().to(pages::service))
+        .route("/s/{slug}/chart.svg", web::get().to(pages::chart_svg))
+        .route("/e/{id}", web::get().to(pages::event))
+        .route("/badge/{slug}.svg", web::get().to(feed::badge))
+        .route("/events.atom", web::get().to(feed::atom))
+        .route("/static/{file}", web::get().to(assets::serve));
+}
+
+/// A page that could not be shown, as an HTML page with the right status.
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    #[error("{message}")]
+    Status {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+    },
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error("drawing a chart: {0}")]
+    Chart(#[from] chart::ChartError),
+    #[error("rendering a page: {0}")]
+    Template(#[from] askama::Error),
+}
+
+impl PageError {
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        PageError::Status {
+            status: StatusCode::BAD_REQUEST,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        PageError::Status {
+            status: StatusCode::NOT_FOUND,
+            code: "not_found",
+            message: message.into(),
+        }
+    }
+}
+
+impl From<StoreError> for PageError {
+    fn from(e: StoreError) -> Self {
+        PageError::Api(e.into())
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    layout: pages::Layout,
+    title: &'a str,
+    message: &'a str,
+}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            PageError::Status { status, .. } => *status,
+            PageError::Api(e) => e.status_code(),
+            PageError::Chart(_) | PageError::Template(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let message = match self {
+            PageError::Api(ApiError::Internal(_))
+            | PageError::Chart(_)
+            | PageError::Template(_) => {
+                tracing::error!(error = %crate::error::chain(self), "a page failed");
+                "Something went wrong on our side; please try again in a moment.".to_owned()
+            }
+            PageError::Api(ApiError::Unavailable { message, .. }) => {
+                tracing::warn!(error = %message, "a page could not be read");
+                "downwave cannot read its database right now; please try again in a moment."
+                    .to_owned()
+            }
+            other => other.to_string(),
+        };
+        let title = match status {
+            StatusCode::NOT_FOUND => "Not found",
+            StatusCode::BAD_REQUEST => "That link is not right",
+            s if s.is_server_error() => "Something went wrong",
+            _ => "That did not work",
+        };
+        let page = ErrorPage {
+            layout: pages::Layout::plain(),
+            title,
+            message: &message,
+        };
+        let body = page.render().unwrap_or_else(|_| message.clone());
+        page_response(HttpResponse::build(status), body)
+    }
+}
+
+/// Any unmatched path: JSON under `/api/`, an HTML page elsewhere.
+pub async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
+    if req.path().starts_with("/api/") {
+        return crate::api::not_found().await;
+    }
+    PageError::not_found("There is no page at this address.").error_response()
+}
+
+/// Sends a rendered page with its security headers.
+fn html<T: Template>(page: &T, etag: &str) -> Result<HttpResponse, PageError> {
+    let body = page.render()?;
+    let mut res = HttpResponse::Ok();
+    res.insert_header((header::ETAG, etag))
+        .insert_header((header::CACHE_CONTROL, "no-cache"));
+    Ok(page_response(res, body))
+}
+
+fn page_response(mut builder: actix_web::HttpResponseBuilder, body: String) -> HttpResponse {
+    builder
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CONTENT_SECURITY_POLICY, PAGE_CSP))
+        .insert_header((header::X_FRAME_OPTIONS, "DENY"))
+        .body(body)
+}
+
+/// The chart and badge: SVG documents any site may embed.
+fn embeddable_svg(svg: String, etag: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("image/svg+xml; charset=utf-8")
+        .insert_header((header::CONTENT_SECURITY_POLICY, EMBED_CSP))
+        .insert_header((header::CACHE_CONTROL, "public, max-age=30"))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .insert_header((header::ETAG, etag))
+        .body(svg)
+}
