@@ -33,6 +33,21 @@ impl TestApp {
     }
 }
 
+/// The march-2 import lines with `from <= at < to` (Unix seconds).
+pub fn march2_between(from: i64, to: i64) -> String {
+    let s = scenario::march2(0);
+    let mut out = String::new();
+    for line in replay::import_jsonl(&s).lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let at = chrono::DateTime::parse_from_rfc3339(v["at"].as_str().unwrap()).unwrap();
+        if (from..to).contains(&at.timestamp()) {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
 /// The march-2 import lines, split at `cut` (Unix seconds).
 fn march2_lines(cut: i64) -> (String, String, scenario::Scenario) {
     let s = scenario::march2(0);
