@@ -133,7 +133,8 @@ pub async fn home(
 ) -> Result<HttpResponse, PageError> {
     let services = state.catalog.all();
     let generation = state.monitor.board.generation();
-    let etag = match view::conditional(&req, (generation, services.len())) {
+    let minute = Minute::containing(state.clock.now());
+    let etag = match view::conditional(&req, (generation, minute, services.len())) {
         Ok(tag) => tag,
         Err(not_modified) => return Ok(not_modified.response()),
     };
@@ -328,7 +329,14 @@ pub async fn service(
 ) -> Result<HttpResponse, PageError> {
     let service = state.service(&path).await?;
     let range = Range::parse(query.range.as_deref())?;
-    let etag = match view::conditional(&req, (state.monitor.board.generation(), service.id)) {
+    let etag = match view::conditional(
+        &req,
+        (
+            state.monitor.board.generation(),
+            Minute::containing(state.clock.now()),
+            service.id,
+        ),
+    ) {
         Ok(tag) => tag,
         Err(not_modified) => return Ok(not_modified.response()),
     };
@@ -549,7 +557,14 @@ pub async fn chart_svg(
 ) -> Result<HttpResponse, PageError> {
     let service = state.service(&path).await?;
     let range = Range::parse(query.range.as_deref())?;
-    let etag = match view::conditional(&req, (state.monitor.board.generation(), service.id)) {
+    let etag = match view::conditional(
+        &req,
+        (
+            state.monitor.board.generation(),
+            Minute::containing(state.clock.now()),
+            service.id,
+        ),
+    ) {
         Ok(tag) => tag,
         Err(not_modified) => return Ok(not_modified.response()),
     };
@@ -630,7 +645,14 @@ pub async fn event(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     let id = path.into_inner();
-    let etag = match view::conditional(&req, (state.monitor.board.generation(), id)) {
+    let etag = match view::conditional(
+        &req,
+        (
+            state.monitor.board.generation(),
+            Minute::containing(state.clock.now()),
+            id,
+        ),
+    ) {
         Ok(tag) => tag,
         Err(not_modified) => return Ok(not_modified.response()),
     };

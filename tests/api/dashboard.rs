@@ -1,0 +1,249 @@
+//! The dashboard over plain HTTP: status codes, security headers, escaping,
+//! conditional requests, the embeddable chart and badge, the Atom feed.
+
+use crate::events::march2_between;
+use crate::helpers::*;
+use chrono::{TimeZone, Utc};
+use serde_json::json;
+
+/// Whether `body` holds `text` escaped, with named or numeric entities
+/// (askama writes numeric ones, plotters' SVG named ones).
+fn holds_escaped(body: &str, text: &str) -> bool {
+    let escape = |named: bool, apos: &str| {
+        let mut out = String::new();
+        for c in text.chars() {
+            match (c, named) {
+                ('&', true) => out.push_str("&amp;"),
+                ('<', true) => out.push_str("&lt;"),
+                ('>', true) => out.push_str("&gt;"),
+                ('"', true) => out.push_str("&quot;"),
+                ('\'', true) => out.push_str(apos),
+                ('&' | '<' | '>' | '"' | '\'', false) => out.push_str(&format!("&#{};", c as u32)),
+                _ => out.push(c),
+            }
+        }
+        out
+    };
+    [
+        escape(false, ""),
+        escape(true, "&#39;"),
+        escape(true, "&apos;"),
+    ]
+    .iter()
+    .any(|e| body.contains(e.as_str()))
+}
+
+fn header(r: &reqwest::Response, name: &str) -> String {
+    r.headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+/// A server mid-outage: march-2 imported up to 14:50, three waves, open.
+async fn mid_outage() -> TestApp {
+    let app = spawn_app().await;
+    let now = Utc.with_ymd_and_hms(2026, 3, 2, 14, 50, 30).unwrap();
+    app.clock.set(now);
+    let r = app
+        .import(march2_between(i64::MIN, now.timestamp() - 30))
+        .await;
+    assert_eq!(r.status(), 200);
+    app
+}
+
+#[tokio::test]
+async fn pages_carry_a_strict_policy_and_may_not_be_framed() {
+    let app = spawn_app().await;
+    for path in ["/", "/s/claude", "/s/claude?range=6h", "/s/claude?range=7d"] {
+        let r = app.get(path).await;
+        assert_eq!(r.status(), 200, "{path}");
+        assert!(
+            header(&r, "content-type").starts_with("text/html"),
+            "{path}"
+        );
+        let csp = header(&r, "content-security-policy");
+        assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
+        assert_eq!(header(&r, "x-content-type-options"), "nosniff");
+        assert_eq!(header(&r, "x-frame-options"), "DENY");
+        let body = r.text().await.unwrap();
+        // No inline script or style anywhere (the policy would block them).
+        assert!(
+            !body.contains("<script>") && !body.contains("style="),
+            "{path}"
+        );
+        assert!(body.contains("<script src=\"/static/app.js?v="), "{path}");
+    }
+    // The chart and the badge may be embedded anywhere; nothing active runs.
+    for path in ["/s/claude/chart.svg", "/badge/claude.svg"] {
+        let r = app.get(path).await;
+        assert_eq!(r.status(), 200, "{path}");
+        assert!(header(&r, "content-type").starts_with("image/svg+xml"));
+        let csp = header(&r, "content-security-policy");
+        assert!(csp.contains("frame-ancestors *") && csp.contains("default-src 'none'"));
+        assert_eq!(header(&r, "x-frame-options"), "");
+    }
+    // The API keeps its own, framing-proof defaults.
+    let r = app.get("/api/v1/services").await;
+    assert_eq!(header(&r, "x-content-type-options"), "nosniff");
+    assert!(header(&r, "content-security-policy").contains("frame-ancestors 'none'"));
+}
+
+#[tokio::test]
+async fn what_people_typed_is_escaped_everywhere() {
+    let app = spawn_app().await;
+    let name = "<script>alert('n')</script>&co";
+    app.create_service("evil", name, &[]).await;
+    let comment = "\"><img src=x onerror=alert(1)>";
+    let r = app
+        .report(json!({"service": "evil", "category": "app", "comment": comment}))
+        .await;
+    assert_eq!(r.status(), 202);
+    for path in [
+        "/",
+        "/s/evil",
+        "/badge/evil.svg",
+        "/s/evil/chart.svg",
+        "/events.atom?service=evil",
+    ] {
+        let body = app.get(path).await.text().await.unwrap();
+        assert!(!body.contains("<script>alert"), "{path}");
+        assert!(!body.contains("<img src=x"), "{path}");
+        assert!(
+            holds_escaped(&body, name),
+            "{path}: the name is shown: {body}"
+        );
+    }
+    let page = app.get("/s/evil").await.text().await.unwrap();
+    assert!(holds_escaped(&page, comment), "the comment is shown");
+}
+
+#[tokio::test]
+async fn bad_addresses_get_html_errors_and_the_api_keeps_json() {
+    let app = spawn_app().await;
+    let r = app.get("/s/nope").await;
+    assert_eq!(r.status(), 404);
+    assert!(header(&r, "content-type").starts_with("text/html"));
+    assert!(r.text().await.unwrap().contains("there is no service"));
+    let r = app.get("/s/claude?range=1y").await;
+    assert_eq!(r.status(), 400);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("range must be 6h, 24h or 7d"));
+    assert_eq!(app.get("/e/999").await.status(), 404);
+    assert_eq!(app.get("/e/abc").await.status(), 404);
+    assert_eq!(app.get("/badge/nope.svg").await.status(), 404);
+    assert_eq!(app.get("/events.atom?service=nope").await.status(), 404);
+    assert_eq!(app.get("/static/nope.js").await.status(), 404);
+    let r = app.get("/no/such/page").await;
+    assert_eq!(r.status(), 404);
+    assert!(header(&r, "content-type").starts_with("text/html"));
+    assert_error(app.get("/api/v1/nope").await, 404, "not_found").await;
+}
+
+#[tokio::test]
+async fn live_pages_answer_304_until_the_detector_moves() {
+    let app = spawn_app().await;
+    let r = app.get("/s/claude").await;
+    let etag = header(&r, "etag");
+    assert!(!etag.is_empty());
+    let again = app
+        .client
+        .get(app.url("/s/claude"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    // A minute closes: the detector processes it and the page changes.
+    app.clock.advance(chrono::Duration::minutes(2));
+    app.monitor.catch_up().await.unwrap();
+    let after = app
+        .client
+        .get(app.url("/s/claude"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 200);
+    assert_ne!(header(&after, "etag"), etag);
+    // The viewer's zone is part of the page.
+    let zoned = app
+        .client
+        .get(app.url("/s/claude"))
+        .header("cookie", "dw_tz=120")
+        .header("if-none-match", header(&after, "etag"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(zoned.status(), 200);
+    assert!(zoned.text().await.unwrap().contains("Times in UTC+02:00"));
+}
+
+#[tokio::test]
+async fn an_outage_shows_on_every_page_the_badge_and_the_feed() {
+    let app = mid_outage().await;
+    let home = app.get("/").await.text().await.unwrap();
+    let claude = home.find("/s/claude").unwrap();
+    assert!(
+        home[claude..].contains("pill-outage"),
+        "claude is in outage"
+    );
+
+    let page = app.get("/s/claude").await.text().await.unwrap();
+    assert!(page.contains("class=\"chart-events\""));
+    assert_eq!(page.matches("Wave 1 peak").count(), 1);
+    assert!(page.contains("Wave 3 peak"));
+    assert!(page.contains("Most reported problems"));
+    assert!(page.contains(">login</th>") && page.contains(">529</th>"));
+
+    let events = app.events("?service=claude").await;
+    assert_eq!(events.len(), 1);
+    let id = events[0]["id"].as_i64().unwrap();
+    let event = app.get(&format!("/e/{id}")).await.text().await.unwrap();
+    let waves = &event[event.find("id=\"waves\"").unwrap()..];
+    let waves = &waves[..waves.find("</table>").unwrap()];
+    assert_eq!(
+        waves.matches("<th scope=\"row\">").count(),
+        3,
+        "three waves"
+    );
+    assert!(event.contains("Ongoing"));
+    assert!(event.contains("Alerts sent"));
+
+    let badge = app.get("/badge/claude.svg").await.text().await.unwrap();
+    assert!(badge.contains(">outage</text>") && badge.contains("#b3261e"));
+
+    let r = app.get("/events.atom").await;
+    assert!(header(&r, "content-type").starts_with("application/atom+xml"));
+    let feed = r.text().await.unwrap();
+    assert!(
+        feed.starts_with("<?xml") && feed.contains("<feed xmlns=\"http://www.w3.org/2005/Atom\">")
+    );
+    assert_eq!(feed.matches("<entry>").count(), 1);
+    assert!(feed.contains("Claude: outage (") && feed.contains("ongoing"));
+    assert!(feed.contains(&format!("/e/{id}</id>")));
+
+    // Seven days at one-minute steps: every minute has its tooltip target
+    // merged to 2 px, and the week's event is there.
+    let r = app.get("/s/claude/chart.svg?range=7d").await;
+    assert_eq!(r.status(), 200);
+    let svg = r.text().await.unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("chart-tips"));
+    assert!(svg.contains("last 7 days"));
+}
+
+#[tokio::test]
+async fn comments_can_be_kept_off_the_pages() {
+    let app = spawn_app_with(|s| s.public_comments = false).await;
+    let r = app
+        .report(json!({"service": "claude", "category": "app", "comment": "secret words"}))
+        .await;
+    assert_eq!(r.status(), 202);
+    let page = app.get("/s/claude").await.text().await.unwrap();
+    assert!(!page.contains("secret words") && !page.contains("What people say"));
+}
