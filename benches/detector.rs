@@ -4,7 +4,7 @@
 //! `cargo bench --bench detector`
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use downwave::detect::{DetectorParams, SeriesDetector};
+use downwave::detect::{DetectorParams, SeriesDetector, Tuning};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -17,14 +17,13 @@ const WARM_MINUTES: i64 = 209;
 const T0: i64 = 1_772_409_600; // 2026-03-02 00:00 UTC
 
 /// Detectors for `n` services with rates from 0 to 50 a minute, warmed up.
-fn warmed(n: usize, rng: &mut StdRng) -> Vec<(SeriesDetector, f64)> {
-    let params = DetectorParams::default();
+fn warmed(n: usize, tuning: &Tuning, rng: &mut StdRng) -> Vec<(SeriesDetector, f64)> {
     (0..n)
         .map(|_| {
-            let mut d = SeriesDetector::new(&params, 60).expect("default parameters are valid");
+            let mut d = SeriesDetector::new(tuning);
             let rate: f64 = rng.gen_range(0.0..50.0);
             for k in 0..WARM_MINUTES {
-                d.observe(T0 + k * 60, (rate * rng.gen_range(0.5..1.5)) as u64);
+                d.observe(tuning, T0 + k * 60, (rate * rng.gen_range(0.5..1.5)) as u64);
             }
             (d, rate)
         })
@@ -33,7 +32,10 @@ fn warmed(n: usize, rng: &mut StdRng) -> Vec<(SeriesDetector, f64)> {
 
 fn tick(c: &mut Criterion) {
     let mut rng = StdRng::seed_from_u64(7);
-    let detectors = warmed(SERVICES, &mut rng);
+    // One tuning shared by every detector, as the monitor does.
+    let tuning = Tuning::new(&DetectorParams::default(), 60).expect("default parameters are valid");
+    let tuning = &tuning;
+    let detectors = warmed(SERVICES, tuning, &mut rng);
     let counts: Vec<u64> = detectors
         .iter()
         .map(|(_, r)| (r * rng.gen_range(0.5..1.5)) as u64)
@@ -57,7 +59,7 @@ fn tick(c: &mut Criterion) {
                     for ((d, _), &n) in ds.iter_mut().zip(&counts) {
                         let mut t = sampling;
                         while t < minute {
-                            d.observe(t, n);
+                            d.observe(tuning, t, n);
                             t += 60;
                         }
                     }
@@ -66,7 +68,7 @@ fn tick(c: &mut Criterion) {
                 |ds| {
                     let mut changes = 0usize;
                     for ((d, _), &n) in ds.iter_mut().zip(&counts) {
-                        let o = d.observe(minute, n);
+                        let o = d.observe(tuning, minute, n);
                         changes += usize::from(o.change.is_some());
                     }
                     changes

@@ -15,7 +15,7 @@
 
 use crate::clock::Clock;
 use crate::detect::{
-    DetectorParams, EventChange, Observation, SeriesDetector, SeriesState, Status,
+    DetectorParams, EventChange, Observation, SeriesDetector, SeriesState, Status, Tuning,
 };
 use crate::domain::Minute;
 use crate::store::{self, DetectorMinute, StoreError};
@@ -178,7 +178,8 @@ pub struct Monitor {
     conn: Connection,
     alerts: AlertSettings,
     clock: Arc<dyn Clock>,
-    params: DetectorParams,
+    /// The detectors' shared tuning (parameters at one-minute steps).
+    tuning: Tuning,
     /// A minute counts as closed this long after its end, so reports
     /// acknowledged in its last milliseconds are in the count.
     grace: Duration,
@@ -199,7 +200,7 @@ impl Monitor {
     ) -> Result<(MonitorHandle, MonitorThread), StoreError> {
         // Parameters that cannot build a detector are a programming error in
         // the defaults; refuse to start rather than run blind.
-        SeriesDetector::new(&params, STEP_SECS)
+        let tuning = Tuning::new(&params, STEP_SECS)
             .map_err(|e| StoreError::Corrupt(format!("detector parameters: {e}")))?;
         let saved = store::load_detector_states(&conn)?
             .into_iter()
@@ -211,7 +212,7 @@ impl Monitor {
             conn,
             alerts,
             clock,
-            params,
+            tuning,
             grace,
             tracked: HashMap::new(),
             saved,
@@ -328,7 +329,7 @@ impl Monitor {
             let restored = serde_json::from_str::<SeriesState>(&json)
                 .map_err(|e| e.to_string())
                 .and_then(|state| {
-                    SeriesDetector::from_state(&self.params, state).map_err(|e| e.to_string())
+                    SeriesDetector::from_state(&self.tuning, state).map_err(|e| e.to_string())
                 });
             match restored {
                 Ok(detector) => {
@@ -363,8 +364,7 @@ impl Monitor {
                 }
             }
         }
-        let detector = SeriesDetector::new(&self.params, STEP_SECS)
-            .map_err(|e| StoreError::Corrupt(format!("detector parameters: {e}")))?;
+        let detector = SeriesDetector::new(&self.tuning);
         let last = match store::first_minute(&self.conn, service_id)? {
             Some(first) => first - STEP_SECS,
             None => closed,
@@ -401,7 +401,7 @@ impl Monitor {
             let mut minute = t.last + STEP_SECS;
             while minute <= until {
                 let count = counts.get(&(service_id, minute)).copied().unwrap_or(0);
-                let obs = t.detector.observe(minute, count);
+                let obs = t.detector.observe(&self.tuning, minute, count);
                 rows.push(DetectorMinute {
                     service_id,
                     minute,

@@ -20,7 +20,10 @@ const MIN_SHAPE_REPORTS: f64 = 10.0;
 const MAX_RATIO: f64 = 20.0;
 
 /// Learned normal behaviour of one series. Plain numbers: serialisable and cheap.
+/// Persisted as [`BaselineRepr`] (the profile as two lists), the format states were
+/// first saved in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "BaselineRepr", into = "BaselineRepr")]
 pub struct BaselineModel {
     /// Bias-corrected EWMA of de-seasonalised counts per bucket: `level_sum / level_weight`.
     level_sum: f64,
@@ -30,10 +33,9 @@ pub struct BaselineModel {
     /// Decayed number of reports behind the level. Its inverse is the extra
     /// dispersion due to not knowing the level well (a young or quiet series).
     level_reports: f64,
-    /// Per time-of-day slot: EWMA numerator of count / (level × weekly factor).
-    profile_sum: Vec<f64>,
-    /// Per slot: EWMA weight, starting at the prior weight of a flat profile.
-    profile_weight: Vec<f64>,
+    /// Per time-of-day slot. One list, so that the two neighbouring slots a bucket
+    /// reads are one or two cache lines of one block.
+    profile: Vec<Slot>,
     /// Per weekday (Monday = 0): EWMA numerator of count / (level × profile).
     weekly_sum: [f64; 7],
     /// Per weekday: EWMA weight, starting at the neutral prior's weight.
@@ -50,6 +52,77 @@ pub struct BaselineModel {
     last_norm_day: i64,
 }
 
+/// One time-of-day slot of the daily profile.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Slot {
+    /// EWMA numerator of count / (level × weekly factor).
+    sum: f64,
+    /// EWMA weight, starting at the prior weight of a flat profile.
+    weight: f64,
+}
+
+/// [`BaselineModel`] as persisted: the profile's sums and weights as two lists.
+#[derive(Serialize, Deserialize)]
+struct BaselineRepr {
+    level_sum: f64,
+    level_weight: f64,
+    level_reports: f64,
+    profile_sum: Vec<f64>,
+    profile_weight: Vec<f64>,
+    weekly_sum: [f64; 7],
+    weekly_weight: [f64; 7],
+    bucket_disp: Dispersion,
+    window_disp: Dispersion,
+    sustained_disp: Dispersion,
+    last_norm_day: i64,
+}
+
+impl From<BaselineRepr> for BaselineModel {
+    /// Lists of different lengths give an empty profile, which fits no tuning (so
+    /// the state is refused on restore, as before).
+    fn from(r: BaselineRepr) -> Self {
+        let profile = if r.profile_sum.len() == r.profile_weight.len() {
+            r.profile_sum
+                .into_iter()
+                .zip(r.profile_weight)
+                .map(|(sum, weight)| Slot { sum, weight })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Self {
+            level_sum: r.level_sum,
+            level_weight: r.level_weight,
+            level_reports: r.level_reports,
+            profile,
+            weekly_sum: r.weekly_sum,
+            weekly_weight: r.weekly_weight,
+            bucket_disp: r.bucket_disp,
+            window_disp: r.window_disp,
+            sustained_disp: r.sustained_disp,
+            last_norm_day: r.last_norm_day,
+        }
+    }
+}
+
+impl From<BaselineModel> for BaselineRepr {
+    fn from(m: BaselineModel) -> Self {
+        Self {
+            level_sum: m.level_sum,
+            level_weight: m.level_weight,
+            level_reports: m.level_reports,
+            profile_sum: m.profile.iter().map(|s| s.sum).collect(),
+            profile_weight: m.profile.iter().map(|s| s.weight).collect(),
+            weekly_sum: m.weekly_sum,
+            weekly_weight: m.weekly_weight,
+            bucket_disp: m.bucket_disp,
+            window_disp: m.window_disp,
+            sustained_disp: m.sustained_disp,
+            last_norm_day: m.last_norm_day,
+        }
+    }
+}
+
 /// The baseline's view of one bucket.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Expectation {
@@ -57,6 +130,50 @@ pub struct Expectation {
     pub mean: f64,
     /// NB2 dispersion to use for this bucket (learned + level uncertainty).
     pub phi: f64,
+}
+
+/// Where a bucket falls in the seasonal factors: the two profile slots whose
+/// centres surround it, the weight of the second, and the weekday. Computed once
+/// per bucket and shared by everything that reads the factors for it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Position {
+    a: usize,
+    b: usize,
+    frac: f64,
+    weekday: usize,
+}
+
+impl Position {
+    /// The position of the bucket starting at `bucket_start`.
+    pub fn new(t: &Tuning, bucket_start: i64) -> Self {
+        // Linear interpolation between slot centres.
+        let mid = bucket_start.rem_euclid(DAY_SECS) as f64 + t.step_secs as f64 / 2.0;
+        let u = mid / t.slot_secs - 0.5;
+        let fl = floor(u);
+        let frac = u - fl as f64;
+        let a = fl.rem_euclid(t.slots as i64) as usize;
+        let b = (a + 1) % t.slots;
+        let mid = bucket_start.saturating_add(t.step_secs / 2);
+        // 1970-01-01 was a Thursday; Monday = 0.
+        let weekday = (mid.div_euclid(DAY_SECS) + 3).rem_euclid(7) as usize;
+        Self {
+            a,
+            b,
+            frac,
+            weekday,
+        }
+    }
+}
+
+/// `u.floor()` as an integer for `|u| < 2^52`, exactly, without the libm call
+/// `f64::floor` compiles to on a baseline x86-64 target.
+fn floor(u: f64) -> i64 {
+    let i = u as i64;
+    if i as f64 > u {
+        i - 1
+    } else {
+        i
+    }
 }
 
 impl Expectation {
@@ -73,8 +190,7 @@ impl BaselineModel {
             level_sum: 0.0,
             level_weight: 0.0,
             level_reports: 0.0,
-            profile_sum: vec![w; t.slots],
-            profile_weight: vec![w; t.slots],
+            profile: vec![Slot { sum: w, weight: w }; t.slots],
             weekly_sum: [ww; 7],
             weekly_weight: [ww; 7],
             bucket_disp: Dispersion::new(t.dispersion_prior_weight),
@@ -86,42 +202,24 @@ impl BaselineModel {
 
     /// True if the model's slot count fits the tuning (a restored state must).
     pub fn fits(&self, t: &Tuning) -> bool {
-        self.profile_sum.len() == t.slots && self.profile_weight.len() == t.slots
+        self.profile.len() == t.slots
     }
 
     fn level(&self) -> Option<f64> {
         (self.level_weight > 0.0).then(|| self.level_sum / self.level_weight)
     }
 
-    /// Linear interpolation between slot centres: (slot a, slot b, weight of b).
-    fn slot_position(t: &Tuning, bucket_start: i64) -> (usize, usize, f64) {
-        let mid = bucket_start.rem_euclid(DAY_SECS) as f64 + t.step_secs as f64 / 2.0;
-        let u = mid / t.slot_secs - 0.5;
-        let fl = u.floor();
-        let frac = u - fl;
-        let a = (fl as i64).rem_euclid(t.slots as i64) as usize;
-        let b = (a + 1) % t.slots;
-        (a, b, frac)
-    }
-
     fn slot_value(&self, i: usize) -> f64 {
-        let w = self.profile_weight[i];
+        let Slot { sum, weight: w } = self.profile[i];
         if w > 0.0 {
-            self.profile_sum[i] / w
+            sum / w
         } else {
             1.0
         }
     }
 
-    fn profile_factor(&self, t: &Tuning, bucket_start: i64) -> f64 {
-        let (a, b, frac) = Self::slot_position(t, bucket_start);
-        (1.0 - frac) * self.slot_value(a) + frac * self.slot_value(b)
-    }
-
-    fn weekday(t: &Tuning, bucket_start: i64) -> usize {
-        let mid = bucket_start.saturating_add(t.step_secs / 2);
-        // 1970-01-01 was a Thursday; Monday = 0.
-        (mid.div_euclid(DAY_SECS) + 3).rem_euclid(7) as usize
+    fn profile_factor(&self, pos: &Position) -> f64 {
+        (1.0 - pos.frac) * self.slot_value(pos.a) + pos.frac * self.slot_value(pos.b)
     }
 
     fn weekly_factor(&self, d: usize) -> f64 {
@@ -154,12 +252,13 @@ impl BaselineModel {
         (self.sustained_disp.value(t.params.dispersion_prior) + self.level_uncertainty()).min(10.0)
     }
 
-    /// Learn the dispersion of one sustained-evidence sum (outside events only).
-    pub fn learn_sustained(&mut self, t: &Tuning, sum: f64, expected: f64) {
+    /// Learn the dispersion of one sustained-evidence sum (outside events only);
+    /// `phi` is the model's [`Self::sustained_dispersion`] as it stands.
+    pub fn learn_sustained(&mut self, t: &Tuning, sum: f64, expected: f64, phi: f64) {
         if self.level().is_none() || expected.is_nan() || expected <= 0.0 {
             return;
         }
-        let sd = variance(expected, self.sustained_dispersion(t)).sqrt();
+        let sd = variance(expected, phi).sqrt();
         self.sustained_disp.learn(
             sum,
             expected,
@@ -184,21 +283,26 @@ impl BaselineModel {
         );
     }
 
-    /// Read the profile slots `bucket_start` will need, so that on a cold cache their
-    /// misses overlap with the detector's other first reads (see
+    /// Read the profile slots a bucket at `pos` will need, so that on a cold cache
+    /// their misses overlap with the detector's other first reads (see
     /// `SeriesDetector::observe`). The value means nothing.
-    pub fn touch(&self, t: &Tuning, bucket_start: i64) -> f64 {
-        let (a, b, _) = Self::slot_position(t, bucket_start);
-        self.profile_sum.get(a).copied().unwrap_or(0.0)
-            + self.profile_weight.get(a).copied().unwrap_or(0.0)
-            + self.profile_sum.get(b).copied().unwrap_or(0.0)
-            + self.profile_weight.get(b).copied().unwrap_or(0.0)
+    pub fn touch(&self, pos: &Position) -> f64 {
+        let (a, b) = (pos.a, pos.b);
+        [a, b]
+            .iter()
+            .filter_map(|&i| self.profile.get(i))
+            .map(|s| s.sum + s.weight)
+            .sum()
     }
 
     /// What to expect in the bucket starting at `bucket_start`.
     pub fn expect(&self, t: &Tuning, bucket_start: i64) -> Expectation {
-        let season = self.profile_factor(t, bucket_start)
-            * self.weekly_factor(Self::weekday(t, bucket_start));
+        self.expect_at(t, &Position::new(t, bucket_start))
+    }
+
+    /// What to expect in the bucket at `pos`.
+    pub fn expect_at(&self, t: &Tuning, pos: &Position) -> Expectation {
+        let season = self.profile_factor(pos) * self.weekly_factor(pos.weekday);
         let mean = match self.level() {
             Some(l) => (l * season).max(t.min_expected),
             None => t.min_expected,
@@ -221,7 +325,8 @@ impl BaselineModel {
             self.renormalise();
             self.last_norm_day = day;
         }
-        let e = self.expect(t, bucket_start);
+        let pos = Position::new(t, bucket_start);
+        let e = self.expect_at(t, &pos);
         let x = count as f64;
         let level = self.level();
         // Until there is a level, nothing to clip against: the first bucket is the level.
@@ -230,9 +335,13 @@ impl BaselineModel {
             Some(_) => x.clamp((e.mean - c).max(0.0), e.mean + c),
             None => x,
         };
-        let (a, b, frac) = Self::slot_position(t, bucket_start);
-        let profile = (1.0 - frac) * self.slot_value(a) + frac * self.slot_value(b);
-        let d = Self::weekday(t, bucket_start);
+        let Position {
+            a,
+            b,
+            frac,
+            weekday: d,
+        } = pos;
+        let profile = self.profile_factor(&pos);
         let weekly = self.weekly_factor(d);
         let season = (profile * weekly).max(1e-3);
 
@@ -251,8 +360,9 @@ impl BaselineModel {
         let r_profile = (xc / (base * weekly.max(1e-3))).min(MAX_RATIO);
         for (i, share) in [(a, 1.0 - frac), (b, frac)] {
             let ap = t.alpha_profile * share;
-            self.profile_sum[i] = self.profile_sum[i] * (1.0 - ap) + ap * r_profile;
-            self.profile_weight[i] = self.profile_weight[i] * (1.0 - ap) + ap;
+            let s = &mut self.profile[i];
+            s.sum = s.sum * (1.0 - ap) + ap * r_profile;
+            s.weight = s.weight * (1.0 - ap) + ap;
         }
         let r_weekly = (xc / (base * profile.max(1e-3))).min(MAX_RATIO);
         let aw = t.alpha_weekly;
@@ -271,14 +381,14 @@ impl BaselineModel {
     /// Keep the seasonal factors averaging 1 and move their scale into the level,
     /// so level and factors cannot drift apart (the product is unchanged).
     fn renormalise(&mut self) {
-        let n = self.profile_sum.len() as f64;
-        let mean_p: f64 = (0..self.profile_sum.len())
+        let n = self.profile.len() as f64;
+        let mean_p: f64 = (0..self.profile.len())
             .map(|i| self.slot_value(i))
             .sum::<f64>()
             / n;
         let mean_w: f64 = (0..7).map(|d| self.weekly_factor(d)).sum::<f64>() / 7.0;
         if mean_p > 1e-6 && mean_p.is_finite() {
-            self.profile_sum.iter_mut().for_each(|v| *v /= mean_p);
+            self.profile.iter_mut().for_each(|s| s.sum /= mean_p);
             self.level_sum *= mean_p;
         }
         if mean_w > 1e-6 && mean_w.is_finite() {
@@ -344,6 +454,24 @@ mod tests {
 
     fn tuning(step: i64) -> Tuning {
         Tuning::new(&DetectorParams::default(), step).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn persists_the_profile_as_two_lists() {
+        let t = tuning(60);
+        let mut b = BaselineModel::new(&t);
+        for i in 0..3000 {
+            b.learn(&t, i * 60, (i % 9) as u64);
+        }
+        let json = serde_json::to_string(&b).unwrap_or_default();
+        assert!(json.contains("\"profile_sum\":[") && json.contains("\"profile_weight\":["));
+        let back: BaselineModel = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, b);
+        assert!(back.fits(&t));
+        // Lists of different lengths never fit.
+        let odd = json.replacen("\"profile_weight\":[", "\"profile_weight\":[1.0,", 1);
+        let odd: BaselineModel = serde_json::from_str(&odd).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!odd.fits(&t));
     }
 
     #[test]

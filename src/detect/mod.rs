@@ -12,6 +12,10 @@
 //!
 //! Persistence: [`SeriesState`] is serde-serialisable; restore with
 //! [`SeriesDetector::from_state`], or rebuild with [`SeriesDetector::replay`].
+//!
+//! A [`Tuning`] (the parameters turned into per-step constants) is built once per
+//! parameter set and bucket step and passed to every detector call, so 100,000
+//! detectors share one copy that stays in cache.
 
 pub mod baseline;
 pub mod event;
@@ -25,5 +29,5 @@ mod window;
 mod properties;
 
 pub use event::{Event, EventChange, OpenReason, Severity, Wave};
-pub use params::{DetectorParams, TuningError};
+pub use params::{DetectorParams, Tuning, TuningError};
 pub use series::{Observation, RestoreError, SeriesDetector, SeriesState, Status};

@@ -5,21 +5,22 @@ use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-use super::{DetectorParams, EventChange, SeriesDetector};
+use super::{DetectorParams, EventChange, SeriesDetector, Tuning};
 use crate::sim::scenario::poisson;
 
 const T0: i64 = 1_772_409_600;
 const WEEK: i64 = 7 * 1440;
 
 fn opened_on_noise(rate: f64, seed: u64) -> usize {
-    let mut d = match SeriesDetector::new(&DetectorParams::default(), 60) {
-        Ok(d) => d,
+    let tn = match Tuning::new(&DetectorParams::default(), 60) {
+        Ok(t) => t,
         Err(e) => panic!("{e}"),
     };
+    let mut d = SeriesDetector::new(&tn);
     let mut rng = StdRng::seed_from_u64(seed);
     (0..WEEK)
         .filter(|&i| {
-            let o = d.observe(T0 + 60 * i, poisson(&mut rng, rate));
+            let o = d.observe(&tn, T0 + 60 * i, poisson(&mut rng, rate));
             matches!(o.change, Some(EventChange::Opened { .. }))
         })
         .count()
@@ -48,7 +49,8 @@ proptest! {
         minutes in 5i64..60,
         seed in 0u64..1000,
     ) {
-        let mut d = SeriesDetector::new(&DetectorParams::default(), 60).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let tn = Tuning::new(&DetectorParams::default(), 60).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let mut d = SeriesDetector::new(&tn);
         let mut rng = StdRng::seed_from_u64(seed);
         let burst_at = 3 * 1440;
         let mut opened = 0;
@@ -56,7 +58,7 @@ proptest! {
             let in_burst = (burst_at..burst_at + minutes).contains(&i);
             // The burst adds at least 30 reports a minute so it is never "a handful".
             let lambda = if in_burst { rate * factor + 30.0 } else { rate };
-            let o = d.observe(T0 + 60 * i, poisson(&mut rng, lambda));
+            let o = d.observe(&tn, T0 + 60 * i, poisson(&mut rng, lambda));
             if matches!(o.change, Some(EventChange::Opened { .. })) {
                 opened += 1;
                 prop_assert!(i >= burst_at && i < burst_at + minutes, "opened at minute {} off the burst", i);
@@ -71,12 +73,13 @@ proptest! {
         buckets in proptest::collection::vec((-1_000i64..100_000, any::<u64>()), 0..300),
         big in any::<bool>(),
     ) {
-        if let Ok(mut d) = SeriesDetector::new(&DetectorParams::default(), step) {
+        if let Ok(tn) = Tuning::new(&DetectorParams::default(), step) {
+            let mut d = SeriesDetector::new(&tn);
             let mut t = if big { i64::MAX - 10_000_000 } else { i64::MIN / 4 };
             for (dt, c) in buckets {
                 t = t.saturating_add(dt);
                 let c = if big { c } else { c % 1000 };
-                let o = d.observe(t, c);
+                let o = d.observe(&tn, t, c);
                 prop_assert!(o.score.is_finite() && o.expected.is_finite() && o.band.is_finite());
             }
         }

@@ -270,10 +270,15 @@ impl TailCalibration {
         self.weight = self.weight * (1.0 - alpha) + alpha;
     }
 
-    /// (score at the threshold, slope beyond it), both capped at the model's own.
-    fn shape(&self, u: f64) -> (f64, f64) {
+    /// The calibration's current shape above and below `u`: compute it once to
+    /// calibrate a score and find the band's raw score from the same state.
+    pub fn shape(&self, u: f64) -> TailShape {
         if !(self.weight > 0.0 && self.exceed > 0.0) {
-            return (u, 1.0);
+            return TailShape {
+                u,
+                at_u: u,
+                slope: 1.0,
+            };
         }
         let rate = self.exceed / self.weight;
         let at_u = (-rate.log10()).clamp(0.0, u);
@@ -283,7 +288,7 @@ impl TailCalibration {
         } else {
             1.0
         };
-        (at_u, slope)
+        TailShape { u, at_u, slope }
     }
 
     /// The calibrated score for a raw model score.
@@ -291,7 +296,31 @@ impl TailCalibration {
         if score <= 0.0 || u <= 0.0 {
             return score.max(0.0);
         }
-        let (at_u, slope) = self.shape(u);
+        self.shape(u).calibrate(score)
+    }
+
+    /// The raw score that calibrates to `target` (for drawing the band).
+    pub fn raw_for(&self, target: f64, u: f64) -> f64 {
+        self.shape(u).raw_for(target)
+    }
+}
+
+/// A [`TailCalibration`]'s mapping at one moment: the calibrated score at the
+/// threshold `u` (capped at `u`) and the slope beyond it (capped at 1).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TailShape {
+    u: f64,
+    at_u: f64,
+    slope: f64,
+}
+
+impl TailShape {
+    /// The calibrated score for a raw model score.
+    pub fn calibrate(&self, score: f64) -> f64 {
+        let (u, at_u, slope) = (self.u, self.at_u, self.slope);
+        if score <= 0.0 || u <= 0.0 {
+            return score.max(0.0);
+        }
         if score <= u {
             score * at_u / u
         } else {
@@ -300,8 +329,8 @@ impl TailCalibration {
     }
 
     /// The raw score that calibrates to `target` (for drawing the band).
-    pub fn raw_for(&self, target: f64, u: f64) -> f64 {
-        let (at_u, slope) = self.shape(u);
+    pub fn raw_for(&self, target: f64) -> f64 {
+        let (u, at_u, slope) = (self.u, self.at_u, self.slope);
         if target <= at_u {
             if at_u > 0.0 {
                 target * u / at_u

@@ -10,9 +10,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::baseline::BaselineModel;
+use super::baseline::{BaselineModel, Position};
 use super::event::{Event, EventChange, OpenReason, Severity, Wave, WaveInput, WaveTracker};
-use super::params::{DetectorParams, Tuning, TuningError};
+use super::params::Tuning;
 use super::rise::RiseTracker;
 use super::score::{normal_upper_quantile, surprise, upper_band, z_score, TailCalibration};
 use super::window::{Window, WindowBucket};
@@ -63,10 +63,11 @@ pub struct SeriesState {
     window: Window,
     /// Start of the last bucket seen; older or equal buckets are ignored.
     last_bucket: Option<i64>,
-    /// The open event, if any.
-    open: Option<Event>,
+    /// The open event, if any. Boxed, as is `last_resolved`: events are rare, and
+    /// inline they would double the bytes every tick streams through.
+    open: Option<Box<Event>>,
     /// The most recently resolved event (what a `Resolved` change refers to).
-    last_resolved: Option<Event>,
+    last_resolved: Option<Box<Event>>,
     next_event_id: u64,
     /// How heavy the real tail of bucket scores and of window scores is.
     tail_bucket: TailCalibration,
@@ -90,9 +91,12 @@ pub struct SeriesState {
 
 /// One series' detector. Build it with [`SeriesDetector::new`], feed it closed
 /// buckets in time order with [`SeriesDetector::observe`].
+///
+/// The detector does not hold its [`Tuning`]: the caller keeps one per parameter
+/// set and bucket step, shared by all its detectors, and passes it to every call.
+/// A detector must always be given the tuning it was built or restored with.
 #[derive(Debug, Clone)]
 pub struct SeriesDetector {
-    tuning: Tuning,
     /// Raw score at which the calibrated score is `elevated_score`, and its
     /// standard normal quantile: recomputed only when the calibration moves.
     band_raw: f64,
@@ -103,15 +107,13 @@ pub struct SeriesDetector {
 /// A persisted state that does not fit the detector's parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RestoreError {
-    Tuning(TuningError),
-    /// Saved for another bucket step or profile slot count.
+    /// Saved for another bucket step or profile slot count than the tuning's.
     Mismatch,
 }
 
 impl std::fmt::Display for RestoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            RestoreError::Tuning(e) => e.fmt(f),
             RestoreError::Mismatch => {
                 write!(
                     f,
@@ -131,12 +133,11 @@ fn quantise_band(raw: f64) -> f64 {
 }
 
 impl SeriesDetector {
-    /// A fresh detector for buckets of `step_secs` seconds.
-    pub fn new(params: &DetectorParams, step_secs: i64) -> Result<Self, TuningError> {
-        let tuning = Tuning::new(params, step_secs)?;
+    /// A fresh detector for the tuning's parameters and bucket step.
+    pub fn new(tuning: &Tuning) -> Self {
         let state = SeriesState {
-            step_secs,
-            baseline: BaselineModel::new(&tuning),
+            step_secs: tuning.step_secs,
+            baseline: BaselineModel::new(tuning),
             window: Window::with_capacity(tuning.window_len),
             last_bucket: None,
             open: None,
@@ -160,12 +161,12 @@ impl SeriesDetector {
             wave: WaveTracker::default(),
             pending_total: 0,
             pending_expected: 0.0,
-            rise: RiseTracker::new(&tuning),
+            rise: RiseTracker::new(tuning),
         };
-        Ok(Self::assemble(tuning, state))
+        Self::assemble(tuning, state)
     }
 
-    fn assemble(tuning: Tuning, state: SeriesState) -> Self {
+    fn assemble(tuning: &Tuning, state: SeriesState) -> Self {
         let band_raw = quantise_band(state.tail_bucket.raw_for(
             tuning.params.elevated_score,
             tuning.params.tail_threshold_score,
@@ -173,41 +174,33 @@ impl SeriesDetector {
         Self {
             band_z: normal_upper_quantile(band_raw),
             band_raw,
-            tuning,
             state,
         }
     }
 
-    /// Resume from a persisted state with (possibly changed) parameters.
-    pub fn from_state(
-        params: &DetectorParams,
-        mut state: SeriesState,
-    ) -> Result<Self, RestoreError> {
-        let tuning = Tuning::new(params, state.step_secs).map_err(RestoreError::Tuning)?;
-        if !state.baseline.fits(&tuning) {
+    /// Resume from a persisted state with (possibly changed) parameters; the state
+    /// must have been saved for the tuning's bucket step.
+    pub fn from_state(tuning: &Tuning, mut state: SeriesState) -> Result<Self, RestoreError> {
+        if state.step_secs != tuning.step_secs || !state.baseline.fits(tuning) {
             return Err(RestoreError::Mismatch);
         }
         // A changed persistence window keeps the newest buckets; dropped ones are
         // simply not learned, which is harmless.
         state.window.fit(tuning.window_len);
-        state.rise.restore(&tuning);
+        state.rise.restore(tuning);
         Ok(Self::assemble(tuning, state))
     }
 
     /// Rebuild a detector by replaying stored counts (the other way to resume).
-    pub fn replay<I>(
-        params: &DetectorParams,
-        step_secs: i64,
-        buckets: I,
-    ) -> Result<Self, TuningError>
+    pub fn replay<I>(tuning: &Tuning, buckets: I) -> Self
     where
         I: IntoIterator<Item = (i64, u64)>,
     {
-        let mut d = Self::new(params, step_secs)?;
+        let mut d = Self::new(tuning);
         for (t, c) in buckets {
-            d.observe(t, c);
+            d.observe(tuning, t, c);
         }
-        Ok(d)
+        d
     }
 
     /// The state to persist.
@@ -215,46 +208,54 @@ impl SeriesDetector {
         &self.state
     }
 
+    /// The bucket step the detector was built for, in seconds.
     pub fn step_secs(&self) -> i64 {
-        self.tuning.step_secs
+        self.state.step_secs
     }
 
-    pub fn params(&self) -> &DetectorParams {
-        &self.tuning.params
-    }
-
+    /// The open event, if any.
     pub fn open_event(&self) -> Option<&Event> {
-        self.state.open.as_ref()
+        self.state.open.as_deref()
     }
 
+    /// The most recently resolved event.
     pub fn last_resolved(&self) -> Option<&Event> {
-        self.state.last_resolved.as_ref()
+        self.state.last_resolved.as_deref()
     }
 
     /// Feed one closed bucket `[bucket_start, bucket_start + step)` with `count`
     /// reports. Buckets must come in time order; a bucket at or before the last one
     /// is scored but changes nothing. Missing buckets (gaps) are allowed: the
     /// window and the quiet period are measured in time, not rows.
-    pub fn observe(&mut self, bucket_start: i64, count: u64) -> Observation {
-        let t = &self.tuning;
+    ///
+    /// `tuning` must be the one the detector was built or restored with (the same
+    /// parameters and bucket step).
+    pub fn observe(&mut self, tuning: &Tuning, bucket_start: i64, count: u64) -> Observation {
+        debug_assert_eq!(
+            tuning.step_secs, self.state.step_secs,
+            "another step's tuning"
+        );
+        let t = tuning;
         let p = &t.params;
         let step = t.step_secs;
         // With 100k series ticked in turn nothing of a detector is cached: read each
         // separate piece of memory this bucket needs first, so that their cache
         // misses overlap instead of each stalling in turn later on.
+        let pos = Position::new(t, bucket_start);
         std::hint::black_box(
-            self.state.baseline.touch(t, bucket_start)
+            self.state.baseline.touch(&pos)
                 + self.state.window.touch()
                 + f64::from(self.state.rise.touch(t, bucket_start)),
         );
-        let e = self.state.baseline.expect(t, bucket_start);
+        let e = self.state.baseline.expect_at(t, &pos);
         let mu = e.mean;
         let phi = e.phi;
         let x = count as f64;
         let u = p.tail_threshold_score;
         let raw_score = surprise(count, mu, phi);
-        let score = self.state.tail_bucket.calibrate(raw_score, u);
-        let band_raw = quantise_band(self.state.tail_bucket.raw_for(p.elevated_score, u));
+        let tail = self.state.tail_bucket.shape(u);
+        let score = tail.calibrate(raw_score);
+        let band_raw = quantise_band(tail.raw_for(p.elevated_score));
         if band_raw != self.band_raw {
             self.band_raw = band_raw;
             self.band_z = normal_upper_quantile(band_raw);
@@ -361,7 +362,9 @@ impl SeriesDetector {
         let sustained_score = self.state.tail_sustained.calibrate(raw_sustained, u);
         let history = bucket_start.saturating_sub(first) >= (p.sustained_minutes * 60.0) as i64;
         if self.state.open.is_none() && warm {
-            self.state.baseline.learn_sustained(t, s_sum, s_mu);
+            self.state
+                .baseline
+                .learn_sustained(t, s_sum, s_mu, sustained_phi);
             self.state
                 .tail_sustained
                 .learn(raw_sustained, u, t.alpha_tail);
@@ -398,7 +401,7 @@ impl SeriesDetector {
             };
             match reason {
                 Some(reason) => {
-                    self.start_event(reason, bucket_end, phi);
+                    self.start_event(t, reason, bucket_end, phi);
                     obs.status = Status::Outage;
                     obs.change = Some(EventChange::Opened {
                         event_id: self.state.next_event_id - 1,
@@ -487,8 +490,7 @@ impl SeriesDetector {
 
     /// Open an event at the current (last) window bucket, looking back over the
     /// window for the run of high buckets that led here.
-    fn start_event(&mut self, opened_by: OpenReason, detected_at: i64, phi: f64) {
-        let t = &self.tuning;
+    fn start_event(&mut self, t: &Tuning, opened_by: OpenReason, detected_at: i64, phi: f64) {
         let step = t.step_secs;
         let step_minutes = t.step_minutes;
         let w = &mut self.state.window;
@@ -533,7 +535,7 @@ impl SeriesDetector {
         let excess = total as f64 - expected;
         let peak_rate = peak.0 as f64 / step_minutes;
         let peak_baseline = peak.2 / step_minutes;
-        self.state.open = Some(Event {
+        self.state.open = Some(Box::new(Event {
             id,
             started_at,
             detected_at,
@@ -554,7 +556,7 @@ impl SeriesDetector {
                 ended_at: cur.start.saturating_add(step),
                 reports: total,
             }],
-        });
+        }));
         self.state.wave = WaveTracker::start((cur.count as f64 - cur.expected) / step_minutes);
         self.state.pending_total = 0;
         self.state.pending_expected = 0.0;
@@ -568,16 +570,18 @@ mod tests {
     use rand::rngs::StdRng;
     use rand::SeedableRng;
 
+    use crate::detect::DetectorParams;
     use crate::sim::scenario::poisson;
 
     const T0: i64 = 1_772_409_600; // a Monday, 00:00 UTC
 
-    fn detector(step: i64) -> SeriesDetector {
-        SeriesDetector::new(&DetectorParams::default(), step).unwrap_or_else(|e| panic!("{e}"))
+    fn tuning(step: i64) -> Tuning {
+        Tuning::new(&DetectorParams::default(), step).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Feed `minutes` of Poisson(rate) 1-minute buckets; return the changes seen.
     fn feed_flat(
+        tn: &Tuning,
         d: &mut SeriesDetector,
         rng: &mut StdRng,
         from: i64,
@@ -586,7 +590,7 @@ mod tests {
     ) -> usize {
         let mut opened = 0;
         for i in 0..minutes {
-            let o = d.observe(from + 60 * i, poisson(rng, rate));
+            let o = d.observe(tn, from + 60 * i, poisson(rng, rate));
             if matches!(o.change, Some(EventChange::Opened { .. })) {
                 opened += 1;
             }
@@ -596,22 +600,24 @@ mod tests {
 
     #[test]
     fn one_noisy_minute_never_opens() {
-        let mut d = detector(60);
+        let tn = tuning(60);
+        let mut d = SeriesDetector::new(&tn);
         let mut rng = StdRng::seed_from_u64(1);
-        assert_eq!(feed_flat(&mut d, &mut rng, T0, 2 * 1440, 5.0), 0);
+        assert_eq!(feed_flat(&tn, &mut d, &mut rng, T0, 2 * 1440, 5.0), 0);
         // A minute at 4x the rate: clearly odd, not an outage.
-        let o = d.observe(T0 + 2 * 86_400, 20);
+        let o = d.observe(&tn, T0 + 2 * 86_400, 20);
         assert_ne!(o.status, Status::Outage);
         assert!(o.change.is_none());
     }
 
     #[test]
     fn an_extreme_bucket_opens_at_once_with_a_causal_detection_time() {
-        let mut d = detector(60);
+        let tn = tuning(60);
+        let mut d = SeriesDetector::new(&tn);
         let mut rng = StdRng::seed_from_u64(2);
-        feed_flat(&mut d, &mut rng, T0, 1440, 5.0);
+        feed_flat(&tn, &mut d, &mut rng, T0, 1440, 5.0);
         let t = T0 + 86_400;
-        let o = d.observe(t, 200);
+        let o = d.observe(&tn, t, 200);
         assert_eq!(o.status, Status::Outage);
         assert!(matches!(
             o.change,
@@ -624,15 +630,16 @@ mod tests {
 
     #[test]
     fn moderate_evidence_must_persist() {
-        let mut d = detector(60);
+        let tn = tuning(60);
+        let mut d = SeriesDetector::new(&tn);
         let mut rng = StdRng::seed_from_u64(3);
         // Three days: enough for the window's own dispersion to outweigh its prior.
-        feed_flat(&mut d, &mut rng, T0, 3 * 1440, 10.0);
+        feed_flat(&tn, &mut d, &mut rng, T0, 3 * 1440, 10.0);
         // 2.2x the rate: no single minute is extreme, the window is.
         let t = T0 + 3 * 86_400;
         let mut opened_at = None;
         for i in 0..30 {
-            let o = d.observe(t + 60 * i, 22);
+            let o = d.observe(&tn, t + 60 * i, 22);
             if matches!(o.change, Some(EventChange::Opened { .. })) {
                 opened_at = Some(i);
                 break;
@@ -647,18 +654,19 @@ mod tests {
 
     #[test]
     fn resolves_after_the_quiet_period_and_freezes_the_baseline() {
-        let mut d = detector(60);
+        let tn = tuning(60);
+        let mut d = SeriesDetector::new(&tn);
         let mut rng = StdRng::seed_from_u64(4);
-        feed_flat(&mut d, &mut rng, T0, 1440, 5.0);
+        feed_flat(&tn, &mut d, &mut rng, T0, 1440, 5.0);
         let t = T0 + 86_400;
         for i in 0..60 {
-            d.observe(t + 60 * i, 150);
+            d.observe(&tn, t + 60 * i, 150);
         }
-        let during = d.observe(t + 3600, 150).expected;
+        let during = d.observe(&tn, t + 3600, 150).expected;
         assert!(during < 8.0, "baseline learned the outage: {during}");
         let mut resolved_at = None;
         for i in 61..200 {
-            let o = d.observe(t + 60 * i, poisson(&mut rng, 5.0));
+            let o = d.observe(&tn, t + 60 * i, poisson(&mut rng, 5.0));
             if matches!(o.change, Some(EventChange::Resolved { .. })) {
                 resolved_at = Some(t + 60 * i + 60);
                 break;
@@ -677,73 +685,80 @@ mod tests {
 
     #[test]
     fn cold_start_opens_on_an_unmistakable_burst_only() {
-        let mut d = detector(60);
+        let tn = tuning(60);
+        let mut d = SeriesDetector::new(&tn);
         let mut rng = StdRng::seed_from_u64(5);
         // Two hours of history only.
-        assert_eq!(feed_flat(&mut d, &mut rng, T0, 120, 3.0), 0);
-        let o = d.observe(T0 + 120 * 60, 12);
+        assert_eq!(feed_flat(&tn, &mut d, &mut rng, T0, 120, 3.0), 0);
+        let o = d.observe(&tn, T0 + 120 * 60, 12);
         assert_ne!(o.status, Status::Outage, "{o:?}");
-        let o = d.observe(T0 + 121 * 60, 120);
+        let o = d.observe(&tn, T0 + 121 * 60, 120);
         assert_eq!(o.status, Status::Outage, "{o:?}");
     }
 
     #[test]
     fn state_round_trips_through_json_and_resumes_identically() {
-        let mut a = detector(300);
+        let tn = tuning(300);
+        let mut a = SeriesDetector::new(&tn);
         let mut rng = StdRng::seed_from_u64(6);
         for i in 0..3000 {
-            a.observe(T0 + 300 * i, poisson(&mut rng, 20.0));
+            a.observe(&tn, T0 + 300 * i, poisson(&mut rng, 20.0));
         }
         let json = serde_json::to_string(a.state()).unwrap_or_default();
         let state: SeriesState = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}"));
-        let mut b = SeriesDetector::from_state(&DetectorParams::default(), state)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let mut b = SeriesDetector::from_state(&tn, state).unwrap_or_else(|e| panic!("{e}"));
         for i in 3000..3100 {
             let c = if i == 3050 {
                 400
             } else {
                 poisson(&mut rng, 20.0)
             };
-            assert_eq!(a.observe(T0 + 300 * i, c), b.observe(T0 + 300 * i, c));
+            assert_eq!(
+                a.observe(&tn, T0 + 300 * i, c),
+                b.observe(&tn, T0 + 300 * i, c)
+            );
         }
         assert!(b.last_resolved().is_some() || b.open_event().is_some());
     }
 
     #[test]
     fn old_or_repeated_buckets_change_nothing() {
-        let mut d = detector(60);
-        d.observe(T0, 3);
-        d.observe(T0 + 60, 4);
+        let tn = tuning(60);
+        let mut d = SeriesDetector::new(&tn);
+        d.observe(&tn, T0, 3);
+        d.observe(&tn, T0 + 60, 4);
         let before = d.state().clone();
-        let o = d.observe(T0, 1000);
+        let o = d.observe(&tn, T0, 1000);
         assert!(o.change.is_none());
         assert_eq!(d.state(), &before);
     }
 
     /// Only the relative-rise path can open: the score paths are out of reach.
-    fn rise_only(step: i64) -> SeriesDetector {
+    fn rise_only(step: i64) -> (Tuning, SeriesDetector) {
         let p = DetectorParams {
             extreme_score: 1e6,
             persist_score: 1e6,
             ..DetectorParams::default()
         };
-        SeriesDetector::new(&p, step).unwrap_or_else(|e| panic!("{e}"))
+        let tn = Tuning::new(&p, step).unwrap_or_else(|e| panic!("{e}"));
+        let d = SeriesDetector::new(&tn);
+        (tn, d)
     }
 
     #[test]
     fn rise_path_fires_on_a_sixfold_hour_long_rise() {
         for step in [60i64, 300] {
-            let mut d = rise_only(step);
+            let (tn, mut d) = rise_only(step);
             let mut rng = StdRng::seed_from_u64(7);
             let per_step = step as f64 / 60.0;
             let n = 3 * 86_400 / step;
             for i in 0..n {
-                let o = d.observe(T0 + step * i, poisson(&mut rng, 2.0 * per_step));
+                let o = d.observe(&tn, T0 + step * i, poisson(&mut rng, 2.0 * per_step));
                 assert!(o.change.is_none(), "step {step}: {o:?}");
             }
             let mut opened = None;
             for i in 0..(3600 / step) {
-                let o = d.observe(T0 + step * (n + i), poisson(&mut rng, 12.0 * per_step));
+                let o = d.observe(&tn, T0 + step * (n + i), poisson(&mut rng, 12.0 * per_step));
                 if matches!(o.change, Some(EventChange::Opened { .. })) {
                     opened = Some(i);
                     break;
@@ -765,7 +780,7 @@ mod tests {
     #[test]
     fn rise_path_ignores_a_daily_rhythm_and_fires_once_per_rise() {
         for step in [60i64, 300] {
-            let mut d = rise_only(step);
+            let (tn, mut d) = rise_only(step);
             let mut rng = StdRng::seed_from_u64(8);
             let per_step = step as f64 / 60.0;
             // Night 1/min, afternoon 10/min, for a week.
@@ -775,7 +790,7 @@ mod tests {
             };
             let n = 7 * 86_400 / step;
             for i in 0..n {
-                let o = d.observe(T0 + step * i, poisson(&mut rng, rate(i) * per_step));
+                let o = d.observe(&tn, T0 + step * i, poisson(&mut rng, rate(i) * per_step));
                 assert!(o.change.is_none(), "step {step} bucket {i}: {o:?}");
             }
             // A night-time burst of 3 hours at 50/min (the typical hour is about
@@ -784,7 +799,7 @@ mod tests {
             for i in n..(n + 6 * 3600 / step) {
                 let burst = i < n + 3 * 3600 / step;
                 let lambda = if burst { 50.0 } else { 1.0 };
-                let o = d.observe(T0 + step * i, poisson(&mut rng, lambda * per_step));
+                let o = d.observe(&tn, T0 + step * i, poisson(&mut rng, lambda * per_step));
                 opened += usize::from(matches!(o.change, Some(EventChange::Opened { .. })));
             }
             assert_eq!(opened, 1, "step {step}");
@@ -793,12 +808,25 @@ mod tests {
 
     #[test]
     fn bad_steps_are_refused() {
-        assert!(SeriesDetector::new(&DetectorParams::default(), 0).is_err());
-        assert!(SeriesDetector::new(&DetectorParams::default(), -60).is_err());
+        assert!(Tuning::new(&DetectorParams::default(), 0).is_err());
+        assert!(Tuning::new(&DetectorParams::default(), -60).is_err());
         let p = DetectorParams {
             quiet_minutes: f64::NAN,
             ..DetectorParams::default()
         };
-        assert!(SeriesDetector::new(&p, 60).is_err());
+        assert!(Tuning::new(&p, 60).is_err());
+    }
+
+    #[test]
+    fn a_state_restores_only_at_its_own_step() {
+        let tn = tuning(60);
+        let mut d = SeriesDetector::new(&tn);
+        d.observe(&tn, T0, 3);
+        let state = d.state().clone();
+        assert_eq!(
+            SeriesDetector::from_state(&tuning(300), state.clone()).err(),
+            Some(RestoreError::Mismatch)
+        );
+        assert!(SeriesDetector::from_state(&tn, state).is_ok());
     }
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, NaiveDateTime};
 use serde::Serialize;
 
-use crate::detect::{DetectorParams, Event, Observation, SeriesDetector, TuningError};
+use crate::detect::{DetectorParams, Event, Observation, SeriesDetector, Tuning, TuningError};
 
 /// Why a backtest could not run.
 #[derive(Debug)]
@@ -150,11 +150,12 @@ pub fn run_series(
     series: &CountSeries,
     keep_observations: bool,
 ) -> Result<BacktestRun, TuningError> {
-    let mut d = SeriesDetector::new(params, series.step_secs)?;
+    let tuning = Tuning::new(params, series.step_secs)?;
+    let mut d = SeriesDetector::new(&tuning);
     let mut events = Vec::new();
     let mut observations = Vec::new();
     for &(t, c) in &series.buckets {
-        let o = d.observe(t, c);
+        let o = d.observe(&tuning, t, c);
         if let Some(crate::detect::EventChange::Resolved { .. }) = o.change {
             if let Some(e) = d.last_resolved() {
                 events.push(e.clone());

@@ -7,7 +7,7 @@ use std::time::Instant;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::detect::{DetectorParams, SeriesDetector};
+use crate::detect::{DetectorParams, SeriesDetector, Tuning};
 
 const T0: i64 = 1_772_409_600; // 2026-03-02 00:00 UTC
 
@@ -17,13 +17,18 @@ pub fn observe_tick(params: &DetectorParams, n: usize, step_secs: i64, warm_tick
     let mut rng = StdRng::seed_from_u64(1);
     let mut ds = Vec::with_capacity(n);
     let t0 = T0;
+    let Ok(tuning) = Tuning::new(params, step_secs) else {
+        return "bad parameters".to_string();
+    };
     for _ in 0..n {
-        let Ok(mut d) = SeriesDetector::new(params, step_secs) else {
-            return "bad parameters".to_string();
-        };
+        let mut d = SeriesDetector::new(&tuning);
         let rate: f64 = rng.gen_range(0.0..50.0);
         for k in 0..warm_ticks.max(1) * 60 {
-            d.observe(t0 + k * step_secs, (rate * rng.gen_range(0.5..1.5)) as u64);
+            d.observe(
+                &tuning,
+                t0 + k * step_secs,
+                (rate * rng.gen_range(0.5..1.5)) as u64,
+            );
         }
         ds.push((d, rate));
     }
@@ -35,7 +40,7 @@ pub fn observe_tick(params: &DetectorParams, n: usize, step_secs: i64, warm_tick
     let start = Instant::now();
     let mut outages = 0usize;
     for ((d, _), &c) in ds.iter_mut().zip(&counts) {
-        let o = d.observe(tick, c);
+        let o = d.observe(&tuning, tick, c);
         outages += usize::from(o.status == crate::detect::Status::Outage);
     }
     let el = start.elapsed();
@@ -64,13 +69,18 @@ pub fn server_ticks(
 ) -> Vec<(i64, f64)> {
     let mut rng = StdRng::seed_from_u64(7);
     let mut detectors = Vec::with_capacity(n);
+    let Ok(tuning) = Tuning::new(params, 60) else {
+        return Vec::new();
+    };
     for _ in 0..n {
-        let Ok(mut d) = SeriesDetector::new(params, 60) else {
-            return Vec::new();
-        };
+        let mut d = SeriesDetector::new(&tuning);
         let rate: f64 = rng.gen_range(0.0..50.0);
         for k in 0..WARM_MINUTES {
-            d.observe(T0 + k * 60, (rate * rng.gen_range(0.5..1.5)) as u64);
+            d.observe(
+                &tuning,
+                T0 + k * 60,
+                (rate * rng.gen_range(0.5..1.5)) as u64,
+            );
         }
         detectors.push((d, rate));
     }
@@ -85,14 +95,14 @@ pub fn server_ticks(
             let mut ds = detectors.clone();
             for (d, &c) in ds.iter_mut().zip(&counts) {
                 for m in WARM_MINUTES..minute {
-                    d.observe(T0 + m * 60, c);
+                    d.observe(&tuning, T0 + m * 60, c);
                 }
             }
             let t = T0 + minute * 60;
             let start = Instant::now();
             let mut changes = 0usize;
             for (d, &c) in ds.iter_mut().zip(&counts) {
-                let o = d.observe(t, c);
+                let o = d.observe(&tuning, t, c);
                 changes += usize::from(o.change.is_some());
             }
             let ms = start.elapsed().as_secs_f64() * 1e3;
@@ -111,7 +121,7 @@ pub fn server_ticks(
         let mut changes = 0usize;
         for m in WARM_MINUTES..WARM_MINUTES + sweeps {
             for (d, &c) in ds.iter_mut().zip(&counts) {
-                changes += usize::from(d.observe(T0 + m * 60, c).change.is_some());
+                changes += usize::from(d.observe(&tuning, T0 + m * 60, c).change.is_some());
             }
         }
         std::hint::black_box(changes);
