@@ -319,6 +319,94 @@ struct ServiceData {
     comments: Vec<Comment>,
 }
 
+/// What the service page below its chart adds: summary, events, comments.
+struct Details {
+    now: Minute,
+    comments_since_ms: Option<i64>,
+}
+
+impl ServiceData {
+    /// Reads the chart's range and, for the page, the details.
+    fn read(
+        conn: &rusqlite::Connection,
+        id: i64,
+        from: i64,
+        to: i64,
+        details: Option<Details>,
+    ) -> Result<Self, store::StoreError> {
+        let points = store::totals(conn, id, Minute::from_unix(from), Minute::from_unix(to), 60)?;
+        let in_range = store::events_overlapping(conn, id, from, to)?;
+        let Some(details) = details else {
+            return Ok(ServiceData {
+                points,
+                in_range,
+                recent: Vec::new(),
+                summary: store::Summary::default(),
+                comments: Vec::new(),
+            });
+        };
+        Ok(ServiceData {
+            points,
+            in_range,
+            recent: store::list_events(
+                conn,
+                &EventFilter {
+                    service_id: Some(id),
+                    status: None,
+                    since: None,
+                    limit: RECENT_EVENTS,
+                },
+            )?,
+            summary: store::summary(conn, id, details.now)?,
+            comments: match details.comments_since_ms {
+                Some(since) => store::recent_comments(conn, id, since, RECENT_COMMENTS)?,
+                None => Vec::new(),
+            },
+        })
+    }
+}
+
+/// How the service page and its chart begin: which service and range, and
+/// whether the client already has this version.
+struct ServiceRequest {
+    service: Arc<store::Service>,
+    range: Range,
+    etag: String,
+    viewer: Viewer,
+    now: chrono::DateTime<chrono::Utc>,
+    /// The chart's span: the last `range` of closed minutes.
+    from: i64,
+    to: i64,
+}
+
+impl ServiceRequest {
+    async fn new(
+        req: &HttpRequest,
+        slug: &str,
+        range: Option<&str>,
+        state: &AppState,
+    ) -> Result<Result<Self, view::NotModified>, PageError> {
+        let service = state.service(slug).await?;
+        let range = Range::parse(range)?;
+        let now = state.clock.now();
+        let to = Minute::containing(now).unix();
+        let generation = state.monitor.board.generation();
+        let etag = match view::conditional(req, (generation, to, service.id)) {
+            Ok(tag) => tag,
+            Err(not_modified) => return Ok(Err(not_modified)),
+        };
+        Ok(Ok(ServiceRequest {
+            service,
+            range,
+            etag,
+            viewer: Viewer::from_request(req),
+            now,
+            from: to - range.seconds(),
+            to,
+        }))
+    }
+}
+
 /// `GET /s/{slug}`: the report curve against its baseline, what people
 /// report, recent events, and the report button.
 pub async fn service(
@@ -327,55 +415,29 @@ pub async fn service(
     query: web::Query<ServiceQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    let service = state.service(&path).await?;
-    let range = Range::parse(query.range.as_deref())?;
-    let etag = match view::conditional(
-        &req,
-        (
-            state.monitor.board.generation(),
-            Minute::containing(state.clock.now()),
-            service.id,
-        ),
-    ) {
-        Ok(tag) => tag,
+    let r = match ServiceRequest::new(&req, &path, query.range.as_deref(), &state).await? {
+        Ok(r) => r,
         Err(not_modified) => return Ok(not_modified.response()),
     };
-    let viewer = Viewer::from_request(&req);
-    let now = state.clock.now();
-    let now_minute = Minute::containing(now);
-    let to = now_minute.unix();
-    let from = to - range.seconds();
+    let ServiceRequest {
+        service,
+        range,
+        etag,
+        viewer,
+        now,
+        from,
+        to,
+    } = r;
+    let details = Details {
+        now: Minute::containing(now),
+        comments_since_ms: state
+            .settings
+            .public_comments
+            .then(|| now.timestamp_millis() - 86_400_000),
+    };
     let id = service.id;
-    let show_comments = state.settings.public_comments;
-    let since_ms = now.timestamp_millis() - 86_400_000;
     let data = state
-        .read(move |conn| {
-            Ok(ServiceData {
-                points: store::totals(
-                    conn,
-                    id,
-                    Minute::from_unix(from),
-                    Minute::from_unix(to),
-                    60,
-                )?,
-                in_range: store::events_overlapping(conn, id, from, to)?,
-                recent: store::list_events(
-                    conn,
-                    &EventFilter {
-                        service_id: Some(id),
-                        status: None,
-                        since: None,
-                        limit: RECENT_EVENTS,
-                    },
-                )?,
-                summary: store::summary(conn, id, now_minute)?,
-                comments: if show_comments {
-                    store::recent_comments(conn, id, since_ms, RECENT_COMMENTS)?
-                } else {
-                    Vec::new()
-                },
-            })
-        })
+        .read(move |conn| ServiceData::read(conn, id, from, to, Some(details)))
         .await?;
     let status = status_of(&state, &service);
     let chart = service_chart(&service, range, &viewer, from, to, &data)?;
@@ -417,7 +479,7 @@ pub async fn service(
                 text: c.text,
             })
             .collect(),
-        show_comments,
+        show_comments: state.settings.public_comments,
         form_categories: service.categories.iter().map(|c| c.to_string()).collect(),
         dedup_minutes: state.settings.dedup_window.as_secs().div_ceil(60),
     };
@@ -555,42 +617,16 @@ pub async fn chart_svg(
     query: web::Query<ChartQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    let service = state.service(&path).await?;
-    let range = Range::parse(query.range.as_deref())?;
-    let etag = match view::conditional(
-        &req,
-        (
-            state.monitor.board.generation(),
-            Minute::containing(state.clock.now()),
-            service.id,
-        ),
-    ) {
-        Ok(tag) => tag,
+    let r = match ServiceRequest::new(&req, &path, query.range.as_deref(), &state).await? {
+        Ok(r) => r,
         Err(not_modified) => return Ok(not_modified.response()),
     };
-    let viewer = Viewer::from_request(&req);
-    let to = Minute::containing(state.clock.now()).unix();
-    let from = to - range.seconds();
-    let id = service.id;
+    let (id, from, to) = (r.service.id, r.from, r.to);
     let data = state
-        .read(move |conn| {
-            Ok(ServiceData {
-                points: store::totals(
-                    conn,
-                    id,
-                    Minute::from_unix(from),
-                    Minute::from_unix(to),
-                    60,
-                )?,
-                in_range: store::events_overlapping(conn, id, from, to)?,
-                recent: Vec::new(),
-                summary: store::Summary::default(),
-                comments: Vec::new(),
-            })
-        })
+        .read(move |conn| ServiceData::read(conn, id, from, to, None))
         .await?;
-    let svg = service_chart(&service, range, &viewer, from, to, &data)?;
-    Ok(super::embeddable_svg(svg, etag))
+    let svg = service_chart(&r.service, r.range, &r.viewer, from, to, &data)?;
+    Ok(super::embeddable_svg(svg, r.etag))
 }
 
 struct WaveRow {

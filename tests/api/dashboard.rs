@@ -148,38 +148,30 @@ async fn bad_addresses_get_html_errors_and_the_api_keeps_json() {
 #[tokio::test]
 async fn live_pages_answer_304_until_the_detector_moves() {
     let app = spawn_app().await;
-    let r = app.get("/s/claude").await;
-    let etag = header(&r, "etag");
+    let get = |headers: &[(&'static str, String)]| {
+        let mut r = app.client.get(app.url("/s/claude"));
+        for (name, value) in headers {
+            r = r.header(*name, value);
+        }
+        r.send()
+    };
+    let etag = header(&get(&[]).await.unwrap(), "etag");
     assert!(!etag.is_empty());
-    let again = app
-        .client
-        .get(app.url("/s/claude"))
-        .header("if-none-match", &etag)
-        .send()
-        .await
-        .unwrap();
+    let again = get(&[("if-none-match", etag.clone())]).await.unwrap();
     assert_eq!(again.status(), 304);
     // A minute closes: the detector processes it and the page changes.
     app.clock.advance(chrono::Duration::minutes(2));
     app.monitor.catch_up().await.unwrap();
-    let after = app
-        .client
-        .get(app.url("/s/claude"))
-        .header("if-none-match", &etag)
-        .send()
-        .await
-        .unwrap();
+    let after = get(&[("if-none-match", etag.clone())]).await.unwrap();
     assert_eq!(after.status(), 200);
     assert_ne!(header(&after, "etag"), etag);
     // The viewer's zone is part of the page.
-    let zoned = app
-        .client
-        .get(app.url("/s/claude"))
-        .header("cookie", "dw_tz=120")
-        .header("if-none-match", header(&after, "etag"))
-        .send()
-        .await
-        .unwrap();
+    let zoned = get(&[
+        ("cookie", "dw_tz=120".into()),
+        ("if-none-match", header(&after, "etag")),
+    ])
+    .await
+    .unwrap();
     assert_eq!(zoned.status(), 200);
     assert!(zoned.text().await.unwrap().contains("Times in UTC+02:00"));
 }
