@@ -153,11 +153,17 @@ pub async fn home(
     let now = Minute::containing(state.clock.now()).unix();
     let to = now - now.rem_euclid(SPARK_STEP) + SPARK_STEP;
     let from = to - 86_400;
-    let ids: Vec<i64> = shown.iter().map(|s| s.id).collect();
+    // Only a service in outage has an open event to link to.
+    let statuses: Vec<&'static str> = shown.iter().map(|s| status_of(&state, s)).collect();
+    let ids: Vec<(i64, bool)> = shown
+        .iter()
+        .zip(&statuses)
+        .map(|(s, &status)| (s.id, status == "outage"))
+        .collect();
     let series = state
         .read(move |conn| {
             ids.iter()
-                .map(|&id| {
+                .map(|&(id, in_outage)| {
                     let day = store::totals(
                         conn,
                         id,
@@ -172,15 +178,19 @@ pub async fn home(
                         Minute::from_unix(now),
                         3600,
                     )?;
-                    let open = store::list_events(
-                        conn,
-                        &EventFilter {
-                            service_id: Some(id),
-                            status: Some("open".into()),
-                            since: None,
-                            limit: 1,
-                        },
-                    )?;
+                    let open = if in_outage {
+                        store::list_events(
+                            conn,
+                            &EventFilter {
+                                service_id: Some(id),
+                                status: Some("open".into()),
+                                since: None,
+                                limit: 1,
+                            },
+                        )?
+                    } else {
+                        Vec::new()
+                    };
                     Ok((
                         day,
                         hour.first().map_or(0, |p| p.count),
@@ -191,8 +201,8 @@ pub async fn home(
         })
         .await?;
     let mut rows = Vec::with_capacity(shown.len());
-    for (service, (day, last_hour, open_event)) in shown.iter().zip(series) {
-        let status = status_of(&state, service);
+    for ((service, status), (day, last_hour, open_event)) in shown.iter().zip(statuses).zip(series)
+    {
         let counts: Vec<u64> = day.iter().map(|p| p.count).collect();
         let baseline: Vec<Option<f64>> = day.iter().map(|p| p.baseline).collect();
         let sparkline = chart::render_sparkline(

@@ -239,3 +239,33 @@ async fn comments_can_be_kept_off_the_pages() {
     let page = app.get("/s/claude").await.text().await.unwrap();
     assert!(!page.contains("secret words") && !page.contains("What people say"));
 }
+
+#[tokio::test]
+async fn the_event_page_lists_the_alerts_sent_without_their_urls() {
+    let app = spawn_app_with(|s| {
+        s.webhook_allow_private = true;
+        // Announce the whole imported day, so the event's changes are sent.
+        s.alert_max_age = std::time::Duration::from_secs(86_400);
+    })
+    .await;
+    let secret_url = "http://127.0.0.1:9/hooks/T000/B000/secret-token";
+    let (_, _) = app
+        .subscribe(json!({"url": secret_url, "format": "slack"}))
+        .await;
+    let now = Utc.with_ymd_and_hms(2026, 3, 2, 14, 50, 30).unwrap();
+    app.clock.set(now);
+    let r = app
+        .import(march2_between(i64::MIN, now.timestamp() - 30))
+        .await;
+    assert_eq!(r.status(), 200);
+    let id = app.events("?service=claude").await[0]["id"]
+        .as_i64()
+        .unwrap();
+    let page = app.get(&format!("/e/{id}")).await.text().await.unwrap();
+    let alerts = &page[page.find("id=\"alerts\"").unwrap()..];
+    // Opened, then a message for each of waves 2 and 3.
+    assert_eq!(alerts.matches("<td>slack</td>").count(), 3, "{alerts}");
+    assert_eq!(alerts.matches("<td>outage.opened</td>").count(), 1);
+    assert_eq!(alerts.matches("<td>outage.wave</td>").count(), 2);
+    assert!(!page.contains("secret-token") && !page.contains("127.0.0.1:9"));
+}
