@@ -80,8 +80,8 @@ pub async fn badge(
     Ok(super::embeddable_svg(svg, etag))
 }
 
+/// Other parameters (a feed reader's tracking tags) are ignored.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct FeedQuery {
     service: Option<String>,
 }
