@@ -15,7 +15,7 @@
 
 use crate::clock::Clock;
 use crate::detect::{
-    DetectorParams, EventChange, Observation, SeriesDetector, SeriesState, Status, Tuning,
+    DetectorParams, Event, EventChange, Observation, SeriesDetector, SeriesState, Status, Tuning,
 };
 use crate::domain::Minute;
 use crate::store::{self, DetectorMinute, StoreError};
@@ -376,26 +376,21 @@ impl Monitor {
         })
     }
 
-    /// Processes minutes `(from, until]` for every service behind `until`, in
-    /// one transaction: detector minutes, event changes and (now and then)
-    /// the detectors' memory.
+    /// Processes minutes `(from, until]` for every service behind `until`:
+    /// runs the detectors first, then writes their detector minutes, event
+    /// changes and (now and then) memories in one transaction, so the write
+    /// lock, which report batches wait for, is held only for the writing.
     fn process(&mut self, from: i64, until: i64, catching_up: bool) -> Result<(), StoreError> {
         let mut counts: HashMap<(i64, i64), u64> = HashMap::new();
         for (service, minute, n) in store::minute_totals(&self.conn, from, until)? {
             counts.insert((service, minute), n);
         }
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(|source| StoreError::Sqlite {
-                context: "starting a detector transaction",
-                source,
-            })?;
         let mut rows = Vec::new();
         let mut statuses = Vec::new();
-        let mut announced = 0;
-        let now = self.clock.now();
-        let alerts = &self.alerts;
+        // (service, event as of the change, message kind, wave, minute)
+        let mut changes: Vec<(i64, Event, &'static str, usize, i64)> = Vec::new();
+        let mut open_events: Vec<(i64, Event)> = Vec::new();
+        let mut memories: Vec<(i64, i64, String)> = Vec::new();
         for (&service_id, t) in self.tracked.iter_mut() {
             let mut last_obs: Option<Observation> = None;
             let mut minute = t.last + STEP_SECS;
@@ -423,11 +418,7 @@ impl Monitor {
                         }
                     };
                     if let Some(event) = event {
-                        let id = store::upsert_event(&tx, service_id, event)?;
-                        let changed_at = minute + STEP_SECS;
-                        if now.timestamp() - changed_at <= alerts.max_age.as_secs() as i64 {
-                            announced += announce(&tx, alerts, id, kind, wave, now)?;
-                        }
+                        changes.push((service_id, event.clone(), kind, wave, minute));
                     }
                 }
                 last_obs = Some(obs);
@@ -438,10 +429,11 @@ impl Monitor {
             t.last = until;
             // Keep the open event's running totals current.
             if let Some(open) = t.detector.open_event() {
-                store::upsert_event(&tx, service_id, open)?;
+                open_events.push((service_id, open.clone()));
             }
             if t.unsaved >= SAVE_EVERY_MINUTES || catching_up {
-                save(&tx, service_id, t)?;
+                memories.push((service_id, t.last, memory(t)?));
+                t.unsaved = 0;
             }
             statuses.push((
                 service_id,
@@ -454,6 +446,28 @@ impl Monitor {
                     score: obs.score,
                 },
             ));
+        }
+        let now = self.clock.now();
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|source| StoreError::Sqlite {
+                context: "starting a detector transaction",
+                source,
+            })?;
+        let mut announced = 0;
+        for (service_id, event, kind, wave, minute) in &changes {
+            let id = store::upsert_event(&tx, *service_id, event)?;
+            let changed_at = minute + STEP_SECS;
+            if now.timestamp() - changed_at <= self.alerts.max_age.as_secs() as i64 {
+                announced += announce(&tx, &self.alerts, id, kind, *wave, now)?;
+            }
+        }
+        for (service_id, event) in &open_events {
+            store::upsert_event(&tx, *service_id, event)?;
+        }
+        for (service_id, last, json) in &memories {
+            store::save_detector_state(&tx, *service_id, *last, json)?;
         }
         store::insert_detector_minutes(&tx, &rows)?;
         tx.commit().map_err(|source| StoreError::Sqlite {
@@ -532,10 +546,14 @@ fn announce(
     Ok(queued)
 }
 
+/// A detector's memory, as it is saved.
+fn memory(t: &Tracked) -> Result<String, StoreError> {
+    serde_json::to_string(t.detector.state())
+        .map_err(|e| StoreError::Corrupt(format!("serialising detector state: {e}")))
+}
+
 fn save(conn: &Connection, service_id: i64, t: &mut Tracked) -> Result<(), StoreError> {
-    let json = serde_json::to_string(t.detector.state())
-        .map_err(|e| StoreError::Corrupt(format!("serialising detector state: {e}")))?;
-    store::save_detector_state(conn, service_id, t.last, &json)?;
+    store::save_detector_state(conn, service_id, t.last, &memory(t)?)?;
     t.unsaved = 0;
     Ok(())
 }
