@@ -27,7 +27,7 @@
 
 use std::fmt::{self, Write as _};
 
-use chrono::{DateTime, Datelike, FixedOffset, Timelike, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, Offset, Timelike, Utc};
 use plotters::coord::types::{RangedCoordf64, RangedCoordi64};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -320,7 +320,7 @@ fn nice_ceil(v: f64) -> f64 {
 }
 
 fn offset(secs: i32) -> FixedOffset {
-    FixedOffset::east_opt(secs).unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset"))
+    FixedOffset::east_opt(secs).unwrap_or(Utc.fix())
 }
 
 fn local(t: i64, off: FixedOffset) -> DateTime<FixedOffset> {

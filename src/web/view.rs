@@ -3,7 +3,7 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, FixedOffset, Offset, Utc};
 use std::hash::{Hash, Hasher};
 
 /// The cookie our script sets to the viewer's offset from UTC, in minutes
@@ -32,7 +32,7 @@ impl Viewer {
     }
 
     fn zone(&self) -> FixedOffset {
-        FixedOffset::east_opt(self.offset_secs).unwrap_or(FixedOffset::east_opt(0).unwrap())
+        FixedOffset::east_opt(self.offset_secs).unwrap_or(Utc.fix())
     }
 
     fn local(&self, unix: i64) -> DateTime<FixedOffset> {
