@@ -33,7 +33,6 @@ pub use webhooks::{
 use crate::config::SyncMode;
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// The schema this binary writes and reads.
@@ -129,7 +128,8 @@ impl Default for OpenOptions {
 /// a new file and refuses one newer than this binary.
 pub fn open_writer(path: &Path, opts: &OpenOptions) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).context("opening the database")?;
-    wait_when_busy(&conn, opts.busy_timeout)?;
+    conn.busy_timeout(opts.busy_timeout)
+        .context("setting the busy timeout")?;
     conn.pragma_update(None, "journal_mode", "WAL")
         .context("switching to WAL mode")?;
     let sync = match opts.sync {
@@ -152,46 +152,9 @@ pub fn open_reader(path: &Path, opts: &OpenOptions) -> Result<Connection, StoreE
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .context("opening a read connection")?;
-    wait_when_busy(&conn, opts.busy_timeout)?;
+    conn.busy_timeout(opts.busy_timeout)
+        .context("setting the busy timeout")?;
     Ok(conn)
-}
-
-/// The longest a connection of this process waits for a lock, in
-/// milliseconds: the `busy_timeout` setting (one per process; a callback
-/// cannot carry it).
-static BUSY_TIMEOUT_MS: AtomicU64 = AtomicU64::new(5_000);
-/// First and longest pause between two tries of a locked database, in
-/// microseconds.
-const BUSY_FIRST_PAUSE_US: u64 = 50;
-const BUSY_MAX_PAUSE_US: u64 = 1_000;
-
-/// SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25 ms... between
-/// tries, so the report writer, meeting a 20 ms transaction of the detector,
-/// would resume after 33 ms. This one pauses 50 µs, doubling to at most
-/// 1 ms, so a waiter resumes within a millisecond of the lock coming free,
-/// and gives up after the busy timeout like SQLite's.
-fn wait_when_busy(conn: &Connection, timeout: Duration) -> Result<(), StoreError> {
-    BUSY_TIMEOUT_MS.store(timeout.as_millis() as u64, Ordering::Relaxed);
-    conn.busy_handler(Some(busy_pause))
-        .context("setting the busy handler")
-}
-
-/// Called by SQLite before retry number `tries + 1`; false gives up.
-fn busy_pause(tries: i32) -> bool {
-    let (waited_us, pause_us) = busy_schedule(tries.max(0) as u32);
-    if waited_us >= BUSY_TIMEOUT_MS.load(Ordering::Relaxed) * 1_000 {
-        return false;
-    }
-    std::thread::sleep(Duration::from_micros(pause_us));
-    true
-}
-
-/// (time already waited, next pause) before retry `tries + 1`, in µs.
-fn busy_schedule(tries: u32) -> (u64, u64) {
-    let pause = |k: u32| (BUSY_FIRST_PAUSE_US << k.min(10)).min(BUSY_MAX_PAUSE_US);
-    let waited = (0..tries.min(64)).map(pause).sum::<u64>()
-        + u64::from(tries.saturating_sub(64)) * BUSY_MAX_PAUSE_US;
-    (waited, pause(tries))
 }
 
 fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
@@ -306,36 +269,6 @@ mod tests {
             )
             .unwrap();
         assert_eq!(index, 2);
-    }
-
-    #[test]
-    fn busy_pauses_start_short_and_stop_at_the_timeout() {
-        assert_eq!(busy_schedule(0), (0, 50));
-        assert_eq!(busy_schedule(1), (50, 100));
-        assert_eq!(busy_schedule(5), (50 + 100 + 200 + 400 + 800, 1_000));
-        // 5 s at 1 ms a pause: about 5,000 tries.
-        let (waited, _) = busy_schedule(5_002);
-        assert!((4_900_000..5_100_000).contains(&waited), "{waited}");
-    }
-
-    #[test]
-    fn a_writer_waits_for_another_instead_of_failing() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let opts = OpenOptions::default();
-        let a = open_writer(&path, &opts).unwrap();
-        let b = open_writer(&path, &opts).unwrap();
-        a.execute_batch("BEGIN IMMEDIATE").unwrap();
-        let release = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(30));
-            a.execute_batch("COMMIT").unwrap();
-        });
-        let started = std::time::Instant::now();
-        b.execute_batch("BEGIN IMMEDIATE; COMMIT").unwrap();
-        let waited = started.elapsed();
-        release.join().unwrap();
-        // It waited for the lock (how soon it resumes is busy_schedule's).
-        assert!(waited >= Duration::from_millis(29), "{waited:?}");
     }
 
     #[test]

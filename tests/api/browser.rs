@@ -99,7 +99,17 @@ impl Browser {
                       return (e instanceof HTMLElement ? e.innerText : e.textContent).trim();";
         match self.client.execute(script, vec![json!(css)]).await.unwrap() {
             serde_json::Value::String(s) => s,
-            _ => panic!("no {css} on {}", self.url().await),
+            _ => {
+                let page = self
+                    .client
+                    .execute(
+                        "return document.title + ': ' + document.body.innerText.slice(0, 300);",
+                        vec![],
+                    )
+                    .await
+                    .unwrap_or_default();
+                panic!("no {css} on {}; the page says {page}", self.url().await)
+            }
         }
     }
 
