@@ -69,12 +69,13 @@ pub enum IngestError {
     Storage,
 }
 
-type Pending = (PendingReport, oneshot::Sender<Result<Ack, IngestError>>);
+type AckReply = oneshot::Sender<Result<Ack, IngestError>>;
+type Pending = (PendingReport, AckReply);
 type ImportReply = oneshot::Sender<Result<usize, IngestError>>;
 type Import = (Vec<PendingReport>, ImportReply);
 
 enum Command {
-    Report(PendingReport, oneshot::Sender<Result<Ack, IngestError>>),
+    Report(PendingReport, AckReply),
     /// Imported history: committed as one transaction, every report counted.
     Import(Vec<PendingReport>, ImportReply),
     Shutdown,

@@ -29,6 +29,22 @@ pub struct EventRecord {
     pub waves: Vec<Wave>,
 }
 
+impl EventRecord {
+    pub fn is_open(&self) -> bool {
+        self.status == "open"
+    }
+
+    /// Where the event ends on a chart or in a duration: `now` while it is
+    /// open, else when it was resolved (or its last abnormal minute ended).
+    pub fn end(&self, now: i64) -> i64 {
+        if self.is_open() {
+            now
+        } else {
+            self.resolved_at.unwrap_or(self.ended_at)
+        }
+    }
+}
+
 fn enum_text<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_value(v)
         .ok()

@@ -180,7 +180,7 @@ pub struct TopItem {
 }
 
 /// What a service's reports look like lately.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Summary {
     pub last_15m: u64,
     pub last_hour: u64,

@@ -140,6 +140,7 @@ pub async fn atom(
     let events = state
         .read(move |conn| store::list_events(conn, &filter))
         .await?;
+    let now = state.clock.now().timestamp();
     let base = state.settings.public_url.trim_end_matches('/').to_owned();
     let names = |slug: &str| {
         state
@@ -151,8 +152,7 @@ pub async fn atom(
         .iter()
         .map(|e| {
             let name = names(&e.service);
-            let minutes = (e.resolved_at.unwrap_or(e.ended_at) - e.started_at) / 60;
-            let (title, summary) = if e.status == "open" {
+            let (title, summary) = if e.is_open() {
                 (
                     format!("{name}: outage ({}) ongoing", e.severity),
                     format!(
@@ -172,7 +172,7 @@ pub async fn atom(
                         "Reports about {name} were far above normal from {} UTC for {}: {} \
                          reports, peaking at {:.0} a minute, in {} wave{}.",
                         rfc3339(e.started_at),
-                        view::duration(minutes),
+                        view::duration((e.end(now) - e.started_at) / 60),
                         e.total,
                         e.peak,
                         e.waves.len(),
@@ -200,11 +200,7 @@ pub async fn atom(
             "Outages seen by downwave".to_owned(),
         ),
     };
-    let updated = events
-        .iter()
-        .map(updated_at)
-        .max()
-        .unwrap_or_else(|| state.clock.now().timestamp());
+    let updated = events.iter().map(updated_at).max().unwrap_or(now);
     let feed = Feed {
         id: self_url.clone(),
         home_url: match &service {

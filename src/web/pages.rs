@@ -133,8 +133,8 @@ pub async fn home(
 ) -> Result<HttpResponse, PageError> {
     let services = state.catalog.all();
     let generation = state.monitor.board.generation();
-    let minute = Minute::containing(state.clock.now());
-    let etag = match view::conditional(&req, (generation, minute, services.len())) {
+    let now = Minute::containing(state.clock.now()).unix();
+    let etag = match view::conditional(&req, (generation, now, services.len())) {
         Ok(tag) => tag,
         Err(not_modified) => return Ok(not_modified.response()),
     };
@@ -150,7 +150,6 @@ pub async fn home(
                 || s.slug.as_str().contains(&needle)
         })
         .collect();
-    let now = Minute::containing(state.clock.now()).unix();
     let to = now - now.rem_euclid(SPARK_STEP) + SPARK_STEP;
     let from = to - 86_400;
     // Only a service in outage has an open event to link to.
@@ -171,11 +170,13 @@ pub async fn home(
                         Minute::from_unix(to),
                         SPARK_STEP,
                     )?;
+                    // The last hour as the service page's summary counts it:
+                    // the 60 minutes up to and including the running one.
                     let hour = store::totals(
                         conn,
                         id,
-                        Minute::from_unix(now - 3600),
-                        Minute::from_unix(now),
+                        Minute::from_unix(now - 59 * 60),
+                        Minute::from_unix(now + 60),
                         3600,
                     )?;
                     let open = if in_outage {
@@ -269,20 +270,14 @@ struct EventRow {
 
 impl EventRow {
     fn new(e: &EventRecord, viewer: &Viewer, now: i64) -> Self {
-        let open = e.status == "open";
-        let end = if open {
-            now
-        } else {
-            e.resolved_at.unwrap_or(e.ended_at)
-        };
         EventRow {
             id: e.id,
             started: viewer.time(e.started_at),
-            duration: duration((end - e.started_at) / 60),
+            duration: duration((e.end(now) - e.started_at) / 60),
             peak: format!("{:.0}", e.peak),
             total: count(e.total.max(0) as u64),
             severity: e.severity.clone(),
-            open,
+            open: e.is_open(),
             waves: e.waves.len(),
         }
     }
@@ -320,44 +315,46 @@ struct ServicePage {
     dedup_minutes: u64,
 }
 
-/// Everything the service page reads, in one go.
-struct ServiceData {
+/// What a service chart draws: a minute per point, the events shaded.
+struct ChartData {
     points: Vec<store::Point>,
-    in_range: Vec<EventRecord>,
-    recent: Vec<EventRecord>,
-    summary: store::Summary,
-    comments: Vec<Comment>,
+    events: Vec<EventRecord>,
 }
 
-/// What the service page below its chart adds: summary, events, comments.
-struct Details {
-    now: Minute,
-    comments_since_ms: Option<i64>,
-}
-
-impl ServiceData {
-    /// Reads the chart's range and, for the page, the details.
+impl ChartData {
     fn read(
         conn: &rusqlite::Connection,
         id: i64,
         from: i64,
         to: i64,
-        details: Option<Details>,
     ) -> Result<Self, store::StoreError> {
-        let points = store::totals(conn, id, Minute::from_unix(from), Minute::from_unix(to), 60)?;
-        let in_range = store::events_overlapping(conn, id, from, to)?;
-        let Some(details) = details else {
-            return Ok(ServiceData {
-                points,
-                in_range,
-                recent: Vec::new(),
-                summary: store::Summary::default(),
-                comments: Vec::new(),
-            });
-        };
+        Ok(ChartData {
+            points: store::totals(conn, id, Minute::from_unix(from), Minute::from_unix(to), 60)?,
+            events: store::events_overlapping(conn, id, from, to)?,
+        })
+    }
+}
+
+/// Everything the service page reads, in one go.
+struct ServiceData {
+    chart: ChartData,
+    recent: Vec<EventRecord>,
+    summary: store::Summary,
+    comments: Vec<Comment>,
+}
+
+impl ServiceData {
+    /// Reads the chart's range, the summary up to minute `now`, recent
+    /// events, and comments since `comments_since_ms` (none if `None`).
+    fn read(
+        conn: &rusqlite::Connection,
+        id: i64,
+        (from, to): (i64, i64),
+        now: Minute,
+        comments_since_ms: Option<i64>,
+    ) -> Result<Self, store::StoreError> {
         Ok(ServiceData {
-            points,
-            in_range,
+            chart: ChartData::read(conn, id, from, to)?,
             recent: store::list_events(
                 conn,
                 &EventFilter {
@@ -367,8 +364,8 @@ impl ServiceData {
                     limit: RECENT_EVENTS,
                 },
             )?,
-            summary: store::summary(conn, id, details.now)?,
-            comments: match details.comments_since_ms {
+            summary: store::summary(conn, id, now)?,
+            comments: match comments_since_ms {
                 Some(since) => store::recent_comments(conn, id, since, RECENT_COMMENTS)?,
                 None => Vec::new(),
             },
@@ -438,19 +435,24 @@ pub async fn service(
         from,
         to,
     } = r;
-    let details = Details {
-        now: Minute::containing(now),
-        comments_since_ms: state
-            .settings
-            .public_comments
-            .then(|| now.timestamp_millis() - 86_400_000),
-    };
+    let comments_since_ms = state
+        .settings
+        .public_comments
+        .then(|| now.timestamp_millis() - 86_400_000);
     let id = service.id;
     let data = state
-        .read(move |conn| ServiceData::read(conn, id, from, to, Some(details)))
+        .read(move |conn| {
+            ServiceData::read(
+                conn,
+                id,
+                (from, to),
+                Minute::containing(now),
+                comments_since_ms,
+            )
+        })
         .await?;
     let status = status_of(&state, &service);
-    let chart = service_chart(&service, range, &viewer, from, to, &data)?;
+    let chart = service_chart(&service, range, &viewer, from, to, &data.chart)?;
     let page = ServicePage {
         layout: Layout::new(&viewer, etag),
         slug: service.slug.as_str().to_owned(),
@@ -503,9 +505,9 @@ fn service_chart(
     viewer: &Viewer,
     from: i64,
     to: i64,
-    data: &ServiceData,
+    data: &ChartData,
 ) -> Result<String, PageError> {
-    let events = &data.in_range;
+    let events = &data.events;
     let description = if events.is_empty() {
         format!(
             "Reports per minute for {} over the last {}, with the normal range; no outage in this period.",
@@ -532,20 +534,21 @@ fn service_chart(
         ),
         &description,
         viewer,
-        from,
-        to,
+        (from, to),
+        60,
         &data.points,
         events,
     )
 }
 
-/// Draws a chart of `points` with `events` shaded and their wave peaks marked.
+/// Draws a chart of `points` (one per `step` seconds from `from`) with
+/// `events` shaded and their wave peaks marked.
 fn render_chart(
     title: &str,
     description: &str,
     viewer: &Viewer,
-    from: i64,
-    to: i64,
+    (from, to): (i64, i64),
+    step: i64,
     points: &[store::Point],
     events: &[EventRecord],
 ) -> Result<String, PageError> {
@@ -562,11 +565,7 @@ fn render_chart(
         .iter()
         .map(|e| ChartSpan {
             start: e.started_at,
-            end: if e.status == "open" {
-                to
-            } else {
-                e.resolved_at.unwrap_or(e.ended_at)
-            },
+            end: e.end(to),
             label: format!(
                 "Outage #{} ({}), from {}",
                 e.id,
@@ -580,7 +579,12 @@ fn render_chart(
         .flat_map(|e| {
             e.waves.iter().enumerate().map(|(i, w)| ChartMark {
                 t: w.peak_at,
-                value: w.peak,
+                // On the curve: the bucket holding the peak minute (on a
+                // 5-minute chart it holds more than the minute's peak).
+                value: usize::try_from((w.peak_at - from).div_euclid(step))
+                    .ok()
+                    .and_then(|k| points.get(k))
+                    .map_or(w.peak, |p| p.count as f64),
                 label: format!(
                     "Wave {} peak: {:.0} reports/min at {}",
                     i + 1,
@@ -590,12 +594,11 @@ fn render_chart(
                 short: format!("W{}", i + 1),
             })
         })
-        .filter(|m| m.t >= from && m.t < to)
         .collect();
     Ok(chart::render_chart(&ChartSpec {
         title,
         description,
-        step_secs: 60,
+        step_secs: step,
         from,
         to,
         points: &chart_points,
@@ -604,7 +607,7 @@ fn render_chart(
         utc_offset_secs: viewer.offset_secs,
         // A week of minutes is a twelfth of a pixel each: merge hover
         // targets to 2 px there (one per point on the shorter ranges).
-        tip_min_px: if (to - from) / 60 > 2 * CHART_SIZE.0 as i64 {
+        tip_min_px: if (to - from) / step > 2 * CHART_SIZE.0 as i64 {
             2.0
         } else {
             0.0
@@ -633,7 +636,7 @@ pub async fn chart_svg(
     };
     let (id, from, to) = (r.service.id, r.from, r.to);
     let data = state
-        .read(move |conn| ServiceData::read(conn, id, from, to, None))
+        .read(move |conn| ChartData::read(conn, id, from, to))
         .await?;
     let svg = service_chart(&r.service, r.range, &r.viewer, from, to, &data)?;
     Ok(super::embeddable_svg(svg, r.etag))
@@ -691,32 +694,22 @@ pub async fn event(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     let id = path.into_inner();
-    let etag = match view::conditional(
-        &req,
-        (
-            state.monitor.board.generation(),
-            Minute::containing(state.clock.now()),
-            id,
-        ),
-    ) {
+    let now = Minute::containing(state.clock.now()).unix();
+    let etag = match view::conditional(&req, (state.monitor.board.generation(), now, id)) {
         Ok(tag) => tag,
         Err(not_modified) => return Ok(not_modified.response()),
     };
     let viewer = Viewer::from_request(&req);
-    let now = Minute::containing(state.clock.now()).unix();
     let found = state
         .read(move |conn| {
             let Some(record) = store::get_event(conn, id)? else {
                 return Ok(None);
             };
             // The curve from an hour before to an hour after (or now).
-            let end = if record.status == "open" {
-                now
-            } else {
-                record.resolved_at.unwrap_or(record.ended_at)
-            };
             let from = record.started_at - 3600;
-            let to = (end + 3600).min(now).max(record.started_at + 60);
+            let to = (record.end(now) + 3600)
+                .min(now)
+                .max(record.started_at + 60);
             let step = if to - from > 2 * 86_400 { 300 } else { 60 };
             let from = from - from.rem_euclid(step);
             let to = to + (step - to.rem_euclid(step)) % step;
@@ -736,7 +729,7 @@ pub async fn event(
         return Err(PageError::not_found(format!("There is no event {id}.")));
     };
     let service = state.service(&record.service).await?;
-    let open = record.status == "open";
+    let open = record.is_open();
     let chart = render_chart(
         &format!("{}: outage #{id}", service.name),
         &format!(
@@ -747,16 +740,11 @@ pub async fn event(
             if record.waves.len() == 1 { "" } else { "s" }
         ),
         &viewer,
-        from,
-        to,
+        (from, to),
+        step,
         &points,
         std::slice::from_ref(&record),
     )?;
-    let end = if open {
-        now
-    } else {
-        record.resolved_at.unwrap_or(record.ended_at)
-    };
     let page = EventPage {
         layout: Layout::new(&viewer, etag),
         id,
@@ -770,7 +758,7 @@ pub async fn event(
         peak_at: viewer.time(record.peak_at),
         peak: format!("{:.0}", record.peak),
         resolved: record.resolved_at.map(|t| viewer.time(t)),
-        duration: duration((end - record.started_at) / 60),
+        duration: duration((record.end(now) - record.started_at) / 60),
         total: count(record.total.max(0) as u64),
         excess: count(record.excess.max(0.0).round() as u64),
         chart,
@@ -813,4 +801,62 @@ pub fn status_of(state: &AppState, service: &Arc<store::Service>) -> &'static st
         .board
         .get(service.id)
         .map_or("ok", |s| status_text(s.status))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::Wave;
+
+    #[test]
+    fn a_five_minute_chart_says_so_and_marks_peaks_on_its_curve() {
+        let from = 1_772_409_600; // 2026-03-02 00:00 UTC
+        let step = 300;
+        let points: Vec<store::Point> = (0..12)
+            .map(|i| store::Point {
+                t: Minute::from_unix(from + i * step),
+                count: if i == 5 { 40 } else { 5 },
+                baseline: Some(5.0),
+                upper: Some(9.0),
+            })
+            .collect();
+        let event = EventRecord {
+            id: 7,
+            service_id: 1,
+            service: "claude".into(),
+            status: "resolved".into(),
+            started_at: from + 4 * step,
+            detected_at: from + 5 * step,
+            opened_by: "burst".into(),
+            peak_at: from + 5 * step + 120,
+            peak: 12.0,
+            ended_at: from + 7 * step,
+            resolved_at: Some(from + 8 * step),
+            total: 60,
+            excess: 40.0,
+            expected: 20.0,
+            severity: "minor".into(),
+            waves: vec![Wave {
+                started_at: from + 4 * step,
+                peak_at: from + 5 * step + 120,
+                peak: 12.0,
+                ended_at: from + 7 * step,
+                reports: 60,
+            }],
+        };
+        let svg = render_chart(
+            "t",
+            "d",
+            &Viewer { offset_secs: 0 },
+            (from, from + 12 * step),
+            step,
+            &points,
+            std::slice::from_ref(&event),
+        )
+        .unwrap();
+        // The axis counts per 5 minutes; the wave's label keeps its peak
+        // per minute.
+        assert!(svg.contains("reports/5 min"), "{svg}");
+        assert!(svg.contains("Wave 1 peak: 12 reports/min"));
+    }
 }
