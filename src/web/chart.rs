@@ -27,7 +27,7 @@
 
 use std::fmt::{self, Write as _};
 
-use chrono::{DateTime, Datelike, FixedOffset, Offset, Timelike, Utc};
+use chrono::{DateTime, FixedOffset, Offset, Timelike, Utc};
 use plotters::coord::types::{RangedCoordf64, RangedCoordi64};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -329,18 +329,6 @@ fn local(t: i64, off: FixedOffset) -> DateTime<FixedOffset> {
         .with_timezone(&off)
 }
 
-const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
-
-fn wd(d: &DateTime<FixedOffset>) -> &'static str {
-    WEEKDAYS[d.weekday().num_days_from_monday() as usize]
-}
-fn mon(d: &DateTime<FixedOffset>) -> &'static str {
-    MONTHS[d.month0() as usize]
-}
-
 /// How x labels look for a given range and tick interval.
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum XFormat {
@@ -355,9 +343,9 @@ enum XFormat {
 fn fmt_x(t: i64, off: FixedOffset, f: XFormat) -> String {
     let d = local(t, off);
     match f {
-        XFormat::Time => format!("{:02}:{:02}", d.hour(), d.minute()),
-        XFormat::DayTime => format!("{} {:02}:{:02}", wd(&d), d.hour(), d.minute()),
-        XFormat::Date => format!("{} {} {}", wd(&d), d.day(), mon(&d)),
+        XFormat::Time => d.format("%H:%M").to_string(),
+        XFormat::DayTime => d.format("%a %H:%M").to_string(),
+        XFormat::Date => d.format("%a %-d %b").to_string(),
     }
 }
 
@@ -439,14 +427,7 @@ fn fmt_num(v: f64) -> String {
 /// Tooltip time: `Mon 2 Mar 11:49 (10:49 UTC)`, or `Mon 2 Mar 11:49 UTC`.
 fn fmt_tip_time(t: i64, t_end: Option<i64>, off: FixedOffset) -> String {
     let d = local(t, off);
-    let mut s = format!(
-        "{} {} {} {:02}:{:02}",
-        wd(&d),
-        d.day(),
-        mon(&d),
-        d.hour(),
-        d.minute()
-    );
+    let mut s = d.format("%a %-d %b %H:%M").to_string();
     if let Some(e) = t_end {
         let e = local(e, off);
         let _ = write!(s, "\u{2013}{:02}:{:02}", e.hour(), e.minute());
@@ -668,12 +649,7 @@ pub fn render_chart(spec: &ChartSpec) -> Result<String, ChartError> {
             )))?;
             Ok(())
         })?;
-        let _ = write!(
-            body,
-            "<g class=\"chart-event\"><title>{}</title>\n{}\n</g>\n",
-            esc(&s.label),
-            svg
-        );
+        push_titled(&mut body, "chart-event", &s.label, &svg);
     }
     body.push_str("</g>\n");
 
@@ -749,7 +725,6 @@ pub fn render_chart(spec: &ChartSpec) -> Result<String, ChartError> {
     // Peaks: a marker and a short label, each with a <title>.
     body.push_str("<g class=\"chart-peaks\">\n");
     for m in &marks {
-        let short = &m.short;
         let v = m.value.clamp(0.0, y_max);
         let svg = geom.layer(|chart| {
             let font = ("sans-serif", MARK_FONT).into_font().color(&PEAK).pos(
@@ -762,16 +737,11 @@ pub fn render_chart(spec: &ChartSpec) -> Result<String, ChartError> {
                 EmptyElement::at((m.t.clamp(from, to - 1), v))
                     + Circle::new((0, 0), 4, PEAK.filled())
                     + Circle::new((0, 0), 6, WHITE.stroke_width(1))
-                    + Text::new(short.clone(), (0, -8), font),
+                    + Text::new(m.short.clone(), (0, -8), font),
             ))?;
             Ok(())
         })?;
-        let _ = write!(
-            body,
-            "<g class=\"chart-peak\"><title>{}</title>\n{}\n</g>\n",
-            esc(&m.label),
-            svg
-        );
+        push_titled(&mut body, "chart-peak", &m.label, &svg);
     }
     body.push_str("</g>\n");
 
@@ -841,6 +811,15 @@ pub fn render_chart(spec: &ChartSpec) -> Result<String, ChartError> {
 
 fn push_group(out: &mut String, class: &str, inner: &str) {
     let _ = write!(out, "<g class=\"{class}\">\n{inner}\n</g>\n");
+}
+
+/// Like [`push_group`], with a `<title>` (escaped) as the group's first child.
+fn push_titled(out: &mut String, class: &str, title: &str, inner: &str) {
+    let _ = write!(
+        out,
+        "<g class=\"{class}\"><title>{}</title>\n{inner}\n</g>\n",
+        esc(title)
+    );
 }
 
 /// Renders a tiny chart without axes or text (about 120x28 px) for a list:
