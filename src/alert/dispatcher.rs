@@ -134,10 +134,14 @@ impl Dispatcher {
     /// Sends everything due now; returns how many attempts were made.
     async fn pass(&self) -> Result<usize, StoreError> {
         let now_ms = self.clock.now().timestamp_millis();
-        let due = self
-            .db(move |c| store::due_deliveries(c, now_ms, BATCH))
+        let (due, oldest) = self
+            .db(move |c| {
+                Ok((
+                    store::due_deliveries(c, now_ms, BATCH)?,
+                    store::oldest_pending_ms(c)?,
+                ))
+            })
             .await?;
-        let oldest = self.db(store::oldest_pending_ms).await?;
         self.metrics
             .delivery_queue_age
             .set(oldest.map_or(0, |t| (now_ms - t).max(0) / 1000));

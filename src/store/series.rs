@@ -233,23 +233,7 @@ pub fn summary(conn: &Connection, service_id: i64, now: Minute) -> Result<Summar
         *cats.entry(category).or_default() += count;
     }
     let facet = |name: &str| -> Result<Vec<TopItem>, StoreError> {
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT value, SUM(count) FROM report_minute_facets \
-                 WHERE service_id = ?1 AND facet = ?2 AND minute >= ?3 AND minute <= ?4 \
-                 GROUP BY value",
-            )
-            .context("summarising a facet")?;
-        let rows = stmt
-            .query_map(params![service_id, name, day_from, now.unix()], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-            })
-            .context("summarising a facet")?;
-        let mut counts = Vec::new();
-        for row in rows {
-            let (value, n) = row.context("reading a facet row")?;
-            counts.push((value, n.max(0) as u64));
-        }
+        let counts = super::facet_counts(conn, service_id, name, day_from, now.unix())?;
         let total = counts.iter().map(|(_, n)| n).sum();
         Ok(top_items(counts, total, TOP_N))
     };

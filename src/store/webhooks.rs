@@ -147,10 +147,9 @@ pub fn get_webhook(conn: &Connection, id: i64) -> Result<Option<Webhook>, StoreE
     .context("reading a webhook")
 }
 
-/// Deletes a subscription and its delivery log; false if there was none.
+/// Deletes a subscription and (by `ON DELETE CASCADE`) its delivery log;
+/// false if there was none.
 pub fn delete_webhook(conn: &Connection, id: i64) -> Result<bool, StoreError> {
-    conn.execute("DELETE FROM deliveries WHERE webhook_id = ?1", [id])
-        .context("deleting deliveries")?;
     let n = conn
         .execute("DELETE FROM webhooks WHERE id = ?1", [id])
         .context("deleting a webhook")?;

@@ -50,20 +50,11 @@ pub fn march2_between(from: i64, to: i64) -> String {
 
 /// The march-2 import lines, split at `cut` (Unix seconds).
 fn march2_lines(cut: i64) -> (String, String, scenario::Scenario) {
-    let s = scenario::march2(0);
-    let (mut before, mut after) = (String::new(), String::new());
-    for line in replay::import_jsonl(&s).lines() {
-        let v: Value = serde_json::from_str(line).unwrap();
-        let at = chrono::DateTime::parse_from_rfc3339(v["at"].as_str().unwrap()).unwrap();
-        let out = if at.timestamp() < cut {
-            &mut before
-        } else {
-            &mut after
-        };
-        out.push_str(line);
-        out.push('\n');
-    }
-    (before, after, s)
+    (
+        march2_between(i64::MIN, cut),
+        march2_between(cut, i64::MAX),
+        scenario::march2(0),
+    )
 }
 
 #[tokio::test]

@@ -1,8 +1,8 @@
+use crate::events::march2_between;
 use crate::helpers::*;
 use crate::receiver::{eventually, Receiver, Reply};
 use chrono::{TimeZone, Utc};
 use downwave::alert::signing::verify;
-use downwave::sim::{replay, scenario};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -351,24 +351,12 @@ async fn a_pending_delivery_survives_a_restart_and_is_not_sent_twice() {
 
 /// Imports march-2 in steps, as if live: each part with the clock at its end.
 async fn play_march_2(app: &TestApp) {
-    let s = scenario::march2(0);
-    let lines = replay::import_jsonl(&s);
     let day = Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap();
     let cuts = [(12, 30), (13, 30), (14, 30), (15, 30), (16, 30)];
     let mut start = i64::MIN;
     for (h, m) in cuts {
         let cut = day + chrono::Duration::hours(h) + chrono::Duration::minutes(m);
-        let part: String = lines
-            .lines()
-            .filter(|l| {
-                let v: Value = serde_json::from_str(l).unwrap();
-                let at = chrono::DateTime::parse_from_rfc3339(v["at"].as_str().unwrap())
-                    .unwrap()
-                    .timestamp();
-                at >= start && at < cut.timestamp()
-            })
-            .map(|l| format!("{l}\n"))
-            .collect();
+        let part = march2_between(start, cut.timestamp());
         app.clock.set(cut);
         let r = app.import(part).await;
         assert_eq!(r.status().as_u16(), 200);
