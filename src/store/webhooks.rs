@@ -336,13 +336,21 @@ pub fn due_deliveries(
     let deliveries = rows
         .collect::<Result<Vec<_>, _>>()
         .context("reading a delivery")?;
-    let mut out = Vec::with_capacity(deliveries.len());
-    for d in deliveries {
-        if let Some(w) = get_webhook(conn, d.webhook_id)? {
-            out.push((d, w));
-        }
+    if deliveries.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(out)
+    // Subscriptions are few: one read for all, not one per delivery.
+    let webhooks: std::collections::HashMap<i64, Webhook> = list_webhooks(conn)?
+        .into_iter()
+        .map(|w| (w.id, w))
+        .collect();
+    Ok(deliveries
+        .into_iter()
+        .filter_map(|d| {
+            let w = webhooks.get(&d.webhook_id)?.clone();
+            Some((d, w))
+        })
+        .collect())
 }
 
 /// The result of one delivery attempt.
