@@ -208,11 +208,6 @@ impl SeriesDetector {
         &self.state
     }
 
-    /// The bucket step the detector was built for, in seconds.
-    pub fn step_secs(&self) -> i64 {
-        self.state.step_secs
-    }
-
     /// The open event, if any.
     pub fn open_event(&self) -> Option<&Event> {
         self.state.open.as_deref()

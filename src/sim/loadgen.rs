@@ -118,12 +118,17 @@ impl fmt::Display for LoadReport {
 /// clients (2^32 of them before the numbers wrap).
 static NEXT_CLIENT: AtomicU64 = AtomicU64::new(0);
 
-fn next_client() -> u64 {
+/// Starts the client numbers from the clock, once per process, so runs
+/// against the same server use new addresses.
+fn seed_clients() {
     let start = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(1, |d| d.as_micros() as u64);
-    // Only the first caller's value sticks.
+    // Only the first run's value sticks.
     let _ = NEXT_CLIENT.compare_exchange(0, start, Ordering::Relaxed, Ordering::Relaxed);
+}
+
+fn next_client() -> u64 {
     NEXT_CLIENT.fetch_add(1, Ordering::Relaxed) & 0xffff_ffff
 }
 
@@ -134,6 +139,7 @@ struct ConnResult {
 }
 
 pub async fn run(opts: &LoadOptions) -> anyhow::Result<LoadReport> {
+    seed_clients();
     let opts = Arc::new(opts.clone());
     let started = Instant::now();
     let deadline = started + opts.duration;

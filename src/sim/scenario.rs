@@ -6,9 +6,6 @@
 //! A scenario yields per-minute counts (for backtests) and the individual reports
 //! behind them (for the server to import), plus the ground truth of the injection.
 
-use std::fs;
-use std::path::{Path, PathBuf};
-
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -252,35 +249,6 @@ impl Scenario {
         }
         out
     }
-
-    /// One JSON object per report.
-    pub fn reports_jsonl(&self) -> String {
-        let mut s = String::new();
-        for r in self.reports() {
-            if let Ok(line) = serde_json::to_string(&r) {
-                s.push_str(&line);
-                s.push('\n');
-            }
-        }
-        s
-    }
-}
-
-/// Write `claude-march2-seed<N>.csv`, `.reports.jsonl` and `.truth.json` into `dir`.
-pub fn write_march2(dir: &Path, seed: u64) -> std::io::Result<Vec<PathBuf>> {
-    fs::create_dir_all(dir)?;
-    let s = march2(seed);
-    let stem = format!("claude-march2-seed{seed}");
-    let csv = dir.join(format!("{stem}.csv"));
-    fs::write(&csv, s.counts_csv())?;
-    let reports = dir.join(format!("{stem}.reports.jsonl"));
-    fs::write(&reports, s.reports_jsonl())?;
-    let truth = dir.join(format!("{stem}.truth.json"));
-    fs::write(
-        &truth,
-        serde_json::to_string_pretty(&s.truth).unwrap_or_default(),
-    )?;
-    Ok(vec![csv, reports, truth])
 }
 
 #[cfg(test)]
