@@ -237,50 +237,46 @@ impl BaselineModel {
         1.0 / (self.level_reports + 1.0)
     }
 
+    /// A learned dispersion plus the level-uncertainty term, capped.
+    fn with_level(&self, d: &Dispersion, t: &Tuning) -> f64 {
+        (d.value(t.params.dispersion_prior) + self.level_uncertainty()).min(10.0)
+    }
+
     /// Dispersion of one bucket: learned plus the level-uncertainty term.
     pub fn dispersion(&self, t: &Tuning) -> f64 {
-        (self.bucket_disp.value(t.params.dispersion_prior) + self.level_uncertainty()).min(10.0)
+        self.with_level(&self.bucket_disp, t)
     }
 
     /// Dispersion of a persistence-window sum: learned plus the level uncertainty.
     pub fn window_dispersion(&self, t: &Tuning) -> f64 {
-        (self.window_disp.value(t.params.dispersion_prior) + self.level_uncertainty()).min(10.0)
+        self.with_level(&self.window_disp, t)
     }
 
     /// Dispersion of a sustained-evidence sum: learned plus the level uncertainty.
     pub fn sustained_dispersion(&self, t: &Tuning) -> f64 {
-        (self.sustained_disp.value(t.params.dispersion_prior) + self.level_uncertainty()).min(10.0)
+        self.with_level(&self.sustained_disp, t)
+    }
+
+    /// Whether a sum expected to be `expected` may teach a dispersion.
+    fn can_learn(&self, expected: f64) -> bool {
+        self.level().is_some() && !expected.is_nan() && expected > 0.0
     }
 
     /// Learn the dispersion of one sustained-evidence sum (outside events only);
     /// `phi` is the model's [`Self::sustained_dispersion`] as it stands.
     pub fn learn_sustained(&mut self, t: &Tuning, sum: f64, expected: f64, phi: f64) {
-        if self.level().is_none() || expected.is_nan() || expected <= 0.0 {
-            return;
+        if self.can_learn(expected) {
+            learn_sum(&mut self.sustained_disp, t, sum, expected, phi);
         }
-        let sd = variance(expected, phi).sqrt();
-        self.sustained_disp.learn(
-            sum,
-            expected,
-            t.params.learn_clip_sigma * sd,
-            t.alpha_dispersion,
-        );
     }
 
     /// Learn the dispersion of one persistence-window sum (`sum` reports where
     /// `expected` were expected); call it only for windows outside events.
     pub fn learn_window(&mut self, t: &Tuning, sum: u64, expected: f64) {
-        if self.level().is_none() || expected.is_nan() || expected <= 0.0 {
-            return;
+        if self.can_learn(expected) {
+            let phi = self.window_dispersion(t);
+            learn_sum(&mut self.window_disp, t, sum as f64, expected, phi);
         }
-        let phi = self.window_dispersion(t);
-        let sd = variance(expected, phi).sqrt();
-        self.window_disp.learn(
-            sum as f64,
-            expected,
-            t.params.learn_clip_sigma * sd,
-            t.alpha_dispersion,
-        );
     }
 
     /// Read the profile slots a bucket at `pos` will need, so that on a cold cache
@@ -445,6 +441,18 @@ impl Dispersion {
         self.data_weight = self.data_weight * (1.0 - alpha) + alpha;
         self.prior_weight *= 1.0 - alpha;
     }
+}
+
+/// Teaches `d` one sum, clipping it at `learn_clip_sigma` standard
+/// deviations under dispersion `phi`.
+fn learn_sum(d: &mut Dispersion, t: &Tuning, sum: f64, expected: f64, phi: f64) {
+    let sd = variance(expected, phi).sqrt();
+    d.learn(
+        sum,
+        expected,
+        t.params.learn_clip_sigma * sd,
+        t.alpha_dispersion,
+    );
 }
 
 #[cfg(test)]

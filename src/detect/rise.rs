@@ -194,9 +194,8 @@ impl RiseTracker {
     }
 
     fn push_sample(&mut self, t: &Tuning, v: u32) {
-        if self.sorted.len() != self.samples.len() {
-            self.rebuild();
-        }
+        // `observe`, the one caller, has made them agree.
+        debug_assert_eq!(self.sorted.len(), self.samples.len());
         if self.samples.len() >= t.rise_capacity {
             if let Some(old) = self.samples.pop_front() {
                 self.samples.push_back(v);
