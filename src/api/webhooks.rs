@@ -7,7 +7,7 @@ use super::{Admin, AppState};
 use crate::alert::guard::check_target;
 use crate::alert::render::FORMATS;
 use crate::alert::signing::new_secret;
-use crate::domain::ServiceSlug;
+use crate::domain::{rfc3339, ServiceSlug};
 use crate::error::ApiError;
 use crate::store::{self, Delivery, Webhook, SEVERITIES};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -62,13 +62,6 @@ struct WebhookView {
     /// Only in the answer that creates the subscription or rotates its secret.
     #[serde(skip_serializing_if = "Option::is_none")]
     secret: Option<String>,
-}
-
-fn rfc3339(secs: i64) -> String {
-    Utc.timestamp_opt(secs, 0)
-        .single()
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_default()
 }
 
 impl WebhookView {

@@ -33,13 +33,16 @@ impl Minute {
 
 impl fmt::Display for Minute {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}",
-            self.to_datetime()
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-        )
+        f.write_str(&rfc3339(self.0))
     }
+}
+
+/// A Unix time (seconds) as RFC 3339 in UTC, to the second:
+/// `2026-03-02T11:49:00Z`.
+pub fn rfc3339(unix: i64) -> String {
+    DateTime::<Utc>::from_timestamp(unix, 0)
+        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 impl serde::Serialize for Minute {

@@ -12,7 +12,7 @@ mod slug;
 
 pub use category::{Category, CategoryList};
 pub use error_code::ErrorCode;
-pub use minute::Minute;
+pub use minute::{rfc3339, Minute};
 pub use platform::{Platform, ServiceName};
 pub use region::Region;
 pub use slug::ServiceSlug;

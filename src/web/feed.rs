@@ -5,11 +5,11 @@ use super::pages::status_of;
 use super::view::{self, status_label};
 use super::PageError;
 use crate::api::AppState;
+use crate::domain::rfc3339;
 use crate::store::{self, EventFilter, EventRecord};
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 /// Entries in the feed.
@@ -104,12 +104,6 @@ struct Feed {
     title: String,
     updated: String,
     entries: Vec<Entry>,
-}
-
-fn rfc3339(unix: i64) -> String {
-    DateTime::<Utc>::from_timestamp(unix, 0)
-        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// When an event last changed, as far as a reader cares.

@@ -55,7 +55,7 @@ impl Viewer {
     pub fn time(&self, unix: i64) -> TimeView {
         let utc = DateTime::<Utc>::from_timestamp(unix, 0).unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
         TimeView {
-            iso: utc.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            iso: crate::domain::rfc3339(unix),
             text: self.local(unix).format("%a %-d %b %H:%M").to_string(),
             short: self.local(unix).format("%H:%M").to_string(),
             utc: utc.format("%a %-d %b %Y %H:%M UTC").to_string(),
