@@ -1,14 +1,9 @@
 //! Sending a scenario to downwave: the import lines the server's
-//! `POST /api/v1/admin/import` takes, and a small HTTP client to post them
-//! (used by `downwave simulate --target`).
+//! `POST /api/v1/admin/import` takes, and one request to post them (used by
+//! `downwave simulate --target`).
 
 use super::scenario::Scenario;
-use bytes::Bytes;
 use chrono::{TimeZone, Utc};
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1;
-use hyper::{Request, Uri};
-use hyper_util::rt::TokioIo;
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -54,7 +49,7 @@ pub struct Answer {
     pub body: String,
 }
 
-/// Sends one request over a fresh HTTP/1.1 connection (plain `http://` only).
+/// Sends one request and reads the whole answer.
 pub async fn send(
     method: &str,
     url: &str,
@@ -62,35 +57,16 @@ pub async fn send(
     content_type: &str,
     body: String,
 ) -> anyhow::Result<Answer> {
-    let uri: Uri = url.parse()?;
-    anyhow::ensure!(
-        uri.scheme_str() == Some("http"),
-        "only http:// targets are supported: {url}"
-    );
-    let host = uri
-        .host()
-        .ok_or_else(|| anyhow::anyhow!("no host in {url}"))?;
-    let port = uri.port_u16().unwrap_or(80);
-    let stream = tokio::net::TcpStream::connect((host, port)).await?;
-    let (mut sender, conn) = http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    let mut req = Request::builder()
-        .method(method)
-        .uri(uri.path_and_query().map_or("/", |p| p.as_str()))
-        .header(hyper::header::HOST, format!("{host}:{port}"))
-        .header(hyper::header::CONTENT_TYPE, content_type);
+    let mut req = reqwest::Client::new()
+        .request(method.parse()?, url)
+        .header(reqwest::header::CONTENT_TYPE, content_type)
+        .body(body);
     if let Some(t) = token {
-        req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {t}"));
+        req = req.bearer_auth(t);
     }
-    let resp = sender
-        .send_request(req.body(Full::new(Bytes::from(body)))?)
-        .await?;
-    let status = resp.status().as_u16();
-    let bytes = resp.into_body().collect().await?.to_bytes();
+    let resp = req.send().await?;
     Ok(Answer {
-        status,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
+        status: resp.status().as_u16(),
+        body: resp.text().await?,
     })
 }
