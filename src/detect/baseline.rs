@@ -298,7 +298,12 @@ impl BaselineModel {
 
     /// What to expect in the bucket at `pos`.
     pub fn expect_at(&self, t: &Tuning, pos: &Position) -> Expectation {
-        let season = self.profile_factor(pos) * self.weekly_factor(pos.weekday);
+        self.expect_with(t, self.profile_factor(pos), self.weekly_factor(pos.weekday))
+    }
+
+    /// [`Self::expect_at`] with the two seasonal factors already looked up.
+    fn expect_with(&self, t: &Tuning, profile: f64, weekly: f64) -> Expectation {
+        let season = profile * weekly;
         let mean = match self.level() {
             Some(l) => (l * season).max(t.min_expected),
             None => t.min_expected,
@@ -322,7 +327,9 @@ impl BaselineModel {
             self.last_norm_day = day;
         }
         let pos = Position::new(t, bucket_start);
-        let e = self.expect_at(t, &pos);
+        let profile = self.profile_factor(&pos);
+        let weekly = self.weekly_factor(pos.weekday);
+        let e = self.expect_with(t, profile, weekly);
         let x = count as f64;
         let level = self.level();
         // Until there is a level, nothing to clip against: the first bucket is the level.
@@ -337,8 +344,6 @@ impl BaselineModel {
             frac,
             weekday: d,
         } = pos;
-        let profile = self.profile_factor(&pos);
-        let weekly = self.weekly_factor(d);
         let season = (profile * weekly).max(1e-3);
 
         let al = t.alpha_level;

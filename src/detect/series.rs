@@ -463,13 +463,12 @@ impl SeriesDetector {
             None if updated => Some(EventChange::Updated { event_id: id }),
             None => None,
         };
-        if !active && bucket_end.saturating_sub(ev.ended_at) >= quiet_secs {
-            let mut done = ev.clone();
+        let quiet = !active && bucket_end.saturating_sub(ev.ended_at) >= quiet_secs;
+        if let Some(mut done) = self.state.open.take_if(|_| quiet) {
             // Only the quiet tail since the last abnormal bucket is trimmed off.
             let tail = self.state.pending_total;
             self.state.wave.finish(&mut done.waves, done.ended_at, tail);
             done.resolved_at = Some(bucket_end);
-            self.state.open = None;
             self.state.last_resolved = Some(done);
             self.state.pending_total = 0;
             self.state.pending_expected = 0.0;
