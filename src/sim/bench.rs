@@ -52,11 +52,12 @@ pub fn observe_tick(params: &DetectorParams, n: usize, step_secs: i64, warm_tick
     )
 }
 
-/// Minutes of history (0..=194) each detector has seen in [`server_ticks`], as in
-/// the main crate's criterion bench.
+/// Minutes of history (0..=194) each detector has seen in [`server_ticks`] before
+/// its first timed minute (the criterion bench in `benches/detector.rs` warms
+/// with 209 and times minutes 209 and 210).
 pub const WARM_MINUTES: i64 = 195;
 
-/// The main crate's criterion bench without criterion: `n` one-minute detectors with
+/// A criterion-free cousin of `benches/detector.rs`: `n` one-minute detectors with
 /// rates 0–50/min, warmed with minutes `0..WARM_MINUTES` from 2026-03-02 00:00 UTC;
 /// then for each of `minutes` (minute numbers >= `WARM_MINUTES`), `reps` times: a
 /// fresh clone of the detectors is brought to the minute before (untimed) and one
