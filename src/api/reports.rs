@@ -151,7 +151,10 @@ async fn accept(
         state.clock.now().timestamp_millis(),
         state.reporter_key.reporter(addr, token),
     );
-    let ack = match state.ingest.submit(pending) {
+    let ack = match state
+        .ingest
+        .submit(pending, Some(crate::ingest::local_mailbox()))
+    {
         Ok(rx) => rx.await.unwrap_or(Err(IngestError::ShuttingDown)),
         Err(e) => Err(e),
     }

@@ -4,10 +4,12 @@
 //! acknowledged.
 
 mod limiter;
+mod mailbox;
 mod reporter;
 mod writer;
 
 pub use limiter::ReportLimiter;
+pub use mailbox::{local_mailbox, Mailbox};
 pub use reporter::{client_ip, limit_key, ReporterKey};
 pub use writer::{
     Ack, GroupCommitWriter, IngestError, IngestHandle, PendingReport, WriterConfig,

@@ -9,6 +9,7 @@
 //! they are stored, so "first report of this reporter in the window" is exact,
 //! with no race between concurrent HTTP workers.
 
+use super::mailbox::{Answerer, Mailbox};
 use crate::clock::Clock;
 use crate::domain::{Category, ErrorCode, Minute, Platform, Region};
 use crate::metrics::Metrics;
@@ -69,13 +70,14 @@ pub enum IngestError {
     Storage,
 }
 
-type AckReply = oneshot::Sender<Result<Ack, IngestError>>;
-type Pending = (PendingReport, AckReply);
+pub(super) type AckReply = oneshot::Sender<Result<Ack, IngestError>>;
+type Pending = (PendingReport, AckReply, Option<Mailbox>);
+
 type ImportReply = oneshot::Sender<Result<usize, IngestError>>;
 type Import = (Vec<PendingReport>, ImportReply);
 
 enum Command {
-    Report(PendingReport, AckReply),
+    Report(PendingReport, AckReply, Option<Mailbox>),
     /// Imported history: committed as one transaction, every report counted.
     Import(Vec<PendingReport>, ImportReply),
     Shutdown,
@@ -103,13 +105,15 @@ pub struct IngestHandle {
 impl IngestHandle {
     /// Queues a report; the receiver resolves once it is committed (or failed).
     /// Never blocks: a full queue is an immediate [`IngestError::QueueFull`].
+    /// With a mailbox (see [`super::local_mailbox`]) the answer comes through it.
     pub fn submit(
         &self,
         report: PendingReport,
+        mailbox: Option<Mailbox>,
     ) -> Result<oneshot::Receiver<Result<Ack, IngestError>>, IngestError> {
         let (reply, rx) = oneshot::channel();
         self.metrics.queue_depth.inc();
-        match self.tx.try_send(Command::Report(report, reply)) {
+        match self.tx.try_send(Command::Report(report, reply, mailbox)) {
             Ok(()) => Ok(rx),
             Err(e) => {
                 self.metrics.queue_depth.dec();
@@ -351,9 +355,9 @@ impl GroupCommitWriter {
         stopping: &mut bool,
     ) -> Option<Import> {
         match cmd {
-            Command::Report(r, reply) => {
+            Command::Report(r, reply, mailbox) => {
                 self.metrics.queue_depth.dec();
-                batch.push((r, reply));
+                batch.push((r, reply, mailbox));
                 None
             }
             Command::Import(reports, reply) => Some((reports, reply)),
@@ -425,13 +429,13 @@ impl GroupCommitWriter {
         let mut pending_dedup = ReporterMap::default();
         let mut replies = Vec::with_capacity(batch.len());
         let mut rows = Vec::with_capacity(batch.len());
-        for (r, reply) in batch.drain(..) {
+        for (r, reply, mailbox) in batch.drain(..) {
             let counted = self.dedup.counts(&pending_dedup, &r);
             if counted {
                 pending_dedup.insert((r.service_id, r.reporter), r.received_ms);
             }
             rows.push(r.into_row(counted));
-            replies.push(reply);
+            replies.push((reply, mailbox));
         }
         let started = Instant::now();
         let result = store::commit_batch(&mut self.conn, &rows);
@@ -442,19 +446,24 @@ impl GroupCommitWriter {
             Ok(ids) => {
                 self.healthy.store(true, Ordering::Relaxed);
                 self.metrics.batch_size.observe(rows.len() as f64);
-                for (reply, (row, id)) in replies.into_iter().zip(rows.iter().zip(ids)) {
+                let mut answers = Answerer::default();
+                for ((reply, mailbox), (row, id)) in replies.into_iter().zip(rows.iter().zip(ids)) {
                     if row.counted {
                         self.metrics.reports_counted.inc();
                     } else {
                         self.metrics.reports_duplicate.inc();
                     }
-                    // The client may have gone; the report is stored either way.
-                    let _ = reply.send(Ok(Ack {
-                        id,
-                        counted: row.counted,
-                        minute: row.minute(),
-                    }));
+                    answers.add(
+                        reply,
+                        mailbox,
+                        Ok(Ack {
+                            id,
+                            counted: row.counted,
+                            minute: row.minute(),
+                        }),
+                    );
                 }
+                answers.send();
                 // After the answers: the next batch is decided on it, and
                 // this one's clients need not wait for it.
                 self.dedup.remember(pending_dedup);
@@ -467,9 +476,11 @@ impl GroupCommitWriter {
                     reports = rows.len(),
                     "a report batch failed to commit; answering 503"
                 );
-                for reply in replies {
-                    let _ = reply.send(Err(IngestError::Storage));
+                let mut answers = Answerer::default();
+                for (reply, mailbox) in replies {
+                    answers.add(reply, mailbox, Err(IngestError::Storage));
                 }
+                answers.send();
             }
         }
     }
