@@ -134,6 +134,9 @@ struct LoadgenArgs {
     /// Categories to cycle through.
     #[arg(long = "category", default_values_t = ["login".to_string(), "website".to_string(), "app".to_string()])]
     categories: Vec<String>,
+    /// Load threads [default: one per CPU].
+    #[arg(long)]
+    threads: Option<usize>,
 }
 
 fn main() -> ExitCode {
@@ -225,16 +228,19 @@ fn load(args: LoadgenArgs) -> anyhow::Result<()> {
         rate: args.rate,
         service: args.service.clone(),
         categories: args.categories.clone(),
+        threads: args.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+        }),
     };
-    runtime()?.block_on(async move {
+    {
         match args.target.as_str() {
-            "healthz" => println!("{}", loadgen::run(&base).await?),
+            "healthz" => println!("{}", loadgen::run(&base)?),
             "reports" => {
                 let opts = LoadOptions {
                     target: Target::Reports,
                     ..base
                 };
-                println!("{}", loadgen::run(&opts).await?);
+                println!("{}", loadgen::run(&opts)?);
             }
             "compare" => {
                 // Alternate short runs of each so that a machine whose speed
@@ -242,7 +248,7 @@ fn load(args: LoadgenArgs) -> anyhow::Result<()> {
                 let (mut health_n, mut health_t) = (0f64, 0f64);
                 let (mut reports_ok, mut reports_t) = (0f64, 0f64);
                 for round in 1..=args.rounds {
-                    let health = loadgen::run(&base).await?;
+                    let health = loadgen::run(&base)?;
                     println!("round {round}: {health}");
                     health_n += health.requests as f64;
                     health_t += health.elapsed.as_secs_f64();
@@ -250,8 +256,7 @@ fn load(args: LoadgenArgs) -> anyhow::Result<()> {
                         target: Target::Reports,
                         rate: None,
                         ..base.clone()
-                    })
-                    .await?;
+                    })?;
                     println!("round {round}: {reports}");
                     reports_ok += reports.ok_rate() * reports.elapsed.as_secs_f64();
                     reports_t += reports.elapsed.as_secs_f64();
@@ -263,8 +268,7 @@ fn load(args: LoadgenArgs) -> anyhow::Result<()> {
                     target: Target::Reports,
                     rate: Some(half),
                     ..base.clone()
-                })
-                .await?;
+                })?;
                 println!("half load: {at_half}  (open loop at {half:.0} req/s)");
                 println!(
                     "healthz {health_rate:.0} req/s; acknowledged reports {reports_rate:.0} /s; \
@@ -276,7 +280,7 @@ fn load(args: LoadgenArgs) -> anyhow::Result<()> {
             other => anyhow::bail!("unknown target '{other}': use reports, healthz or compare"),
         }
         Ok(())
-    })
+    }
 }
 
 fn backtest(args: BacktestArgs) -> anyhow::Result<()> {

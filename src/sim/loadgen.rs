@@ -53,6 +53,8 @@ pub struct LoadOptions {
     pub service: String,
     /// Categories cycled through in reports.
     pub categories: Vec<String>,
+    /// Load threads, each with its own share of the connections.
+    pub threads: usize,
 }
 
 /// What one run measured.
@@ -138,7 +140,14 @@ struct ConnResult {
     transport_errors: u64,
 }
 
-pub async fn run(opts: &LoadOptions) -> anyhow::Result<LoadReport> {
+/// Runs the load and waits for it to finish.
+///
+/// Like wrk, each load thread runs its own single-threaded runtime with its
+/// share of the connections, and each connection is one task that drives
+/// its HTTP connection itself: no work stealing and no hand-off between
+/// tasks per request, so the generator spends as little as it can of the
+/// machine it shares with the server.
+pub fn run(opts: &LoadOptions) -> anyhow::Result<LoadReport> {
     seed_clients();
     let opts = Arc::new(opts.clone());
     let started = Instant::now();
@@ -146,27 +155,55 @@ pub async fn run(opts: &LoadOptions) -> anyhow::Result<LoadReport> {
     let per_conn_interval = opts
         .rate
         .map(|r| Duration::from_secs_f64(opts.connections as f64 / r.max(0.001)));
-    let mut tasks = Vec::with_capacity(opts.connections);
-    for i in 0..opts.connections {
-        let opts = opts.clone();
-        // Spread the open-loop schedules so connections do not fire together.
-        let offset = per_conn_interval
-            .map(|iv| iv.mul_f64(i as f64 / opts.connections as f64))
-            .unwrap_or_default();
-        tasks.push(tokio::spawn(async move {
-            drive(&opts, started + offset, per_conn_interval, deadline).await
-        }));
-    }
+    let threads = opts.threads.clamp(1, opts.connections.max(1));
+    let workers: Vec<_> = (0..threads)
+        .map(|t| {
+            let opts = opts.clone();
+            std::thread::Builder::new()
+                .name(format!("loadgen-{t}"))
+                .spawn(move || -> anyhow::Result<Vec<ConnResult>> {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()?;
+                    rt.block_on(async {
+                        let tasks: Vec<_> = (t..opts.connections)
+                            .step_by(threads)
+                            .map(|i| {
+                                let opts = opts.clone();
+                                // Spread the open-loop schedules so that
+                                // connections do not fire together.
+                                let offset = per_conn_interval
+                                    .map(|iv| iv.mul_f64(i as f64 / opts.connections as f64))
+                                    .unwrap_or_default();
+                                tokio::spawn(async move {
+                                    drive(&opts, started + offset, per_conn_interval, deadline)
+                                        .await
+                                })
+                            })
+                            .collect();
+                        let mut results = Vec::with_capacity(tasks.len());
+                        for task in tasks {
+                            results.push(task.await?);
+                        }
+                        Ok(results)
+                    })
+                })
+        })
+        .collect::<Result<_, _>>()?;
     let mut latencies = Vec::new();
     let mut statuses = BTreeMap::new();
     let mut transport_errors = 0;
-    for t in tasks {
-        let r = t.await?;
-        latencies.extend(r.latencies_us);
-        for (s, n) in r.statuses {
-            *statuses.entry(s).or_default() += n;
+    for worker in workers {
+        let results = worker
+            .join()
+            .map_err(|_| anyhow::anyhow!("a load thread panicked"))??;
+        for r in results {
+            latencies.extend(r.latencies_us);
+            for (s, n) in r.statuses {
+                *statuses.entry(s).or_default() += n;
+            }
+            transport_errors += r.transport_errors;
         }
-        transport_errors += r.transport_errors;
     }
     let elapsed = started.elapsed();
     latencies.sort_unstable();
@@ -200,7 +237,8 @@ async fn drive(
         statuses: BTreeMap::new(),
         transport_errors: 0,
     };
-    let mut sender = None;
+    let bodies = Bodies::new(opts);
+    let mut conn = None;
     let mut scheduled = first_send;
     let mut n: u64 = 0;
     loop {
@@ -217,18 +255,26 @@ async fn drive(
         } else {
             Instant::now()
         };
-        if sender.is_none() {
-            sender = connect(&opts.addr).await;
-            if sender.is_none() {
+        if conn.is_none() {
+            conn = connect(&opts.addr).await;
+            if conn.is_none() {
                 out.transport_errors += 1;
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 continue;
             }
         }
-        let Some(s) = sender.as_mut() else { continue };
-        let req = build_request(opts, n);
+        let Some((sender, connection)) = conn.as_mut() else {
+            continue;
+        };
+        let req = build_request(opts, &bodies, n);
         n += 1;
-        match send(s, req).await {
+        // This task drives the connection while it waits for the answer.
+        let answer = tokio::select! {
+            biased;
+            answer = send(sender, req) => answer,
+            _ = connection => None,
+        };
+        match answer {
             Some(status) => {
                 let us = t0.elapsed().as_micros().min(u32::MAX as u128) as u32;
                 out.latencies_us.push(us);
@@ -236,7 +282,7 @@ async fn drive(
             }
             None => {
                 out.transport_errors += 1;
-                sender = None;
+                conn = None;
             }
         }
         if let Some(iv) = interval {
@@ -247,15 +293,12 @@ async fn drive(
 }
 
 type Sender = http1::SendRequest<Full<Bytes>>;
+type Connection = http1::Connection<TokioIo<tokio::net::TcpStream>, Full<Bytes>>;
 
-async fn connect(addr: &str) -> Option<Sender> {
+async fn connect(addr: &str) -> Option<(Sender, Connection)> {
     let stream = tokio::net::TcpStream::connect(addr).await.ok()?;
     let _ = stream.set_nodelay(true);
-    let (sender, conn) = http1::handshake(TokioIo::new(stream)).await.ok()?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Some(sender)
+    http1::handshake(TokioIo::new(stream)).await.ok()
 }
 
 async fn send(s: &mut Sender, req: Request<Full<Bytes>>) -> Option<u16> {
@@ -266,7 +309,41 @@ async fn send(s: &mut Sender, req: Request<Full<Bytes>>) -> Option<u16> {
     Some(status)
 }
 
-fn build_request(opts: &LoadOptions, n: u64) -> Request<Full<Bytes>> {
+/// The report bodies, made once: one per category and error code.
+struct Bodies(Vec<Bytes>);
+
+/// The error codes reports cycle through.
+const ERROR_CODES: [u16; 3] = [529, 500, 500];
+
+impl Bodies {
+    fn new(opts: &LoadOptions) -> Self {
+        let categories: Vec<&str> = if opts.categories.is_empty() {
+            vec!["other"]
+        } else {
+            opts.categories.iter().map(String::as_str).collect()
+        };
+        // Request n uses category n % c and code n % 3: a body per pair.
+        let combos = categories.len() * ERROR_CODES.len();
+        Bodies(
+            (0..combos)
+                .map(|n| {
+                    Bytes::from(format!(
+                        r#"{{"service":"{}","category":"{}","error_code":{}}}"#,
+                        opts.service,
+                        categories[n % categories.len()],
+                        ERROR_CODES[n % ERROR_CODES.len()]
+                    ))
+                })
+                .collect(),
+        )
+    }
+
+    fn get(&self, n: u64) -> Bytes {
+        self.0[(n % self.0.len() as u64) as usize].clone()
+    }
+}
+
+fn build_request(opts: &LoadOptions, bodies: &Bodies, n: u64) -> Request<Full<Bytes>> {
     let builder = Request::builder().header(hyper::header::HOST, opts.addr.as_str());
     let built = match opts.target {
         Target::Healthz => builder
@@ -275,16 +352,6 @@ fn build_request(opts: &LoadOptions, n: u64) -> Request<Full<Bytes>> {
             .body(Full::new(Bytes::new())),
         Target::Reports => {
             let client = next_client();
-            let category = opts
-                .categories
-                .get(n as usize % opts.categories.len().max(1))
-                .map_or("other", String::as_str);
-            let body = format!(
-                r#"{{"service":"{}","category":"{}","error_code":{}}}"#,
-                opts.service,
-                category,
-                if n % 3 == 0 { 529 } else { 500 }
-            );
             builder
                 .method("POST")
                 .uri("/api/v1/reports")
@@ -293,7 +360,7 @@ fn build_request(opts: &LoadOptions, n: u64) -> Request<Full<Bytes>> {
                     "x-forwarded-for",
                     format!("2001:db8:{:x}:{:x}::1", client >> 16, client & 0xffff),
                 )
-                .body(Full::new(Bytes::from(body)))
+                .body(Full::new(bodies.get(n)))
         }
     };
     // Every part above is a constant or formatted by us, so this cannot fail.

@@ -174,6 +174,65 @@ async fn sigterm_drains_and_exits_zero() {
     assert_all_stored(&db, &acked);
 }
 
+/// `downwave loadgen` against the real server: both targets answered, every
+/// report it saw acknowledged is stored and counted, and the summary line.
+#[test]
+fn loadgen_compares_healthz_and_reports_and_every_acknowledged_report_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("load.db");
+    add_claude(&db);
+    let (mut child, port) = start_server(&db);
+    let out = Command::new(BIN)
+        .args(["loadgen", "--addr", &format!("127.0.0.1:{port}")])
+        .args([
+            "--target",
+            "compare",
+            "--connections",
+            "8",
+            "--threads",
+            "2",
+        ])
+        .args(["--seconds", "1", "--rounds", "1"])
+        .output()
+        .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let count_of = |line: &str, status: &str| -> u64 {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(status))
+            .map_or(0, |n| n.parse().unwrap())
+    };
+    let lines: Vec<&str> = stdout.lines().collect();
+    let healthz: Vec<&&str> = lines.iter().filter(|l| l.contains(": healthz")).collect();
+    let reports: Vec<&&str> = lines.iter().filter(|l| l.contains(": reports")).collect();
+    assert_eq!((healthz.len(), reports.len()), (1, 2), "{stdout}");
+    assert!(count_of(healthz[0], "200=") > 100, "{stdout}");
+    for l in lines.iter().filter(|l| l.contains("req/s")) {
+        assert!(!l.contains("transport_errors"), "{l}");
+    }
+    // Every report was a new client through a trusted proxy: all counted.
+    let acked: u64 = reports.iter().map(|l| count_of(l, "202=")).sum();
+    assert!(acked > 100, "{stdout}");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let stored: u64 = conn
+        .query_row("SELECT COUNT(*) FROM reports WHERE counted = 1", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(stored, acked, "{stdout}");
+    let summary = lines.last().unwrap();
+    assert!(
+        summary.starts_with("healthz ") && summary.contains("; ratio "),
+        "{summary}"
+    );
+}
+
 #[test]
 fn a_database_newer_than_the_binary_is_refused() {
     let dir = tempfile::tempdir().unwrap();
