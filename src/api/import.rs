@@ -51,23 +51,27 @@ pub async fn import(
     let mut first_minute: HashMap<i64, i64> = HashMap::new();
     let now = state.clock.now();
     loop {
-        let chunk = match payload.next().await {
-            Some(chunk) => {
-                Some(chunk.map_err(|e| ApiError::bad_request("bad_body", e.to_string()))?)
-            }
-            None => None,
-        };
+        let chunk = payload
+            .next()
+            .await
+            .transpose()
+            .map_err(|e| ApiError::bad_request("bad_body", e.to_string()))?;
         let done = chunk.is_none();
-        if let Some(chunk) = chunk {
-            received += chunk.len();
-            if received > limit {
-                return Err(ApiError::PayloadTooLarge {
-                    message: format!("the import is larger than the limit of {limit} bytes"),
-                });
+        match chunk {
+            Some(chunk) => {
+                received += chunk.len();
+                if received > limit {
+                    return Err(ApiError::PayloadTooLarge {
+                        message: format!("the import is larger than the limit of {limit} bytes"),
+                    });
+                }
+                buf.extend_from_slice(&chunk);
             }
-            buf.extend_from_slice(&chunk);
+            // The end of the body ends an unterminated last line.
+            None if !buf.is_empty() => buf.push(b'\n'),
+            None => {}
         }
-        // Parse every complete line in the buffer (and the rest at the end).
+        // Parse every complete line in the buffer.
         let mut start = 0;
         while let Some(pos) = buf[start..].iter().position(|&b| b == b'\n') {
             line_no += 1;
@@ -79,13 +83,6 @@ pub async fn import(
         }
         buf.drain(..start);
         if done {
-            if !buf.is_empty() {
-                line_no += 1;
-                let line = std::mem::take(&mut buf);
-                if let Some(r) = parse_line(&state, &line, line_no, now).await? {
-                    reports.push(r);
-                }
-            }
             break;
         }
     }
