@@ -130,8 +130,26 @@ fn seed_clients() {
     let _ = NEXT_CLIENT.compare_exchange(0, start, Ordering::Relaxed, Ordering::Relaxed);
 }
 
-fn next_client() -> u64 {
-    NEXT_CLIENT.fetch_add(1, Ordering::Relaxed) & 0xffff_ffff
+/// Client numbers a connection takes at once, so that connections on
+/// different threads do not contend for the counter on every request.
+const CLIENT_BLOCK: u64 = 4096;
+
+/// One connection's supply of client numbers.
+#[derive(Default)]
+struct Clients {
+    next: u64,
+    end: u64,
+}
+
+impl Clients {
+    fn next(&mut self) -> u64 {
+        if self.next == self.end {
+            self.next = NEXT_CLIENT.fetch_add(CLIENT_BLOCK, Ordering::Relaxed);
+            self.end = self.next + CLIENT_BLOCK;
+        }
+        self.next += 1;
+        (self.next - 1) & 0xffff_ffff
+    }
 }
 
 struct ConnResult {
@@ -238,6 +256,7 @@ async fn drive(
         transport_errors: 0,
     };
     let bodies = Bodies::new(opts);
+    let mut clients = Clients::default();
     let mut conn = None;
     let mut scheduled = first_send;
     let mut n: u64 = 0;
@@ -266,7 +285,7 @@ async fn drive(
         let Some((sender, connection)) = conn.as_mut() else {
             continue;
         };
-        let req = build_request(opts, &bodies, n);
+        let req = build_request(opts, &bodies, &mut clients, n);
         n += 1;
         // This task drives the connection while it waits for the answer.
         let answer = tokio::select! {
@@ -305,7 +324,11 @@ async fn send(s: &mut Sender, req: Request<Full<Bytes>>) -> Option<u16> {
     s.ready().await.ok()?;
     let resp = s.send_request(req).await.ok()?;
     let status = resp.status().as_u16();
-    resp.into_body().collect().await.ok()?;
+    // Read the body to its end without keeping it.
+    let mut body = resp.into_body();
+    while let Some(frame) = body.frame().await {
+        frame.ok()?;
+    }
     Some(status)
 }
 
@@ -343,7 +366,12 @@ impl Bodies {
     }
 }
 
-fn build_request(opts: &LoadOptions, bodies: &Bodies, n: u64) -> Request<Full<Bytes>> {
+fn build_request(
+    opts: &LoadOptions,
+    bodies: &Bodies,
+    clients: &mut Clients,
+    n: u64,
+) -> Request<Full<Bytes>> {
     let builder = Request::builder().header(hyper::header::HOST, opts.addr.as_str());
     let built = match opts.target {
         Target::Healthz => builder
@@ -351,7 +379,7 @@ fn build_request(opts: &LoadOptions, bodies: &Bodies, n: u64) -> Request<Full<By
             .uri("/healthz")
             .body(Full::new(Bytes::new())),
         Target::Reports => {
-            let client = next_client();
+            let client = clients.next();
             builder
                 .method("POST")
                 .uri("/api/v1/reports")
