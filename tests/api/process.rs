@@ -114,16 +114,21 @@ fn assert_all_stored(db: &Path, acked: &[i64]) {
     assert_eq!(counted, in_minutes, "per-minute counts match the rows");
 }
 
-fn add_claude(db: &Path) {
-    let out = downwave(db)
-        .args(["service", "add", "claude", "--name", "Claude"])
-        .output()
-        .unwrap();
+/// Runs a command to its end, asserts that it succeeded (showing what it
+/// printed if not) and returns its standard output.
+fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
-        "{}",
+        "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    stdout
+}
+
+fn add_claude(db: &Path) {
+    run_ok(downwave(db).args(["service", "add", "claude", "--name", "Claude"]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -277,28 +282,18 @@ fn help_documents_every_setting() {
 fn simulate_then_backtest_finds_the_march_2_outage() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("march2.csv");
-    let out = Command::new(BIN)
-        .args(["simulate", "march-2", "--seed", "3", "--csv"])
-        .arg(&csv)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        Command::new(BIN)
+            .args(["simulate", "march-2", "--seed", "3", "--csv"])
+            .arg(&csv),
     );
     let output = dir.path().join("out");
-    let out = Command::new(BIN)
-        .args(["backtest", "--scores", "--input"])
-        .arg(&csv)
-        .arg("--output")
-        .arg(&output)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        Command::new(BIN)
+            .args(["backtest", "--scores", "--input"])
+            .arg(&csv)
+            .arg("--output")
+            .arg(&output),
     );
     let events = std::fs::read_to_string(output.join("march2.events.jsonl")).unwrap();
     let lines: Vec<serde_json::Value> = events
@@ -328,21 +323,15 @@ fn nab_scores_agree_with_the_reference_scorer() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .args(["backtest", "--input"])
-        .arg(eval.join("nab/data/realTweets"))
-        .arg("--output")
-        .arg(dir.path())
-        .arg("--labels")
-        .arg(eval.join("nab/labels/combined_windows.json"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let ours = run_ok(
+        Command::new(BIN)
+            .args(["backtest", "--input"])
+            .arg(eval.join("nab/data/realTweets"))
+            .arg("--output")
+            .arg(dir.path())
+            .arg("--labels")
+            .arg(eval.join("nab/labels/combined_windows.json")),
     );
-    let ours = String::from_utf8_lossy(&out.stdout).into_owned();
     let py = Command::new("python3")
         .arg(eval.join("nabscore.py"))
         .arg("--data-root")
@@ -473,21 +462,16 @@ async fn simulate_imports_march_2_into_a_running_server() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("sim.db");
     let (mut child, port) = start_server_with(&db, &["--admin-token", "t"]);
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(BIN)
-            .args(["simulate", "march-2", "--seed", "1", "--target"])
-            .arg(format!("http://127.0.0.1:{port}"))
-            .env("DOWNWAVE_ADMIN_TOKEN", "t")
-            .output()
-            .unwrap()
+    tokio::task::spawn_blocking(move || {
+        run_ok(
+            Command::new(BIN)
+                .args(["simulate", "march-2", "--seed", "1", "--target"])
+                .arg(format!("http://127.0.0.1:{port}"))
+                .env("DOWNWAVE_ADMIN_TOKEN", "t"),
+        )
     })
     .await
     .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let events: serde_json::Value = reqwest::get(format!(
         "http://127.0.0.1:{port}/api/v1/events?service=claude"
     ))
