@@ -4,7 +4,8 @@
 //! `cargo bench --bench detector`
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use downwave::detect::{DetectorParams, SeriesDetector, Tuning};
+use downwave::detect::{DetectorParams, Tuning};
+use downwave::sim::bench::{warmed_detectors, T0};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -14,28 +15,12 @@ const SERVICES: usize = 100_000;
 /// the rise history takes its half-hourly sample, and the next (210) an
 /// ordinary one.
 const WARM_MINUTES: i64 = 209;
-const T0: i64 = 1_772_409_600; // 2026-03-02 00:00 UTC
-
-/// Detectors for `n` services with rates from 0 to 50 a minute, warmed up.
-fn warmed(n: usize, tuning: &Tuning, rng: &mut StdRng) -> Vec<(SeriesDetector, f64)> {
-    (0..n)
-        .map(|_| {
-            let mut d = SeriesDetector::new(tuning);
-            let rate: f64 = rng.gen_range(0.0..50.0);
-            for k in 0..WARM_MINUTES {
-                d.observe(tuning, T0 + k * 60, (rate * rng.gen_range(0.5..1.5)) as u64);
-            }
-            (d, rate)
-        })
-        .collect()
-}
-
 fn tick(c: &mut Criterion) {
     let mut rng = StdRng::seed_from_u64(7);
     // One tuning shared by every detector, as the monitor does.
     let tuning = Tuning::new(&DetectorParams::default(), 60).expect("default parameters are valid");
     let tuning = &tuning;
-    let detectors = warmed(SERVICES, tuning, &mut rng);
+    let detectors = warmed_detectors(tuning, SERVICES, WARM_MINUTES, &mut rng);
     let counts: Vec<u64> = detectors
         .iter()
         .map(|(_, r)| (r * rng.gen_range(0.5..1.5)) as u64)

@@ -9,7 +9,30 @@ use rand::{Rng, SeedableRng};
 
 use crate::detect::{DetectorParams, SeriesDetector, Tuning};
 
-const T0: i64 = 1_772_409_600; // 2026-03-02 00:00 UTC
+/// 2026-03-02 00:00 UTC: where the warmed detectors' history starts.
+pub const T0: i64 = 1_772_409_600;
+
+/// `n` one-minute detectors with rates drawn from 0 to 50 a minute, each fed
+/// minutes `0..warm_minutes` from [`T0`] with counts scattered ±50% around its
+/// rate. Returns each detector with its rate. Shared by [`server_ticks`] and
+/// the criterion bench `benches/detector.rs`.
+pub fn warmed_detectors(
+    tuning: &Tuning,
+    n: usize,
+    warm_minutes: i64,
+    rng: &mut StdRng,
+) -> Vec<(SeriesDetector, f64)> {
+    (0..n)
+        .map(|_| {
+            let mut d = SeriesDetector::new(tuning);
+            let rate: f64 = rng.gen_range(0.0..50.0);
+            for k in 0..warm_minutes {
+                d.observe(tuning, T0 + k * 60, (rate * rng.gen_range(0.5..1.5)) as u64);
+            }
+            (d, rate)
+        })
+        .collect()
+}
 
 /// Build `n` detectors for `step_secs` buckets, warm each with `warm_ticks` buckets,
 /// then time one tick over all of them. Returns a one-line report.
@@ -69,22 +92,10 @@ pub fn server_ticks(
     reps: usize,
 ) -> Vec<(i64, f64)> {
     let mut rng = StdRng::seed_from_u64(7);
-    let mut detectors = Vec::with_capacity(n);
     let Ok(tuning) = Tuning::new(params, 60) else {
         return Vec::new();
     };
-    for _ in 0..n {
-        let mut d = SeriesDetector::new(&tuning);
-        let rate: f64 = rng.gen_range(0.0..50.0);
-        for k in 0..WARM_MINUTES {
-            d.observe(
-                &tuning,
-                T0 + k * 60,
-                (rate * rng.gen_range(0.5..1.5)) as u64,
-            );
-        }
-        detectors.push((d, rate));
-    }
+    let detectors = warmed_detectors(&tuning, n, WARM_MINUTES, &mut rng);
     let counts: Vec<u64> = detectors
         .iter()
         .map(|(_, r)| (r * rng.gen_range(0.5..1.5)) as u64)
