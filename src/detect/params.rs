@@ -221,6 +221,18 @@ pub struct Tuning {
     pub rise_min_samples: usize,
     /// Seconds the rise ratio must stay low before the path re-arms.
     pub rise_rearm_secs: i64,
+    /// `warmup_minutes` in seconds: history needed before an event may open.
+    pub warmup_secs: i64,
+    /// How far back the persistence window reaches, in seconds (>= one step).
+    pub persist_secs: i64,
+    /// `max_freeze_minutes` in seconds: longest the baseline stays frozen by an event.
+    pub max_freeze_secs: i64,
+    /// `sustained_minutes` in seconds: history needed before the sustained path fires.
+    pub sustained_secs: i64,
+    /// `dip_minutes` in seconds.
+    pub dip_secs: i64,
+    /// `quiet_minutes` in seconds.
+    pub quiet_secs: i64,
 }
 
 /// Why a detector could not be built.
@@ -342,6 +354,12 @@ impl Tuning {
             rise_capacity,
             rise_min_samples,
             rise_rearm_secs: (p.rise_rearm_minutes * 60.0) as i64,
+            warmup_secs: (p.warmup_minutes * 60.0) as i64,
+            persist_secs: ((p.persist_minutes * 60.0) as i64).max(step_secs),
+            max_freeze_secs: (p.max_freeze_minutes * 60.0) as i64,
+            sustained_secs: (p.sustained_minutes * 60.0) as i64,
+            dip_secs: (p.dip_minutes * 60.0) as i64,
+            quiet_secs: (p.quiet_minutes * 60.0) as i64,
             params: p.clone(),
             step_secs,
             step_minutes,

@@ -277,13 +277,12 @@ impl SeriesDetector {
         }
         self.state.last_bucket = Some(bucket_start);
         let first = *self.state.first_bucket.get_or_insert(bucket_start);
-        let warmup_secs = (p.warmup_minutes * 60.0) as i64;
-        let warm = bucket_start.saturating_sub(first) >= warmup_secs;
+        let warm = bucket_start.saturating_sub(first) >= t.warmup_secs;
         let bucket_end = bucket_start.saturating_add(step);
         let rise = self.state.rise.observe(t, bucket_start, count);
 
         // Slide the window by time; leaving buckets teach the baseline.
-        let horizon = bucket_start.saturating_sub(((p.persist_minutes * 60.0) as i64).max(step));
+        let horizon = bucket_start.saturating_sub(t.persist_secs);
         while let Some(front) = self.state.window.front() {
             if front.start > horizon && self.state.window.len() < t.window_len {
                 break;
@@ -293,7 +292,7 @@ impl SeriesDetector {
                 self.state.baseline.learn(t, front.start, front.count);
             }
             // Scores made before the baseline existed say nothing about its tail.
-            let warm_bucket = front.start.saturating_sub(first) >= warmup_secs;
+            let warm_bucket = front.start.saturating_sub(first) >= t.warmup_secs;
             if !front.in_event && warm_bucket {
                 self.state
                     .tail_bucket
@@ -306,9 +305,11 @@ impl SeriesDetector {
                     .learn_window(t, front.window_sum, front.window_expected);
             }
         }
-        let freeze = self.state.open.as_ref().is_some_and(|ev| {
-            bucket_start.saturating_sub(ev.started_at) < (p.max_freeze_minutes * 60.0) as i64
-        });
+        let freeze = self
+            .state
+            .open
+            .as_ref()
+            .is_some_and(|ev| bucket_start.saturating_sub(ev.started_at) < t.max_freeze_secs);
         self.state.window.push_back(WindowBucket {
             start: bucket_start,
             count,
@@ -355,7 +356,7 @@ impl SeriesDetector {
             0.0
         };
         let sustained_score = self.state.tail_sustained.calibrate(raw_sustained, u);
-        let history = bucket_start.saturating_sub(first) >= (p.sustained_minutes * 60.0) as i64;
+        let history = bucket_start.saturating_sub(first) >= t.sustained_secs;
         if self.state.open.is_none() && warm {
             self.state
                 .baseline
@@ -415,8 +416,7 @@ impl SeriesDetector {
         let step_minutes = t.step_minutes;
         let rate = x / step_minutes;
         let (alpha, dip_fraction, rise_fraction) = (t.alpha_wave, p.dip_fraction, p.rise_fraction);
-        let dip_secs = (p.dip_minutes * 60.0) as i64;
-        let quiet_secs = (p.quiet_minutes * 60.0) as i64;
+        let (dip_secs, quiet_secs) = (t.dip_secs, t.quiet_secs);
         let Some(ev) = self.state.open.as_mut() else {
             return obs;
         };
