@@ -25,6 +25,7 @@
 //! outer `<svg>` of each layer is stripped and the bodies are concatenated in
 //! z-order inside `<g class="...">` groups.
 
+use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 
 use chrono::{DateTime, FixedOffset, Offset, Timelike, Utc};
@@ -241,9 +242,9 @@ fn svg_body(svg: &str) -> &str {
 /// guards against a future version doing so, since the page's CSP forbids
 /// inline styles). Text content is escaped by plotters, so a literal
 /// `style="` can only be an attribute.
-fn strip_style_attrs(s: &str) -> String {
+fn strip_style_attrs(s: &str) -> Cow<'_, str> {
     if !s.contains(" style=\"") {
-        return s.to_owned();
+        return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
@@ -256,7 +257,7 @@ fn strip_style_attrs(s: &str) -> String {
         };
     }
     out.push_str(rest);
-    out
+    Cow::Owned(out)
 }
 
 /// Escapes text for XML content and attribute values.
@@ -504,19 +505,16 @@ fn decimate(pts: &[(i64, f64)], col: impl Fn(i64) -> i64) -> Vec<(i64, f64)> {
     out
 }
 
-/// Splits points into runs where `f` gives a value, for the baseline band and
-/// line (which are not drawn where the baseline is unknown).
-fn runs<T>(points: &[ChartPoint], f: impl Fn(&ChartPoint) -> Option<T>) -> Vec<Vec<(i64, T)>> {
+/// Splits `(x, value)` pairs into runs of known values, for the baseline band
+/// and line (which are not drawn where the baseline is unknown).
+fn runs<T>(values: impl IntoIterator<Item = (i64, Option<T>)>) -> Vec<Vec<(i64, T)>> {
     let mut out: Vec<Vec<(i64, T)>> = Vec::new();
     let mut cur = Vec::new();
-    for p in points {
-        match f(p) {
-            Some(v) => cur.push((p.t, v)),
-            None => {
-                if !cur.is_empty() {
-                    out.push(std::mem::take(&mut cur));
-                }
-            }
+    for (x, v) in values {
+        match v {
+            Some(v) => cur.push((x, v)),
+            None if !cur.is_empty() => out.push(std::mem::take(&mut cur)),
+            None => {}
         }
     }
     if !cur.is_empty() {
@@ -661,10 +659,13 @@ pub fn render_chart(spec: &ChartSpec) -> Result<String, ChartError> {
     };
 
     // Normal band: one polygon per run where both baseline and upper are known.
-    let band_runs = runs(&points, |p| match (finite(p.baseline), finite(p.upper)) {
-        (Some(b), Some(u)) => Some((b.clamp(0.0, y_max), u.clamp(0.0, y_max))),
-        _ => None,
-    });
+    let band_runs = runs(points.iter().map(|p| {
+        let known = match (finite(p.baseline), finite(p.upper)) {
+            (Some(b), Some(u)) => Some((b.clamp(0.0, y_max), u.clamp(0.0, y_max))),
+            _ => None,
+        };
+        (p.t, known)
+    }));
     let band = geom.layer(|chart| {
         for run in &band_runs {
             let up: Vec<(i64, f64)> = run.iter().map(|&(t, (_, u))| (cx(t), u)).collect();
@@ -680,7 +681,11 @@ pub fn render_chart(spec: &ChartSpec) -> Result<String, ChartError> {
     push_group(&mut body, "chart-band", &band);
 
     // Baseline line, dashed.
-    let base_runs = runs(&points, |p| finite(p.baseline).map(|b| b.clamp(0.0, y_max)));
+    let base_runs = runs(
+        points
+            .iter()
+            .map(|p| (p.t, finite(p.baseline).map(|b| b.clamp(0.0, y_max)))),
+    );
     let baseline = geom.layer(|chart| {
         for run in &base_runs {
             let pts = decimate(
@@ -854,21 +859,11 @@ pub fn render_sparkline(
             .margin(2)
             .build_cartesian_2d(0i64..(n - 1).max(1), 0f64..y_max)?;
         let col = |i: i64| i * i64::from(width) / n.max(1);
-        let brs: Vec<Vec<(i64, f64)>> = {
-            let mut out = Vec::new();
-            let mut cur = Vec::new();
-            for (i, b) in base.iter().enumerate() {
-                match b {
-                    Some(v) => cur.push((i as i64, v.max(0.0))),
-                    None if !cur.is_empty() => out.push(std::mem::take(&mut cur)),
-                    None => {}
-                }
-            }
-            if !cur.is_empty() {
-                out.push(cur);
-            }
-            out
-        };
+        let brs = runs(
+            base.iter()
+                .enumerate()
+                .map(|(i, b)| (i as i64, b.map(|v| v.max(0.0)))),
+        );
         for run in brs {
             let pts = decimate(&run, col);
             if pts.len() > 1 {
