@@ -208,6 +208,15 @@ impl Geom {
         self.layer_on(false, draw)
     }
 
+    /// The plotting area's pixel ranges, x then y, as plotters maps them.
+    fn pixel_area(&self) -> Result<(PixelRange, PixelRange), ChartError> {
+        let mut buf = String::new();
+        let root = SVGBackend::with_string(&mut buf, (self.width, self.height)).into_drawing_area();
+        let chart = self.build(&root)?;
+        let (xr, yr) = chart.plotting_area().get_pixel_range();
+        Ok(((xr.start, xr.end), (yr.start, yr.end)))
+    }
+
     /// [`Geom::layer`], optionally filling the whole canvas white first.
     fn layer_on<F>(&self, background: bool, draw: F) -> Result<String, ChartError>
     where
@@ -259,6 +268,9 @@ fn strip_style_attrs(s: &str) -> Cow<'_, str> {
     out.push_str(rest);
     Cow::Owned(out)
 }
+
+/// First and last pixel of one axis of the plotting area.
+type PixelRange = (i32, i32);
 
 /// Escapes text for XML content and attribute values.
 fn esc(s: &str) -> String {
@@ -651,12 +663,14 @@ pub fn render_chart(spec: &ChartSpec) -> Result<String, ChartError> {
     }
     body.push_str("</g>\n");
 
-    // Pixel column of a time, used to decimate long series.
-    let col = {
-        let x0 = Y_LABEL_AREA + MARGIN_LEFT;
-        let w = plot_px;
-        move |t: i64| (f64::from(x0) + w * (t - from) as f64 / (to - from) as f64).floor() as i64
+    // Pixel x of a time as plotters maps it (linear over the plotting area),
+    // kept in f64 for the hover targets; its column decimates long series.
+    let ((px0, px1), (py0, py1)) = geom.pixel_area()?;
+    let xpx = |t: i64| {
+        let t = t.clamp(from, to);
+        f64::from(px0) + f64::from(px1 - px0) * ((t - from) as f64 / (to - from) as f64)
     };
+    let col = |t: i64| xpx(t).floor() as i64;
 
     // Normal band: one polygon per run where both baseline and upper are known.
     let band_runs = runs(points.iter().map(|p| {
@@ -750,19 +764,7 @@ pub fn render_chart(spec: &ChartSpec) -> Result<String, ChartError> {
     }
     body.push_str("</g>\n");
 
-    // Tooltip hover targets: same mapping as plotters (pixel range of the
-    // plotting area and linear i64 -> pixel), kept in f64 and rounded to 0.1.
-    let ((px0, px1), (py0, py1)) = {
-        let mut buf = String::new();
-        let root = SVGBackend::with_string(&mut buf, (spec.width, spec.height)).into_drawing_area();
-        let chart = geom.build(&root)?;
-        let (xr, yr) = chart.plotting_area().get_pixel_range();
-        ((xr.start, xr.end), (yr.start, yr.end))
-    };
-    let xpx = |t: i64| {
-        let t = t.clamp(from, to);
-        f64::from(px0) + f64::from(px1 - px0) * ((t - from) as f64 / (to - from) as f64)
-    };
+    // Tooltip hover targets, their edges rounded to 0.1 px.
     // Fill and pointer-events are inherited from the group to keep targets lean.
     body.push_str("<g class=\"chart-tips\" fill=\"transparent\" pointer-events=\"all\">\n");
     let mut i = 0;
