@@ -134,7 +134,7 @@ pub fn totals(
 }
 
 /// A comment someone left with a counted report.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Comment {
     pub received_ms: i64,
     pub category: String,

@@ -400,7 +400,7 @@ pub fn list_deliveries(
 
 /// One alert sent (or being sent) for an event, as the event's page shows
 /// it: the subscription's format, never its URL (which may hold a secret).
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub struct EventAlert {
     pub webhook_id: i64,
     pub format: String,
