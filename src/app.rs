@@ -51,6 +51,7 @@ impl Application {
                 max_batch: settings.batch_max_reports,
                 linger: settings.batch_linger,
                 dedup_window: settings.dedup_window,
+                dedup_max_reporters: settings.dedup_max_reporters,
             },
             clock.clone(),
             metrics.clone(),

@@ -78,6 +78,12 @@ pub struct ConfigArgs {
     #[arg(long, env = "DOWNWAVE_DEDUP_WINDOW_SECS", global = true)]
     pub dedup_window_secs: Option<u64>,
 
+    /// Most reporters the de-duplicator remembers (about 50 bytes each). Past
+    /// it, a new reporter's report still counts but the reporter is not
+    /// remembered, so a repeat within the window counts again [default: 4000000].
+    #[arg(long, env = "DOWNWAVE_DEDUP_MAX_REPORTERS", global = true)]
+    pub dedup_max_reporters: Option<usize>,
+
     /// Reports allowed per client address per minute, sustained [default: 10].
     #[arg(long, env = "DOWNWAVE_RATE_LIMIT_PER_MINUTE", global = true)]
     pub rate_limit_per_minute: Option<u32>,
@@ -172,6 +178,7 @@ pub struct Settings {
     pub max_body_bytes: usize,
     pub max_comment_chars: usize,
     pub dedup_window: Duration,
+    pub dedup_max_reporters: usize,
     pub rate_limit_per_minute: u32,
     pub rate_limit_burst: u32,
     pub rate_limit_prune: Duration,
@@ -260,6 +267,7 @@ impl ConfigArgs {
             max_body_bytes,
             max_comment_chars,
             dedup_window_secs,
+            dedup_max_reporters,
             rate_limit_per_minute,
             rate_limit_burst,
             rate_limit_prune_secs,
@@ -321,6 +329,11 @@ impl ConfigArgs {
             max_body_bytes: positive(self.max_body_bytes, 4096, "max_body_bytes")?,
             max_comment_chars: positive(self.max_comment_chars, 500, "max_comment_chars")?,
             dedup_window: Duration::from_secs(self.dedup_window_secs.unwrap_or(900)),
+            dedup_max_reporters: positive(
+                self.dedup_max_reporters,
+                4_000_000,
+                "dedup_max_reporters",
+            )?,
             rate_limit_per_minute: positive(
                 self.rate_limit_per_minute,
                 10,

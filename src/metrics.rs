@@ -37,6 +37,10 @@ pub struct Metrics {
     pub reports_duplicate: Counter,
     /// Reports refused, by the stable error code sent back.
     pub reports_rejected: Family<ReasonLabel, Counter>,
+    /// Reporters the de-duplicator holds right now.
+    pub dedup_reporters: Gauge,
+    /// Counted reports whose reporter was not remembered: the de-duplicator was full.
+    pub dedup_unremembered: Counter,
     /// Reports waiting for the writer right now.
     pub queue_depth: Gauge<i64, std::sync::atomic::AtomicI64>,
     /// Reports per committed batch.
@@ -66,6 +70,8 @@ impl Metrics {
         let reports_counted = Counter::<u64, AtomicU64>::default();
         let reports_duplicate = Counter::<u64, AtomicU64>::default();
         let reports_rejected = Family::<ReasonLabel, Counter>::default();
+        let dedup_reporters = Gauge::default();
+        let dedup_unremembered = Counter::default();
         let queue_depth = Gauge::default();
         let batch_size = Histogram::new(exponential_buckets(1.0, 2.0, 14));
         let commit_seconds = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
@@ -88,6 +94,16 @@ impl Metrics {
             "reports_rejected",
             "Reports refused, by error code",
             reports_rejected.clone(),
+        );
+        registry.register(
+            "dedup_reporters",
+            "Reporters the de-duplicator remembers",
+            dedup_reporters.clone(),
+        );
+        registry.register(
+            "dedup_unremembered",
+            "Counted reports whose reporter could not be remembered (dedup_max_reporters reached)",
+            dedup_unremembered.clone(),
         );
         registry.register(
             "ingest_queue_depth",
@@ -148,6 +164,8 @@ impl Metrics {
             reports_counted,
             reports_duplicate,
             reports_rejected,
+            dedup_reporters,
+            dedup_unremembered,
             queue_depth,
             batch_size,
             commit_seconds,

@@ -90,6 +90,8 @@ pub struct WriterConfig {
     pub linger: Duration,
     /// A reporter counts once per service within this window.
     pub dedup_window: Duration,
+    /// Most reporters the de-duplicator holds; see [`Deduplicator::insert`].
+    pub dedup_max_reporters: usize,
 }
 
 /// The sending side, cloned into every HTTP worker.
@@ -196,6 +198,8 @@ const DEDUP_SHARDS: usize = 64;
 
 struct Deduplicator {
     window_ms: i64,
+    /// Most reporters one shard holds: the bound on memory, spread evenly.
+    shard_cap: usize,
     /// When each (service, reporter) last counted, spread by reporter byte.
     shards: Vec<ReporterMap>,
     /// Latest report time seen: drives pruning (the clock may be a test's).
@@ -207,9 +211,10 @@ struct Deduplicator {
 }
 
 impl Deduplicator {
-    fn new(window_ms: i64, now_ms: i64) -> Self {
+    fn new(window_ms: i64, max_reporters: usize, now_ms: i64) -> Self {
         Deduplicator {
             window_ms,
+            shard_cap: max_reporters.div_ceil(DEDUP_SHARDS).max(1),
             shards: (0..DEDUP_SHARDS).map(|_| ReporterMap::default()).collect(),
             latest_ms: now_ms,
             pruned_ms: vec![now_ms; DEDUP_SHARDS],
@@ -233,16 +238,35 @@ impl Deduplicator {
         }
     }
 
-    fn insert(&mut self, key: (i64, [u8; 16]), t: i64) {
+    /// Remembers that `key` counted at `t`. A new reporter is not remembered
+    /// when its shard is full (false): its report has counted, but a repeat
+    /// within the window will count again. Memory stays bounded however many
+    /// distinct reporters arrive; pruning makes room as windows pass.
+    fn insert(&mut self, key: (i64, [u8; 16]), t: i64) -> bool {
         self.latest_ms = self.latest_ms.max(t);
-        let shard = self.shard(&key);
-        let slot = self.shards[shard].entry(key).or_insert(t);
-        *slot = (*slot).max(t);
+        let cap = self.shard_cap;
+        let i = self.shard(&key);
+        let shard = &mut self.shards[i];
+        if let Some(slot) = shard.get_mut(&key) {
+            *slot = (*slot).max(t);
+            return true;
+        }
+        if shard.len() >= cap {
+            return false;
+        }
+        shard.insert(key, t);
+        true
     }
 
-    fn remember(&mut self, pending: ReporterMap) {
+    fn len(&self) -> usize {
+        self.shards.iter().map(HashMap::len).sum()
+    }
+
+    /// Remembers a batch's counted reporters; returns how many could not be.
+    fn remember(&mut self, pending: ReporterMap) -> usize {
+        let mut unremembered = 0;
         for (key, t) in pending {
-            self.insert(key, t);
+            unremembered += usize::from(!self.insert(key, t));
         }
         // Drop reporters whose window has passed: each batch looks at one
         // shard, in turn, and prunes it if it has not been for window/4.
@@ -253,6 +277,7 @@ impl Deduplicator {
             self.pruned_ms[i] = self.latest_ms;
         }
         self.next_prune = (i + 1) % DEDUP_SHARDS;
+        unremembered
     }
 }
 
@@ -266,6 +291,8 @@ pub struct GroupCommitWriter {
     /// The last batch was large: reports are arriving faster than single
     /// commits, so the next batch may linger to fill.
     under_load: bool,
+    /// When the writer last warned that the de-duplicator was full.
+    dedup_warned: Option<Instant>,
 }
 
 /// A batch at least this large means the writer is under load.
@@ -283,11 +310,12 @@ impl GroupCommitWriter {
     ) -> Result<(IngestHandle, WriterThread), StoreError> {
         let window_ms = config.dedup_window.as_millis() as i64;
         let now_ms = clock.now().timestamp_millis();
-        let mut dedup = Deduplicator::new(window_ms, now_ms);
+        let mut dedup = Deduplicator::new(window_ms, config.dedup_max_reporters, now_ms);
         for service in store::list_services(&conn)? {
             for (reporter, at) in
                 store::recent_counted_reporters(&conn, service.id, now_ms - window_ms)?
             {
+                // Past the cap, the rest of the window is simply forgotten.
                 dedup.insert((service.id, reporter), at);
             }
         }
@@ -307,6 +335,7 @@ impl GroupCommitWriter {
             metrics,
             healthy,
             under_load: false,
+            dedup_warned: None,
         };
         let join = std::thread::Builder::new()
             .name("downwave-writer".into())
@@ -466,7 +495,8 @@ impl GroupCommitWriter {
                 answers.send();
                 // After the answers: the next batch is decided on it, and
                 // this one's clients need not wait for it.
-                self.dedup.remember(pending_dedup);
+                let unremembered = self.dedup.remember(pending_dedup);
+                self.note_dedup(unremembered);
             }
             Err(e) => {
                 self.healthy.store(false, Ordering::Relaxed);
@@ -482,6 +512,29 @@ impl GroupCommitWriter {
                 }
                 answers.send();
             }
+        }
+    }
+
+    /// Publishes the de-duplicator's size; warns (once a minute at most)
+    /// when reporters could not be remembered.
+    fn note_dedup(&mut self, unremembered: usize) {
+        self.metrics.dedup_reporters.set(self.dedup.len() as i64);
+        if unremembered == 0 {
+            return;
+        }
+        self.metrics.dedup_unremembered.inc_by(unremembered as u64);
+        let now = Instant::now();
+        if self
+            .dedup_warned
+            .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(60))
+        {
+            self.dedup_warned = Some(now);
+            tracing::warn!(
+                max = self.config.dedup_max_reporters,
+                unremembered,
+                "the de-duplicator is full: new reporters count but are not remembered \
+                 (raise dedup_max_reporters, or shorten dedup_window_secs)"
+            );
         }
     }
 
@@ -558,9 +611,34 @@ mod tests {
     }
 
     #[test]
+    fn a_full_shard_counts_new_reporters_without_remembering_them() {
+        // One reporter per shard, and two reporters that land in the same one.
+        let mut d = Deduplicator::new(900_000, DEDUP_SHARDS, 0);
+        let first = report(1, 0);
+        let same_shard = (2..=255u8)
+            .map(|i| report(i, 5))
+            .find(|r| d.shard(&(1, r.reporter)) == d.shard(&(1, first.reporter)))
+            .expect("two reporters in one shard");
+        assert_eq!(batch(&mut d, std::slice::from_ref(&first)), [true]);
+        let mut pending = ReporterMap::default();
+        pending.insert((1, same_shard.reporter), 5);
+        assert_eq!(d.remember(pending), 1, "the shard was full");
+        // The remembered one is still a duplicate; the other counts again.
+        let again = |r: &PendingReport| PendingReport {
+            received_ms: 10,
+            ..r.clone()
+        };
+        assert_eq!(
+            batch(&mut d, &[again(&first), again(&same_shard)]),
+            [false, true]
+        );
+        assert_eq!(d.len(), 1);
+    }
+
+    #[test]
     fn a_reporter_counts_once_per_window_within_and_across_batches() {
         let window = 900_000;
-        let mut d = Deduplicator::new(window, 0);
+        let mut d = Deduplicator::new(window, 1 << 20, 0);
         assert_eq!(batch(&mut d, &[report(1, 0), report(1, 10)]), [true, false]);
         assert_eq!(
             batch(&mut d, &[report(1, window - 1), report(2, 5)]),
@@ -572,7 +650,7 @@ mod tests {
     #[test]
     fn old_reporters_are_pruned_shard_by_shard() {
         let window = 1_000;
-        let mut d = Deduplicator::new(window, 0);
+        let mut d = Deduplicator::new(window, 1 << 20, 0);
         let first: Vec<_> = (0..=255u8).map(|i| report(i, 0)).collect();
         batch(&mut d, &first);
         let held = |d: &Deduplicator| d.shards.iter().map(HashMap::len).sum::<usize>();

@@ -265,6 +265,7 @@ fn help_documents_every_setting() {
         "--trusted-proxies",
         "--max-body-bytes",
         "--dedup-window-secs",
+        "--dedup-max-reporters",
         "--rate-limit-per-minute",
         "--rate-limit-burst",
         "--ingest-queue-capacity",

@@ -298,3 +298,30 @@ async fn thirty_two_concurrent_clients_are_counted_exactly() {
         .sum();
     assert_eq!(total, counted);
 }
+
+/// A full de-duplicator still counts every new reporter, never refuses one,
+/// keeps to its bound, and says so in the metrics.
+#[tokio::test]
+async fn a_full_deduplicator_counts_new_reporters_and_stays_bounded() {
+    let app = spawn_app_with(|s| s.dedup_max_reporters = 64).await;
+    for i in 0..300u32 {
+        let from = format!("198.18.{}.{}", i / 256, i % 256);
+        let r = app
+            .report_from(&from, json!({"service": "claude", "category": "login"}))
+            .await;
+        assert_eq!(r.status().as_u16(), 202, "report {i}");
+    }
+    assert_eq!(app.counted_in_minutes("claude"), 300);
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {metrics}"))
+    };
+    let held = value("downwave_dedup_reporters");
+    let unremembered = value("downwave_dedup_unremembered_total");
+    assert!(held <= 64.0, "{held}");
+    assert!(unremembered > 0.0);
+    assert_eq!(held + unremembered, 300.0);
+}
