@@ -351,14 +351,16 @@ async fn a_pending_delivery_survives_a_restart_and_is_not_sent_twice() {
 
 /// Imports march-2 in steps, as if live: each part with the clock at its end.
 /// Plays march-2 into the server as reports would arrive live: the history up
-/// to 12:30 at once, then minute by minute until 16:30, each minute's reports
-/// imported before the clock passes that minute. (Moving the clock an hour
-/// ahead before importing that hour let the live detector, which ticks every
-/// second, now and then close those minutes empty first and resolve the
-/// event before its waves.)
+/// to 11:00 (before the outage) at once, then minute by minute until 16:30,
+/// each minute's reports imported before the clock passes that minute.
+/// Moving the clock an hour ahead before importing that hour let the live
+/// detector, which ticks every second, now and then close those minutes empty
+/// first and resolve the event before its waves. And an import that lands
+/// behind the detector rewinds it, which re-creates its events (a second
+/// "opened"): the bulk history is imported while there is no event yet.
 async fn play_march_2(app: &TestApp) {
     let day = Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap();
-    let first = (day + chrono::Duration::minutes(12 * 60 + 30)).timestamp();
+    let first = (day + chrono::Duration::minutes(11 * 60)).timestamp();
     let end = (day + chrono::Duration::minutes(16 * 60 + 30)).timestamp();
     app.clock.set(Utc.timestamp_opt(first, 0).unwrap());
     let r = app.import(march2_between(i64::MIN, first)).await;
