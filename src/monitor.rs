@@ -186,6 +186,10 @@ pub struct Monitor {
     tracked: HashMap<i64, Tracked>,
     /// Saved memories not yet claimed by a service, from the last start.
     saved: HashMap<i64, (i64, String)>,
+    /// Services replaying from their first minute, with the highest event
+    /// number the replay has written so far: once caught up, their events
+    /// numbered above it were not found again and are dropped.
+    rewound: HashMap<i64, u64>,
     board: Arc<StatusBoard>,
 }
 
@@ -216,6 +220,7 @@ impl Monitor {
             grace,
             tracked: HashMap::new(),
             saved,
+            rewound: HashMap::new(),
             board: board.clone(),
         };
         let join = std::thread::Builder::new()
@@ -290,6 +295,7 @@ impl Monitor {
         for id in services {
             self.tracked.remove(id);
             self.saved.remove(id);
+            self.rewound.insert(*id, 0);
             self.board.remove(*id);
         }
         Ok(())
@@ -318,6 +324,17 @@ impl Monitor {
             }
             let until = (from + CHUNK_MINUTES * STEP_SECS).min(closed);
             self.process(from, until, closed - until > SAVE_EVERY_MINUTES * STEP_SECS)?;
+        }
+        // Every replay has caught up: drop the events none found again.
+        for (service_id, seen) in std::mem::take(&mut self.rewound) {
+            let dropped = store::drop_events_after(&self.conn, service_id, seen)?;
+            if dropped > 0 {
+                tracing::info!(
+                    service_id,
+                    dropped,
+                    "events not found again by the replay dropped"
+                );
+            }
         }
         Ok(())
     }
@@ -361,6 +378,7 @@ impl Monitor {
                 Err(e) => {
                     tracing::warn!(service_id, error = %e, "saved detector state does not fit; relearning");
                     store::reset_detector(&self.conn, service_id)?;
+                    self.rewound.insert(service_id, 0);
                 }
             }
         }
@@ -458,6 +476,9 @@ impl Monitor {
         let mut announced = 0;
         for (service_id, event, kind, wave, minute) in &changes {
             let id = store::upsert_event(&tx, *service_id, event)?;
+            if let Some(seen) = self.rewound.get_mut(service_id) {
+                *seen = (*seen).max(event.id);
+            }
             let changed_at = minute + STEP_SECS;
             if now.timestamp() - changed_at <= self.alerts.max_age.as_secs() as i64 {
                 announced += announce(&tx, &self.alerts, id, kind, *wave, now)?;
@@ -465,6 +486,9 @@ impl Monitor {
         }
         for (service_id, event) in &open_events {
             store::upsert_event(&tx, *service_id, event)?;
+            if let Some(seen) = self.rewound.get_mut(service_id) {
+                *seen = (*seen).max(event.id);
+            }
         }
         for (service_id, last, json) in &memories {
             store::save_detector_state(&tx, *service_id, *last, json)?;

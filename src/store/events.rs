@@ -270,9 +270,12 @@ pub fn save_detector_state(
     Ok(())
 }
 
-/// Forgets everything the detector concluded about a service (its state,
-/// minutes and events), so it relearns from the first minute: what an import
-/// of history older than the detector's position needs.
+/// Forgets what the detector learned about a service (its state and
+/// minutes), so it relearns from the first minute: what an import of history
+/// older than the detector's position needs. Its events stay: the replay
+/// finds them again under the same numbers and updates them in place, so they
+/// keep their ids (and subscribers are not told of them twice);
+/// [`drop_events_after`] removes the ones it does not find.
 pub fn reset_detector(conn: &Connection, service_id: i64) -> Result<(), StoreError> {
     conn.execute(
         "DELETE FROM detector_state WHERE service_id = ?1",
@@ -284,9 +287,21 @@ pub fn reset_detector(conn: &Connection, service_id: i64) -> Result<(), StoreErr
         [service_id],
     )
     .context("resetting detector minutes")?;
-    conn.execute("DELETE FROM events WHERE service_id = ?1", [service_id])
-        .context("resetting events")?;
     Ok(())
+}
+
+/// Deletes a service's events numbered after `seq`: after a replay from the
+/// start, the ones it did not find again.
+pub fn drop_events_after(
+    conn: &Connection,
+    service_id: i64,
+    seq: u64,
+) -> Result<usize, StoreError> {
+    conn.execute(
+        "DELETE FROM events WHERE service_id = ?1 AND seq > ?2",
+        params![service_id, seq as i64],
+    )
+    .context("dropping events a replay did not find")
 }
 
 /// Counted reports per service and minute in `(after, until]`.

@@ -359,9 +359,14 @@ async fn a_pending_delivery_survives_a_restart_and_is_not_sent_twice() {
 /// behind the detector rewinds it, which re-creates its events (a second
 /// "opened"): the bulk history is imported while there is no event yet.
 async fn play_march_2(app: &TestApp) {
+    play_march_2_until(app, 16 * 60 + 30).await;
+}
+
+/// [`play_march_2`] up to `end_minute` (minutes after midnight, from 11:00).
+async fn play_march_2_until(app: &TestApp, end_minute: i64) {
     let day = Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap();
     let first = (day + chrono::Duration::minutes(11 * 60)).timestamp();
-    let end = (day + chrono::Duration::minutes(16 * 60 + 30)).timestamp();
+    let end = (day + chrono::Duration::minutes(end_minute)).timestamp();
     app.clock.set(Utc.timestamp_opt(first, 0).unwrap());
     let r = app.import(march2_between(i64::MIN, first)).await;
     assert_eq!(r.status().as_u16(), 200);
@@ -486,4 +491,55 @@ async fn march_2_is_announced_in_order_to_matching_subscriptions_in_every_format
         "filtered by service"
     );
     assert!(rx.received_at("/off").is_empty(), "disabled");
+}
+
+/// History imported behind the detector makes it replay from the start; the
+/// outage it finds again keeps its id, and no one is told of it twice.
+#[tokio::test]
+async fn a_replay_after_a_late_import_does_not_announce_the_outage_again() {
+    let app = webhook_app().await;
+    let rx = Receiver::start().await;
+    app.subscribe(json!({"url": format!("{}/generic", rx.url), "format": "generic"}))
+        .await;
+    play_march_2_until(&app, 12 * 60 + 30).await;
+    eventually("the opening", || !rx.received_at("/generic").is_empty()).await;
+    let before = app.events("?service=claude").await;
+    assert_eq!(before.len(), 1, "{before:?}");
+    // An event of another service with a higher id, so that a re-created
+    // event could not get its old id back by chance.
+    app.create_service("aws", "AWS", &[]).await;
+    app.db()
+        .execute(
+            "INSERT INTO events (id, service_id, seq, status, started_at, detected_at, opened_by, \
+             peak_at, peak, ended_at, resolved_at, total, excess, expected, severity, waves) \
+             SELECT 1000, id, 1, 'resolved', 0, 60, 'bucket', 60, 9, 120, 180, 9, 8, 1, 'minor', '[]' \
+             FROM services WHERE slug = 'aws'",
+            [],
+        )
+        .unwrap();
+
+    // Late reports from the morning before the outage: behind the detector.
+    let day = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
+    let late: String = (0..5)
+        .map(|i| {
+            let at = (day + chrono::Duration::minutes(i)).to_rfc3339();
+            format!("{{\"service\":\"claude\",\"category\":\"login\",\"at\":\"{at}\"}}\n")
+        })
+        .collect();
+    let r = app.import(late).await;
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+
+    let after = app.events("?service=claude").await;
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_eq!(
+        after[0]["id"], before[0]["id"],
+        "the same event, updated in place"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let kinds: Vec<String> = rx
+        .received_at("/generic")
+        .iter()
+        .map(|r| r.body["type"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(kinds, ["outage.opened"], "told once");
 }
