@@ -353,11 +353,9 @@ async fn a_pending_delivery_survives_a_restart_and_is_not_sent_twice() {
 /// Plays march-2 into the server as reports would arrive live: the history up
 /// to 11:00 (before the outage) at once, then minute by minute until 16:30,
 /// each minute's reports imported before the clock passes that minute.
-/// Moving the clock an hour ahead before importing that hour let the live
+/// (Moving the clock an hour ahead before importing that hour let the live
 /// detector, which ticks every second, now and then close those minutes empty
-/// first and resolve the event before its waves. And an import that lands
-/// behind the detector rewinds it, which re-creates its events (a second
-/// "opened"): the bulk history is imported while there is no event yet.
+/// first and resolve the event before its waves.)
 async fn play_march_2(app: &TestApp) {
     play_march_2_until(app, 16 * 60 + 30).await;
 }
