@@ -18,7 +18,7 @@ use crate::detect::{
     DetectorParams, Event, EventChange, Observation, SeriesDetector, SeriesState, Status, Tuning,
 };
 use crate::domain::Minute;
-use crate::store::{self, DetectorMinute, StoreError};
+use crate::store::{self, Context as _, DetectorMinute, StoreError};
 use rusqlite::Connection;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -281,17 +281,11 @@ impl Monitor {
         let tx = self
             .conn
             .transaction()
-            .map_err(|source| StoreError::Sqlite {
-                context: "starting a detector reset",
-                source,
-            })?;
+            .context("starting a detector reset")?;
         for &id in services {
             store::reset_detector(&tx, id)?;
         }
-        tx.commit().map_err(|source| StoreError::Sqlite {
-            context: "committing a detector reset",
-            source,
-        })?;
+        tx.commit().context("committing a detector reset")?;
         for id in services {
             self.tracked.remove(id);
             self.saved.remove(id);
@@ -469,10 +463,7 @@ impl Monitor {
         let tx = self
             .conn
             .transaction()
-            .map_err(|source| StoreError::Sqlite {
-                context: "starting a detector transaction",
-                source,
-            })?;
+            .context("starting a detector transaction")?;
         let mut announced = 0;
         for (service_id, event, kind, wave, minute) in &changes {
             let id = store::upsert_event(&tx, *service_id, event)?;
@@ -494,10 +485,7 @@ impl Monitor {
             store::save_detector_state(&tx, *service_id, *last, json)?;
         }
         store::insert_detector_minutes(&tx, &rows)?;
-        tx.commit().map_err(|source| StoreError::Sqlite {
-            context: "committing detector results",
-            source,
-        })?;
+        tx.commit().context("committing detector results")?;
         if announced > 0 {
             self.alerts.wake.notify_one();
         }
@@ -509,17 +497,11 @@ impl Monitor {
         let tx = self
             .conn
             .transaction()
-            .map_err(|source| StoreError::Sqlite {
-                context: "starting to save detector state",
-                source,
-            })?;
+            .context("starting to save detector state")?;
         for (&id, t) in self.tracked.iter_mut() {
             save(&tx, id, t)?;
         }
-        tx.commit().map_err(|source| StoreError::Sqlite {
-            context: "saving detector state",
-            source,
-        })
+        tx.commit().context("saving detector state")
     }
 }
 

@@ -350,6 +350,14 @@ async fn a_pending_delivery_survives_a_restart_and_is_not_sent_twice() {
 }
 
 /// Imports march-2 in steps, as if live: each part with the clock at its end.
+/// The message types a receiver path got, in arrival order.
+fn kinds_at(rx: &Receiver, path: &str) -> Vec<String> {
+    rx.received_at(path)
+        .iter()
+        .map(|r| r.body["type"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// Plays march-2 into the server as reports would arrive live: the history up
 /// to 11:00 (before the outage) at once, then minute by minute until 16:30,
 /// each minute's reports imported before the clock passes that minute.
@@ -420,11 +428,7 @@ async fn march_2_is_announced_in_order_to_matching_subscriptions_in_every_format
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    let kinds: Vec<String> = rx
-        .received_at("/generic")
-        .iter()
-        .map(|r| r.body["type"].as_str().unwrap().to_owned())
-        .collect();
+    let kinds = kinds_at(&rx, "/generic");
     assert_eq!(
         kinds,
         [
@@ -534,10 +538,6 @@ async fn a_replay_after_a_late_import_does_not_announce_the_outage_again() {
         "the same event, updated in place"
     );
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let kinds: Vec<String> = rx
-        .received_at("/generic")
-        .iter()
-        .map(|r| r.body["type"].as_str().unwrap().to_owned())
-        .collect();
+    let kinds = kinds_at(&rx, "/generic");
     assert_eq!(kinds, ["outage.opened"], "told once");
 }
