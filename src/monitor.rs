@@ -20,7 +20,7 @@ use crate::detect::{
 use crate::domain::Minute;
 use crate::store::{self, Context as _, DetectorMinute, StoreError};
 use rusqlite::Connection;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, RwLock};
@@ -186,10 +186,10 @@ pub struct Monitor {
     tracked: HashMap<i64, Tracked>,
     /// Saved memories not yet claimed by a service, from the last start.
     saved: HashMap<i64, (i64, String)>,
-    /// Services replaying from their first minute, with the highest event
-    /// number the replay has written so far: once caught up, their events
-    /// numbered above it were not found again and are dropped.
-    rewound: HashMap<i64, u64>,
+    /// Services replaying from their first minute: once caught up, their
+    /// events numbered above those the replay opened were not found again
+    /// and are dropped.
+    rewound: HashSet<i64>,
     board: Arc<StatusBoard>,
 }
 
@@ -220,7 +220,7 @@ impl Monitor {
             grace,
             tracked: HashMap::new(),
             saved,
-            rewound: HashMap::new(),
+            rewound: HashSet::new(),
             board: board.clone(),
         };
         let join = std::thread::Builder::new()
@@ -289,7 +289,7 @@ impl Monitor {
         for id in services {
             self.tracked.remove(id);
             self.saved.remove(id);
-            self.rewound.insert(*id, 0);
+            self.rewound.insert(*id);
             self.board.remove(*id);
         }
         Ok(())
@@ -320,8 +320,12 @@ impl Monitor {
             self.process(from, until, closed - until > SAVE_EVERY_MINUTES * STEP_SECS)?;
         }
         // Every replay has caught up: drop the events none found again.
-        for (service_id, seen) in std::mem::take(&mut self.rewound) {
-            let dropped = store::drop_events_after(&self.conn, service_id, seen)?;
+        for service_id in std::mem::take(&mut self.rewound) {
+            let opened = self
+                .tracked
+                .get(&service_id)
+                .map_or(0, |t| t.detector.events_opened());
+            let dropped = store::drop_events_after(&self.conn, service_id, opened)?;
             if dropped > 0 {
                 tracing::info!(
                     service_id,
@@ -372,7 +376,7 @@ impl Monitor {
                 Err(e) => {
                     tracing::warn!(service_id, error = %e, "saved detector state does not fit; relearning");
                     store::reset_detector(&self.conn, service_id)?;
-                    self.rewound.insert(service_id, 0);
+                    self.rewound.insert(service_id);
                 }
             }
         }
@@ -467,9 +471,6 @@ impl Monitor {
         let mut announced = 0;
         for (service_id, event, kind, wave, minute) in &changes {
             let id = store::upsert_event(&tx, *service_id, event)?;
-            if let Some(seen) = self.rewound.get_mut(service_id) {
-                *seen = (*seen).max(event.id);
-            }
             let changed_at = minute + STEP_SECS;
             if now.timestamp() - changed_at <= self.alerts.max_age.as_secs() as i64 {
                 announced += announce(&tx, &self.alerts, id, kind, *wave, now)?;
@@ -477,9 +478,6 @@ impl Monitor {
         }
         for (service_id, event) in &open_events {
             store::upsert_event(&tx, *service_id, event)?;
-            if let Some(seen) = self.rewound.get_mut(service_id) {
-                *seen = (*seen).max(event.id);
-            }
         }
         for (service_id, last, json) in &memories {
             store::save_detector_state(&tx, *service_id, *last, json)?;
