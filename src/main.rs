@@ -234,55 +234,53 @@ fn load(args: LoadgenArgs) -> anyhow::Result<()> {
             std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
         }),
     };
-    {
-        match args.target.as_str() {
-            "healthz" => println!("{}", loadgen::run(&base)?),
-            "reports" => {
-                let opts = LoadOptions {
+    match args.target.as_str() {
+        "healthz" => println!("{}", loadgen::run(&base)?),
+        "reports" => {
+            let opts = LoadOptions {
+                target: Target::Reports,
+                ..base
+            };
+            println!("{}", loadgen::run(&opts)?);
+        }
+        "compare" => {
+            // Alternate short runs of each so that a machine whose speed
+            // drifts during the session affects both sides alike.
+            let (mut health_n, mut health_t) = (0f64, 0f64);
+            let (mut reports_ok, mut reports_t) = (0f64, 0f64);
+            for round in 1..=args.rounds {
+                let health = loadgen::run(&base)?;
+                println!("round {round}: {health}");
+                health_n += health.requests as f64;
+                health_t += health.elapsed.as_secs_f64();
+                let reports = loadgen::run(&LoadOptions {
                     target: Target::Reports,
-                    ..base
-                };
-                println!("{}", loadgen::run(&opts)?);
-            }
-            "compare" => {
-                // Alternate short runs of each so that a machine whose speed
-                // drifts during the session affects both sides alike.
-                let (mut health_n, mut health_t) = (0f64, 0f64);
-                let (mut reports_ok, mut reports_t) = (0f64, 0f64);
-                for round in 1..=args.rounds {
-                    let health = loadgen::run(&base)?;
-                    println!("round {round}: {health}");
-                    health_n += health.requests as f64;
-                    health_t += health.elapsed.as_secs_f64();
-                    let reports = loadgen::run(&LoadOptions {
-                        target: Target::Reports,
-                        rate: None,
-                        ..base.clone()
-                    })?;
-                    println!("round {round}: {reports}");
-                    reports_ok += reports.ok_rate() * reports.elapsed.as_secs_f64();
-                    reports_t += reports.elapsed.as_secs_f64();
-                }
-                let health_rate = health_n / health_t.max(1e-9);
-                let reports_rate = reports_ok / reports_t.max(1e-9);
-                let half = reports_rate / 2.0;
-                let at_half = loadgen::run(&LoadOptions {
-                    target: Target::Reports,
-                    rate: Some(half),
+                    rate: None,
                     ..base.clone()
                 })?;
-                println!("half load: {at_half}  (open loop at {half:.0} req/s)");
-                println!(
-                    "healthz {health_rate:.0} req/s; acknowledged reports {reports_rate:.0} /s; \
-                     ratio {:.2}; p99 at half load {:.2} ms",
-                    reports_rate / health_rate.max(1e-9),
-                    at_half.p99.as_secs_f64() * 1000.0
-                );
+                println!("round {round}: {reports}");
+                reports_ok += reports.ok_rate() * reports.elapsed.as_secs_f64();
+                reports_t += reports.elapsed.as_secs_f64();
             }
-            other => anyhow::bail!("unknown target '{other}': use reports, healthz or compare"),
+            let health_rate = health_n / health_t.max(1e-9);
+            let reports_rate = reports_ok / reports_t.max(1e-9);
+            let half = reports_rate / 2.0;
+            let at_half = loadgen::run(&LoadOptions {
+                target: Target::Reports,
+                rate: Some(half),
+                ..base.clone()
+            })?;
+            println!("half load: {at_half}  (open loop at {half:.0} req/s)");
+            println!(
+                "healthz {health_rate:.0} req/s; acknowledged reports {reports_rate:.0} /s; \
+                     ratio {:.2}; p99 at half load {:.2} ms",
+                reports_rate / health_rate.max(1e-9),
+                at_half.p99.as_secs_f64() * 1000.0
+            );
         }
-        Ok(())
+        other => anyhow::bail!("unknown target '{other}': use reports, healthz or compare"),
     }
+    Ok(())
 }
 
 fn backtest(args: BacktestArgs) -> anyhow::Result<()> {

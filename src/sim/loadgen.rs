@@ -332,7 +332,8 @@ async fn send(s: &mut Sender, req: Request<Full<Bytes>>) -> Option<u16> {
     Some(status)
 }
 
-/// The report bodies, made once: one per category and error code.
+/// The report bodies, made once per connection (so that connections on
+/// different threads share no reference counts): one per category and code.
 struct Bodies(Vec<Bytes>);
 
 /// The error codes reports cycle through.
