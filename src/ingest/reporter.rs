@@ -74,27 +74,40 @@ pub fn client_ip(
     if !is_trusted(&peer) {
         return peer;
     }
-    let chain: Vec<IpAddr> = if let Some(xff) = x_forwarded_for {
-        xff.split(',').filter_map(parse_addr).collect()
+    // Both headers list the hops left to right; read from the right.
+    let found = if let Some(xff) = x_forwarded_for {
+        nearest_untrusted(xff.rsplit(',').filter_map(parse_addr), is_trusted)
     } else if let Some(fwd) = forwarded {
-        fwd.split(',')
-            .flat_map(|elem| elem.split(';'))
-            .filter_map(|pair| {
+        nearest_untrusted(
+            fwd.rsplit([',', ';']).filter_map(|pair| {
                 let (k, v) = pair.split_once('=')?;
-                k.trim().eq_ignore_ascii_case("for").then_some(v)
-            })
-            .filter_map(parse_addr)
-            .collect()
+                if !k.trim().eq_ignore_ascii_case("for") {
+                    return None;
+                }
+                parse_addr(v)
+            }),
+            is_trusted,
+        )
     } else {
-        return peer;
+        None
     };
-    chain
-        .iter()
-        .rev()
-        .find(|ip| !is_trusted(ip))
-        .or(chain.first())
-        .copied()
-        .unwrap_or(peer)
+    found.unwrap_or(peer)
+}
+
+/// The first untrusted address of a chain read from the right; if every
+/// address is trusted, the leftmost one.
+fn nearest_untrusted(
+    right_to_left: impl Iterator<Item = IpAddr>,
+    is_trusted: impl Fn(&IpAddr) -> bool,
+) -> Option<IpAddr> {
+    let mut leftmost = None;
+    for ip in right_to_left {
+        if !is_trusted(&ip) {
+            return Some(ip);
+        }
+        leftmost = Some(ip);
+    }
+    leftmost
 }
 
 /// Parses one address as it appears in a forwarding header: bare, quoted,
@@ -138,6 +151,20 @@ mod tests {
             &trusted,
         );
         assert_eq!(got, ip("198.51.100.7"));
+    }
+
+    #[test]
+    fn a_chain_of_trusted_hops_gives_its_leftmost_and_garbage_gives_the_peer() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let peer = ip("10.0.0.1");
+        let got = client_ip(peer, Some("10.0.0.9, junk, 10.0.0.2"), None, &trusted);
+        assert_eq!(got, ip("10.0.0.9"));
+        assert_eq!(client_ip(peer, Some("junk, ,"), None, &trusted), peer);
+        let forwarded = "for=10.0.0.7, for=unknown;proto=http, for=10.0.0.3";
+        assert_eq!(
+            client_ip(peer, None, Some(forwarded), &trusted),
+            ip("10.0.0.7")
+        );
     }
 
     #[test]
