@@ -15,7 +15,8 @@
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
-use hyper::Request;
+use hyper::header::{self, HeaderName, HeaderValue};
+use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -184,21 +185,23 @@ pub fn run(opts: &LoadOptions) -> anyhow::Result<LoadReport> {
                         .enable_all()
                         .build()?;
                     rt.block_on(async {
-                        let tasks: Vec<_> = (t..opts.connections)
+                        let tasks = (t..opts.connections)
                             .step_by(threads)
                             .map(|i| {
                                 let opts = opts.clone();
+                                let template = Template::new(&opts)?;
                                 // Spread the open-loop schedules so that
                                 // connections do not fire together.
                                 let offset = per_conn_interval
                                     .map(|iv| iv.mul_f64(i as f64 / opts.connections as f64))
                                     .unwrap_or_default();
-                                tokio::spawn(async move {
-                                    drive(&opts, started + offset, per_conn_interval, deadline)
+                                Ok(tokio::spawn(async move {
+                                    let first_send = started + offset;
+                                    drive(&opts, template, first_send, per_conn_interval, deadline)
                                         .await
-                                })
+                                }))
                             })
-                            .collect();
+                            .collect::<anyhow::Result<Vec<_>>>()?;
                         let mut results = Vec::with_capacity(tasks.len());
                         for task in tasks {
                             results.push(task.await?);
@@ -246,6 +249,7 @@ pub fn run(opts: &LoadOptions) -> anyhow::Result<LoadReport> {
 
 async fn drive(
     opts: &LoadOptions,
+    template: Template,
     first_send: Instant,
     interval: Option<Duration>,
     deadline: Instant,
@@ -255,7 +259,6 @@ async fn drive(
         statuses: BTreeMap::new(),
         transport_errors: 0,
     };
-    let bodies = Bodies::new(opts);
     let mut clients = Clients::default();
     let mut conn = None;
     let mut scheduled = first_send;
@@ -285,7 +288,7 @@ async fn drive(
         let Some((sender, connection)) = conn.as_mut() else {
             continue;
         };
-        let req = build_request(opts, &bodies, &mut clients, n);
+        let req = template.request(&mut clients, n);
         n += 1;
         // This task drives the connection while it waits for the answer.
         let answer = tokio::select! {
@@ -332,15 +335,23 @@ async fn send(s: &mut Sender, req: Request<Full<Bytes>>) -> Option<u16> {
     Some(status)
 }
 
-/// The report bodies, made once per connection (so that connections on
-/// different threads share no reference counts): one per category and code.
-struct Bodies(Vec<Bytes>);
+/// What every request of one connection shares, made once per connection
+/// (so that connections on different threads share no reference counts):
+/// the parsed path and host, and for reports a body per category and code.
+struct Template {
+    target: Target,
+    uri: hyper::Uri,
+    host: HeaderValue,
+    bodies: Vec<Bytes>,
+}
 
 /// The error codes reports cycle through.
 const ERROR_CODES: [u16; 3] = [529, 500, 500];
 
-impl Bodies {
-    fn new(opts: &LoadOptions) -> Self {
+impl Template {
+    fn new(opts: &LoadOptions) -> anyhow::Result<Self> {
+        let host = HeaderValue::from_str(&opts.addr)
+            .map_err(|_| anyhow::anyhow!("'{}' cannot be a Host header", opts.addr))?;
         let categories: Vec<&str> = if opts.categories.is_empty() {
             vec!["other"]
         } else {
@@ -348,50 +359,53 @@ impl Bodies {
         };
         // Request n uses category n % c and code n % 3: a body per pair.
         let combos = categories.len() * ERROR_CODES.len();
-        Bodies(
-            (0..combos)
-                .map(|n| {
-                    Bytes::from(format!(
-                        r#"{{"service":"{}","category":"{}","error_code":{}}}"#,
-                        opts.service,
-                        categories[n % categories.len()],
-                        ERROR_CODES[n % ERROR_CODES.len()]
-                    ))
-                })
-                .collect(),
-        )
+        let bodies = (0..combos)
+            .map(|n| {
+                Bytes::from(format!(
+                    r#"{{"service":"{}","category":"{}","error_code":{}}}"#,
+                    opts.service,
+                    categories[n % categories.len()],
+                    ERROR_CODES[n % ERROR_CODES.len()]
+                ))
+            })
+            .collect();
+        let uri = match opts.target {
+            Target::Healthz => "/healthz",
+            Target::Reports => "/api/v1/reports",
+        };
+        Ok(Template {
+            target: opts.target,
+            uri: hyper::Uri::from_static(uri),
+            host,
+            bodies,
+        })
     }
 
-    fn get(&self, n: u64) -> Bytes {
-        self.0[(n % self.0.len() as u64) as usize].clone()
+    /// The `n`th request of this connection.
+    fn request(&self, clients: &mut Clients, n: u64) -> Request<Full<Bytes>> {
+        let mut req = Request::new(Full::new(Bytes::new()));
+        *req.uri_mut() = self.uri.clone();
+        req.headers_mut().insert(header::HOST, self.host.clone());
+        if self.target == Target::Reports {
+            *req.method_mut() = Method::POST;
+            let body = &self.bodies[(n % self.bodies.len() as u64) as usize];
+            *req.body_mut() = Full::new(body.clone());
+            let headers = req.headers_mut();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            headers.insert(X_FORWARDED_FOR, forwarded_for(clients.next()));
+        }
+        req
     }
 }
 
-fn build_request(
-    opts: &LoadOptions,
-    bodies: &Bodies,
-    clients: &mut Clients,
-    n: u64,
-) -> Request<Full<Bytes>> {
-    let builder = Request::builder().header(hyper::header::HOST, opts.addr.as_str());
-    let built = match opts.target {
-        Target::Healthz => builder
-            .method("GET")
-            .uri("/healthz")
-            .body(Full::new(Bytes::new())),
-        Target::Reports => {
-            let client = clients.next();
-            builder
-                .method("POST")
-                .uri("/api/v1/reports")
-                .header(hyper::header::CONTENT_TYPE, "application/json")
-                .header(
-                    "x-forwarded-for",
-                    format!("2001:db8:{:x}:{:x}::1", client >> 16, client & 0xffff),
-                )
-                .body(Full::new(bodies.get(n)))
-        }
-    };
-    // Every part above is a constant or formatted by us, so this cannot fail.
-    built.unwrap_or_else(|_| Request::new(Full::new(Bytes::new())))
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// A documentation-prefix IPv6 address of its own /64 for each client.
+fn forwarded_for(client: u64) -> HeaderValue {
+    let addr = format!("2001:db8:{:x}:{:x}::1", client >> 16, client & 0xffff);
+    // Hex digits and colons only: always a valid header value.
+    HeaderValue::try_from(addr).unwrap_or_else(|_| unreachable!("an IPv6 address is visible ASCII"))
 }
