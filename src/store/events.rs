@@ -57,10 +57,16 @@ fn enum_text<T: serde::Serialize>(v: &T) -> String {
 pub fn upsert_event(conn: &Connection, service_id: i64, e: &Event) -> Result<i64, StoreError> {
     let waves = serde_json::to_string(&e.waves).unwrap_or_else(|_| "[]".into());
     let status = if e.is_open() { "open" } else { "resolved" };
+    // A new event's id is above every id an event ever had: above the
+    // events there are and above any an alert was queued for. An event a
+    // replay dropped (see [`drop_events_after`]) leaves its alerts behind,
+    // and those alerts' keys must never match a later, different event.
     conn.prepare_cached(
-        "INSERT INTO events (service_id, seq, status, started_at, detected_at, opened_by, \
+        "INSERT INTO events (id, service_id, seq, status, started_at, detected_at, opened_by, \
          peak_at, peak, ended_at, resolved_at, total, excess, expected, severity, waves) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
+         VALUES ((SELECT MAX(m) + 1 FROM (SELECT COALESCE(MAX(id), 0) AS m FROM events \
+                  UNION ALL SELECT COALESCE(MAX(event_id), 0) FROM deliveries)), \
+         ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
          ON CONFLICT (service_id, seq) DO UPDATE SET status = excluded.status, \
          started_at = excluded.started_at, detected_at = excluded.detected_at, \
          opened_by = excluded.opened_by, peak_at = excluded.peak_at, peak = excluded.peak, \
@@ -291,7 +297,9 @@ pub fn reset_detector(conn: &Connection, service_id: i64) -> Result<(), StoreErr
 }
 
 /// Deletes a service's events numbered after `seq`: after a replay from the
-/// start, the ones it did not find again.
+/// start, the ones it did not find again. Alerts already queued or sent for
+/// them stay in the delivery log; their ids are never given to another event
+/// (see [`upsert_event`]).
 pub fn drop_events_after(
     conn: &Connection,
     service_id: i64,
@@ -489,4 +497,68 @@ impl EventView {
 
 fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::{OpenReason, Severity};
+    use crate::store::{enqueue_announcement, open_writer, Announcement, OpenOptions};
+
+    fn event(seq: u64, started_at: i64) -> Event {
+        Event {
+            id: seq,
+            started_at,
+            detected_at: started_at + 60,
+            opened_by: OpenReason::Extreme,
+            peak_at: started_at,
+            peak: 90.0,
+            peak_baseline: 3.0,
+            ended_at: started_at + 120,
+            resolved_at: None,
+            total: 180,
+            excess: 170.0,
+            expected: 10.0,
+            severity: Severity::Major,
+            waves: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn an_event_a_replay_dropped_never_lends_its_id_or_its_alerts_to_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_writer(&dir.path().join("d.db"), &OpenOptions::default()).unwrap();
+        conn.execute_batch(
+            "INSERT INTO services (id, slug, name, categories, created_at) \
+             VALUES (1, 'claude', 'Claude', '[\"login\"]', 0); \
+             INSERT INTO webhooks (id, url, format, services, min_severity, enabled, secret, \
+             created_at) VALUES (1, 'https://hooks.example/x', 'generic', '[]', 'minor', 1, 's', 0);",
+        )
+        .unwrap();
+        let opened = |event_id| {
+            let a = Announcement {
+                event_id,
+                service: "claude",
+                severity: "major",
+                kind: "outage.opened",
+                wave: 0,
+                payload: "{}",
+            };
+            enqueue_announcement(&conn, &a, 0).unwrap()
+        };
+        let first = upsert_event(&conn, 1, &event(1, 600)).unwrap();
+        assert_eq!(opened(first), 1);
+        assert_eq!(
+            upsert_event(&conn, 1, &event(1, 540)).unwrap(),
+            first,
+            "updated in place"
+        );
+        assert_eq!(opened(first), 0, "announced once");
+
+        // The replay found nothing; later the detector opens a new event 1.
+        assert_eq!(drop_events_after(&conn, 1, 0).unwrap(), 1);
+        let second = upsert_event(&conn, 1, &event(1, 7_200)).unwrap();
+        assert!(second > first, "id {second} after {first}");
+        assert_eq!(opened(second), 1, "the new event is announced");
+    }
 }
