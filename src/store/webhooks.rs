@@ -263,19 +263,19 @@ pub fn enqueue_announcement(
         )
         .context("preparing a delivery")?;
     let mut was_opened = conn
-        .prepare_cached("SELECT COUNT(*) FROM deliveries WHERE dedup_key = ?1")
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM deliveries WHERE dedup_key = ?1)")
         .context("preparing an opened check")?;
     for w in list_webhooks(conn)? {
         let opened_key = format!("{}:{}:outage.opened:0", w.id, a.event_id);
         let (key, send) = if a.kind == "outage.opened" {
             (opened_key, w.wants(a.service, a.severity))
         } else {
-            let told: i64 = was_opened
+            let told: bool = was_opened
                 .query_row([&opened_key], |r| r.get(0))
                 .context("checking an opened announcement")?;
             (
                 format!("{}:{}:{}:{}", w.id, a.event_id, a.kind, a.wave),
-                w.enabled && told > 0,
+                w.enabled && told,
             )
         };
         if !send {
