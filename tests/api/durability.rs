@@ -10,20 +10,8 @@ fn login() -> serde_json::Value {
 async fn data_and_duplicates_survive_a_restart_on_the_same_file() {
     let app = spawn_app().await;
     app.create_service("aws", "AWS", &["s3", "ec2"]).await;
-    assert_eq!(
-        app.report_from("192.0.2.1", login())
-            .await
-            .status()
-            .as_u16(),
-        202
-    );
-    assert_eq!(
-        app.report_from("192.0.2.2", login())
-            .await
-            .status()
-            .as_u16(),
-        202
-    );
+    assert_eq!(app.report_status_from("192.0.2.1", login()).await, 202);
+    assert_eq!(app.report_status_from("192.0.2.2", login()).await, 202);
     let (settings, dir, clock) = app.stop().await;
 
     let app = spawn_on(settings, dir, clock).await;
@@ -31,20 +19,8 @@ async fn data_and_duplicates_survive_a_restart_on_the_same_file() {
     let (_, aws) = app.get_json("/api/v1/services/aws").await;
     assert_eq!(aws["categories"], json!(["s3", "ec2"]));
     // The de-duplication window carries over the restart.
-    assert_eq!(
-        app.report_from("192.0.2.1", login())
-            .await
-            .status()
-            .as_u16(),
-        200
-    );
-    assert_eq!(
-        app.report_from("192.0.2.3", login())
-            .await
-            .status()
-            .as_u16(),
-        202
-    );
+    assert_eq!(app.report_status_from("192.0.2.1", login()).await, 200);
+    assert_eq!(app.report_status_from("192.0.2.3", login()).await, 202);
     let (_, summary) = app.get_json("/api/v1/services/claude/summary").await;
     assert_eq!(summary["last_15m"], 3);
 }
@@ -116,13 +92,7 @@ async fn a_database_fault_answers_503_and_clears() {
     assert_eq!(ready["checks"]["database_writable"], false);
     // The lock goes away; the same report is taken and readiness returns.
     blocker.execute_batch("ROLLBACK").unwrap();
-    assert_eq!(
-        app.report_from("192.0.2.1", login())
-            .await
-            .status()
-            .as_u16(),
-        202
-    );
+    assert_eq!(app.report_status_from("192.0.2.1", login()).await, 202);
     assert_eq!(app.get_json("/readyz").await.0, 200);
     assert_eq!(app.counted_in_minutes("claude"), 1);
 }

@@ -126,6 +126,11 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The status of a report sent as if from `from`.
+    pub async fn report_status_from(&self, from: &str, body: Value) -> u16 {
+        self.report_from(from, body).await.status().as_u16()
+    }
+
     pub async fn report(&self, body: Value) -> reqwest::Response {
         self.report_from("198.51.100.1", body).await
     }
