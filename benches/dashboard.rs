@@ -15,7 +15,7 @@ use downwave::clock::ManualClock;
 use downwave::config::Settings;
 use downwave::domain::{Category, CategoryList, ServiceSlug};
 use downwave::sim::scenario;
-use downwave::store::{self, NewReport, NewService};
+use downwave::store::{self, NewReport, NewService, Report};
 use std::sync::Arc;
 
 /// Fills the database before the server starts: services, a week of reports.
@@ -46,14 +46,16 @@ fn seed(settings: &Settings, now: i64) {
     };
     for r in scenario::march2(0).reports() {
         rows.push(NewReport {
-            service_id: claude,
-            received_ms: r.at * 1000,
-            category: Category::parse(r.category).unwrap(),
-            error_code: None,
-            region: None,
-            platform: None,
-            comment: None,
-            reporter: reporter(),
+            report: Report {
+                service_id: claude,
+                received_ms: r.at * 1000,
+                category: Category::parse(r.category).unwrap(),
+                error_code: None,
+                region: None,
+                platform: None,
+                comment: None,
+                reporter: reporter(),
+            },
             counted: true,
         });
     }
@@ -62,14 +64,16 @@ fn seed(settings: &Settings, now: i64) {
     while t < now {
         for c in categories {
             rows.push(NewReport {
-                service_id: busy,
-                received_ms: t * 1000,
-                category: Category::parse(c).unwrap(),
-                error_code: None,
-                region: None,
-                platform: None,
-                comment: None,
-                reporter: reporter(),
+                report: Report {
+                    service_id: busy,
+                    received_ms: t * 1000,
+                    category: Category::parse(c).unwrap(),
+                    error_code: None,
+                    region: None,
+                    platform: None,
+                    comment: None,
+                    reporter: reporter(),
+                },
                 counted: true,
             });
         }

@@ -243,17 +243,19 @@ pub fn seed_demo(settings: &Settings) -> anyhow::Result<bool> {
         let mut reporter = [0u8; 16];
         rand::thread_rng().fill_bytes(&mut reporter);
         rows.push(store::NewReport {
-            service_id,
-            received_ms: at * 1000,
-            category: Category::parse(r.category)?,
-            error_code: r
-                .error_code
-                .map(|c| ErrorCode::parse(c.into()))
-                .transpose()?,
-            region: Some(Region::parse(r.region)?),
-            platform: Some(Platform::parse(r.platform)?),
-            comment: None,
-            reporter,
+            report: store::Report {
+                service_id,
+                received_ms: at * 1000,
+                category: Category::parse(r.category)?,
+                error_code: r
+                    .error_code
+                    .map(|c| ErrorCode::parse(c.into()))
+                    .transpose()?,
+                region: Some(Region::parse(r.region)?),
+                platform: Some(Platform::parse(r.platform)?),
+                comment: None,
+                reporter,
+            },
             counted: true,
         });
     }

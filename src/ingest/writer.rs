@@ -11,7 +11,7 @@
 
 use super::mailbox::{Answerer, Mailbox};
 use crate::clock::Clock;
-use crate::domain::{Category, ErrorCode, Minute, Platform, Region};
+use crate::domain::Minute;
 use crate::metrics::Metrics;
 use crate::store::{self, NewReport, StoreError};
 use rusqlite::Connection;
@@ -24,33 +24,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// A validated report on its way to the writer.
-#[derive(Debug, Clone)]
-pub struct PendingReport {
-    pub service_id: i64,
-    pub received_ms: i64,
-    pub category: Category,
-    pub error_code: Option<ErrorCode>,
-    pub region: Option<Region>,
-    pub platform: Option<Platform>,
-    pub comment: Option<String>,
-    pub reporter: [u8; 16],
-}
-
-impl PendingReport {
-    fn into_row(self, counted: bool) -> NewReport {
-        NewReport {
-            service_id: self.service_id,
-            received_ms: self.received_ms,
-            category: self.category,
-            error_code: self.error_code,
-            region: self.region,
-            platform: self.platform,
-            comment: self.comment,
-            reporter: self.reporter,
-            counted,
-        }
-    }
-}
+pub type PendingReport = store::Report;
 
 /// What the writer answers once a report is committed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -438,7 +412,13 @@ impl GroupCommitWriter {
     /// Commits imported history as one transaction: all of it or none.
     /// Imported reports carry their own times and are all counted.
     fn commit_import(&mut self, reports: Vec<PendingReport>, reply: ImportReply) {
-        let rows: Vec<NewReport> = reports.into_iter().map(|r| r.into_row(true)).collect();
+        let rows: Vec<NewReport> = reports
+            .into_iter()
+            .map(|report| NewReport {
+                report,
+                counted: true,
+            })
+            .collect();
         let result = store::commit_batch(&mut self.conn, &rows);
         if let Err(e) = &result {
             tracing::error!(error = %crate::error::chain(e), reports = rows.len(), "an import failed to commit");
@@ -463,7 +443,7 @@ impl GroupCommitWriter {
             if counted {
                 pending_dedup.insert((r.service_id, r.reporter), r.received_ms);
             }
-            rows.push(r.into_row(counted));
+            rows.push(NewReport { report: r, counted });
             replies.push((reply, mailbox));
         }
         let started = Instant::now();
@@ -488,7 +468,7 @@ impl GroupCommitWriter {
                         Ok(Ack {
                             id,
                             counted: row.counted,
-                            minute: row.minute(),
+                            minute: row.report.minute(),
                         }),
                     );
                 }
@@ -576,6 +556,7 @@ impl WriterThread {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Category;
 
     fn report(reporter: u8, at_ms: i64) -> PendingReport {
         let mut id = [0u8; 16];

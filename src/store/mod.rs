@@ -18,7 +18,7 @@ pub use events::{
     EventRecord, EventView, RecordedMinute, WaveView,
 };
 pub use pool::ReadPool;
-pub use reports::{commit_batch, recent_counted_reporters, NewReport};
+pub use reports::{commit_batch, recent_counted_reporters, NewReport, Report};
 pub use series::{
     recent_comments, series, summary, top_items, totals, Bucket, Comment, Point, Summary, TopItem,
 };

@@ -22,9 +22,9 @@ impl std::fmt::Display for FacetValue<'_> {
     }
 }
 
-/// A report ready to be written, its counting already decided.
+/// A checked report as it is stored, before its counting is decided.
 #[derive(Debug, Clone)]
-pub struct NewReport {
+pub struct Report {
     pub service_id: i64,
     pub received_ms: i64,
     pub category: Category,
@@ -34,14 +34,20 @@ pub struct NewReport {
     pub comment: Option<String>,
     /// Keyed hash of the client address and token; never the address itself.
     pub reporter: [u8; 16],
-    /// False for a repeat inside the de-duplication window.
-    pub counted: bool,
 }
 
-impl NewReport {
+impl Report {
     pub fn minute(&self) -> Minute {
         Minute::from_unix(self.received_ms.div_euclid(1000))
     }
+}
+
+/// A report ready to be written, its counting already decided.
+#[derive(Debug, Clone)]
+pub struct NewReport {
+    pub report: Report,
+    /// False for a repeat inside the de-duplication window.
+    pub counted: bool,
 }
 
 /// Inserts the batch and adds its counted reports to `report_minutes` and
@@ -60,7 +66,7 @@ pub fn commit_batch(conn: &mut Connection, batch: &[NewReport]) -> Result<Vec<i6
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )
             .context("preparing the report insert")?;
-        for r in batch {
+        for NewReport { report: r, counted } in batch {
             let minute = r.minute().unix();
             insert
                 .execute(params![
@@ -73,11 +79,11 @@ pub fn commit_batch(conn: &mut Connection, batch: &[NewReport]) -> Result<Vec<i6
                     r.platform.as_ref().map(|p| p.as_str()),
                     r.comment,
                     &r.reporter[..],
-                    r.counted,
+                    counted,
                 ])
                 .context("inserting a report")?;
             ids.push(tx.last_insert_rowid());
-            if !r.counted {
+            if !counted {
                 continue;
             }
             *minutes
