@@ -37,45 +37,34 @@ fn seed(settings: &Settings, now: i64) {
     let claude = id_of("claude", "Claude");
     let busy = id_of("busy", "Busy");
     let mut rows = Vec::new();
+    // A counted report of its own reporter, at `at` (Unix seconds).
     let mut n = 0u64;
-    let mut reporter = || {
+    let mut report = |service_id, at: i64, category| {
         n += 1;
-        let mut r = [0u8; 16];
-        r[..8].copy_from_slice(&n.to_le_bytes());
-        r
-    };
-    for r in scenario::march2(0).reports() {
-        rows.push(NewReport {
+        let mut reporter = [0u8; 16];
+        reporter[..8].copy_from_slice(&n.to_le_bytes());
+        NewReport {
             report: Report {
-                service_id: claude,
-                received_ms: r.at * 1000,
-                category: Category::parse(r.category).unwrap(),
+                service_id,
+                received_ms: at * 1000,
+                category: Category::parse(category).unwrap(),
                 error_code: None,
                 region: None,
                 platform: None,
                 comment: None,
-                reporter: reporter(),
+                reporter,
             },
             counted: true,
-        });
+        }
+    };
+    for r in scenario::march2(0).reports() {
+        rows.push(report(claude, r.at, r.category));
     }
     let categories = ["login", "website", "app", "api", "other"];
     let mut t = now - 7 * 86_400;
     while t < now {
         for c in categories {
-            rows.push(NewReport {
-                report: Report {
-                    service_id: busy,
-                    received_ms: t * 1000,
-                    category: Category::parse(c).unwrap(),
-                    error_code: None,
-                    region: None,
-                    platform: None,
-                    comment: None,
-                    reporter: reporter(),
-                },
-                counted: true,
-            });
+            rows.push(report(busy, t, c));
         }
         t += 60;
     }

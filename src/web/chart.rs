@@ -1388,15 +1388,11 @@ mod tests {
         let svg = render_chart(&spec(&p, &[], &[], 60, 10_080)).unwrap();
         let counts = group(&svg, "chart-counts");
         let line = counts.split("<polyline").nth(1).unwrap();
-        let n = line
-            .split("points=\"")
-            .nth(1)
-            .unwrap()
-            .split('"')
-            .next()
-            .unwrap()
-            .split_whitespace()
-            .count();
+        let points = || {
+            let attr = line.split("points=\"").nth(1).unwrap();
+            attr.split('"').next().unwrap().split_whitespace()
+        };
+        let n = points().count();
         assert!(n <= 4 * 830, "{n} points");
         // The spike survives.
         let y_of_300 = {
@@ -1414,14 +1410,7 @@ mod tests {
             let y = g.build(&root).unwrap().backend_coord(&(TO, max)).1;
             y
         };
-        let min_y = line
-            .split("points=\"")
-            .nth(1)
-            .unwrap()
-            .split('"')
-            .next()
-            .unwrap()
-            .split_whitespace()
+        let min_y = points()
             .map(|xy| xy.split(',').nth(1).unwrap().parse::<i32>().unwrap())
             .min()
             .unwrap();
