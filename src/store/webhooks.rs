@@ -1,7 +1,7 @@
 //! Alert subscriptions and their outbox of deliveries.
 
 use super::{Context, StoreError};
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row, ToSql};
 
 /// Event severities in rising order, as stored.
 pub const SEVERITIES: [&str; 3] = ["minor", "major", "critical"];
@@ -70,25 +70,40 @@ fn webhook_from_row(r: &Row<'_>) -> rusqlite::Result<Webhook> {
     })
 }
 
+/// Runs `sql` with `first` bound to `?1` and the subscription's stored
+/// fields to `?2` to `?11`, the order the insert and the update share.
+fn execute_with_fields(
+    conn: &Connection,
+    sql: &str,
+    first: &dyn ToSql,
+    w: &Webhook,
+) -> rusqlite::Result<usize> {
+    let services = serde_json::to_string(&w.services).unwrap_or_else(|_| "[]".into());
+    let fields: [&dyn ToSql; 11] = [
+        first,
+        &w.url,
+        &w.format,
+        &services,
+        &w.min_severity,
+        &w.enabled,
+        &w.secret,
+        &w.previous_secret,
+        &w.previous_secret_until,
+        &w.routing_key,
+        &w.disabled_reason,
+    ];
+    conn.execute(sql, &fields[..])
+}
+
 /// Inserts a subscription (its fields already checked); returns it with its id.
 pub fn insert_webhook(conn: &Connection, w: &Webhook) -> Result<Webhook, StoreError> {
-    conn.execute(
-        "INSERT INTO webhooks (url, format, services, min_severity, enabled, secret, \
-         previous_secret, previous_secret_until, routing_key, disabled_reason, created_at) \
+    execute_with_fields(
+        conn,
+        "INSERT INTO webhooks (created_at, url, format, services, min_severity, enabled, \
+         secret, previous_secret, previous_secret_until, routing_key, disabled_reason) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        params![
-            w.url,
-            w.format,
-            serde_json::to_string(&w.services).unwrap_or_else(|_| "[]".into()),
-            w.min_severity,
-            w.enabled,
-            w.secret,
-            w.previous_secret,
-            w.previous_secret_until,
-            w.routing_key,
-            w.disabled_reason,
-            w.created_at
-        ],
+        &w.created_at,
+        w,
     )
     .context("inserting a webhook")?;
     Ok(Webhook {
@@ -99,23 +114,13 @@ pub fn insert_webhook(conn: &Connection, w: &Webhook) -> Result<Webhook, StoreEr
 
 /// Writes every field of an existing subscription back.
 pub fn update_webhook(conn: &Connection, w: &Webhook) -> Result<(), StoreError> {
-    conn.execute(
+    execute_with_fields(
+        conn,
         "UPDATE webhooks SET url = ?2, format = ?3, services = ?4, min_severity = ?5, \
          enabled = ?6, secret = ?7, previous_secret = ?8, previous_secret_until = ?9, \
          routing_key = ?10, disabled_reason = ?11 WHERE id = ?1",
-        params![
-            w.id,
-            w.url,
-            w.format,
-            serde_json::to_string(&w.services).unwrap_or_else(|_| "[]".into()),
-            w.min_severity,
-            w.enabled,
-            w.secret,
-            w.previous_secret,
-            w.previous_secret_until,
-            w.routing_key,
-            w.disabled_reason
-        ],
+        &w.id,
+        w,
     )
     .context("updating a webhook")?;
     if !w.enabled {
