@@ -325,14 +325,36 @@ impl Monitor {
                 .tracked
                 .get(&service_id)
                 .map_or(0, |t| t.detector.events_opened());
-            let dropped = store::drop_events_after(&self.conn, service_id, opened)?;
-            if dropped > 0 {
-                tracing::info!(
-                    service_id,
-                    dropped,
-                    "events not found again by the replay dropped"
-                );
-            }
+            self.drop_events_after(service_id, opened)?;
+        }
+        Ok(())
+    }
+
+    /// Drops a service's events numbered after `seq`, which its replay did
+    /// not find again. Subscribers told of one's opening are told it is
+    /// resolved (as of now) first, so that no incident stays open for good.
+    fn drop_events_after(&mut self, service_id: i64, seq: u64) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let tx = self.conn.transaction().context("starting to drop events")?;
+        let ids = store::event_ids_after(&tx, service_id, seq)?;
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut announced = 0;
+        for &id in &ids {
+            store::resolve_event(&tx, id, Minute::from_unix(now.timestamp()).unix())?;
+            announced += announce(&tx, &self.alerts, id, "outage.resolved", 0, now)?;
+        }
+        store::drop_events_after(&tx, service_id, seq)?;
+        tx.commit().context("dropping events")?;
+        tracing::info!(
+            service_id,
+            dropped = ids.len(),
+            resolutions = announced,
+            "events not found again by the replay dropped"
+        );
+        if announced > 0 {
+            self.alerts.wake.notify_one();
         }
         Ok(())
     }

@@ -296,6 +296,33 @@ pub fn reset_detector(conn: &Connection, service_id: i64) -> Result<(), StoreErr
     Ok(())
 }
 
+/// The ids of a service's events numbered after `seq`, oldest first.
+pub fn event_ids_after(
+    conn: &Connection,
+    service_id: i64,
+    seq: u64,
+) -> Result<Vec<i64>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT id FROM events WHERE service_id = ?1 AND seq > ?2 ORDER BY seq")
+        .context("reading events after a number")?;
+    let ids = stmt
+        .query_map(params![service_id, seq as i64], |r| r.get(0))
+        .context("reading events after a number")?
+        .collect::<Result<_, _>>()
+        .context("reading events after a number")?;
+    Ok(ids)
+}
+
+/// Marks an open event resolved at `at` (Unix seconds); a resolved one is left.
+pub fn resolve_event(conn: &Connection, id: i64, at: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE events SET status = 'resolved', resolved_at = ?2 WHERE id = ?1 AND status = 'open'",
+        params![id, at],
+    )
+    .context("resolving an event")?;
+    Ok(())
+}
+
 /// Deletes a service's events numbered after `seq`: after a replay from the
 /// start, the ones it did not find again. Alerts already queued or sent for
 /// them stay in the delivery log; their ids are never given to another event

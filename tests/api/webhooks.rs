@@ -541,3 +541,64 @@ async fn a_replay_after_a_late_import_does_not_announce_the_outage_again() {
     let kinds = kinds_at(&rx, "/generic");
     assert_eq!(kinds, ["outage.opened"], "told once");
 }
+
+/// A replay that no longer finds an event its subscribers were told of
+/// closes it for them: their incident (a PagerDuty page, an Alertmanager
+/// alert) would otherwise stay open for good.
+#[tokio::test]
+async fn an_announced_event_a_replay_drops_is_resolved_for_its_subscribers() {
+    let app = webhook_app().await;
+    let rx = Receiver::start().await;
+    app.subscribe(json!({"url": format!("{}/generic", rx.url), "format": "generic"}))
+        .await;
+    play_march_2_until(&app, 12 * 60 + 30).await;
+    eventually("the opening", || !rx.received_at("/generic").is_empty()).await;
+    // A second event of claude that subscribers were told opened, which the
+    // replay below will not find (the march-2 outage is one event).
+    let db = app.db();
+    db.execute(
+        "INSERT INTO events (id, service_id, seq, status, started_at, detected_at, opened_by, \
+         peak_at, peak, ended_at, resolved_at, total, excess, expected, severity, waves) \
+         SELECT 500, service_id, seq + 1, 'open', started_at + 3600, detected_at + 3600, \
+         opened_by, peak_at + 3600, peak, ended_at + 3600, NULL, total, excess, expected, \
+         severity, waves FROM events",
+        [],
+    )
+    .unwrap();
+    db.execute(
+        "INSERT INTO deliveries (webhook_id, event_id, kind, message_id, dedup_key, payload, \
+         status, attempts, created_ms) SELECT id, 500, 'outage.opened', 'seen-500', \
+         id || ':500:outage.opened:0', '{}', 'delivered', 1, 0 FROM webhooks",
+        [],
+    )
+    .unwrap();
+
+    // Late reports from the morning rewind the detector; its replay finds
+    // event 1 again and not event 2.
+    let day = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
+    let at = day.to_rfc3339();
+    let late = format!("{{\"service\":\"claude\",\"category\":\"login\",\"at\":\"{at}\"}}\n");
+    let r = app.import(late).await;
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+
+    let events = app.events("?service=claude").await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_ne!(events[0]["id"], 500);
+    eventually("the dropped event's resolution", || {
+        rx.received_at("/generic")
+            .iter()
+            .any(|r| r.body["type"] == "outage.resolved" && r.body["data"]["id"] == 500)
+    })
+    .await;
+    let resolved = rx
+        .received_at("/generic")
+        .into_iter()
+        .find(|r| r.body["data"]["id"] == 500)
+        .unwrap();
+    assert_eq!(resolved.body["data"]["status"], "resolved");
+    // Event 1 was not touched: told of its opening once, nothing else.
+    assert_eq!(
+        kinds_at(&rx, "/generic"),
+        ["outage.opened", "outage.resolved"]
+    );
+}
