@@ -78,7 +78,10 @@ CREATE TABLE report_minute_facets (
 
 -- Outage events found by the detector. `seq` is the detector's own number for
 -- the event within its service: replaying the same minutes after a restart
--- yields the same `seq`, so an event is updated, never opened twice.
+-- yields the same `seq`, so an event is updated, never opened twice. A rewind
+-- (an import older than the detector's position) sets the service's events
+-- aside as `seq = -id`; its replay claims each again by time, and drops the
+-- ones it does not find.
 -- `status` is 'open' until the detector resolves it. `waves` is a JSON array
 -- of {started_at, peak_at, peak, ended_at, reports}. Times are Unix seconds;
 -- `peak` is reports per minute.

@@ -210,6 +210,10 @@ impl Monitor {
             .into_iter()
             .map(|(id, last, state)| (id, (last, state)))
             .collect();
+        // A replay under way when the process stopped finishes now.
+        let rewound = store::services_with_set_aside_events(&conn)?
+            .into_iter()
+            .collect();
         let board = Arc::new(StatusBoard::default());
         let (tx, rx) = mpsc::channel();
         let monitor = Monitor {
@@ -220,7 +224,7 @@ impl Monitor {
             grace,
             tracked: HashMap::new(),
             saved,
-            rewound: HashSet::new(),
+            rewound,
             board: board.clone(),
         };
         let join = std::thread::Builder::new()
@@ -321,22 +325,18 @@ impl Monitor {
         }
         // Every replay has caught up: drop the events none found again.
         for service_id in std::mem::take(&mut self.rewound) {
-            let opened = self
-                .tracked
-                .get(&service_id)
-                .map_or(0, |t| t.detector.events_opened());
-            self.drop_events_after(service_id, opened)?;
+            self.drop_events_not_found(service_id)?;
         }
         Ok(())
     }
 
-    /// Drops a service's events numbered after `seq`, which its replay did
-    /// not find again. Subscribers told of one's opening are told it is
-    /// resolved (as of now) first, so that no incident stays open for good.
-    fn drop_events_after(&mut self, service_id: i64, seq: u64) -> Result<(), StoreError> {
+    /// Drops a service's events that its replay did not find again.
+    /// Subscribers told of one's opening are told it is resolved (as of now)
+    /// first, so that no incident stays open for good.
+    fn drop_events_not_found(&mut self, service_id: i64) -> Result<(), StoreError> {
         let now = self.clock.now();
         let tx = self.conn.transaction().context("starting to drop events")?;
-        let ids = store::event_ids_after(&tx, service_id, seq)?;
+        let ids = store::set_aside_event_ids(&tx, service_id)?;
         if ids.is_empty() {
             return Ok(());
         }
@@ -345,7 +345,7 @@ impl Monitor {
             store::resolve_event(&tx, id, Minute::from_unix(now.timestamp()).unix())?;
             announced += announce(&tx, &self.alerts, id, "outage.resolved", 0, now)?;
         }
-        store::drop_events_after(&tx, service_id, seq)?;
+        store::drop_set_aside_events(&tx, service_id)?;
         tx.commit().context("dropping events")?;
         tracing::info!(
             service_id,

@@ -208,11 +208,6 @@ impl SeriesDetector {
         &self.state
     }
 
-    /// How many events this detector has opened: their numbers run from 1.
-    pub fn events_opened(&self) -> u64 {
-        self.state.next_event_id - 1
-    }
-
     /// The open event, if any.
     pub fn open_event(&self) -> Option<&Event> {
         self.state.open.as_deref()

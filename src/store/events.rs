@@ -52,51 +52,80 @@ fn enum_text<T: serde::Serialize>(v: &T) -> String {
         .unwrap_or_default()
 }
 
-/// Writes the event's current state; returns its row id. Replaying the same
-/// event (same service and detector sequence number) updates the same row.
+/// Writes the event's current state; returns its row id.
+///
+/// The row is the service's event with the same detector number; else, after
+/// a rewind ([`reset_detector`]), the earliest set-aside event whose span
+/// overlaps this one's, which takes this number (so an outage keeps its id,
+/// and subscribers are not told of it twice, however the replay renumbers
+/// it); else a new row.
 pub fn upsert_event(conn: &Connection, service_id: i64, e: &Event) -> Result<i64, StoreError> {
+    let end = e.ended_at.max(e.detected_at);
+    let existing: Option<i64> = conn
+        .prepare_cached(
+            "SELECT id, 0 AS set_aside, 0 AS start FROM events \
+               WHERE service_id = ?1 AND seq = ?2 \
+             UNION ALL \
+             SELECT id, 1, started_at FROM events WHERE service_id = ?1 AND seq < 0 \
+               AND started_at < ?4 AND ?3 < MAX(ended_at, detected_at) \
+             ORDER BY set_aside, start LIMIT 1",
+        )
+        .context("preparing the event lookup")?
+        .query_row(params![service_id, e.id as i64, e.started_at, end], |r| {
+            r.get(0)
+        })
+        .optional()
+        .context("finding an event's row")?;
     let waves = serde_json::to_string(&e.waves).unwrap_or_else(|_| "[]".into());
     let status = if e.is_open() { "open" } else { "resolved" };
-    // A new event's id is above every id an event ever had: above the
-    // events there are and above any an alert was queued for. An event a
-    // replay dropped (see [`drop_events_after`]) leaves its alerts behind,
-    // and those alerts' keys must never match a later, different event.
-    conn.prepare_cached(
-        "INSERT INTO events (id, service_id, seq, status, started_at, detected_at, opened_by, \
-         peak_at, peak, ended_at, resolved_at, total, excess, expected, severity, waves) \
-         VALUES ((SELECT MAX(m) + 1 FROM (SELECT COALESCE(MAX(id), 0) AS m FROM events \
-                  UNION ALL SELECT COALESCE(MAX(event_id), 0) FROM deliveries)), \
-         ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
-         ON CONFLICT (service_id, seq) DO UPDATE SET status = excluded.status, \
-         started_at = excluded.started_at, detected_at = excluded.detected_at, \
-         opened_by = excluded.opened_by, peak_at = excluded.peak_at, peak = excluded.peak, \
-         ended_at = excluded.ended_at, resolved_at = excluded.resolved_at, \
-         total = excluded.total, excess = excluded.excess, expected = excluded.expected, \
-         severity = excluded.severity, waves = excluded.waves \
-         RETURNING id",
-    )
-    .context("preparing the event upsert")?
-    .query_row(
-        params![
-            service_id,
-            e.id as i64,
-            status,
-            e.started_at,
-            e.detected_at,
-            enum_text(&e.opened_by),
-            e.peak_at,
-            e.peak,
-            e.ended_at,
-            e.resolved_at,
-            e.total as i64,
-            e.excess,
-            e.expected,
-            enum_text(&e.severity),
-            waves
-        ],
-        |r| r.get(0),
-    )
-    .context("writing an event")
+    let fields = params![
+        e.id as i64,
+        status,
+        e.started_at,
+        e.detected_at,
+        enum_text(&e.opened_by),
+        e.peak_at,
+        e.peak,
+        e.ended_at,
+        e.resolved_at,
+        e.total as i64,
+        e.excess,
+        e.expected,
+        enum_text(&e.severity),
+        waves,
+        existing.unwrap_or(service_id),
+    ];
+    match existing {
+        Some(id) => {
+            conn.prepare_cached(
+                "UPDATE events SET seq = ?1, status = ?2, started_at = ?3, detected_at = ?4, \
+                 opened_by = ?5, peak_at = ?6, peak = ?7, ended_at = ?8, resolved_at = ?9, \
+                 total = ?10, excess = ?11, expected = ?12, severity = ?13, waves = ?14 \
+                 WHERE id = ?15",
+            )
+            .context("preparing the event update")?
+            .execute(fields)
+            .context("updating an event")?;
+            Ok(id)
+        }
+        // A new event's id is above every id an event ever had: above the
+        // events there are and above any an alert was queued for. An event a
+        // replay dropped leaves its alerts behind, and those alerts' keys
+        // must never match a later, different event.
+        None => conn
+            .prepare_cached(
+                "INSERT INTO events (id, seq, status, started_at, detected_at, opened_by, \
+                 peak_at, peak, ended_at, resolved_at, total, excess, expected, severity, waves, \
+                 service_id) \
+                 VALUES ((SELECT MAX(m) + 1 FROM (SELECT COALESCE(MAX(id), 0) AS m FROM events \
+                          UNION ALL SELECT COALESCE(MAX(event_id), 0) FROM deliveries)), \
+                 ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
+                 RETURNING id",
+            )
+            .context("preparing the event insert")?
+            .query_row(fields, |r| r.get(0))
+            .context("inserting an event"),
+    }
 }
 
 const EVENT_COLUMNS: &str = "e.id, e.service_id, s.slug, e.status, e.started_at, e.detected_at, \
@@ -278,11 +307,16 @@ pub fn save_detector_state(
 
 /// Forgets what the detector learned about a service (its state and
 /// minutes), so it relearns from the first minute: what an import of history
-/// older than the detector's position needs. Its events stay: the replay
-/// finds them again under the same numbers and updates them in place, so they
-/// keep their ids (and subscribers are not told of them twice);
-/// [`drop_events_after`] removes the ones it does not find.
+/// older than the detector's position needs. Its events stay, set aside
+/// (numbered `-id`): the replay claims each again by time (see
+/// [`upsert_event`]), so they keep their ids; [`set_aside_event_ids`] lists
+/// the ones it did not find, [`drop_set_aside_events`] removes them.
 pub fn reset_detector(conn: &Connection, service_id: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE events SET seq = -id WHERE service_id = ?1 AND seq > 0",
+        [service_id],
+    )
+    .context("setting a service's events aside")?;
     conn.execute(
         "DELETE FROM detector_state WHERE service_id = ?1",
         [service_id],
@@ -296,20 +330,33 @@ pub fn reset_detector(conn: &Connection, service_id: i64) -> Result<(), StoreErr
     Ok(())
 }
 
-/// The ids of a service's events numbered after `seq`, oldest first.
-pub fn event_ids_after(
-    conn: &Connection,
-    service_id: i64,
-    seq: u64,
-) -> Result<Vec<i64>, StoreError> {
+/// The ids of a service's events set aside by a rewind and not (yet) found
+/// again by its replay, oldest first.
+pub fn set_aside_event_ids(conn: &Connection, service_id: i64) -> Result<Vec<i64>, StoreError> {
     let mut stmt = conn
-        .prepare_cached("SELECT id FROM events WHERE service_id = ?1 AND seq > ?2 ORDER BY seq")
-        .context("reading events after a number")?;
+        .prepare_cached(
+            "SELECT id FROM events WHERE service_id = ?1 AND seq < 0 ORDER BY started_at",
+        )
+        .context("reading set-aside events")?;
     let ids = stmt
-        .query_map(params![service_id, seq as i64], |r| r.get(0))
-        .context("reading events after a number")?
+        .query_map([service_id], |r| r.get(0))
+        .context("reading set-aside events")?
         .collect::<Result<_, _>>()
-        .context("reading events after a number")?;
+        .context("reading set-aside events")?;
+    Ok(ids)
+}
+
+/// The services with events set aside by a rewind: a replay was under way
+/// when the process stopped.
+pub fn services_with_set_aside_events(conn: &Connection) -> Result<Vec<i64>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT DISTINCT service_id FROM events WHERE seq < 0")
+        .context("reading set-aside events")?;
+    let ids = stmt
+        .query_map([], |r| r.get(0))
+        .context("reading set-aside events")?
+        .collect::<Result<_, _>>()
+        .context("reading set-aside events")?;
     Ok(ids)
 }
 
@@ -323,18 +370,14 @@ pub fn resolve_event(conn: &Connection, id: i64, at: i64) -> Result<(), StoreErr
     Ok(())
 }
 
-/// Deletes a service's events numbered after `seq`: after a replay from the
-/// start, the ones it did not find again. Alerts already queued or sent for
-/// them stay in the delivery log; their ids are never given to another event
-/// (see [`upsert_event`]).
-pub fn drop_events_after(
-    conn: &Connection,
-    service_id: i64,
-    seq: u64,
-) -> Result<usize, StoreError> {
+/// Deletes a service's events still set aside once its replay has caught up:
+/// the ones it did not find again. Alerts already queued or sent for them
+/// stay in the delivery log; their ids are never given to another event (see
+/// [`upsert_event`]).
+pub fn drop_set_aside_events(conn: &Connection, service_id: i64) -> Result<usize, StoreError> {
     conn.execute(
-        "DELETE FROM events WHERE service_id = ?1 AND seq > ?2",
-        params![service_id, seq as i64],
+        "DELETE FROM events WHERE service_id = ?1 AND seq < 0",
+        [service_id],
     )
     .context("dropping events a replay did not find")
 }
@@ -582,8 +625,10 @@ mod tests {
         );
         assert_eq!(opened(first), 0, "announced once");
 
-        // The replay found nothing; later the detector opens a new event 1.
-        assert_eq!(drop_events_after(&conn, 1, 0).unwrap(), 1);
+        // A replay found nothing; later the detector opens a new event 1.
+        reset_detector(&conn, 1).unwrap();
+        assert_eq!(set_aside_event_ids(&conn, 1).unwrap(), [first]);
+        assert_eq!(drop_set_aside_events(&conn, 1).unwrap(), 1);
         let second = upsert_event(&conn, 1, &event(1, 7_200)).unwrap();
         assert!(second > first, "id {second} after {first}");
         assert_eq!(opened(second), 1, "the new event is announced");

@@ -12,10 +12,11 @@ mod services;
 mod webhooks;
 
 pub use events::{
-    detector_minutes, drop_events_after, event_ids_after, events_overlapping, facet_counts,
-    first_minute, get_event, insert_detector_minutes, last_detector_minute, list_events,
-    load_detector_states, minute_totals, reset_detector, resolve_event, save_detector_state,
-    upsert_event, DetectorMinute, EventFilter, EventRecord, EventView, RecordedMinute, WaveView,
+    detector_minutes, drop_set_aside_events, events_overlapping, facet_counts, first_minute,
+    get_event, insert_detector_minutes, last_detector_minute, list_events, load_detector_states,
+    minute_totals, reset_detector, resolve_event, save_detector_state,
+    services_with_set_aside_events, set_aside_event_ids, upsert_event, DetectorMinute, EventFilter,
+    EventRecord, EventView, RecordedMinute, WaveView,
 };
 pub use pool::ReadPool;
 pub use reports::{commit_batch, recent_counted_reporters, NewReport, Report};

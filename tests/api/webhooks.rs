@@ -602,3 +602,45 @@ async fn an_announced_event_a_replay_drops_is_resolved_for_its_subscribers() {
         ["outage.opened", "outage.resolved"]
     );
 }
+
+/// An operator imports older history after going live, and it holds an
+/// earlier outage: the replay numbers that one first, and the live outage
+/// second. The live outage must keep its id, so that its subscribers are not
+/// told again that it opened (nor left with an incident that never closes).
+#[tokio::test]
+async fn history_imported_after_going_live_does_not_renumber_the_live_outage() {
+    let app = webhook_app().await;
+    let rx = Receiver::start().await;
+    app.subscribe(json!({"url": format!("{}/generic", rx.url), "format": "generic"}))
+        .await;
+    play_march_2_until(&app, 12 * 60 + 30).await;
+    eventually("the opening", || !rx.received_at("/generic").is_empty()).await;
+    let live = app.events("?service=claude").await;
+    assert_eq!(live.len(), 1, "{live:?}");
+
+    // An outage the day before: 300 reports a minute for 20 minutes.
+    let start = Utc.with_ymd_and_hms(2026, 3, 1, 14, 0, 0).unwrap();
+    let mut earlier = String::new();
+    for minute in 0..20 {
+        for i in 0..300 {
+            let at = start + chrono::Duration::seconds(minute * 60 + i % 60);
+            earlier.push_str(&format!(
+                "{{\"service\":\"claude\",\"category\":\"login\",\"at\":\"{}\"}}\n",
+                at.to_rfc3339()
+            ));
+        }
+    }
+    let r = app.import(earlier).await;
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+
+    let events = app.events("?service=claude").await;
+    assert_eq!(events.len(), 2, "{events:?}");
+    let live_now = events
+        .iter()
+        .find(|e| e["started_at"] == live[0]["started_at"])
+        .unwrap_or_else(|| panic!("the live outage is still there: {events:?}"));
+    assert_eq!(live_now["id"], live[0]["id"], "the live outage kept its id");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The earlier outage is older than alert_max_age: not announced.
+    assert_eq!(kinds_at(&rx, "/generic"), ["outage.opened"], "told once");
+}
