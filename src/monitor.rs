@@ -323,9 +323,12 @@ impl Monitor {
             let until = (from + CHUNK_MINUTES * STEP_SECS).min(closed);
             self.process(from, until, closed - until > SAVE_EVERY_MINUTES * STEP_SECS)?;
         }
-        // Every replay has caught up: drop the events none found again.
-        for service_id in std::mem::take(&mut self.rewound) {
+        // Every replay has caught up: drop the events none found again. A
+        // service stays in the set until that is done, to be tried again.
+        let rewound: Vec<i64> = self.rewound.iter().copied().collect();
+        for service_id in rewound {
             self.drop_events_not_found(service_id)?;
+            self.rewound.remove(&service_id);
         }
         Ok(())
     }
