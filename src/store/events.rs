@@ -78,6 +78,8 @@ pub fn upsert_event(conn: &Connection, service_id: i64, e: &Event) -> Result<i64
         .context("finding an event's row")?;
     let waves = serde_json::to_string(&e.waves).unwrap_or_else(|_| "[]".into());
     let status = if e.is_open() { "open" } else { "resolved" };
+    // ?15 is the row for an update and the service for an insert.
+    let row_or_service = existing.unwrap_or(service_id);
     let fields = params![
         e.id as i64,
         status,
@@ -93,7 +95,7 @@ pub fn upsert_event(conn: &Connection, service_id: i64, e: &Event) -> Result<i64
         e.expected,
         enum_text(&e.severity),
         waves,
-        existing.unwrap_or(service_id),
+        row_or_service,
     ];
     match existing {
         Some(id) => {
