@@ -20,7 +20,7 @@ use crate::detect::{
 use crate::domain::Minute;
 use crate::store::{self, Context as _, DetectorMinute, StoreError};
 use rusqlite::Connection;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, RwLock};
@@ -186,10 +186,6 @@ pub struct Monitor {
     tracked: HashMap<i64, Tracked>,
     /// Saved memories not yet claimed by a service, from the last start.
     saved: HashMap<i64, (i64, String)>,
-    /// Services replaying from their first minute: once caught up, their
-    /// events numbered above those the replay opened were not found again
-    /// and are dropped.
-    rewound: HashSet<i64>,
     board: Arc<StatusBoard>,
 }
 
@@ -210,10 +206,6 @@ impl Monitor {
             .into_iter()
             .map(|(id, last, state)| (id, (last, state)))
             .collect();
-        // A replay under way when the process stopped finishes now.
-        let rewound = store::services_with_set_aside_events(&conn)?
-            .into_iter()
-            .collect();
         let board = Arc::new(StatusBoard::default());
         let (tx, rx) = mpsc::channel();
         let monitor = Monitor {
@@ -224,7 +216,6 @@ impl Monitor {
             grace,
             tracked: HashMap::new(),
             saved,
-            rewound,
             board: board.clone(),
         };
         let join = std::thread::Builder::new()
@@ -293,7 +284,6 @@ impl Monitor {
         for id in services {
             self.tracked.remove(id);
             self.saved.remove(id);
-            self.rewound.insert(*id);
             self.board.remove(*id);
         }
         Ok(())
@@ -323,12 +313,10 @@ impl Monitor {
             let until = (from + CHUNK_MINUTES * STEP_SECS).min(closed);
             self.process(from, until, closed - until > SAVE_EVERY_MINUTES * STEP_SECS)?;
         }
-        // Every replay has caught up: drop the events none found again. A
-        // service stays in the set until that is done, to be tried again.
-        let rewound: Vec<i64> = self.rewound.iter().copied().collect();
-        for service_id in rewound {
+        // Every replay has caught up: events still set aside by a rewind
+        // (this one's, or one a restart cut short) were not found again.
+        for service_id in store::services_with_set_aside_events(&self.conn)? {
             self.drop_events_not_found(service_id)?;
-            self.rewound.remove(&service_id);
         }
         Ok(())
     }
@@ -343,9 +331,10 @@ impl Monitor {
         if ids.is_empty() {
             return Ok(());
         }
+        let resolved_at = Minute::from_unix(now.timestamp()).unix();
         let mut announced = 0;
         for &id in &ids {
-            store::resolve_event(&tx, id, Minute::from_unix(now.timestamp()).unix())?;
+            store::resolve_event(&tx, id, resolved_at)?;
             announced += announce(&tx, &self.alerts, id, "outage.resolved", 0, now)?;
         }
         store::drop_set_aside_events(&tx, service_id)?;
@@ -401,7 +390,6 @@ impl Monitor {
                 Err(e) => {
                     tracing::warn!(service_id, error = %e, "saved detector state does not fit; relearning");
                     store::reset_detector(&self.conn, service_id)?;
-                    self.rewound.insert(service_id);
                 }
             }
         }

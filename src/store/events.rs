@@ -348,8 +348,8 @@ pub fn set_aside_event_ids(conn: &Connection, service_id: i64) -> Result<Vec<i64
     Ok(ids)
 }
 
-/// The services with events set aside by a rewind: a replay was under way
-/// when the process stopped.
+/// The services with events set aside by a rewind and not (yet) found again
+/// by its replay.
 pub fn services_with_set_aside_events(conn: &Connection) -> Result<Vec<i64>, StoreError> {
     let mut stmt = conn
         .prepare_cached("SELECT DISTINCT service_id FROM events WHERE seq < 0")
