@@ -1,7 +1,7 @@
 use crate::events::march2_between;
 use crate::helpers::*;
 use crate::receiver::{eventually, Receiver, Reply};
-use chrono::{TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use downwave::alert::signing::verify;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -349,7 +349,6 @@ async fn a_pending_delivery_survives_a_restart_and_is_not_sent_twice() {
     assert_eq!(app.deliveries(id).await[0]["status"], "delivered");
 }
 
-/// Imports march-2 in steps, as if live: each part with the clock at its end.
 /// The message types a receiver path got, in arrival order.
 fn kinds_at(rx: &Receiver, path: &str) -> Vec<String> {
     rx.received_at(path)
@@ -495,16 +494,34 @@ async fn march_2_is_announced_in_order_to_matching_subscriptions_in_every_format
     assert!(rx.received_at("/off").is_empty(), "disabled");
 }
 
-/// History imported behind the detector makes it replay from the start; the
-/// outage it finds again keeps its id, and no one is told of it twice.
-#[tokio::test]
-async fn a_replay_after_a_late_import_does_not_announce_the_outage_again() {
+/// A server with a generic subscription, march-2 played up to 12:30 and its
+/// opening received: the live outage the replay tests start from.
+async fn live_march_2_outage() -> (TestApp, Receiver) {
     let app = webhook_app().await;
     let rx = Receiver::start().await;
     app.subscribe(json!({"url": format!("{}/generic", rx.url), "format": "generic"}))
         .await;
     play_march_2_until(&app, 12 * 60 + 30).await;
     eventually("the opening", || !rx.received_at("/generic").is_empty()).await;
+    (app, rx)
+}
+
+/// Import lines of one `login` report of claude at each time.
+fn login_reports_at(times: impl IntoIterator<Item = DateTime<Utc>>) -> String {
+    times
+        .into_iter()
+        .map(|at| {
+            let at = at.to_rfc3339();
+            format!("{{\"service\":\"claude\",\"category\":\"login\",\"at\":\"{at}\"}}\n")
+        })
+        .collect()
+}
+
+/// History imported behind the detector makes it replay from the start; the
+/// outage it finds again keeps its id, and no one is told of it twice.
+#[tokio::test]
+async fn a_replay_after_a_late_import_does_not_announce_the_outage_again() {
+    let (app, rx) = live_march_2_outage().await;
     let before = app.events("?service=claude").await;
     assert_eq!(before.len(), 1, "{before:?}");
     // An event of another service with a higher id, so that a re-created
@@ -522,12 +539,7 @@ async fn a_replay_after_a_late_import_does_not_announce_the_outage_again() {
 
     // Late reports from the morning before the outage: behind the detector.
     let day = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
-    let late: String = (0..5)
-        .map(|i| {
-            let at = (day + chrono::Duration::minutes(i)).to_rfc3339();
-            format!("{{\"service\":\"claude\",\"category\":\"login\",\"at\":\"{at}\"}}\n")
-        })
-        .collect();
+    let late = login_reports_at((0..5).map(|i| day + chrono::Duration::minutes(i)));
     let r = app.import(late).await;
     assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
 
@@ -547,12 +559,7 @@ async fn a_replay_after_a_late_import_does_not_announce_the_outage_again() {
 /// alert) would otherwise stay open for good.
 #[tokio::test]
 async fn an_announced_event_a_replay_drops_is_resolved_for_its_subscribers() {
-    let app = webhook_app().await;
-    let rx = Receiver::start().await;
-    app.subscribe(json!({"url": format!("{}/generic", rx.url), "format": "generic"}))
-        .await;
-    play_march_2_until(&app, 12 * 60 + 30).await;
-    eventually("the opening", || !rx.received_at("/generic").is_empty()).await;
+    let (app, rx) = live_march_2_outage().await;
     // A second event of claude that subscribers were told opened, which the
     // replay below will not find (the march-2 outage is one event).
     let db = app.db();
@@ -576,8 +583,7 @@ async fn an_announced_event_a_replay_drops_is_resolved_for_its_subscribers() {
     // Late reports from the morning rewind the detector; its replay finds
     // event 1 again and not event 2.
     let day = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
-    let at = day.to_rfc3339();
-    let late = format!("{{\"service\":\"claude\",\"category\":\"login\",\"at\":\"{at}\"}}\n");
+    let late = login_reports_at([day]);
     let r = app.import(late).await;
     assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
 
@@ -609,27 +615,15 @@ async fn an_announced_event_a_replay_drops_is_resolved_for_its_subscribers() {
 /// told again that it opened (nor left with an incident that never closes).
 #[tokio::test]
 async fn history_imported_after_going_live_does_not_renumber_the_live_outage() {
-    let app = webhook_app().await;
-    let rx = Receiver::start().await;
-    app.subscribe(json!({"url": format!("{}/generic", rx.url), "format": "generic"}))
-        .await;
-    play_march_2_until(&app, 12 * 60 + 30).await;
-    eventually("the opening", || !rx.received_at("/generic").is_empty()).await;
+    let (app, rx) = live_march_2_outage().await;
     let live = app.events("?service=claude").await;
     assert_eq!(live.len(), 1, "{live:?}");
 
     // An outage the day before: 300 reports a minute for 20 minutes.
     let start = Utc.with_ymd_and_hms(2026, 3, 1, 14, 0, 0).unwrap();
-    let mut earlier = String::new();
-    for minute in 0..20 {
-        for i in 0..300 {
-            let at = start + chrono::Duration::seconds(minute * 60 + i % 60);
-            earlier.push_str(&format!(
-                "{{\"service\":\"claude\",\"category\":\"login\",\"at\":\"{}\"}}\n",
-                at.to_rfc3339()
-            ));
-        }
-    }
+    let earlier = login_reports_at(
+        (0..20 * 300).map(|i| start + chrono::Duration::seconds(i / 300 * 60 + i % 60)),
+    );
     let r = app.import(earlier).await;
     assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
 
