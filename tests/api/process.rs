@@ -117,7 +117,12 @@ fn assert_all_stored(db: &Path, acked: &[i64]) {
 /// Runs a command to its end, asserts that it succeeded (showing what it
 /// printed if not) and returns its standard output.
 fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
+    ok_stdout(cmd.output().unwrap())
+}
+
+/// Asserts that a finished command succeeded (showing what it printed if
+/// not) and returns its standard output.
+fn ok_stdout(out: std::process::Output) -> String {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
@@ -200,14 +205,10 @@ fn loadgen_compares_healthz_and_reports_and_every_acknowledged_report_is_stored(
         .args(["--seconds", "1", "--rounds", "1"])
         .output()
         .unwrap();
+    // Stopped before any assertion, so that a failure leaves no server behind.
     child.kill().unwrap();
     child.wait().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = ok_stdout(out);
     let count_of = |line: &str, status: &str| -> u64 {
         line.split_whitespace()
             .find_map(|w| w.strip_prefix(status))
