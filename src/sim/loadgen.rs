@@ -167,6 +167,9 @@ struct ConnResult {
 /// tasks per request, so the generator spends as little as it can of the
 /// machine it shares with the server.
 pub fn run(opts: &LoadOptions) -> anyhow::Result<LoadReport> {
+    // Each connection builds its own template; building one here first
+    // refuses a bad address before any load thread starts.
+    Template::new(opts)?;
     seed_clients();
     let opts = Arc::new(opts.clone());
     let started = Instant::now();
@@ -408,4 +411,46 @@ fn forwarded_for(client: u64) -> HeaderValue {
     let addr = format!("2001:db8:{:x}:{:x}::1", client >> 16, client & 0xffff);
     // Hex digits and colons only: always a valid header value.
     HeaderValue::try_from(addr).unwrap_or_else(|_| unreachable!("an IPv6 address is visible ASCII"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(addr: &str) -> LoadOptions {
+        LoadOptions {
+            addr: addr.to_string(),
+            target: Target::Reports,
+            connections: 2,
+            duration: Duration::from_millis(50),
+            rate: None,
+            service: "claude".into(),
+            categories: vec!["login".into()],
+            threads: 2,
+        }
+    }
+
+    #[test]
+    fn an_address_that_cannot_be_a_host_header_is_an_error() {
+        let err = run(&options("127.0.0.1:8080\n")).unwrap_err();
+        assert!(err.to_string().contains("cannot be a Host header"), "{err}");
+    }
+
+    #[test]
+    fn every_report_request_names_a_new_client_and_cycles_the_bodies() {
+        let template = Template::new(&options("127.0.0.1:8080")).unwrap();
+        let mut clients = Clients::default();
+        let a = template.request(&mut clients, 0);
+        let b = template.request(&mut clients, 1);
+        assert_eq!(a.method(), Method::POST);
+        assert_eq!(a.uri().path(), "/api/v1/reports");
+        assert_ne!(a.headers()[X_FORWARDED_FOR], b.headers()[X_FORWARDED_FOR]);
+        let addr: std::net::Ipv6Addr = a.headers()[X_FORWARDED_FOR]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(addr.segments()[..2], [0x2001, 0xdb8]);
+        assert_eq!(template.bodies.len(), ERROR_CODES.len());
+    }
 }
