@@ -335,7 +335,7 @@ impl Monitor {
         let mut announced = 0;
         for &id in &ids {
             store::resolve_event(&tx, id, resolved_at)?;
-            announced += announce(&tx, &self.alerts, id, "outage.resolved", 0, now)?;
+            announced += announce(&tx, &self.alerts, id, "outage.resolved", 0, true, now)?;
         }
         store::drop_set_aside_events(&tx, service_id)?;
         tx.commit().context("dropping events")?;
@@ -486,7 +486,7 @@ impl Monitor {
             let id = store::upsert_event(&tx, *service_id, event)?;
             let changed_at = minute + STEP_SECS;
             if now.timestamp() - changed_at <= self.alerts.max_age.as_secs() as i64 {
-                announced += announce(&tx, &self.alerts, id, kind, *wave, now)?;
+                announced += announce(&tx, &self.alerts, id, kind, *wave, false, now)?;
             }
         }
         for (service_id, event) in &open_events {
@@ -518,13 +518,17 @@ impl Monitor {
 
 /// Queues the announcement of an event change (in the caller's
 /// transaction). A wave is also a chance to announce the opening to
-/// subscriptions the event has just grown into.
+/// subscriptions the event has just grown into. `withdrawn` marks the
+/// resolution of an event that a replay of imported history no longer finds:
+/// its payload says so, so that receivers can tell it from an outage that
+/// ended.
 fn announce(
     conn: &Connection,
     alerts: &AlertSettings,
     event_id: i64,
     kind: &str,
     wave: usize,
+    withdrawn: bool,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<usize, StoreError> {
     let Some(record) = store::get_event(conn, event_id)? else {
@@ -538,6 +542,7 @@ fn announce(
         alerts.public_url.trim_end_matches('/'),
         view.url
     ));
+    payload["withdrawn"] = serde_json::Value::Bool(withdrawn);
     let payload = payload.to_string();
     let now_ms = now.timestamp_millis();
     let mut queued = 0;

@@ -74,6 +74,10 @@ fn headline(m: &Message<'_>) -> String {
             "New wave of reports for {service}: wave {}",
             d["waves"].as_array().map_or(0, Vec::len)
         ),
+        "outage.resolved" if withdrawn(d) => format!(
+            "Withdrawn: {service}, imported history shows no outage from {}",
+            text(d, "started_at")
+        ),
         "outage.resolved" => format!(
             "Resolved: {service} after {} minutes, {} reports",
             text(d, "duration_minutes"),
@@ -81,6 +85,12 @@ fn headline(m: &Message<'_>) -> String {
         ),
         _ => "downwave test message: this subscription works".to_owned(),
     }
+}
+
+/// A resolution that takes back an event which a replay of imported history
+/// no longer finds (rather than an outage that ended).
+fn withdrawn(d: &Value) -> bool {
+    d["withdrawn"].as_bool().unwrap_or(false)
 }
 
 /// Slack's mrkdwn treats &, < and > as markup.
@@ -125,8 +135,9 @@ fn slack(m: &Message<'_>) -> Value {
 
 fn discord(m: &Message<'_>) -> Value {
     let d = m.data;
-    // Red while open, green when resolved, blue for a ping.
+    // Red while open, green when resolved, grey when withdrawn, blue for a ping.
     let color = match m.kind {
+        "outage.resolved" if withdrawn(d) => 0x757575,
         "outage.resolved" => 0x2e7d32,
         "ping" => 0x1565c0,
         _ => 0xc62828,
@@ -282,6 +293,35 @@ mod tests {
             timestamp: "2026-03-02T11:50:00Z",
             routing_key: Some("R0UT1NG"),
         }
+    }
+
+    #[test]
+    fn a_withdrawn_event_is_not_announced_as_an_outage_that_ended() {
+        let mut e = event();
+        e["resolved_at"] = json!("2026-03-02T15:14:00Z");
+        let ended = headline(&msg("outage.resolved", &e));
+        assert!(ended.starts_with("Resolved: "), "{ended}");
+        e["withdrawn"] = json!(true);
+        let taken_back = headline(&msg("outage.resolved", &e));
+        assert_eq!(
+            taken_back,
+            "Withdrawn: cla<u>de & co, imported history shows no outage from 2026-03-02T11:49:00Z"
+        );
+        let slack = render("slack", &msg("outage.resolved", &e));
+        assert!(slack["text"].as_str().unwrap().starts_with("Withdrawn: "));
+        let discord = render("discord", &msg("outage.resolved", &e));
+        assert_eq!(discord["embeds"][0]["color"], 0x757575);
+        // PagerDuty and Alertmanager close the incident all the same.
+        assert_eq!(
+            render("pagerduty", &msg("outage.resolved", &e))["event_action"],
+            "resolve"
+        );
+        assert_eq!(
+            render("alertmanager", &msg("outage.resolved", &e))["status"],
+            "resolved"
+        );
+        let generic = render("generic", &msg("outage.resolved", &e));
+        assert_eq!(generic["data"]["withdrawn"], true);
     }
 
     #[test]

@@ -444,6 +444,10 @@ async fn march_2_is_announced_in_order_to_matching_subscriptions_in_every_format
         generic.iter().all(|r| r.body["data"]["id"] == event_id),
         "one event id ties them"
     );
+    assert!(
+        generic.iter().all(|r| r.body["data"]["withdrawn"] == false),
+        "an outage that ended is not a withdrawn one"
+    );
     assert!(generic[0].body["data"]["url"]
         .as_str()
         .unwrap()
@@ -602,6 +606,8 @@ async fn an_announced_event_a_replay_drops_is_resolved_for_its_subscribers() {
         .find(|r| r.body["data"]["id"] == 500)
         .unwrap();
     assert_eq!(resolved.body["data"]["status"], "resolved");
+    // Taken back, not ended: the payload says so.
+    assert_eq!(resolved.body["data"]["withdrawn"], true);
     // Event 1 was not touched: told of its opening once, nothing else.
     assert_eq!(
         kinds_at(&rx, "/generic"),
