@@ -282,10 +282,11 @@ async fn a_full_deduplicator_counts_new_reporters_and_stays_bounded() {
     let app = spawn_app_with(|s| s.dedup_max_reporters = 64).await;
     for i in 0..300u32 {
         let from = format!("198.18.{}.{}", i / 256, i % 256);
-        let r = app
-            .report_from(&from, json!({"service": "claude", "category": "login"}))
-            .await;
-        assert_eq!(r.status().as_u16(), 202, "report {i}");
+        assert_eq!(
+            app.report_status_from(&from, login()).await,
+            202,
+            "report {i}"
+        );
     }
     assert_eq!(app.counted_in_minutes("claude"), 300);
     let metrics = app.get("/metrics").await.text().await.unwrap();
