@@ -3,11 +3,10 @@
 
 use super::pages::status_of;
 use super::view::{self, status_label};
-use super::PageError;
+use super::{PageError, Representation};
 use crate::api::AppState;
 use crate::domain::rfc3339;
 use crate::store::{self, EventFilter, EventRecord};
-use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
@@ -72,12 +71,16 @@ pub async fn badge(
 ) -> Result<HttpResponse, PageError> {
     let service = state.service(&path).await?;
     let status = status_of(&state, &service);
-    let etag = match view::conditional(&req, (status, service.id, &service.name)) {
+    let etag = match view::conditional(
+        &req,
+        Representation::Badge,
+        (status, service.id, &service.name),
+    ) {
         Ok(tag) => tag,
         Err(not_modified) => return Ok(not_modified.response()),
     };
     let svg = Badge::new(service.name.clone(), status).render()?;
-    Ok(super::embeddable_svg(svg, etag))
+    Ok(Representation::Badge.ok(&etag, svg))
 }
 
 /// Other parameters (a feed reader's tracking tags) are ignored.
@@ -121,7 +124,8 @@ pub async fn atom(
         Some(slug) => Some(state.service(slug).await?),
         None => None,
     };
-    let etag = match view::conditional(&req, state.monitor.board.generation()) {
+    let etag = match view::conditional(&req, Representation::Feed, state.monitor.board.generation())
+    {
         Ok(tag) => tag,
         Err(not_modified) => return Ok(not_modified.response()),
     };
@@ -207,9 +211,5 @@ pub async fn atom(
         entries,
     };
     let body = feed.render()?;
-    Ok(HttpResponse::Ok()
-        .content_type("application/atom+xml; charset=utf-8")
-        .insert_header((header::ETAG, etag))
-        .insert_header((header::CACHE_CONTROL, "public, max-age=30"))
-        .body(body))
+    Ok(Representation::Feed.ok(&etag, body))
 }

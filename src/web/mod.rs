@@ -140,30 +140,94 @@ pub async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
     PageError::not_found("There is no page at this address.").error_response()
 }
 
-/// Sends a rendered page with its security headers.
-fn html<T: Template>(page: &T, etag: &str) -> Result<HttpResponse, PageError> {
-    let body = page.render()?;
-    let mut res = HttpResponse::Ok();
-    res.insert_header((header::ETAG, etag))
-        .insert_header((header::CACHE_CONTROL, "no-cache"));
-    Ok(page_response(res, body))
+/// The kinds of answer the dashboard gives. Each has one set of headers,
+/// sent alike on its `200` and on the `304` that stands for it: a browser
+/// updates the headers of the copy it keeps from a `304`, so a `304` with
+/// another policy changes the page the visitor already has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Representation {
+    /// An HTML page: our own script and stylesheet only, never framed.
+    Page,
+    /// The service chart as SVG: embeddable anywhere, drawn in the viewer's zone.
+    Chart,
+    /// The status badge as SVG: embeddable anywhere, the same for every viewer.
+    Badge,
+    /// The Atom feed of outages: times in UTC, the same for every viewer.
+    Feed,
 }
 
+impl Representation {
+    /// Whether the body depends on the viewer's time-zone cookie (so its
+    /// `ETag` does too, and shared caches must keep one copy per cookie).
+    pub fn follows_viewer(self) -> bool {
+        matches!(self, Representation::Page | Representation::Chart)
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            Representation::Page => "text/html; charset=utf-8",
+            Representation::Chart | Representation::Badge => "image/svg+xml; charset=utf-8",
+            Representation::Feed => "application/atom+xml; charset=utf-8",
+        }
+    }
+
+    /// Every header but the body's own (`Content-Type`, `Content-Length`):
+    /// the security policy, caching and what the answer varies on.
+    fn headers<'b>(
+        self,
+        builder: &'b mut actix_web::HttpResponseBuilder,
+        etag: &str,
+    ) -> &'b mut actix_web::HttpResponseBuilder {
+        builder.insert_header((header::ETAG, etag));
+        builder.insert_header((
+            header::VARY,
+            if self.follows_viewer() {
+                "Accept-Encoding, Cookie"
+            } else {
+                "Accept-Encoding"
+            },
+        ));
+        match self {
+            Representation::Page => builder
+                .insert_header((header::CONTENT_SECURITY_POLICY, PAGE_CSP))
+                .insert_header((header::X_FRAME_OPTIONS, "DENY"))
+                .insert_header((header::CACHE_CONTROL, "no-cache")),
+            Representation::Chart | Representation::Badge => builder
+                .insert_header((header::CONTENT_SECURITY_POLICY, EMBED_CSP))
+                .insert_header((header::CACHE_CONTROL, "public, max-age=30"))
+                .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")),
+            // The default policy (set for every answer) suits a feed.
+            Representation::Feed => {
+                builder.insert_header((header::CACHE_CONTROL, "public, max-age=30"))
+            }
+        }
+    }
+
+    /// The `200` with `body`.
+    fn ok(self, etag: &str, body: String) -> HttpResponse {
+        let mut res = HttpResponse::Ok();
+        self.headers(&mut res, etag)
+            .content_type(self.content_type())
+            .body(body)
+    }
+
+    /// The bodiless `304` for a client that already has `etag`.
+    fn not_modified(self, etag: &str) -> HttpResponse {
+        let mut res = HttpResponse::NotModified();
+        self.headers(&mut res, etag).finish()
+    }
+}
+
+/// Sends a rendered page with its security headers.
+fn html<T: Template>(page: &T, etag: &str) -> Result<HttpResponse, PageError> {
+    Ok(Representation::Page.ok(etag, page.render()?))
+}
+
+/// An error page: the page policy, not cached.
 fn page_response(mut builder: actix_web::HttpResponseBuilder, body: String) -> HttpResponse {
     builder
-        .content_type("text/html; charset=utf-8")
+        .content_type(Representation::Page.content_type())
         .insert_header((header::CONTENT_SECURITY_POLICY, PAGE_CSP))
         .insert_header((header::X_FRAME_OPTIONS, "DENY"))
         .body(body)
-}
-
-/// The chart and badge: SVG documents any site may embed.
-fn embeddable_svg(svg: String, etag: String) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("image/svg+xml; charset=utf-8")
-        .insert_header((header::CONTENT_SECURITY_POLICY, EMBED_CSP))
-        .insert_header((header::CACHE_CONTROL, "public, max-age=30"))
-        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
-        .insert_header((header::ETAG, etag))
-        .body(svg)
 }

@@ -4,7 +4,7 @@
 
 use super::chart::{self, ChartMark, ChartPoint, ChartSpan, ChartSpec};
 use super::view::{self, count, duration, status_label, status_rank, TimeView, Viewer};
-use super::{assets, html, PageError};
+use super::{assets, html, PageError, Representation};
 use crate::api::AppState;
 use crate::domain::Minute;
 use crate::monitor::status_text;
@@ -134,7 +134,11 @@ pub async fn home(
     let services = state.catalog.all();
     let generation = state.monitor.board.generation();
     let now = Minute::containing(state.clock.now()).unix();
-    let etag = match view::conditional(&req, (generation, now, services.len())) {
+    let etag = match view::conditional(
+        &req,
+        Representation::Page,
+        (generation, now, services.len()),
+    ) {
         Ok(tag) => tag,
         Err(not_modified) => return Ok(not_modified.response()),
     };
@@ -391,6 +395,7 @@ impl ServiceRequest {
         req: &HttpRequest,
         slug: &str,
         range: Option<&str>,
+        kind: Representation,
         state: &AppState,
     ) -> Result<Result<Self, view::NotModified>, PageError> {
         let service = state.service(slug).await?;
@@ -398,7 +403,7 @@ impl ServiceRequest {
         let now = state.clock.now();
         let to = Minute::containing(now).unix();
         let generation = state.monitor.board.generation();
-        let etag = match view::conditional(req, (generation, to, service.id)) {
+        let etag = match view::conditional(req, kind, (generation, to, service.id)) {
             Ok(tag) => tag,
             Err(not_modified) => return Ok(Err(not_modified)),
         };
@@ -422,7 +427,8 @@ pub async fn service(
     query: web::Query<ServiceQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    let r = match ServiceRequest::new(&req, &path, query.range.as_deref(), &state).await? {
+    let range = query.range.as_deref();
+    let r = match ServiceRequest::new(&req, &path, range, Representation::Page, &state).await? {
         Ok(r) => r,
         Err(not_modified) => return Ok(not_modified.response()),
     };
@@ -630,7 +636,8 @@ pub async fn chart_svg(
     query: web::Query<ChartQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    let r = match ServiceRequest::new(&req, &path, query.range.as_deref(), &state).await? {
+    let range = query.range.as_deref();
+    let r = match ServiceRequest::new(&req, &path, range, Representation::Chart, &state).await? {
         Ok(r) => r,
         Err(not_modified) => return Ok(not_modified.response()),
     };
@@ -639,7 +646,7 @@ pub async fn chart_svg(
         .read(move |conn| ChartData::read(conn, id, from, to))
         .await?;
     let svg = service_chart(&r.service, r.range, &r.viewer, from, to, &data)?;
-    Ok(super::embeddable_svg(svg, r.etag))
+    Ok(Representation::Chart.ok(&r.etag, svg))
 }
 
 struct WaveRow {
@@ -695,7 +702,11 @@ pub async fn event(
 ) -> Result<HttpResponse, PageError> {
     let id = path.into_inner();
     let now = Minute::containing(state.clock.now()).unix();
-    let etag = match view::conditional(&req, (state.monitor.board.generation(), now, id)) {
+    let etag = match view::conditional(
+        &req,
+        Representation::Page,
+        (state.monitor.board.generation(), now, id),
+    ) {
         Ok(tag) => tag,
         Err(not_modified) => return Ok(not_modified.response()),
     };

@@ -1,6 +1,7 @@
 //! What every page shares: the viewer's time zone, times and durations as
 //! people read them, status words, and conditional responses for live pages.
 
+use super::Representation;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::{DateTime, FixedOffset, Offset, Utc};
@@ -116,14 +117,21 @@ pub fn status_rank(status: &str) -> u8 {
     }
 }
 
-/// Live pages poll themselves with `If-None-Match`; a page's `ETag` is a
+/// Live pages poll themselves with `If-None-Match`; an answer's `ETag` is a
 /// hash of everything its content depends on (the detector's generation,
-/// the viewer's zone, the query). Returns the tag, or [`NotModified`].
-pub fn conditional(req: &HttpRequest, parts: impl Hash) -> Result<String, NotModified> {
+/// the query, and the viewer's zone where the body shows times in it).
+/// Returns the tag, or [`NotModified`].
+pub fn conditional(
+    req: &HttpRequest,
+    kind: Representation,
+    parts: impl Hash,
+) -> Result<String, NotModified> {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     parts.hash(&mut h);
     req.query_string().hash(&mut h);
-    Viewer::from_request(req).hash(&mut h);
+    if kind.follows_viewer() {
+        Viewer::from_request(req).hash(&mut h);
+    }
     let tag = format!("\"{:016x}\"", h.finish());
     let matches = req
         .headers()
@@ -131,21 +139,22 @@ pub fn conditional(req: &HttpRequest, parts: impl Hash) -> Result<String, NotMod
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim() == tag));
     if matches {
-        return Err(NotModified(tag));
+        return Err(NotModified { tag, kind });
     }
     Ok(tag)
 }
 
-/// The client already has this version (its tag inside).
+/// The client already has this version of this kind of answer.
 #[derive(Debug)]
-pub struct NotModified(String);
+pub struct NotModified {
+    tag: String,
+    kind: Representation,
+}
 
 impl NotModified {
-    /// The `304` to send.
+    /// The `304` to send, with every header the `200` would carry.
     pub fn response(self) -> HttpResponse {
-        HttpResponse::NotModified()
-            .insert_header((header::ETAG, self.0))
-            .finish()
+        self.kind.not_modified(&self.tag)
     }
 }
 
@@ -196,12 +205,14 @@ mod tests {
     #[test]
     fn a_matching_etag_is_a_304() {
         let req = TestRequest::default().to_http_request();
-        let tag = conditional(&req, 7u64).unwrap();
+        let tag = conditional(&req, Representation::Page, 7u64).unwrap();
         let again = TestRequest::default()
             .insert_header((header::IF_NONE_MATCH, tag.as_str()))
             .to_http_request();
-        let res = conditional(&again, 7u64).unwrap_err().response();
+        let res = conditional(&again, Representation::Page, 7u64)
+            .unwrap_err()
+            .response();
         assert_eq!(res.status(), 304);
-        assert!(conditional(&again, 8u64).is_ok());
+        assert!(conditional(&again, Representation::Page, 8u64).is_ok());
     }
 }

@@ -176,6 +176,107 @@ async fn live_pages_answer_304_until_the_detector_moves() {
     assert!(zoned.text().await.unwrap().contains("Times in UTC+02:00"));
 }
 
+/// The headers a browser or a cache keeps from a `200` and updates from
+/// each `304`; `Vary` as its set of names (several lines mean one list).
+fn kept_headers(r: &reqwest::Response) -> Vec<(&'static str, String)> {
+    let names = [
+        "etag",
+        "cache-control",
+        "content-security-policy",
+        "x-frame-options",
+        "x-content-type-options",
+        "referrer-policy",
+        "access-control-allow-origin",
+    ];
+    let mut kept: Vec<_> = names.iter().map(|n| (*n, header(r, n))).collect();
+    let mut vary: Vec<String> = r
+        .headers()
+        .get_all("vary")
+        .iter()
+        .flat_map(|v| v.to_str().unwrap().split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .collect();
+    vary.sort();
+    vary.dedup();
+    kept.push(("vary", vary.join(", ")));
+    kept
+}
+
+#[tokio::test]
+async fn a_304_carries_the_headers_of_the_200_it_stands_for() {
+    let app = mid_outage().await;
+    let id = app.events("?service=claude").await[0]["id"]
+        .as_i64()
+        .unwrap();
+    let event = format!("/e/{id}");
+    let paths = [
+        "/",
+        "/?q=cla",
+        "/s/claude",
+        "/s/claude?range=7d",
+        event.as_str(),
+        "/s/claude/chart.svg",
+        "/badge/claude.svg",
+        "/events.atom",
+        "/events.atom?service=claude",
+    ];
+    for path in paths {
+        let get = |etag: Option<&str>| {
+            let mut r = app
+                .client
+                .get(app.url(path))
+                .header("accept-encoding", "gzip")
+                .header("cookie", "dw_tz=60");
+            if let Some(etag) = etag {
+                r = r.header("if-none-match", etag);
+            }
+            r.send()
+        };
+        let full = get(None).await.unwrap();
+        assert_eq!(full.status(), 200, "{path}");
+        let etag = header(&full, "etag");
+        assert!(!etag.is_empty(), "{path}: an ETag");
+        let again = get(Some(&etag)).await.unwrap();
+        assert_eq!(again.status(), 304, "{path}");
+        assert_eq!(kept_headers(&again), kept_headers(&full), "{path}");
+        assert!(
+            header(&again, "vary")
+                .to_ascii_lowercase()
+                .contains("accept-encoding"),
+            "{path}: the 304 says what the answer varies on"
+        );
+    }
+    // Pages keep their own policy on the 304: the stylesheet and script may load.
+    let page = app.get("/s/claude").await;
+    let etag = header(&page, "etag");
+    let again = app
+        .client
+        .get(app.url("/s/claude"))
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    assert!(header(&again, "content-security-policy").contains("style-src 'self'"));
+    // The badge and the feed are the same in every zone; pages and the chart are not.
+    for (path, follows) in [
+        ("/badge/claude.svg", false),
+        ("/events.atom", false),
+        ("/s/claude/chart.svg", true),
+        ("/", true),
+    ] {
+        let tag = |zone: &'static str| {
+            let r = app
+                .client
+                .get(app.url(path))
+                .header("cookie", format!("dw_tz={zone}"))
+                .send();
+            async move { header(&r.await.unwrap(), "etag") }
+        };
+        assert_eq!(tag("60").await != tag("-300").await, follows, "{path}");
+    }
+}
+
 #[tokio::test]
 async fn an_outage_shows_on_every_page_the_badge_and_the_feed() {
     let app = mid_outage().await;
