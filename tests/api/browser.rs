@@ -29,6 +29,11 @@ struct Browser {
 
 impl Browser {
     async fn start() -> Browser {
+        Browser::start_with(&[]).await
+    }
+
+    /// A session with more Chromium flags.
+    async fn start_with(extra_args: &[&str]) -> Browser {
         let chromium = std::env::var("DOWNWAVE_CHROMIUM").unwrap_or("/usr/bin/chromium".into());
         let chromedriver = std::env::var("DOWNWAVE_CHROMEDRIVER").unwrap_or("chromedriver".into());
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -50,21 +55,20 @@ impl Browser {
                 )
             });
         let profile = tempfile::tempdir().unwrap();
+        let mut args = vec![
+            "--headless".to_owned(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--no-first-run".into(),
+            "--window-size=1280,1800".into(),
+            format!("--user-data-dir={}", profile.path().display()),
+        ];
+        args.extend(extra_args.iter().map(|a| a.to_string()));
         let caps = json!({
-            "goog:chromeOptions": {
-                "binary": chromium,
-                "args": [
-                    "--headless",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    "--no-first-run",
-                    "--window-size=1280,1800",
-                    format!("--user-data-dir={}", profile.path().display()),
-                ]
-            }
+            "goog:chromeOptions": { "binary": chromium, "args": args }
         });
         let caps = caps.as_object().unwrap().clone();
         let url = format!("http://127.0.0.1:{port}");
@@ -371,4 +375,198 @@ async fn the_dashboard_in_headless_chromium() {
     .await;
     b.screenshot("escaping").await;
     b.close().await;
+}
+
+/// A server mid-outage (march-2 imported up to 14:50, three waves, open),
+/// with the event's page address.
+async fn mid_outage_for_a_browser() -> (TestApp, String) {
+    let app = spawn_app_with(|s| s.trusted_proxies = vec![]).await;
+    let now = Utc.with_ymd_and_hms(2026, 3, 2, 14, 50, 30).unwrap();
+    app.clock.set(now);
+    let r = app
+        .import(march2_between(i64::MIN, now.timestamp() - 30))
+        .await;
+    assert_eq!(r.status(), 200);
+    let id = app.events("?service=claude").await[0]["id"]
+        .as_i64()
+        .unwrap();
+    (app, format!("/e/{id}"))
+}
+
+/// How the page in the browser came to be: styled by our stylesheet, our
+/// script run, and whether its body came from the browser's cache after a
+/// `304` (transferred bytes below the body's size) or over the wire.
+#[derive(Debug, PartialEq, Eq)]
+struct LoadedPage {
+    styled: bool,
+    script_ran: bool,
+    revalidated: bool,
+}
+
+impl Browser {
+    async fn loaded_page(&self) -> LoadedPage {
+        let script = "const nav = performance.getEntriesByType('navigation')[0]; \
+             const top = getComputedStyle(document.querySelector('header.top')); \
+             return [top.backgroundColor === 'rgb(31, 58, 95)' && top.display === 'flex', \
+                     document.documentElement.dataset.script === 'ready', \
+                     nav.transferSize < nav.encodedBodySize];";
+        let v = self.client.execute(script, vec![]).await.unwrap();
+        let flag = |i: usize| v[i].as_bool().unwrap();
+        LoadedPage {
+            styled: flag(0),
+            script_ran: flag(1),
+            revalidated: flag(2),
+        }
+    }
+
+    /// Sets the viewport (not the window) to `width` × `height`.
+    async fn viewport(&self, width: u32, height: u32) {
+        self.client.set_window_size(width, height).await.unwrap();
+        let inner = self
+            .client
+            .execute("return [innerWidth, innerHeight];", vec![])
+            .await
+            .unwrap();
+        let (w, h) = (inner[0].as_u64().unwrap(), inner[1].as_u64().unwrap());
+        self.client
+            .set_window_size(width + (width - w as u32), height + (height - h as u32))
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_returning_visitor_gets_the_page_styled_and_live() {
+    let (app, event) = mid_outage_for_a_browser().await;
+    let pages = ["/", "/s/claude", "/s/claude?range=6h", event.as_str()];
+    let b = Browser::start().await;
+    // The first page the script runs on sets the viewer's zone cookie,
+    // which every page after it is drawn for.
+    b.client.goto(&app.url("/")).await.unwrap();
+    within(Duration::from_secs(5), "the zone cookie", || async {
+        b.text("#zone").await == VIEWER_ZONE_LABEL
+    })
+    .await;
+    let first = LoadedPage {
+        styled: true,
+        script_ran: true,
+        revalidated: false,
+    };
+    let again = LoadedPage {
+        revalidated: true,
+        ..first
+    };
+    for path in pages {
+        b.client.goto(&app.url(path)).await.unwrap();
+        assert_eq!(b.loaded_page().await, first, "{path}, first visit");
+        // Back again: the browser revalidates its copy and gets a 304.
+        b.client.goto(&app.url("/static/app.css")).await.unwrap();
+        b.client.goto(&app.url(path)).await.unwrap();
+        assert_eq!(b.loaded_page().await, again, "{path}, second visit");
+    }
+    // The report button is live on the returning visit, the sentence gone.
+    b.client.goto(&app.url("/s/claude")).await.unwrap();
+    let button = b.client.find(Locator::Id("report-button")).await.unwrap();
+    assert!(button.is_enabled().await.unwrap());
+    let sentence = b.client.find(Locator::Id("report-needs-script")).await;
+    assert!(!sentence.unwrap().is_displayed().await.unwrap());
+
+    // The detector's minute moves: every page is new, and still whole.
+    app.clock.advance(chrono::Duration::minutes(2));
+    app.monitor.catch_up().await.unwrap();
+    for path in pages {
+        b.client.goto(&app.url(path)).await.unwrap();
+        assert_eq!(b.loaded_page().await, first, "{path}, after a minute");
+    }
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_its_script_the_report_form_explains_and_stays_inert() {
+    let (app, _) = mid_outage_for_a_browser().await;
+    let b = Browser::start_with(&["--blink-settings=scriptEnabled=false"]).await;
+    b.client.goto(&app.url("/s/claude")).await.unwrap();
+    assert_eq!(
+        b.loaded_page().await,
+        LoadedPage {
+            styled: true,
+            script_ran: false,
+            revalidated: false
+        }
+    );
+    let sentence = b.text("#report-needs-script").await;
+    assert!(sentence.contains("needs this page's script"), "{sentence}");
+    let button = b.client.find(Locator::Id("report-button")).await.unwrap();
+    assert!(!button.is_enabled().await.unwrap());
+    // Enter in a field cannot send the form either.
+    b.client
+        .find(Locator::Id("error-code"))
+        .await
+        .unwrap()
+        .send_keys("503\u{E007}")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(b.url().await.ends_with("/s/claude"), "{}", b.url().await);
+    b.close().await;
+}
+
+/// axe-core's own file, from npm (`.ci/run` installs it into `target/npm`;
+/// `DOWNWAVE_AXE_CORE` points at another copy). Never part of the repository.
+fn axe_source() -> String {
+    let path = std::env::var("DOWNWAVE_AXE_CORE").map_or_else(
+        |_| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("target/npm/node_modules/axe-core/axe.min.js")
+        },
+        PathBuf::from,
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "cannot read axe-core at {} ({e}): the accessibility test needs it \
+             (npm install --prefix target/npm axe-core@4.14.1; .ci/run installs it)",
+            path.display()
+        )
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn axe_finds_no_violation_on_a_phone_or_a_desktop() {
+    let (app, event) = mid_outage_for_a_browser().await;
+    let axe = axe_source();
+    let b = Browser::start().await;
+    let mut found = Vec::new();
+    for (width, height) in [(375, 812), (1280, 900)] {
+        b.viewport(width, height).await;
+        for path in ["/", "/s/claude", event.as_str()] {
+            b.client.goto(&app.url(path)).await.unwrap();
+            b.client.execute(&axe, vec![]).await.unwrap();
+            let run = "const done = arguments[arguments.length - 1]; \
+                 axe.run(document, {runOnly: {type: 'tag', values: \
+                   ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']}}) \
+                 .then(r => done(r.violations.map(v => v.id + ' (' + v.impact + '): ' + \
+                   v.nodes.map(n => n.target.join(' ')).join(', ')))) \
+                 .catch(e => done(['axe failed: ' + e]));";
+            let violations = b.client.execute_async(run, vec![]).await.unwrap();
+            for v in violations.as_array().unwrap() {
+                found.push(format!(
+                    "{path} at {width}×{height}: {}",
+                    v.as_str().unwrap()
+                ));
+            }
+            // Nothing is wider than the screen.
+            let wide = b
+                .client
+                .execute("return document.documentElement.scrollWidth;", vec![])
+                .await
+                .unwrap();
+            if wide.as_u64().unwrap() > u64::from(width) {
+                found.push(format!(
+                    "{path} at {width}×{height}: laid out {wide} px wide"
+                ));
+            }
+        }
+    }
+    b.close().await;
+    assert!(found.is_empty(), "accessibility:\n{}", found.join("\n"));
 }

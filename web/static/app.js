@@ -104,6 +104,12 @@
     var name = form.getAttribute("data-name");
     var dedupMinutes = form.getAttribute("data-dedup-minutes");
 
+    // The form is inert until now: no action to post to, the button off,
+    // and a sentence that says why. Both go once the script is here.
+    var needsScript = document.getElementById("report-needs-script");
+    if (needsScript) needsScript.hidden = true;
+    button.disabled = false;
+
     function say(kind, text) {
       out.className = "report-result " + kind;
       out.textContent = text;
@@ -159,5 +165,7 @@
     applyFilter();
     startReportForm();
     startLive(zoneChanged);
+    // Says the script ran (the browser tests read it).
+    document.documentElement.setAttribute("data-script", "ready");
   });
 })();
