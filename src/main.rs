@@ -71,8 +71,8 @@ enum ServiceCommand {
 #[derive(clap::Args)]
 struct BacktestArgs {
     /// A CSV file, or a folder of them (header `timestamp,value`, any fixed step).
-    #[arg(long)]
-    input: PathBuf,
+    #[arg(long, required_unless_present = "cross_validate")]
+    input: Option<PathBuf>,
     /// Where `<name>.events.jsonl` (and with --scores `<name>.scores.csv`) go.
     #[arg(long, default_value = "backtest-out")]
     output: PathBuf,
@@ -82,6 +82,25 @@ struct BacktestArgs {
     /// NAB's `labels/combined_windows.json`: print the NAB score of the events.
     #[arg(long)]
     labels: Option<PathBuf>,
+    /// Change one detector parameter for this run: `name=value` (repeatable;
+    /// names as in `src/detect/params.rs`).
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    set: Vec<String>,
+    /// Leave-one-series-out over both development sets instead of a backtest:
+    /// every searched parameter is chosen on the other series and scored on
+    /// the one left out.
+    #[arg(long)]
+    cross_validate: bool,
+    /// With --cross-validate: the NAB folder (`data/realTweets`, `labels/`).
+    #[arg(long, default_value = "../shared/eval/nab")]
+    nab: PathBuf,
+    /// With --cross-validate: the Microsoft folder (`data/`, `labels.json`).
+    #[arg(long, default_value = "../shared/eval/ms")]
+    ms: PathBuf,
+    /// With --cross-validate: search this axis instead of the built-in grid,
+    /// `name=v1,v2,...` (repeatable).
+    #[arg(long = "grid", value_name = "NAME=V1,V2,...")]
+    grid: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -284,9 +303,35 @@ fn load(args: LoadgenArgs) -> anyhow::Result<()> {
 }
 
 fn backtest(args: BacktestArgs) -> anyhow::Result<()> {
-    use downwave::sim::{backtest, nab};
-    let params = downwave::detect::DetectorParams::default();
-    let reports = backtest::backtest_path(&args.input, &args.output, &params, args.scores)?;
+    use downwave::sim::{backtest, crossval, nab};
+    let mut params = downwave::detect::DetectorParams::default();
+    for spec in &args.set {
+        let (name, value) = crossval::Grid::parse_axis(spec)?;
+        anyhow::ensure!(value.len() == 1, "--set {spec}: one value");
+        params = crossval::with_param(&params, &name, value[0])?;
+    }
+    if args.cross_validate {
+        let series = crossval::load(&args.nab, &args.ms)?;
+        let grid = if args.grid.is_empty() {
+            crossval::Grid::default_search()
+        } else {
+            crossval::Grid {
+                axes: args
+                    .grid
+                    .iter()
+                    .map(|g| crossval::Grid::parse_axis(g))
+                    .collect::<Result<_, _>>()?,
+            }
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let report = crossval::cross_validate(&series, &params, &grid, threads)?;
+        print!("{}", report.table());
+        return Ok(());
+    }
+    let Some(input) = args.input else {
+        anyhow::bail!("say what to backtest: --input FILE_OR_FOLDER");
+    };
+    let reports = backtest::backtest_path(&input, &args.output, &params, args.scores)?;
     for r in &reports {
         println!(
             "{}: {} rows, step {} s, {} events -> {}",

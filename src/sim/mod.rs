@@ -1,10 +1,12 @@
 //! Everything that drives downwave from outside: the seeded scenario generator
 //! (the March-2 outage), the backtest over CSV files, the NAB scorer used to
-//! grade backtests on labelled data, and the HTTP load generator.
+//! grade backtests on labelled data, the leave-one-series-out cross-validation
+//! over both development sets, and the HTTP load generator.
 
 pub mod acceptance;
 pub mod backtest;
 pub mod bench;
+pub mod crossval;
 pub mod loadgen;
 pub mod nab;
 pub mod replay;
