@@ -105,8 +105,12 @@ struct BacktestArgs {
 
 #[derive(clap::Args)]
 struct SimulateArgs {
-    /// The scenario: `march-2`.
+    /// The scenario: `march-2`, or `controls` (the negative controls: 30 days
+    /// of normal life each, with --check SEEDS).
     scenario: String,
+    /// Change one detector parameter for --check: `name=value` (repeatable).
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    set: Vec<String>,
     /// Random seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -302,14 +306,21 @@ fn load(args: LoadgenArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn backtest(args: BacktestArgs) -> anyhow::Result<()> {
-    use downwave::sim::{backtest, crossval, nab};
+/// The default detector parameters with `--set name=value` changes applied.
+fn detector_params(set: &[String]) -> anyhow::Result<downwave::detect::DetectorParams> {
+    use downwave::sim::crossval;
     let mut params = downwave::detect::DetectorParams::default();
-    for spec in &args.set {
+    for spec in set {
         let (name, value) = crossval::Grid::parse_axis(spec)?;
         anyhow::ensure!(value.len() == 1, "--set {spec}: one value");
         params = crossval::with_param(&params, &name, value[0])?;
     }
+    Ok(params)
+}
+
+fn backtest(args: BacktestArgs) -> anyhow::Result<()> {
+    use downwave::sim::{backtest, crossval, nab};
+    let params = detector_params(&args.set)?;
     if args.cross_validate {
         let series = crossval::load(&args.nab, &args.ms)?;
         let grid = if args.grid.is_empty() {
@@ -361,13 +372,18 @@ fn backtest(args: BacktestArgs) -> anyhow::Result<()> {
 
 fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     use downwave::sim::{replay, scenario};
+    let params = detector_params(&args.set)?;
+    if args.scenario == "controls" {
+        let seeds = args.check.unwrap_or(20);
+        return check_controls(&params, seeds);
+    }
     anyhow::ensure!(
         args.scenario == "march-2",
-        "unknown scenario '{}': the built-in one is march-2",
+        "unknown scenario '{}': the built-in ones are march-2 and controls",
         args.scenario
     );
     if let Some(seeds) = args.check {
-        return check_march2(seeds);
+        return check_march2(&params, seeds);
     }
     anyhow::ensure!(
         args.csv.is_some() || args.target.is_some(),
@@ -429,12 +445,44 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
 /// acceptance criteria (`March2Outcome::misses`): one event, three waves,
 /// detected within 3 minutes, excess and total within 5%, resolved within
 /// 30 minutes of the last wave, no event in the background week.
-fn check_march2(seeds: u64) -> anyhow::Result<()> {
-    use downwave::sim::acceptance::march2_outcome;
+/// Events per 30 days on each negative control, against the false-event budget.
+fn check_controls(params: &downwave::detect::DetectorParams, seeds: u64) -> anyhow::Result<()> {
+    use downwave::sim::controls::{control_events, CONTROLS, JUDGED_DAYS};
+    let budget = params.false_events_per_30_days;
+    println!("control       seeds  events  per_30_days  worst_seed  budget  ok");
+    let mut over = 0;
+    for name in CONTROLS {
+        let mut counts = Vec::new();
+        for seed in 0..seeds {
+            let events = control_events(params, name, seed)
+                .ok_or_else(|| anyhow::anyhow!("no control named {name}"))?;
+            counts.push(events.len());
+        }
+        let total: usize = counts.iter().sum();
+        let rate = total as f64 / seeds.max(1) as f64 * 30.0 / JUDGED_DAYS as f64;
+        let ok = rate <= budget;
+        over += usize::from(!ok);
+        println!(
+            "{:<12}  {:>5}  {:>6}  {:>11.2}  {:>10}  {:>6.2}  {}",
+            name,
+            seeds,
+            total,
+            rate,
+            counts.iter().max().copied().unwrap_or(0),
+            budget,
+            if ok { "yes" } else { "NO" }
+        );
+    }
+    anyhow::ensure!(over == 0, "{over} controls over the budget");
+    Ok(())
+}
+
+fn check_march2(params: &downwave::detect::DetectorParams, seeds: u64) -> anyhow::Result<()> {
+    use downwave::sim::acceptance::march2_outcome_with;
     println!("seed  events  waves  detect_delay_s  excess_vs_injected  resolved_after_last_wave_min  background_events  ok");
     let mut failures = 0;
     for seed in 0..seeds {
-        let o = march2_outcome(seed);
+        let o = march2_outcome_with(params, seed);
         let ok = o.misses().is_empty();
         failures += usize::from(!ok);
         println!(

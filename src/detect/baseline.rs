@@ -33,6 +33,11 @@ pub struct BaselineModel {
     /// Decayed number of reports behind the level. Its inverse is the extra
     /// dispersion due to not knowing the level well (a young or quiet series).
     level_reports: f64,
+    /// The same de-seasonalised level with a memory of days: what was normal
+    /// recently. Expectations never fall below it, so a quiet day (a holiday,
+    /// a collector's outage) does not make the next normal day look like a rise.
+    long_level_sum: f64,
+    long_level_weight: f64,
     /// Per time-of-day slot. One list, so that the two neighbouring slots a bucket
     /// reads are one or two cache lines of one block.
     profile: Vec<Slot>,
@@ -67,6 +72,10 @@ struct BaselineRepr {
     level_sum: f64,
     level_weight: f64,
     level_reports: f64,
+    #[serde(default)]
+    long_level_sum: f64,
+    #[serde(default)]
+    long_level_weight: f64,
     profile_sum: Vec<f64>,
     profile_weight: Vec<f64>,
     weekly_sum: [f64; 7],
@@ -94,6 +103,8 @@ impl From<BaselineRepr> for BaselineModel {
             level_sum: r.level_sum,
             level_weight: r.level_weight,
             level_reports: r.level_reports,
+            long_level_sum: r.long_level_sum,
+            long_level_weight: r.long_level_weight,
             profile,
             weekly_sum: r.weekly_sum,
             weekly_weight: r.weekly_weight,
@@ -111,6 +122,8 @@ impl From<BaselineModel> for BaselineRepr {
             level_sum: m.level_sum,
             level_weight: m.level_weight,
             level_reports: m.level_reports,
+            long_level_sum: m.long_level_sum,
+            long_level_weight: m.long_level_weight,
             profile_sum: m.profile.iter().map(|s| s.sum).collect(),
             profile_weight: m.profile.iter().map(|s| s.weight).collect(),
             weekly_sum: m.weekly_sum,
@@ -190,6 +203,8 @@ impl BaselineModel {
             level_sum: 0.0,
             level_weight: 0.0,
             level_reports: 0.0,
+            long_level_sum: 0.0,
+            long_level_weight: 0.0,
             profile: vec![Slot { sum: w, weight: w }; t.slots],
             weekly_sum: [ww; 7],
             weekly_weight: [ww; 7],
@@ -207,6 +222,17 @@ impl BaselineModel {
 
     fn level(&self) -> Option<f64> {
         (self.level_weight > 0.0).then(|| self.level_sum / self.level_weight)
+    }
+
+    /// The level to expect from: the recent one, but never below the one of
+    /// the last days.
+    fn expected_level(&self) -> Option<f64> {
+        let long = if self.long_level_weight > 0.0 {
+            self.long_level_sum / self.long_level_weight
+        } else {
+            0.0
+        };
+        self.level().map(|l| l.max(long))
     }
 
     fn slot_value(&self, i: usize) -> f64 {
@@ -304,7 +330,7 @@ impl BaselineModel {
     /// [`Self::expect_at`] with the two seasonal factors already looked up.
     fn expect_with(&self, t: &Tuning, profile: f64, weekly: f64) -> Expectation {
         let season = profile * weekly;
-        let mean = match self.level() {
+        let mean = match self.expected_level() {
             Some(l) => (l * season).max(t.min_expected),
             None => t.min_expected,
         };
@@ -350,6 +376,9 @@ impl BaselineModel {
         self.level_sum = self.level_sum * (1.0 - al) + al * xc / season;
         self.level_weight = self.level_weight * (1.0 - al) + al;
         self.level_reports = self.level_reports * (1.0 - al) + xc;
+        let alo = t.alpha_long_level;
+        self.long_level_sum = self.long_level_sum * (1.0 - alo) + alo * xc / season;
+        self.long_level_weight = self.long_level_weight * (1.0 - alo) + alo;
 
         // Ratios against a level resting on a handful of reports are noise; the
         // shape waits for a real level (and is clipped: a factor of 20 is plenty).

@@ -23,6 +23,7 @@ pub mod params;
 pub mod rise;
 pub mod score;
 pub mod series;
+pub mod threshold;
 mod window;
 
 #[cfg(test)]

@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::threshold::ThresholdRule;
+
 /// Every knob of the detector. [`DetectorParams::default`] is the one set used for
 /// all series; nothing here is per series.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,6 +51,10 @@ pub struct DetectorParams {
     /// No event opens before the series has this much history (minutes): with no
     /// baseline at all, nothing is abnormal yet.
     pub warmup_minutes: f64,
+    /// ...and no event opens before the series has this many buckets of history
+    /// either: an hourly series needs more than one hour to have a baseline.
+    #[serde(default = "defaults::warmup_buckets")]
+    pub warmup_buckets: f64,
     /// Bucket score (-log10 of the upper-tail probability) at which a bucket is
     /// abnormal: status `Elevated`, the upper band, and "still active" for an open event.
     pub elevated_score: f64,
@@ -56,6 +62,10 @@ pub struct DetectorParams {
     pub extreme_score: f64,
     /// Length (minutes) of the window over which moderate evidence must persist.
     pub persist_minutes: f64,
+    /// ...and at least this many buckets: with hourly data a 15-minute window
+    /// would be one bucket, and a single bucket is no evidence of persistence.
+    #[serde(default = "defaults::persist_min_buckets")]
+    pub persist_min_buckets: f64,
     /// Score of the window's summed count against the window's summed baseline
     /// that opens an event when most of the window is above baseline.
     pub persist_score: f64,
@@ -91,6 +101,10 @@ pub struct DetectorParams {
     /// sums sampled over this span. Days, so that one bad afternoon is a minority.
     #[serde(default = "defaults::rise_history_minutes")]
     pub rise_history_minutes: f64,
+    /// E-folding time (minutes) of the long-memory level that expectations never
+    /// fall below (0 turns it off).
+    #[serde(default = "defaults::long_level_tau_minutes")]
+    pub long_level_tau_minutes: f64,
     /// Interval (minutes) between the window sums kept for the median: the history
     /// holds `rise_history_minutes / rise_sample_minutes` of them (144 at the
     /// defaults). Half-hourly rather than every 15 minutes halves the memory a
@@ -111,9 +125,34 @@ pub struct DetectorParams {
     #[serde(default = "defaults::rise_guard_reports")]
     pub rise_guard_reports: f64,
     /// After it fires (or any event opens), the relative-rise path re-arms only
-    /// once the ratio has stayed below half of `rise_ratio` for this long (minutes).
+    /// once the ratio has stayed below half of its threshold for this long (minutes).
     #[serde(default = "defaults::rise_rearm_minutes")]
     pub rise_rearm_minutes: f64,
+    /// The false-event budget: how many events per 30 days a series may open on
+    /// its normal behaviour. Each opening path's threshold is set from the
+    /// series' own history so that its normal episodes cross it this rarely
+    /// (the budget shared equally by the paths); see `threshold.rs`.
+    #[serde(default = "defaults::false_events_per_30_days")]
+    pub false_events_per_30_days: f64,
+    /// How many episodes of history the default thresholds (`extreme_score`,
+    /// `persist_score`, `rise_ratio`) are worth when blended with the fitted ones.
+    #[serde(default = "defaults::threshold_prior_episodes")]
+    pub threshold_prior_episodes: f64,
+    /// No fitted threshold rises above this multiple of the largest excursion
+    /// the series has shown (over the base level): a rise far beyond anything
+    /// the series has done always opens.
+    #[serde(default = "defaults::threshold_cap_ratio")]
+    pub threshold_cap_ratio: f64,
+    /// An event is learned as normal life when the series' fitted normal tail
+    /// reaches its peak at least once per this many budget periods: a series
+    /// that keeps opening events just past its threshold learns that they are
+    /// routine, while an outage far beyond its normal life is never learned.
+    #[serde(default = "defaults::threshold_routine_periods")]
+    pub threshold_routine_periods: f64,
+    /// Rise ratio above which the relative-rise path's excursions count as
+    /// episodes for its threshold.
+    #[serde(default = "defaults::rise_base_ratio")]
+    pub rise_base_ratio: f64,
 }
 
 /// Defaults of fields added after states and parameter files were first saved.
@@ -139,6 +178,30 @@ mod defaults {
     pub fn rise_rearm_minutes() -> f64 {
         60.0
     }
+    pub fn long_level_tau_minutes() -> f64 {
+        3.0 * 1440.0
+    }
+    pub fn persist_min_buckets() -> f64 {
+        3.0
+    }
+    pub fn warmup_buckets() -> f64 {
+        12.0
+    }
+    pub fn false_events_per_30_days() -> f64 {
+        10.0
+    }
+    pub fn threshold_prior_episodes() -> f64 {
+        8.0
+    }
+    pub fn threshold_cap_ratio() -> f64 {
+        2.0
+    }
+    pub fn threshold_routine_periods() -> f64 {
+        30.0
+    }
+    pub fn rise_base_ratio() -> f64 {
+        2.0
+    }
 }
 
 impl Default for DetectorParams {
@@ -160,7 +223,7 @@ impl Default for DetectorParams {
             tail_prior_days: 3.0,
             warmup_minutes: 60.0,
             elevated_score: 3.0,
-            extreme_score: 9.0,
+            extreme_score: 10.0,
             persist_minutes: 15.0,
             persist_score: 6.0,
             sustained_minutes: 120.0,
@@ -178,6 +241,14 @@ impl Default for DetectorParams {
             rise_ratio: defaults::rise_ratio(),
             rise_guard_reports: defaults::rise_guard_reports(),
             rise_rearm_minutes: defaults::rise_rearm_minutes(),
+            warmup_buckets: defaults::warmup_buckets(),
+            persist_min_buckets: defaults::persist_min_buckets(),
+            long_level_tau_minutes: defaults::long_level_tau_minutes(),
+            false_events_per_30_days: defaults::false_events_per_30_days(),
+            threshold_prior_episodes: defaults::threshold_prior_episodes(),
+            threshold_cap_ratio: defaults::threshold_cap_ratio(),
+            threshold_routine_periods: defaults::threshold_routine_periods(),
+            rise_base_ratio: defaults::rise_base_ratio(),
         }
     }
 }
@@ -196,6 +267,8 @@ pub struct Tuning {
     /// Slot width in seconds.
     pub slot_secs: f64,
     pub alpha_level: f64,
+    /// Per-bucket weight of the long-memory level (0: off).
+    pub alpha_long_level: f64,
     pub alpha_profile: f64,
     pub profile_prior_weight: f64,
     pub alpha_weekly: f64,
@@ -233,6 +306,27 @@ pub struct Tuning {
     pub dip_secs: i64,
     /// `quiet_minutes` in seconds.
     pub quiet_secs: i64,
+    /// How each opening path's threshold is set, indexed by [`Path`].
+    pub rules: [ThresholdRule; Path::COUNT],
+}
+
+/// The opening paths that have a per-series threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Path {
+    /// One bucket's score.
+    Extreme = 0,
+    /// The persistence window's score.
+    Persistent = 1,
+    /// The sustained-evidence score.
+    Sustained = 2,
+    /// The natural log of the relative-rise ratio.
+    Rise = 3,
+}
+
+impl Path {
+    pub const COUNT: usize = 4;
+    pub const ALL: [Path; Path::COUNT] =
+        [Path::Extreme, Path::Persistent, Path::Sustained, Path::Rise];
 }
 
 /// Why a detector could not be built.
@@ -294,7 +388,22 @@ impl Tuning {
                 return Err(TuningError::BadParam(name));
             }
         }
-        let non_negative: [(&'static str, f64); 12] = [
+        let budget_knobs: [(&'static str, f64); 3] = [
+            ("false_events_per_30_days", p.false_events_per_30_days),
+            ("threshold_cap_ratio", p.threshold_cap_ratio),
+            ("rise_base_ratio", p.rise_base_ratio),
+        ];
+        for (name, v) in budget_knobs {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(TuningError::BadParam(name));
+            }
+        }
+        let non_negative: [(&'static str, f64); 17] = [
+            ("long_level_tau_minutes", p.long_level_tau_minutes),
+            ("persist_min_buckets", p.persist_min_buckets),
+            ("threshold_routine_periods", p.threshold_routine_periods),
+            ("warmup_buckets", p.warmup_buckets),
+            ("threshold_prior_episodes", p.threshold_prior_episodes),
             ("rise_min_history_minutes", p.rise_min_history_minutes),
             ("rise_guard_reports", p.rise_guard_reports),
             ("rise_rearm_minutes", p.rise_rearm_minutes),
@@ -339,7 +448,9 @@ impl Tuning {
         let weekly_tau = p.weekly_tau_days * day;
         let alpha_weekly = alpha(step_minutes * week / day, weekly_tau);
         let weekly_prior_weight = 1.0 - (-p.weekly_prior_days * day / weekly_tau).exp();
-        let window_len = ((p.persist_minutes / step_minutes).round() as usize).clamp(1, 1440);
+        let window_len = ((p.persist_minutes / step_minutes).round() as usize)
+            .max(p.persist_min_buckets.round() as usize)
+            .clamp(1, 1440);
         let rise_window_len =
             ((p.rise_window_minutes / step_minutes).round() as usize).clamp(1, 1440);
         let rise_sample_secs = ((p.rise_sample_minutes * 60.0) as i64).max(1);
@@ -348,24 +459,52 @@ impl Tuning {
             ((p.rise_history_minutes / per_sample).ceil() as usize).clamp(1, 10_000);
         let rise_min_samples =
             ((p.rise_min_history_minutes / per_sample).ceil() as usize).clamp(1, rise_capacity);
+        let quiet_secs = (p.quiet_minutes * 60.0) as i64;
+        let horizon_days = 30.0;
+        let rule = |u: f64, prior: f64| ThresholdRule {
+            u,
+            prior,
+            prior_episodes: p.threshold_prior_episodes,
+            cap_ratio: p.threshold_cap_ratio,
+            routine_periods: p.threshold_routine_periods,
+            budget: p.false_events_per_30_days / Path::COUNT as f64,
+            horizon_days,
+            gap_secs: quiet_secs.max(step_secs),
+            decay: (-step_minutes / (horizon_days * day)).exp(),
+            step_days: step_minutes / day,
+        };
+        let u = p.tail_threshold_score;
+        let rules = [
+            rule(u, p.extreme_score),
+            rule(u, p.persist_score),
+            rule(u, p.persist_score),
+            rule(p.rise_base_ratio.ln(), p.rise_ratio.ln()),
+        ];
         Ok(Self {
+            rules,
             rise_window_len,
             rise_sample_secs,
             rise_capacity,
             rise_min_samples,
             rise_rearm_secs: (p.rise_rearm_minutes * 60.0) as i64,
-            warmup_secs: (p.warmup_minutes * 60.0) as i64,
-            persist_secs: ((p.persist_minutes * 60.0) as i64).max(step_secs),
+            warmup_secs: ((p.warmup_minutes * 60.0) as i64)
+                .max((p.warmup_buckets * step_secs as f64) as i64),
+            persist_secs: ((p.persist_minutes * 60.0) as i64).max(step_secs * window_len as i64),
             max_freeze_secs: (p.max_freeze_minutes * 60.0) as i64,
             sustained_secs: (p.sustained_minutes * 60.0) as i64,
             dip_secs: (p.dip_minutes * 60.0) as i64,
-            quiet_secs: (p.quiet_minutes * 60.0) as i64,
+            quiet_secs,
             params: p.clone(),
             step_secs,
             step_minutes,
             slots,
             slot_secs: slot_minutes * 60.0,
             alpha_level: alpha(step_minutes, p.level_tau_minutes),
+            alpha_long_level: if p.long_level_tau_minutes > 0.0 {
+                alpha(step_minutes, p.long_level_tau_minutes)
+            } else {
+                0.0
+            },
             alpha_profile,
             profile_prior_weight,
             alpha_weekly,

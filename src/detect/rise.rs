@@ -244,8 +244,16 @@ impl RiseTracker {
         v
     }
 
-    /// Take one new bucket (in time order) and return the view after it.
-    pub fn observe(&mut self, t: &Tuning, bucket_start: i64, count: u64) -> RiseView {
+    /// Take one new bucket (in time order) and return the view after it. A
+    /// disarmed path re-arms once the ratio has stayed below `rearm_below` for
+    /// `rise_rearm_minutes`.
+    pub fn observe(
+        &mut self,
+        t: &Tuning,
+        bucket_start: i64,
+        count: u64,
+        rearm_below: f64,
+    ) -> RiseView {
         if self.sorted.len() != self.samples.len() {
             self.rebuild();
         }
@@ -264,7 +272,7 @@ impl RiseTracker {
         let ratio = (s + g) / (b + g).max(f64::MIN_POSITIVE);
         // Re-arm once the ratio has stayed below half the firing ratio long enough.
         if self.disarmed {
-            if ratio < 0.5 * t.params.rise_ratio {
+            if ratio < rearm_below {
                 let since = *self.low_since.get_or_insert(bucket_start);
                 if bucket_end.saturating_sub(since) >= t.rise_rearm_secs {
                     self.disarmed = false;
@@ -328,14 +336,17 @@ mod tests {
         let t = tuning(60);
         let mut a = RiseTracker::new(&t);
         for i in 0..3000 {
-            a.observe(&t, i * 60, (i % 7) as u64);
+            a.observe(&t, i * 60, (i % 7) as u64, 2.75);
         }
         let json = serde_json::to_string(&a).unwrap_or_default();
         let mut b: RiseTracker = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}"));
         b.restore(&t);
         assert_eq!(a, b);
         assert_eq!(a.typical(), b.typical());
-        assert_eq!(a.observe(&t, 3000 * 60, 3), b.observe(&t, 3000 * 60, 3));
+        assert_eq!(
+            a.observe(&t, 3000 * 60, 3, 2.75),
+            b.observe(&t, 3000 * 60, 3, 2.75)
+        );
     }
 
     #[test]
@@ -343,13 +354,13 @@ mod tests {
         for step in [60i64, 300] {
             let t = tuning(step);
             let mut r = RiseTracker::new(&t);
-            let mut v = r.observe(&t, 0, 0);
+            let mut v = r.observe(&t, 0, 0, 2.75);
             for i in 1..100 {
-                v = r.observe(&t, i * step, 1);
+                v = r.observe(&t, i * step, 1, 2.75);
             }
             assert_eq!(v.sum, (3600 / step) as f64, "step {step}");
             // A gap empties the window.
-            let v = r.observe(&t, 1000 * step, 2);
+            let v = r.observe(&t, 1000 * step, 2, 2.75);
             assert_eq!(v.sum, 2.0);
         }
     }

@@ -12,9 +12,10 @@ use serde::{Deserialize, Serialize};
 
 use super::baseline::{BaselineModel, Position};
 use super::event::{Event, EventChange, OpenReason, Severity, Wave, WaveInput, WaveTracker};
-use super::params::Tuning;
+use super::params::{Path, Tuning};
 use super::rise::RiseTracker;
 use super::score::{normal_upper_quantile, surprise, upper_band, z_score, TailCalibration};
+use super::threshold::PathThreshold;
 use super::window::{Window, WindowBucket};
 
 /// Where a series stands after a bucket.
@@ -87,6 +88,11 @@ pub struct SeriesState {
     /// The relative-rise path (absent in states saved before it existed).
     #[serde(default)]
     rise: RiseTracker,
+    /// Each opening path's own threshold, learned from this series' normal
+    /// episodes, indexed by [`Path`] (empty in states saved before they existed:
+    /// restored at the defaults).
+    #[serde(default)]
+    thresholds: Vec<PathThreshold>,
 }
 
 /// One series' detector. Build it with [`SeriesDetector::new`], feed it closed
@@ -162,6 +168,7 @@ impl SeriesDetector {
             pending_total: 0,
             pending_expected: 0.0,
             rise: RiseTracker::new(tuning),
+            thresholds: tuning.rules.iter().map(PathThreshold::new).collect(),
         };
         Self::assemble(tuning, state)
     }
@@ -188,6 +195,9 @@ impl SeriesDetector {
         // simply not learned, which is harmless.
         state.window.fit(tuning.window_len);
         state.rise.restore(tuning);
+        if state.thresholds.len() != Path::COUNT {
+            state.thresholds = tuning.rules.iter().map(PathThreshold::new).collect();
+        }
         Ok(Self::assemble(tuning, state))
     }
 
@@ -216,6 +226,14 @@ impl SeriesDetector {
     /// The most recently resolved event.
     pub fn last_resolved(&self) -> Option<&Event> {
         self.state.last_resolved.as_deref()
+    }
+
+    /// The level at which `path` opens an event on this series now.
+    pub fn threshold(&self, path: Path) -> f64 {
+        self.state
+            .thresholds
+            .get(path as usize)
+            .map_or(f64::INFINITY, PathThreshold::threshold)
     }
 
     /// Feed one closed bucket `[bucket_start, bucket_start + step)` with `count`
@@ -279,7 +297,11 @@ impl SeriesDetector {
         let first = *self.state.first_bucket.get_or_insert(bucket_start);
         let warm = bucket_start.saturating_sub(first) >= t.warmup_secs;
         let bucket_end = bucket_start.saturating_add(step);
-        let rise = self.state.rise.observe(t, bucket_start, count);
+        let rise_threshold = self.threshold(Path::Rise);
+        let rise = self
+            .state
+            .rise
+            .observe(t, bucket_start, count, 0.5 * rise_threshold.exp());
 
         // Slide the window by time; leaving buckets teach the baseline.
         let horizon = bucket_start.saturating_sub(t.persist_secs);
@@ -368,29 +390,40 @@ impl SeriesDetector {
         let high = x > mu;
         let bucket_abnormal = high && score >= p.elevated_score;
         let window_abnormal = high && window_score >= p.persist_score;
-        let persistent = window_abnormal && full && 2 * above >= n;
-        let extreme = high && score >= p.extreme_score;
 
+        // Each path's statistic, where the path can speak at all.
+        let mut stats = [0.0; Path::COUNT];
+        stats[Path::Extreme as usize] = if high { score } else { 0.0 };
+        stats[Path::Persistent as usize] = if full { window_score } else { 0.0 };
+        stats[Path::Sustained as usize] = if history { sustained_score } else { 0.0 };
+        stats[Path::Rise as usize] = if rise.ready { rise.ratio.ln() } else { 0.0 };
+        if warm && self.state.open.is_some() {
+            for (th, (rule, &stat)) in self
+                .state
+                .thresholds
+                .iter_mut()
+                .zip(t.rules.iter().zip(&stats))
+            {
+                th.learn(rule, stat, bucket_end);
+            }
+        }
         if self.state.open.is_none() {
             if !warm {
                 return obs;
             }
+            let crosses = |path: Path| stats[path as usize] >= self.threshold(path);
             let enough = window_excess.max(x - mu) >= p.min_excess;
-            let reason = if extreme && enough {
+            let reason = if crosses(Path::Extreme) && enough {
                 Some(OpenReason::Extreme)
-            } else if persistent && window_excess >= p.min_excess {
-                Some(OpenReason::Persistent)
-            } else if rise.ready
-                && rise.armed
-                && rise.ratio >= p.rise_ratio
-                && rise.sum - rise.typical >= p.min_excess
-            {
-                Some(OpenReason::Rise)
             } else if high
-                && history
-                && sustained_score >= p.persist_score
-                && s_sum - s_mu >= p.min_excess
+                && crosses(Path::Persistent)
+                && 2 * above >= n
+                && window_excess >= p.min_excess
             {
+                Some(OpenReason::Persistent)
+            } else if rise.armed && crosses(Path::Rise) && rise.sum - rise.typical >= p.min_excess {
+                Some(OpenReason::Rise)
+            } else if high && crosses(Path::Sustained) && s_sum - s_mu >= p.min_excess {
                 Some(OpenReason::Sustained)
             } else {
                 None
@@ -398,13 +431,27 @@ impl SeriesDetector {
             match reason {
                 Some(reason) => {
                     self.start_event(t, reason, bucket_end, phi);
+                    for th in &mut self.state.thresholds {
+                        th.mark_event();
+                    }
                     obs.status = Status::Outage;
                     obs.change = Some(EventChange::Opened {
                         event_id: self.state.next_event_id - 1,
                     });
                 }
-                None if bucket_abnormal || window_abnormal => obs.status = Status::Elevated,
-                None => {}
+                None => {
+                    for (th, (rule, &stat)) in self
+                        .state
+                        .thresholds
+                        .iter_mut()
+                        .zip(t.rules.iter().zip(&stats))
+                    {
+                        th.learn(rule, stat, bucket_end);
+                    }
+                    if bucket_abnormal || window_abnormal {
+                        obs.status = Status::Elevated;
+                    }
+                }
             }
             return obs;
         }
@@ -555,6 +602,9 @@ impl SeriesDetector {
         self.state.pending_total = 0;
         self.state.pending_expected = 0.0;
         self.state.rise.disarm();
+        // The sustained evidence that led here belongs to this event: without
+        // this its residue would open a second, empty event once it resolves.
+        self.state.sustained_count = self.state.sustained_expected;
     }
 }
 

@@ -57,13 +57,18 @@ impl March2Outcome {
 }
 
 pub fn march2_outcome(seed: u64) -> March2Outcome {
+    march2_outcome_with(&DetectorParams::default(), seed)
+}
+
+/// [`march2_outcome`] with other detector parameters.
+pub fn march2_outcome_with(params: &DetectorParams, seed: u64) -> March2Outcome {
     let s = march2(seed);
     let series = CountSeries {
         name: "claude".into(),
         step_secs: 60,
         buckets: s.counts(),
     };
-    let run = match run_series(&DetectorParams::default(), &series, false) {
+    let run = match run_series(params, &series, false) {
         Ok(r) => r,
         Err(e) => panic!("{e}"),
     };

@@ -298,9 +298,17 @@ pub struct Grid {
 }
 
 impl Grid {
-    /// The grid the shipped defaults were chosen on (see `docs/detection.md`).
+    /// The grid the shipped defaults were chosen on (see `docs/detection.md`):
+    /// the false-event budget, the extreme path's default threshold and how
+    /// rarely normal life must reach an event's peak for it to be learned.
     pub fn default_search() -> Grid {
-        Grid { axes: Vec::new() }
+        Grid {
+            axes: vec![
+                ("false_events_per_30_days".into(), vec![5.0, 10.0, 20.0]),
+                ("extreme_score".into(), vec![8.0, 9.0, 10.0]),
+                ("threshold_routine_periods".into(), vec![3.0, 10.0, 30.0]),
+            ],
+        }
     }
 
     /// `name=v1,v2,...`

@@ -6,6 +6,7 @@
 pub mod acceptance;
 pub mod backtest;
 pub mod bench;
+pub mod controls;
 pub mod crossval;
 pub mod loadgen;
 pub mod nab;
