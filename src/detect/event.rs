@@ -169,6 +169,14 @@ impl WaveTracker {
         }
     }
 
+    /// Whether a bucket with this excess rate is still part of the current
+    /// wave's tail: outside a dip, the smoothed excess (with this bucket) still
+    /// above `fraction` of the wave's smoothed peak.
+    pub fn in_tail(&self, excess_rate: f64, alpha: f64, fraction: f64) -> bool {
+        let smoothed = self.smoothed + alpha * (excess_rate - self.smoothed);
+        !self.in_dip && excess_rate > 0.0 && smoothed >= fraction * self.wave_peak
+    }
+
     /// Feed one bucket of an open event; returns the index of a wave that started.
     pub fn observe(
         &mut self,
@@ -276,7 +284,7 @@ mod tests {
                 excess_rate: r,
                 active: r > 5.0,
             };
-            t.observe(&mut waves, &b, 1.0 - (-1.0f64 / 5.0).exp(), 0.3, 300, 0.5);
+            t.observe(&mut waves, &b, 1.0 - (-1.0f64 / 5.0).exp(), 0.5, 300, 0.5);
         }
         waves
     }

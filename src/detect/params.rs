@@ -76,8 +76,9 @@ pub struct DetectorParams {
     /// Minimum excess (reports above baseline, summed over the persistence window)
     /// before any event opens: a handful of reports is never an outage.
     pub min_excess: f64,
-    /// An open event resolves after this many minutes with no abnormal bucket;
-    /// long enough to bridge the dips between waves.
+    /// The merge gap: an open event resolves after this many minutes with
+    /// reports back near normal (no abnormal bucket, and the last wave's tail
+    /// spent); a rise within it is a new wave of the same event.
     pub quiet_minutes: f64,
     /// After an event has been open this long (minutes) the baseline starts
     /// learning again (clipped), so a permanent step up eventually becomes normal
@@ -86,7 +87,8 @@ pub struct DetectorParams {
     /// E-folding time (minutes) of the smoothing of the excess rate used to find waves.
     pub wave_smooth_minutes: f64,
     /// A dip starts when the smoothed excess falls below this fraction of the
-    /// current wave's smoothed peak...
+    /// current wave's smoothed peak (one half: a trough that falls at least
+    /// halfway from the peak toward the baseline separates two waves)...
     pub dip_fraction: f64,
     /// ...and stays there for at least this many minutes.
     pub dip_minutes: f64,
@@ -149,6 +151,11 @@ pub struct DetectorParams {
     /// routine, while an outage far beyond its normal life is never learned.
     #[serde(default = "defaults::threshold_routine_periods")]
     pub threshold_routine_periods: f64,
+    /// While the smoothed excess is at least this fraction of the current wave's
+    /// smoothed peak, the wave's falling tail keeps the event open: reports are
+    /// not back near normal yet, so the merge gap has not begun.
+    #[serde(default = "defaults::wave_tail_fraction")]
+    pub wave_tail_fraction: f64,
     /// Rise ratio above which the relative-rise path's excursions count as
     /// episodes for its threshold.
     #[serde(default = "defaults::rise_base_ratio")]
@@ -199,6 +206,9 @@ mod defaults {
     pub fn threshold_routine_periods() -> f64 {
         30.0
     }
+    pub fn wave_tail_fraction() -> f64 {
+        0.2
+    }
     pub fn rise_base_ratio() -> f64 {
         2.0
     }
@@ -228,10 +238,10 @@ impl Default for DetectorParams {
             persist_score: 6.0,
             sustained_minutes: 120.0,
             min_excess: 10.0,
-            quiet_minutes: 25.0,
+            quiet_minutes: 30.0,
             max_freeze_minutes: 360.0,
             wave_smooth_minutes: 5.0,
-            dip_fraction: 0.3,
+            dip_fraction: 0.5,
             dip_minutes: 5.0,
             rise_fraction: 0.5,
             rise_window_minutes: defaults::rise_window_minutes(),
@@ -248,6 +258,7 @@ impl Default for DetectorParams {
             threshold_prior_episodes: defaults::threshold_prior_episodes(),
             threshold_cap_ratio: defaults::threshold_cap_ratio(),
             threshold_routine_periods: defaults::threshold_routine_periods(),
+            wave_tail_fraction: defaults::wave_tail_fraction(),
             rise_base_ratio: defaults::rise_base_ratio(),
         }
     }
@@ -398,7 +409,8 @@ impl Tuning {
                 return Err(TuningError::BadParam(name));
             }
         }
-        let non_negative: [(&'static str, f64); 17] = [
+        let non_negative: [(&'static str, f64); 18] = [
+            ("wave_tail_fraction", p.wave_tail_fraction),
             ("long_level_tau_minutes", p.long_level_tau_minutes),
             ("persist_min_buckets", p.persist_min_buckets),
             ("threshold_routine_periods", p.threshold_routine_periods),

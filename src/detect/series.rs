@@ -459,7 +459,15 @@ impl SeriesDetector {
         // An event is open.
         // The window remembers a wave for its whole length; it keeps the event alive
         // only while the bucket itself is still fairly high (p < 0.01).
-        let active = bucket_abnormal || (window_abnormal && score >= 2.0);
+        // So does the falling tail of the current wave: reports are not back near
+        // normal while the smoothed excess is still a fair share of the wave's peak.
+        let active = bucket_abnormal
+            || (window_abnormal && score >= 2.0)
+            || self.state.wave.in_tail(
+                (x - mu) / t.step_minutes,
+                t.alpha_wave,
+                p.wave_tail_fraction,
+            );
         let step_minutes = t.step_minutes;
         let rate = x / step_minutes;
         let (alpha, dip_fraction, rise_fraction) = (t.alpha_wave, p.dip_fraction, p.rise_fraction);

@@ -34,7 +34,7 @@ impl March2Outcome {
                 "no event in the background week",
             ),
             (self.waves == 3, "three waves"),
-            (self.detect_delay_secs <= 180, "detected within 3 minutes"),
+            (self.detect_delay_secs <= 120, "detected within 2 minutes"),
             // Excess over the frozen baseline is what the outage added.
             (
                 self.excess_error.abs() <= 0.05,
@@ -141,18 +141,18 @@ mod tests {
             events: 1,
             background_events: 0,
             waves: 3,
-            detect_delay_secs: 180,
+            detect_delay_secs: 120,
             excess_error: -0.05,
             total_error: 0.05,
             resolve_after_last_wave_secs: 1800,
         };
         assert!(met.misses().is_empty());
         let late = March2Outcome {
-            detect_delay_secs: 181,
+            detect_delay_secs: 121,
             waves: 2,
             ..met
         };
-        assert_eq!(late.misses(), ["three waves", "detected within 3 minutes"]);
+        assert_eq!(late.misses(), ["three waves", "detected within 2 minutes"]);
     }
 
     #[test]

@@ -164,3 +164,136 @@ pub fn waves_scenario(seed: u64, days: i64, waves: &[(i64, i64, f64)]) -> CountS
         buckets,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Events per seed on the day of the generated outage.
+    fn outcomes(waves: &[(i64, i64, f64)]) -> Vec<Vec<usize>> {
+        let p = DetectorParams::default();
+        (0..20)
+            .map(|seed| {
+                let run = run_series(&p, &waves_scenario(seed, 4, waves), false)
+                    .unwrap_or_else(|e| panic!("{e}"));
+                run.events
+                    .iter()
+                    .filter(|e| e.started_at >= CONTROL_START + 3 * 86_400)
+                    .map(|e| e.waves.len())
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Noon of the fourth day, in minutes from the start.
+    const NOON: i64 = 3 * 1440 + 12 * 60;
+
+    #[test]
+    fn three_waves_with_20_minute_troughs_are_one_event_with_three_waves() {
+        let waves = [
+            (NOON, 40, 60.0),
+            (NOON + 60, 40, 60.0),
+            (NOON + 120, 40, 60.0),
+        ];
+        for (seed, got) in outcomes(&waves).iter().enumerate() {
+            assert_eq!(got, &[3], "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn two_waves_25_quiet_minutes_apart_are_one_event_with_two_waves() {
+        let waves = [(NOON, 40, 60.0), (NOON + 65, 40, 60.0)];
+        for (seed, got) in outcomes(&waves).iter().enumerate() {
+            assert_eq!(got, &[2], "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn two_outages_nine_hours_apart_are_two_events() {
+        let waves = [(NOON, 40, 60.0), (NOON + 40 + 540, 40, 60.0)];
+        for (seed, got) in outcomes(&waves).iter().enumerate() {
+            assert_eq!(got, &[1, 1], "seed {seed}");
+        }
+    }
+
+    /// Over 20 seeds, the control's false events per 30 days stay within the
+    /// default budget.
+    fn within_budget(name: &str) {
+        let p = DetectorParams::default();
+        let rate = false_event_rate(&p, name, 20).unwrap_or_else(|| panic!("{name}"));
+        assert!(
+            rate <= p.false_events_per_30_days,
+            "{name}: {rate:.2} false events per 30 days, budget {}",
+            p.false_events_per_30_days
+        );
+    }
+
+    #[test]
+    fn bursty_normal_life_stays_within_the_budget() {
+        within_budget("bursty");
+    }
+
+    #[test]
+    fn a_level_shift_stays_within_the_budget() {
+        within_budget("level-shift");
+    }
+
+    #[test]
+    fn a_quiet_holiday_stays_within_the_budget() {
+        within_budget("holiday");
+    }
+
+    #[test]
+    fn a_weekly_rhythm_stays_within_the_budget() {
+        within_budget("weekly");
+    }
+
+    #[test]
+    fn growth_four_fold_stays_within_the_budget() {
+        within_budget("growth");
+    }
+
+    #[test]
+    fn an_hour_without_data_stays_within_the_budget() {
+        within_budget("gap");
+    }
+
+    #[test]
+    fn the_controls_are_what_they_say() {
+        let mean = |name: &str, from_day: i64, days: i64| {
+            let s = control(name, 1).unwrap_or_else(|| panic!("{name}"));
+            let (a, b) = (
+                CONTROL_START + from_day * 86_400,
+                CONTROL_START + (from_day + days) * 86_400,
+            );
+            let v: Vec<u64> = s
+                .buckets
+                .iter()
+                .filter(|(t, _)| (a..b).contains(t))
+                .map(|&(_, c)| c)
+                .collect();
+            v.iter().sum::<u64>() as f64 / v.len().max(1) as f64
+        };
+        let mid = LEARNING_DAYS + JUDGED_DAYS / 2;
+        assert!(mean("level-shift", mid, 3) > 1.7 * mean("level-shift", mid - 3, 3));
+        assert!(mean("holiday", mid, 1) < 0.3 * mean("holiday", mid - 1, 1));
+        assert!(mean("growth", CONTROL_DAYS - 2, 2) > 3.0 * mean("growth", 0, 2));
+        let gap = control("gap", 1).unwrap_or_else(|| panic!("gap"));
+        assert_eq!(gap.buckets.len() as i64, CONTROL_DAYS * 1440 - 60);
+        // Bursty: a quiet median, bursts of hundreds.
+        let b = control("bursty", 1).unwrap_or_else(|| panic!("bursty"));
+        let mut counts: Vec<u64> = b.buckets.iter().map(|&(_, c)| c).collect();
+        counts.sort_unstable();
+        assert!(
+            counts[counts.len() / 2] <= 1,
+            "median {}",
+            counts[counts.len() / 2]
+        );
+        assert!(
+            counts[counts.len() - 1] >= 100,
+            "max {}",
+            counts[counts.len() - 1]
+        );
+        assert!(control("nope", 0).is_none());
+    }
+}
