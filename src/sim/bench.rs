@@ -143,6 +143,8 @@ pub fn server_ticks(
 
 #[cfg(test)]
 mod tests {
+    use rand::SeedableRng;
+
     /// One server tick over 100,000 detectors, best of 5 fresh clones, for
     /// ordinary minutes (195, 196) and one where the rise history takes its
     /// half-hourly sample (209, the bucket that ends at 03:30):
@@ -154,6 +156,40 @@ mod tests {
         for (minute, ms) in super::server_ticks(&params, 100_000, &[195, 196, 209], 5) {
             println!("minute {minute}: 100000 series in {ms:.1} ms (best of 5)");
         }
+    }
+
+    /// Resident memory of one warmed one-minute detector: the growth of the
+    /// process's resident set over 100,000 of them (allocator overhead included).
+    /// `cargo test --release --lib detector_memory -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn detector_memory() {
+        fn resident_bytes() -> usize {
+            let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+            let pages: usize = statm
+                .split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0);
+            pages * 4096
+        }
+        let tuning = crate::detect::Tuning::new(&crate::detect::DetectorParams::default(), 60)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let before = resident_bytes();
+        let ds = super::warmed_detectors(&tuning, 100_000, super::WARM_MINUTES * 10, &mut rng);
+        let after = resident_bytes();
+        let json: usize = ds
+            .iter()
+            .take(1000)
+            .map(|(d, _)| serde_json::to_string(d.state()).map_or(0, |s| s.len()))
+            .sum();
+        println!(
+            "100000 detectors, {} warm minutes: {} bytes resident each; saved state {} bytes of JSON each",
+            super::WARM_MINUTES * 10,
+            (after - before) / ds.len(),
+            json / 1000
+        );
     }
 
     /// `cargo test --release -- --ignored --nocapture observe_speed`
