@@ -76,10 +76,7 @@ impl Application {
             clock.clone(),
             metrics.clone(),
             wake.clone(),
-            DispatcherConfig {
-                timeout: settings.webhook_timeout,
-                allow_private: settings.webhook_allow_private,
-            },
+            DispatcherConfig::from(&settings),
         )?;
         let state = web::Data::new(AppState {
             monitor,

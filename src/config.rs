@@ -165,6 +165,14 @@ pub struct ConfigArgs {
     /// How long shutdown waits for requests in flight, in seconds [default: 30].
     #[arg(long, env = "DOWNWAVE_SHUTDOWN_TIMEOUT_SECS", global = true)]
     pub shutdown_timeout_secs: Option<u64>,
+
+    // Webhook delivery and import limits.
+    /// HTTP proxy (`http://` or `https://` URL) that webhook deliveries go
+    /// through. Unset, deliveries connect directly and ignore `HTTP_PROXY`,
+    /// `HTTPS_PROXY` and `ALL_PROXY`, which would bypass the address guard
+    /// [default: unset].
+    #[arg(long, env = "DOWNWAVE_WEBHOOK_PROXY", global = true)]
+    pub webhook_proxy: Option<String>,
 }
 
 /// The settings in force: every value present.
@@ -197,6 +205,8 @@ pub struct Settings {
     pub public_comments: bool,
     pub alert_max_age: Duration,
     pub shutdown_timeout: Duration,
+    // Webhook delivery and import limits.
+    pub webhook_proxy: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -285,7 +295,8 @@ impl ConfigArgs {
             webhook_allow_private,
             public_comments,
             alert_max_age_secs,
-            shutdown_timeout_secs
+            shutdown_timeout_secs,
+            webhook_proxy
         )
     }
 
@@ -359,6 +370,16 @@ impl ConfigArgs {
             import_max_bytes: positive(self.import_max_bytes, 64 << 20, "import_max_bytes")?,
             detector_grace: Duration::from_secs(self.detector_grace_secs.unwrap_or(2)),
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs.unwrap_or(30)),
+            webhook_proxy: match self.webhook_proxy.filter(|p| !p.is_empty()) {
+                Some(p) if p.starts_with("http://") || p.starts_with("https://") => Some(p),
+                Some(_) => {
+                    return Err(ConfigError::Invalid {
+                        name: "webhook_proxy",
+                        rule: "an http:// or https:// URL",
+                    })
+                }
+                None => None,
+            },
         })
     }
 }

@@ -7,12 +7,13 @@
 //! message while an earlier one is pending). Everything lives in SQLite, so
 //! pending deliveries survive a restart.
 
-use super::guard::{check_url, GuardedResolver};
+use super::guard::{check_target, check_url, origin, GuardedResolver};
 use super::render::{render, Message};
 use super::signing::signature_header;
 use crate::clock::Clock;
 use crate::metrics::{DeliveryLabels, Metrics};
 use crate::store::{self, AttemptRecord, Delivery, StoreError, Webhook};
+use anyhow::Context as _;
 use rand::Rng;
 use rusqlite::Connection;
 use std::sync::{Arc, Mutex};
@@ -42,6 +43,19 @@ pub struct DispatcherConfig {
     pub timeout: Duration,
     /// Allow targets on private networks (tests, closed networks).
     pub allow_private: bool,
+    /// The proxy deliveries go through, if the operator named one; without
+    /// it the environment's proxy variables are ignored.
+    pub proxy: Option<String>,
+}
+
+impl From<&crate::config::Settings> for DispatcherConfig {
+    fn from(s: &crate::config::Settings) -> Self {
+        DispatcherConfig {
+            timeout: s.webhook_timeout,
+            allow_private: s.webhook_allow_private,
+            proxy: s.webhook_proxy.clone(),
+        }
+    }
 }
 
 pub struct Dispatcher {
@@ -80,14 +94,29 @@ impl Dispatcher {
         wake: Arc<Notify>,
         config: DispatcherConfig,
     ) -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .timeout(config.timeout)
             .redirect(reqwest::redirect::Policy::none())
             .dns_resolver(Arc::new(GuardedResolver {
                 allow_private: config.allow_private,
+                proxy_host: config
+                    .proxy
+                    .as_deref()
+                    .and_then(|p| reqwest::Url::parse(p).ok())
+                    .and_then(|u| u.host_str().map(str::to_owned)),
             }))
-            .user_agent(concat!("downwave/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+            .user_agent(concat!("downwave/", env!("CARGO_PKG_VERSION")));
+        // A proxy from the environment would receive every request and
+        // resolve every target itself, out of the guard's sight: only one
+        // the operator names in the settings is used.
+        let builder = match &config.proxy {
+            Some(proxy) => builder.proxy(
+                reqwest::Proxy::all(proxy)
+                    .with_context(|| format!("the webhook proxy {}", origin(proxy)))?,
+            ),
+            None => builder.no_proxy(),
+        };
+        let client = builder.build()?;
         Ok(Dispatcher {
             conn: Arc::new(Mutex::new(conn)),
             client,
@@ -165,7 +194,14 @@ impl Dispatcher {
         }
         self.metrics.delivery_attempts.inc();
         // The target is checked again at every attempt: settings change.
-        if let Err(e) = check_url(&w.url, self.config.allow_private) {
+        // Without a proxy the client's resolver checks the name's addresses
+        // as it connects; through a proxy, which resolves the name itself,
+        // they are checked here first.
+        let checked = match self.config.proxy {
+            None => check_url(&w.url, self.config.allow_private),
+            Some(_) => check_target(&w.url, self.config.allow_private).await,
+        };
+        if let Err(e) = checked {
             return Outcome::Refused {
                 status: None,
                 error: e.to_string(),

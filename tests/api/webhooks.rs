@@ -644,3 +644,68 @@ async fn history_imported_after_going_live_does_not_renumber_the_live_outage() {
     // The earlier outage is older than alert_max_age: not announced.
     assert_eq!(kinds_at(&rx, "/generic"), ["outage.opened"], "told once");
 }
+
+/// Every form of an internal address the guard must see through, as a
+/// subscription's literal target: refused with the block it falls in.
+#[tokio::test]
+async fn targets_in_special_purpose_blocks_are_refused() {
+    let app = spawn_app().await; // private targets not allowed
+    for (host, block) in [
+        ("[::7f00:1]", "::/96"),
+        ("[::127.0.0.1]", "::/96"),
+        ("[64:ff9b::7f00:1]", "127.0.0.0/8"),
+        ("[2002:7f00:1::1]", "2002::/16"),
+        ("[::ffff:0:7f00:1]", "::ffff:0:0:0/96"),
+        ("[::ffff:169.254.169.254]", "169.254.0.0/16"),
+        ("192.0.2.2", "192.0.2.0/24"),
+        ("198.18.0.1", "198.18.0.0/15"),
+        ("240.0.0.1", "240.0.0.0/4"),
+        ("2130706433", "127.0.0.0/8"),
+    ] {
+        let (status, body) = app
+            .admin(
+                reqwest::Method::POST,
+                "/api/v1/webhooks",
+                Some(json!({"url": format!("http://{host}:8080/hook"), "format": "generic"})),
+            )
+            .await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (422, Some("invalid_target")),
+            "{host}: {body}"
+        );
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("in {block} (")),
+            "{host}: {message}"
+        );
+    }
+}
+
+/// A subscription whose name now resolves inside (DNS changed after it was
+/// made) is refused at delivery: the client's resolver checks every address
+/// it would connect to, and nothing reaches the listener there.
+#[tokio::test]
+async fn a_name_that_now_resolves_inside_is_refused_at_delivery() {
+    let app = spawn_app().await; // private targets not allowed
+    let rx = Receiver::start().await;
+    let (id, _) = app
+        .subscribe(json!({"url": "http://[2606:4700::1111]/hook", "format": "generic"}))
+        .await;
+    let port = rx.url.rsplit(':').next().unwrap().to_owned();
+    app.db()
+        .execute(
+            "UPDATE webhooks SET url = ?1 WHERE id = ?2",
+            rusqlite::params![format!("http://localhost:{port}/hook"), id],
+        )
+        .unwrap();
+    app.ping(id).await;
+    let log = app.recorded_attempts(id, 1).await;
+    let error = log[0]["last_error"].as_str().unwrap();
+    assert!(
+        error.contains("localhost resolves to") && error.contains("loopback"),
+        "{error}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(rx.received().is_empty(), "nothing reached the listener");
+}
