@@ -237,9 +237,15 @@ impl Dispatcher {
             .send()
             .await;
         match sent {
+            // reqwest's errors carry the whole URL, whose path is the secret
+            // of a Slack or Discord webhook: only the origin is kept.
             Err(e) => Outcome::Retry {
                 status: None,
-                error: crate::error::chain(&e),
+                error: format!(
+                    "{}: {}",
+                    origin(&w.url),
+                    crate::error::chain(&e.without_url())
+                ),
                 retry_after: None,
             },
             Ok(resp) => {
@@ -324,6 +330,7 @@ impl Dispatcher {
             tracing::warn!(
                 delivery = d.id,
                 webhook = w.id,
+                target = %origin(&w.url),
                 status = record.status,
                 error = record.last_error.as_deref().unwrap_or(""),
                 "webhook delivery attempt did not succeed"

@@ -86,6 +86,60 @@ async fn subscribe_and_ping(port: u16, url: &str, format: &str) {
     assert_eq!(r.status().as_u16(), 202);
 }
 
+/// Slack and Discord put the webhook's secret in its path: a failed
+/// delivery's warning and its `last_error` show scheme, host and port only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_delivery_never_shows_the_url_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("secret.db");
+    let mut cmd = downwave(&db);
+    cmd.args(["--admin-token", "t", "--webhook-allow-private", "true"]);
+    let (mut child, port, log) = start_logged(&mut cmd);
+    // A port nothing listens on: the attempt fails to connect.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let secret = "T0SECRET/B0SECRET/XXXXSECRETXXXX";
+    let target = format!("http://127.0.0.1:{closed}/services/{secret}");
+    subscribe_and_ping(port, &target, "slack").await;
+    let origin = format!("http://127.0.0.1:{closed}");
+    let warned = |log: &Log| {
+        log.lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("did not succeed"))
+    };
+    crate::receiver::eventually("the warning", || warned(&log)).await;
+    let deliveries: serde_json::Value = reqwest::Client::new()
+        .get(format!(
+            "http://127.0.0.1:{port}/api/v1/webhooks/1/deliveries"
+        ))
+        .bearer_auth("t")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let last_error = deliveries["deliveries"][0]["last_error"].as_str().unwrap();
+    assert!(last_error.starts_with(&origin), "{last_error}");
+    assert!(!last_error.contains("SECRET"), "{last_error}");
+    let lines = log.lock().unwrap().clone();
+    let warning = lines
+        .iter()
+        .find(|l| l.contains("did not succeed"))
+        .unwrap();
+    assert!(warning.contains(&origin), "{warning}");
+    assert!(
+        lines.iter().all(|l| !l.contains("SECRET")),
+        "the log shows the path: {lines:#?}"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 /// A proxy from the environment would see every delivery and resolve every
 /// target itself, out of the guard's sight: deliveries ignore it, and go
 /// through a proxy only when `webhook_proxy` names one.
