@@ -173,6 +173,20 @@ pub struct ConfigArgs {
     /// [default: unset].
     #[arg(long, env = "DOWNWAVE_WEBHOOK_PROXY", global = true)]
     pub webhook_proxy: Option<String>,
+
+    /// Most webhook delivery attempts under way at once; each holds a
+    /// connection for up to `webhook_timeout_secs` [default: 64].
+    #[arg(long, env = "DOWNWAVE_WEBHOOK_MAX_IN_FLIGHT", global = true)]
+    pub webhook_max_in_flight: Option<usize>,
+
+    /// Most delivery attempts under way at once to one subscription, so that
+    /// a receiver that hangs cannot take every place [default: 4].
+    #[arg(
+        long,
+        env = "DOWNWAVE_WEBHOOK_MAX_IN_FLIGHT_PER_SUBSCRIPTION",
+        global = true
+    )]
+    pub webhook_max_in_flight_per_subscription: Option<usize>,
 }
 
 /// The settings in force: every value present.
@@ -207,6 +221,8 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     // Webhook delivery and import limits.
     pub webhook_proxy: Option<String>,
+    pub webhook_max_in_flight: usize,
+    pub webhook_max_in_flight_per_subscription: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -296,7 +312,9 @@ impl ConfigArgs {
             public_comments,
             alert_max_age_secs,
             shutdown_timeout_secs,
-            webhook_proxy
+            webhook_proxy,
+            webhook_max_in_flight,
+            webhook_max_in_flight_per_subscription
         )
     }
 
@@ -380,6 +398,16 @@ impl ConfigArgs {
                 }
                 None => None,
             },
+            webhook_max_in_flight: positive(
+                self.webhook_max_in_flight,
+                64,
+                "webhook_max_in_flight",
+            )?,
+            webhook_max_in_flight_per_subscription: positive(
+                self.webhook_max_in_flight_per_subscription,
+                4,
+                "webhook_max_in_flight_per_subscription",
+            )?,
         })
     }
 }
