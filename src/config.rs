@@ -187,6 +187,13 @@ pub struct ConfigArgs {
         global = true
     )]
     pub webhook_max_in_flight_per_subscription: Option<usize>,
+
+    /// Oldest report an import accepts, in days before now; a detector that
+    /// relearns after an import replays at most this far back, so one import
+    /// costs at most this many minutes of detector time per service
+    /// [default: 90].
+    #[arg(long, env = "DOWNWAVE_IMPORT_MAX_AGE_DAYS", global = true)]
+    pub import_max_age_days: Option<u64>,
 }
 
 /// The settings in force: every value present.
@@ -223,6 +230,7 @@ pub struct Settings {
     pub webhook_proxy: Option<String>,
     pub webhook_max_in_flight: usize,
     pub webhook_max_in_flight_per_subscription: usize,
+    pub import_max_age: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -314,7 +322,8 @@ impl ConfigArgs {
             shutdown_timeout_secs,
             webhook_proxy,
             webhook_max_in_flight,
-            webhook_max_in_flight_per_subscription
+            webhook_max_in_flight_per_subscription,
+            import_max_age_days
         )
     }
 
@@ -408,6 +417,16 @@ impl ConfigArgs {
                 4,
                 "webhook_max_in_flight_per_subscription",
             )?,
+            import_max_age: match positive(self.import_max_age_days, 90, "import_max_age_days")? {
+                // Past a century the arithmetic on times would overflow.
+                days @ 1..=36_500 => Duration::from_secs(days * 86_400),
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "import_max_age_days",
+                        rule: "at most 36500",
+                    })
+                }
+            },
         })
     }
 }
@@ -424,6 +443,10 @@ mod tests {
         assert_eq!(s.max_body_bytes, 4096);
         assert_eq!(s.dedup_window, Duration::from_secs(900));
         assert_eq!(s.series_max_points, 31 * 24 * 60);
+        assert_eq!(s.import_max_age, Duration::from_secs(90 * 86_400));
+        assert_eq!(s.webhook_max_in_flight, 64);
+        assert_eq!(s.webhook_max_in_flight_per_subscription, 4);
+        assert!(s.webhook_proxy.is_none());
         assert!(s.admin_token.is_none());
     }
 

@@ -210,3 +210,45 @@ async fn imports_are_checked_whole_before_anything_is_written() {
     assert_eq!(body["imported"], 2);
     assert_eq!(app.counted_in_minutes("claude"), 2);
 }
+
+/// A report older than `import_max_age_days` is refused with the line that
+/// holds it, the import whole; a year-old line or one from year 1 would have
+/// the detector replay every minute since.
+#[tokio::test]
+async fn imported_reports_older_than_the_limit_are_refused() {
+    let app = spawn_app_with(|s| {
+        s.import_max_age = std::time::Duration::from_secs(30 * 86_400);
+    })
+    .await;
+    // The clock is at 2026-03-02T11:49:00Z.
+    let line = |at: &str| format!(r#"{{"service":"claude","category":"login","at":"{at}"}}"#);
+    let recent = line("2026-01-31T11:50:00Z");
+    for old in [
+        "2026-01-31T11:48:59Z",
+        "2025-03-02T11:49:00Z",
+        "0001-01-01T00:00:00Z",
+    ] {
+        let r = app
+            .import(format!(
+                "{recent}
+{}
+",
+                line(old)
+            ))
+            .await;
+        let body = assert_error(r, 422, "timestamp_too_old").await;
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("line 2:") && message.contains("30 days"),
+            "{message}"
+        );
+    }
+    let rows: i64 = app
+        .db()
+        .query_row("SELECT COUNT(*) FROM reports", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 0, "nothing from a refused import");
+    let r = app.import(recent).await;
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(app.counted_in_minutes("claude"), 1);
+}
