@@ -64,6 +64,7 @@ impl Application {
             clock.clone(),
             DetectorParams::default(),
             settings.detector_grace,
+            settings.import_max_age,
             AlertSettings {
                 public_url: settings.public_url.clone(),
                 max_age: settings.alert_max_age,
