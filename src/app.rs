@@ -64,6 +64,7 @@ impl Application {
             clock.clone(),
             DetectorParams::default(),
             settings.detector_grace,
+            settings.import_max_age,
             AlertSettings {
                 public_url: settings.public_url.clone(),
                 max_age: settings.alert_max_age,
@@ -76,10 +77,7 @@ impl Application {
             clock.clone(),
             metrics.clone(),
             wake.clone(),
-            DispatcherConfig {
-                timeout: settings.webhook_timeout,
-                allow_private: settings.webhook_allow_private,
-            },
+            DispatcherConfig::from(&settings),
         )?;
         let state = web::Data::new(AppState {
             monitor,

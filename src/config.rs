@@ -165,6 +165,35 @@ pub struct ConfigArgs {
     /// How long shutdown waits for requests in flight, in seconds [default: 30].
     #[arg(long, env = "DOWNWAVE_SHUTDOWN_TIMEOUT_SECS", global = true)]
     pub shutdown_timeout_secs: Option<u64>,
+
+    // Webhook delivery and import limits.
+    /// HTTP proxy (`http://` or `https://` URL) that webhook deliveries go
+    /// through. Unset, deliveries connect directly and ignore `HTTP_PROXY`,
+    /// `HTTPS_PROXY` and `ALL_PROXY`, which would bypass the address guard
+    /// [default: unset].
+    #[arg(long, env = "DOWNWAVE_WEBHOOK_PROXY", global = true)]
+    pub webhook_proxy: Option<String>,
+
+    /// Most webhook delivery attempts under way at once; each holds a
+    /// connection for up to `webhook_timeout_secs` [default: 64].
+    #[arg(long, env = "DOWNWAVE_WEBHOOK_MAX_IN_FLIGHT", global = true)]
+    pub webhook_max_in_flight: Option<usize>,
+
+    /// Most delivery attempts under way at once to one subscription, so that
+    /// a receiver that hangs cannot take every place [default: 4].
+    #[arg(
+        long,
+        env = "DOWNWAVE_WEBHOOK_MAX_IN_FLIGHT_PER_SUBSCRIPTION",
+        global = true
+    )]
+    pub webhook_max_in_flight_per_subscription: Option<usize>,
+
+    /// Oldest report an import accepts, in days before now; a detector that
+    /// relearns after an import replays at most this far back, so one import
+    /// costs at most this many minutes of detector time per service
+    /// [default: 90].
+    #[arg(long, env = "DOWNWAVE_IMPORT_MAX_AGE_DAYS", global = true)]
+    pub import_max_age_days: Option<u64>,
 }
 
 /// The settings in force: every value present.
@@ -197,6 +226,11 @@ pub struct Settings {
     pub public_comments: bool,
     pub alert_max_age: Duration,
     pub shutdown_timeout: Duration,
+    // Webhook delivery and import limits.
+    pub webhook_proxy: Option<String>,
+    pub webhook_max_in_flight: usize,
+    pub webhook_max_in_flight_per_subscription: usize,
+    pub import_max_age: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -285,7 +319,11 @@ impl ConfigArgs {
             webhook_allow_private,
             public_comments,
             alert_max_age_secs,
-            shutdown_timeout_secs
+            shutdown_timeout_secs,
+            webhook_proxy,
+            webhook_max_in_flight,
+            webhook_max_in_flight_per_subscription,
+            import_max_age_days
         )
     }
 
@@ -359,6 +397,36 @@ impl ConfigArgs {
             import_max_bytes: positive(self.import_max_bytes, 64 << 20, "import_max_bytes")?,
             detector_grace: Duration::from_secs(self.detector_grace_secs.unwrap_or(2)),
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs.unwrap_or(30)),
+            webhook_proxy: match self.webhook_proxy.filter(|p| !p.is_empty()) {
+                Some(p) if p.starts_with("http://") || p.starts_with("https://") => Some(p),
+                Some(_) => {
+                    return Err(ConfigError::Invalid {
+                        name: "webhook_proxy",
+                        rule: "an http:// or https:// URL",
+                    })
+                }
+                None => None,
+            },
+            webhook_max_in_flight: positive(
+                self.webhook_max_in_flight,
+                64,
+                "webhook_max_in_flight",
+            )?,
+            webhook_max_in_flight_per_subscription: positive(
+                self.webhook_max_in_flight_per_subscription,
+                4,
+                "webhook_max_in_flight_per_subscription",
+            )?,
+            import_max_age: match positive(self.import_max_age_days, 90, "import_max_age_days")? {
+                // Past a century the arithmetic on times would overflow.
+                days @ 1..=36_500 => Duration::from_secs(days * 86_400),
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "import_max_age_days",
+                        rule: "at most 36500",
+                    })
+                }
+            },
         })
     }
 }
@@ -375,6 +443,10 @@ mod tests {
         assert_eq!(s.max_body_bytes, 4096);
         assert_eq!(s.dedup_window, Duration::from_secs(900));
         assert_eq!(s.series_max_points, 31 * 24 * 60);
+        assert_eq!(s.import_max_age, Duration::from_secs(90 * 86_400));
+        assert_eq!(s.webhook_max_in_flight, 64);
+        assert_eq!(s.webhook_max_in_flight_per_subscription, 4);
+        assert!(s.webhook_proxy.is_none());
         assert!(s.admin_token.is_none());
     }
 

@@ -20,7 +20,7 @@ use crate::detect::{
 use crate::domain::Minute;
 use crate::store::{self, Context as _, DetectorMinute, StoreError};
 use rusqlite::Connection;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, RwLock};
@@ -28,7 +28,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
-/// Minutes processed in one transaction while catching up.
+/// Minutes processed in one transaction while catching up. Between two
+/// chunks of a replay, the services that are not replaying get their newly
+/// closed minutes, so a long replay holds up no one else for longer.
 const CHUNK_MINUTES: i64 = 1440;
 /// How often (in processed minutes) a detector's memory is saved.
 const SAVE_EVERY_MINUTES: i64 = 15;
@@ -183,6 +185,9 @@ pub struct Monitor {
     /// A minute counts as closed this long after its end, so reports
     /// acknowledged in its last milliseconds are in the count.
     grace: Duration,
+    /// How far back a detector that starts afresh (a new service, or one
+    /// relearning after an import) replays: the bound on one replay's work.
+    replay_max: Duration,
     tracked: HashMap<i64, Tracked>,
     /// Saved memories not yet claimed by a service, from the last start.
     saved: HashMap<i64, (i64, String)>,
@@ -196,6 +201,7 @@ impl Monitor {
         clock: Arc<dyn Clock>,
         params: DetectorParams,
         grace: Duration,
+        replay_max: Duration,
         alerts: AlertSettings,
     ) -> Result<(MonitorHandle, MonitorThread), StoreError> {
         // Parameters that cannot build a detector are a programming error in
@@ -214,6 +220,7 @@ impl Monitor {
             clock,
             tuning,
             grace,
+            replay_max,
             tracked: HashMap::new(),
             saved,
             board: board.clone(),
@@ -306,12 +313,23 @@ impl Monitor {
                 self.tracked.insert(service.id, tracked);
             }
         }
-        while let Some(from) = self.tracked.values().map(|t| t.last).min() {
-            if from >= closed {
-                break;
+        loop {
+            // First the services at most a chunk behind, up to the minute
+            // that has closed now (it moves on while a replay runs), then
+            // one chunk of the services further behind.
+            let closed = self.last_closed_minute();
+            let live_from = closed - CHUNK_MINUTES * STEP_SECS;
+            let live = self.services_behind(live_from, closed);
+            if let Some(from) = self.oldest_last(&live) {
+                self.process(&live, from, closed, false)?;
             }
-            let until = (from + CHUNK_MINUTES * STEP_SECS).min(closed);
-            self.process(from, until, closed - until > SAVE_EVERY_MINUTES * STEP_SECS)?;
+            let replaying = self.services_behind(i64::MIN, live_from);
+            let Some(from) = self.oldest_last(&replaying) else {
+                break;
+            };
+            let until = (from + CHUNK_MINUTES * STEP_SECS).min(live_from);
+            let chunk = self.services_behind(i64::MIN, until);
+            self.process(&chunk, from, until, true)?;
         }
         // Every replay has caught up: events still set aside by a rewind
         // (this one's, or one a restart cut short) were not found again.
@@ -319,6 +337,24 @@ impl Monitor {
             self.drop_events_not_found(service_id)?;
         }
         Ok(())
+    }
+
+    /// The services whose detector's last minute is in `[from, until)`.
+    fn services_behind(&self, from: i64, until: i64) -> HashSet<i64> {
+        self.tracked
+            .iter()
+            .filter(|(_, t)| (from..until).contains(&t.last))
+            .map(|(&id, _)| id)
+            .collect()
+    }
+
+    /// The earliest last minute among `services`.
+    fn oldest_last(&self, services: &HashSet<i64>) -> Option<i64> {
+        services
+            .iter()
+            .filter_map(|id| self.tracked.get(id))
+            .map(|t| t.last)
+            .min()
     }
 
     /// Drops a service's events that its replay did not find again.
@@ -394,8 +430,10 @@ impl Monitor {
             }
         }
         let detector = SeriesDetector::new(&self.tuning);
+        // History older than the replay bound stays stored but is not walked.
+        let earliest = Minute::from_unix(closed - self.replay_max.as_secs() as i64).unix();
         let last = match store::first_minute(&self.conn, service_id)? {
-            Some(first) => first - STEP_SECS,
+            Some(first) => first.max(earliest) - STEP_SECS,
             None => closed,
         };
         Ok(Tracked {
@@ -405,11 +443,18 @@ impl Monitor {
         })
     }
 
-    /// Processes minutes `(from, until]` for every service behind `until`:
-    /// runs the detectors first, then writes their detector minutes, event
-    /// changes and (now and then) memories in one transaction, so the write
-    /// lock, which report batches wait for, is held only for the writing.
-    fn process(&mut self, from: i64, until: i64, catching_up: bool) -> Result<(), StoreError> {
+    /// Processes minutes up to `until` for `services` (none of which is
+    /// before `from`): runs the detectors first, then writes their detector
+    /// minutes, event changes and (now and then) memories in one
+    /// transaction, so the write lock, which report batches wait for, is held
+    /// only for the writing.
+    fn process(
+        &mut self,
+        services: &HashSet<i64>,
+        from: i64,
+        until: i64,
+        catching_up: bool,
+    ) -> Result<(), StoreError> {
         let mut counts: HashMap<(i64, i64), u64> = HashMap::new();
         for (service, minute, n) in store::minute_totals(&self.conn, from, until)? {
             counts.insert((service, minute), n);
@@ -421,6 +466,9 @@ impl Monitor {
         let mut open_events: Vec<(i64, Event)> = Vec::new();
         let mut memories: Vec<(i64, i64, String)> = Vec::new();
         for (&service_id, t) in self.tracked.iter_mut() {
+            if !services.contains(&service_id) {
+                continue;
+            }
             let mut last_obs: Option<Observation> = None;
             let mut minute = t.last + STEP_SECS;
             while minute <= until {

@@ -1,23 +1,31 @@
 //! The dispatcher: delivers the outbox. Woken as soon as the detector
-//! commits an event change (and every second regardless), it sends each due
-//! message, signed, with a timeout and no redirects, and records the
-//! outcome. Failures are retried on the Standard Webhooks schedule with
-//! jitter; the same `webhook-id` goes out on every attempt. Messages of one
-//! event to one subscription go out in order (the outbox query holds back a
-//! message while an earlier one is pending). Everything lives in SQLite, so
-//! pending deliveries survive a restart.
+//! commits an event change (and every second regardless), it starts an
+//! attempt for each due message, signed, with a timeout and no redirects.
+//! Attempts run side by side, each recording its own outcome the moment it
+//! completes, so a receiver that hangs until the timeout delays no one else:
+//! at most `max_in_flight` attempts run at once, and at most
+//! `max_in_flight_per_subscription` of them for one subscription, so one
+//! slow target cannot take every slot. Failures are retried on the Standard
+//! Webhooks schedule with jitter; the same `webhook-id` goes out on every
+//! attempt. Messages of one event to one subscription go out in order (the
+//! outbox query holds back a message while an earlier one is pending, and a
+//! message stays pending while its attempt runs). Everything lives in SQLite,
+//! so pending deliveries survive a restart.
 
-use super::guard::{check_url, GuardedResolver};
+use super::guard::{check_target, check_url, origin, GuardedResolver};
 use super::render::{render, Message};
 use super::signing::signature_header;
 use crate::clock::Clock;
 use crate::metrics::{DeliveryLabels, Metrics};
 use crate::store::{self, AttemptRecord, Delivery, StoreError, Webhook};
+use anyhow::Context as _;
 use rand::Rng;
 use rusqlite::Connection;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
+use tokio::task::{Id, JoinSet};
 
 /// Delay before each retry, after the first attempt (which is immediate):
 /// 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h; about 28 hours in all. After the
@@ -33,8 +41,6 @@ pub const RETRY_SCHEDULE: [Duration; 7] = [
 ];
 /// Longest wait a receiver's `Retry-After` can ask for.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(10 * 3600);
-/// Messages sent per pass.
-const BATCH: usize = 64;
 
 #[derive(Debug, Clone)]
 pub struct DispatcherConfig {
@@ -42,16 +48,74 @@ pub struct DispatcherConfig {
     pub timeout: Duration,
     /// Allow targets on private networks (tests, closed networks).
     pub allow_private: bool,
+    /// The proxy deliveries go through, if the operator named one; without
+    /// it the environment's proxy variables are ignored.
+    pub proxy: Option<String>,
+    /// Most attempts running at once.
+    pub max_in_flight: usize,
+    /// Most attempts running at once to one subscription.
+    pub max_in_flight_per_subscription: usize,
+}
+
+impl From<&crate::config::Settings> for DispatcherConfig {
+    fn from(s: &crate::config::Settings) -> Self {
+        DispatcherConfig {
+            timeout: s.webhook_timeout,
+            allow_private: s.webhook_allow_private,
+            proxy: s.webhook_proxy.clone(),
+            max_in_flight: s.webhook_max_in_flight,
+            max_in_flight_per_subscription: s.webhook_max_in_flight_per_subscription,
+        }
+    }
 }
 
 pub struct Dispatcher {
+    /// What every attempt needs; each attempt's task holds a reference.
+    courier: Arc<Courier>,
+    /// Rung by the detector after it commits an event change.
+    wake: Arc<Notify>,
+}
+
+/// Makes attempts and records them: the client, the dispatcher's own write
+/// connection, the clock.
+struct Courier {
     conn: Arc<Mutex<Connection>>,
     client: reqwest::Client,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
-    /// Rung by the detector after it commits an event change.
-    wake: Arc<Notify>,
     config: DispatcherConfig,
+}
+
+/// The attempts under way: which delivery each task is sending, to which
+/// subscription.
+#[derive(Default)]
+struct InFlight {
+    tasks: JoinSet<()>,
+    /// Task id to (delivery, subscription).
+    running: HashMap<Id, (i64, i64)>,
+}
+
+impl InFlight {
+    fn per_subscription(&self) -> HashMap<i64, usize> {
+        let mut counts = HashMap::new();
+        for &(_, webhook) in self.running.values() {
+            *counts.entry(webhook).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    /// Forgets the attempts that have ended (recorded, or panicked and left
+    /// pending, to be tried again).
+    fn reap(&mut self, ended: Result<(Id, ()), tokio::task::JoinError>) {
+        let id = match ended {
+            Ok((id, ())) => id,
+            Err(e) => {
+                tracing::error!(error = %e, "a webhook attempt ended abnormally");
+                e.id()
+            }
+        };
+        self.running.remove(&id);
+    }
 }
 
 /// How one attempt went.
@@ -80,42 +144,123 @@ impl Dispatcher {
         wake: Arc<Notify>,
         config: DispatcherConfig,
     ) -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .timeout(config.timeout)
             .redirect(reqwest::redirect::Policy::none())
             .dns_resolver(Arc::new(GuardedResolver {
                 allow_private: config.allow_private,
+                proxy_host: config
+                    .proxy
+                    .as_deref()
+                    .and_then(|p| reqwest::Url::parse(p).ok())
+                    .and_then(|u| u.host_str().map(str::to_owned)),
             }))
-            .user_agent(concat!("downwave/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+            .user_agent(concat!("downwave/", env!("CARGO_PKG_VERSION")));
+        // A proxy from the environment would receive every request and
+        // resolve every target itself, out of the guard's sight: only one
+        // the operator names in the settings is used.
+        let builder = match &config.proxy {
+            Some(proxy) => builder.proxy(
+                reqwest::Proxy::all(proxy)
+                    .with_context(|| format!("the webhook proxy {}", origin(proxy)))?,
+            ),
+            None => builder.no_proxy(),
+        };
+        let client = builder.build()?;
         Ok(Dispatcher {
-            conn: Arc::new(Mutex::new(conn)),
-            client,
-            clock,
-            metrics,
+            courier: Arc::new(Courier {
+                conn: Arc::new(Mutex::new(conn)),
+                client,
+                clock,
+                metrics,
+                config,
+            }),
             wake,
-            config,
         })
     }
 
-    /// Runs until the task is aborted.
+    /// Runs until the task is aborted; aborting it aborts the attempts under
+    /// way, whose messages stay pending and go out again after a restart.
     pub async fn run(self) {
+        let mut in_flight = InFlight::default();
         loop {
-            let sent = match self.pass().await {
-                Ok(n) => n,
-                Err(e) => {
-                    tracing::error!(error = %crate::error::chain(&e), "webhook dispatch failed");
-                    0
-                }
-            };
-            if sent == 0 {
-                // Nothing due: wait for the detector, or a second at most
-                // (retries fall due with the clock).
-                let _ = tokio::time::timeout(Duration::from_secs(1), self.wake.notified()).await;
+            if let Err(e) = self.start_due(&mut in_flight).await {
+                tracing::error!(error = %crate::error::chain(&e), "webhook dispatch failed");
+            }
+            // Wait for an attempt to end (a slot frees, and the next message
+            // of its event may be due), for the detector, or a second at
+            // most (retries fall due with the clock).
+            tokio::select! {
+                Some(ended) = in_flight.tasks.join_next_with_id() => in_flight.reap(ended),
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+            while let Some(ended) = in_flight.tasks.try_join_next_with_id() {
+                in_flight.reap(ended);
             }
         }
     }
 
+    /// Starts an attempt for every due message there is room for.
+    async fn start_due(&self, in_flight: &mut InFlight) -> Result<(), StoreError> {
+        let courier = &self.courier;
+        let config = &courier.config;
+        let now_ms = courier.clock.now().timestamp_millis();
+        let oldest = courier.db(store::oldest_pending_ms).await?;
+        courier
+            .metrics
+            .delivery_queue_age
+            .set(oldest.map_or(0, |t| (now_ms - t).max(0) / 1000));
+        loop {
+            let free = config.max_in_flight.saturating_sub(in_flight.running.len());
+            if free == 0 {
+                return Ok(());
+            }
+            let mut counts = in_flight.per_subscription();
+            let busy: Vec<i64> = in_flight.running.values().map(|&(d, _)| d).collect();
+            let full: Vec<i64> = counts
+                .iter()
+                .filter(|&(_, &n)| n >= config.max_in_flight_per_subscription)
+                .map(|(&w, _)| w)
+                .collect();
+            let due = courier
+                .db(move |c| store::due_deliveries(c, now_ms, free, &busy, &full))
+                .await?;
+            let found = due.len();
+            let mut held_back = false;
+            for (d, w) in due {
+                let n = counts.entry(w.id).or_insert(0);
+                if *n >= config.max_in_flight_per_subscription {
+                    held_back = true;
+                    continue;
+                }
+                *n += 1;
+                let (delivery, webhook) = (d.id, w.id);
+                let courier = self.courier.clone();
+                let task = in_flight.tasks.spawn(async move {
+                    let outcome = courier.attempt(&d, &w).await;
+                    if let Err(e) = courier.record(&d, &w, outcome).await {
+                        // The delivery stays pending and is tried again.
+                        tracing::error!(
+                            delivery = d.id,
+                            error = %crate::error::chain(&e),
+                            "recording a webhook attempt failed"
+                        );
+                    }
+                });
+                in_flight.running.insert(task.id(), (delivery, webhook));
+            }
+            // Rows of a subscription that filled up took places in this
+            // answer; ask again without it, so that other subscriptions'
+            // messages behind them start now, not at the next wake.
+            if !held_back || found < free {
+                return Ok(());
+            }
+        }
+    }
+}
+
+impl Courier {
     async fn db<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
@@ -131,31 +276,6 @@ impl Dispatcher {
         .map_err(|e| StoreError::Corrupt(format!("dispatcher task: {e}")))?
     }
 
-    /// Sends everything due now; returns how many attempts were made.
-    async fn pass(&self) -> Result<usize, StoreError> {
-        let now_ms = self.clock.now().timestamp_millis();
-        let (due, oldest) = self
-            .db(move |c| {
-                Ok((
-                    store::due_deliveries(c, now_ms, BATCH)?,
-                    store::oldest_pending_ms(c)?,
-                ))
-            })
-            .await?;
-        self.metrics
-            .delivery_queue_age
-            .set(oldest.map_or(0, |t| (now_ms - t).max(0) / 1000));
-        let n = due.len();
-        let attempts = due.into_iter().map(|(d, w)| async move {
-            let outcome = self.attempt(&d, &w).await;
-            (d, w, outcome)
-        });
-        for (d, w, outcome) in futures_util::future::join_all(attempts).await {
-            self.record(&d, &w, outcome).await?;
-        }
-        Ok(n)
-    }
-
     async fn attempt(&self, d: &Delivery, w: &Webhook) -> Outcome {
         let now = self.clock.now();
         if d.attempts == 0 {
@@ -165,7 +285,14 @@ impl Dispatcher {
         }
         self.metrics.delivery_attempts.inc();
         // The target is checked again at every attempt: settings change.
-        if let Err(e) = check_url(&w.url, self.config.allow_private) {
+        // Without a proxy the client's resolver checks the name's addresses
+        // as it connects; through a proxy, which resolves the name itself,
+        // they are checked here first.
+        let checked = match self.config.proxy {
+            None => check_url(&w.url, self.config.allow_private),
+            Some(_) => check_target(&w.url, self.config.allow_private).await,
+        };
+        if let Err(e) = checked {
             return Outcome::Refused {
                 status: None,
                 error: e.to_string(),
@@ -201,9 +328,15 @@ impl Dispatcher {
             .send()
             .await;
         match sent {
+            // reqwest's errors carry the whole URL, whose path is the secret
+            // of a Slack or Discord webhook: only the origin is kept.
             Err(e) => Outcome::Retry {
                 status: None,
-                error: crate::error::chain(&e),
+                error: format!(
+                    "{}: {}",
+                    origin(&w.url),
+                    crate::error::chain(&e.without_url())
+                ),
                 retry_after: None,
             },
             Ok(resp) => {
@@ -288,6 +421,7 @@ impl Dispatcher {
             tracing::warn!(
                 delivery = d.id,
                 webhook = w.id,
+                target = %origin(&w.url),
                 status = record.status,
                 error = record.last_error.as_deref().unwrap_or(""),
                 "webhook delivery attempt did not succeed"

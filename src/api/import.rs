@@ -166,6 +166,23 @@ async fn parse_line(
             "a report cannot be from the future",
         )));
     }
+    // The detector replays what is imported: a bound on age is a bound on
+    // its work (a line from year 1 would have it walk a billion minutes).
+    let max_age = state.settings.import_max_age;
+    if now
+        .signed_duration_since(at)
+        .to_std()
+        .is_ok_and(|age| age > max_age)
+    {
+        return Err(at_line(ApiError::unprocessable(
+            "timestamp_too_old",
+            format!(
+                "`at` is {}, more than {} days before now (import_max_age_days)",
+                at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                max_age.as_secs() / 86_400
+            ),
+        )));
+    }
     let report: ReportRequest =
         serde_json::from_value(fields).map_err(|e| at_line(json_error(e)))?;
     let checked = report.check(state).await.map_err(at_line)?;

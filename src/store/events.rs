@@ -308,8 +308,9 @@ pub fn save_detector_state(
 }
 
 /// Forgets what the detector learned about a service (its state and
-/// minutes), so it relearns from the first minute: what an import of history
-/// older than the detector's position needs. Its events stay, set aside
+/// minutes), so it relearns from its first minute (at most
+/// `import_max_age_days` back): what an import of history older than the
+/// detector's position needs. Its events stay, set aside
 /// (numbered `-id`): the replay claims each again by time (see
 /// [`upsert_event`]), so they keep their ids; [`set_aside_event_ids`] lists
 /// the ones it did not find, [`drop_set_aside_events`] removes them.
@@ -332,13 +333,23 @@ pub fn reset_detector(conn: &Connection, service_id: i64) -> Result<(), StoreErr
     Ok(())
 }
 
+/// Of the set-aside events, those the replay walks over: a replay is bounded
+/// (it starts at most `import_max_age_days` back, at the service's first
+/// detector minute once it has run), and an event that ended before it
+/// began can never be found again. Such an event is kept as it was, set
+/// aside for good: it is history the detector no longer holds in memory,
+/// not an outage the replay took back.
+const IN_REPLAY: &str = "MAX(events.ended_at, events.detected_at) >= \
+     (SELECT MIN(m.minute) FROM detector_minutes m WHERE m.service_id = events.service_id)";
+
 /// The ids of a service's events set aside by a rewind and not (yet) found
-/// again by its replay, oldest first.
+/// again by its replay, oldest first (only those within the replay's reach).
 pub fn set_aside_event_ids(conn: &Connection, service_id: i64) -> Result<Vec<i64>, StoreError> {
     let mut stmt = conn
-        .prepare_cached(
-            "SELECT id FROM events WHERE service_id = ?1 AND seq < 0 ORDER BY started_at",
-        )
+        .prepare_cached(&format!(
+            "SELECT id FROM events WHERE service_id = ?1 AND seq < 0 AND {IN_REPLAY} \
+             ORDER BY started_at"
+        ))
         .context("reading set-aside events")?;
     let ids = stmt
         .query_map([service_id], |r| r.get(0))
@@ -349,10 +360,12 @@ pub fn set_aside_event_ids(conn: &Connection, service_id: i64) -> Result<Vec<i64
 }
 
 /// The services with events set aside by a rewind and not (yet) found again
-/// by its replay.
+/// by its replay (within its reach).
 pub fn services_with_set_aside_events(conn: &Connection) -> Result<Vec<i64>, StoreError> {
     let mut stmt = conn
-        .prepare_cached("SELECT DISTINCT service_id FROM events WHERE seq < 0")
+        .prepare_cached(&format!(
+            "SELECT DISTINCT service_id FROM events WHERE seq < 0 AND {IN_REPLAY}"
+        ))
         .context("reading set-aside events")?;
     let ids = stmt
         .query_map([], |r| r.get(0))
@@ -373,12 +386,12 @@ pub fn resolve_event(conn: &Connection, id: i64, at: i64) -> Result<(), StoreErr
 }
 
 /// Deletes a service's events still set aside once its replay has caught up:
-/// the ones it did not find again. Alerts already queued or sent for them
+/// the ones within its reach that it did not find again. Alerts already queued or sent for them
 /// stay in the delivery log; their ids are never given to another event (see
 /// [`upsert_event`]).
 pub fn drop_set_aside_events(conn: &Connection, service_id: i64) -> Result<usize, StoreError> {
     conn.execute(
-        "DELETE FROM events WHERE service_id = ?1 AND seq < 0",
+        &format!("DELETE FROM events WHERE service_id = ?1 AND seq < 0 AND {IN_REPLAY}"),
         [service_id],
     )
     .context("dropping events a replay did not find")
@@ -596,6 +609,47 @@ mod tests {
         }
     }
 
+    /// What a replay that started at `minute` leaves: its first detector minute.
+    fn replayed_from(conn: &Connection, minute: i64) {
+        let row = DetectorMinute {
+            service_id: 1,
+            minute,
+            baseline: 1.0,
+            upper: 2.0,
+            score: 0.0,
+            status: "ok",
+        };
+        insert_detector_minutes(conn, &[row]).unwrap();
+    }
+
+    #[test]
+    fn an_event_before_a_bounded_replay_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_writer(&dir.path().join("d.db"), &OpenOptions::default()).unwrap();
+        conn.execute(
+            "INSERT INTO services (id, slug, name, categories, created_at) \
+             VALUES (1, 'claude', 'Claude', '[\"login\"]', 0)",
+            [],
+        )
+        .unwrap();
+        let old = upsert_event(&conn, 1, &event(1, 600)).unwrap();
+        let recent = upsert_event(&conn, 1, &event(2, 86_400)).unwrap();
+        reset_detector(&conn, 1).unwrap();
+        // The replay reaches back to an hour before the recent event only.
+        replayed_from(&conn, 82_800);
+        assert_eq!(set_aside_event_ids(&conn, 1).unwrap(), [recent]);
+        assert_eq!(services_with_set_aside_events(&conn).unwrap(), [1]);
+        assert_eq!(drop_set_aside_events(&conn, 1).unwrap(), 1);
+        assert!(services_with_set_aside_events(&conn).unwrap().is_empty());
+        let kept = get_event(&conn, old)
+            .unwrap()
+            .expect("the old event is kept");
+        assert_eq!(kept.started_at, 600);
+        // The relearning detector's own event 1 is a new row, not the old one.
+        let new_first = upsert_event(&conn, 1, &event(1, 90_000)).unwrap();
+        assert_ne!(new_first, old);
+    }
+
     #[test]
     fn an_event_a_replay_dropped_never_lends_its_id_or_its_alerts_to_another() {
         let dir = tempfile::tempdir().unwrap();
@@ -627,8 +681,14 @@ mod tests {
         );
         assert_eq!(opened(first), 0, "announced once");
 
-        // A replay found nothing; later the detector opens a new event 1.
+        // A replay from minute 0 found nothing; later the detector opens a
+        // new event 1.
         reset_detector(&conn, 1).unwrap();
+        assert!(
+            set_aside_event_ids(&conn, 1).unwrap().is_empty(),
+            "nothing is taken back before the replay has run"
+        );
+        replayed_from(&conn, 0);
         assert_eq!(set_aside_event_ids(&conn, 1).unwrap(), [first]);
         assert_eq!(drop_set_aside_events(&conn, 1).unwrap(), 1);
         let second = upsert_event(&conn, 1, &event(1, 7_200)).unwrap();

@@ -68,6 +68,12 @@ pub enum StoreError {
         found: i64,
         supported: i64,
     },
+    #[error("cannot create the database file {path}")]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("a service with the slug '{0}' already exists")]
     DuplicateSlug(String),
     #[error("the database holds a row this version cannot read: {0}")]
@@ -128,6 +134,7 @@ impl Default for OpenOptions {
 /// Opens (creating if needed) the database for writing, applies the schema to
 /// a new file and refuses one newer than this binary.
 pub fn open_writer(path: &Path, opts: &OpenOptions) -> Result<Connection, StoreError> {
+    create_private(path)?;
     let conn = Connection::open(path).context("opening the database")?;
     conn.busy_timeout(opts.busy_timeout)
         .context("setting the busy timeout")?;
@@ -144,6 +151,50 @@ pub fn open_writer(path: &Path, opts: &OpenOptions) -> Result<Connection, StoreE
 
     migrate(&conn, path)?;
     Ok(conn)
+}
+
+/// Creates the database file, readable and writable by its owner only, if
+/// it does not exist yet. The database holds webhook secrets, the key behind
+/// reporter ids and every report's comment; SQLite would create it with the
+/// process's umask (world-readable under the usual 022). It gives the WAL and
+/// shared-memory files it makes later the main file's mode, so they are
+/// private too. An existing file keeps its mode (the operator's choice), with
+/// a warning when others can read it.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        let created = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path);
+        match created {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                if let Ok(meta) = std::fs::metadata(path) {
+                    let mode = meta.permissions().mode() & 0o777;
+                    if mode & 0o077 != 0 {
+                        tracing::warn!(
+                            path = %path.display(),
+                            mode = format!("{mode:o}"),
+                            "the database can be read by other users; `chmod 600` it \
+                             (and its -wal and -shm files)"
+                        );
+                    }
+                }
+            }
+            Err(source) => {
+                return Err(StoreError::Create {
+                    path: path.to_owned(),
+                    source,
+                })
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// Opens a read-only connection to an existing database.

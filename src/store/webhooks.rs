@@ -318,25 +318,36 @@ pub fn enqueue_ping(
 }
 
 /// Pending deliveries due by `now_ms`, oldest first, each with its
-/// subscription. A message waits while an earlier message of the same event
-/// to the same subscription is still pending, so they arrive in order.
+/// subscription, leaving out the deliveries in `busy` (being attempted now)
+/// and every delivery of the subscriptions in `full` (as many attempts under
+/// way as they may have). A message waits while an earlier message of the
+/// same event to the same subscription is still pending, so they arrive in
+/// order.
 pub fn due_deliveries(
     conn: &Connection,
     now_ms: i64,
     limit: usize,
+    busy: &[i64],
+    full: &[i64],
 ) -> Result<Vec<(Delivery, Webhook)>, StoreError> {
     let sql = format!(
         "SELECT {DELIVERY_COLUMNS} FROM deliveries d \
          WHERE d.status = 'pending' AND d.next_attempt_ms <= ?1 \
+         AND d.id NOT IN (SELECT value FROM json_each(?3)) \
+         AND d.webhook_id NOT IN (SELECT value FROM json_each(?4)) \
          AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.webhook_id = d.webhook_id \
              AND e.event_id IS d.event_id AND e.status = 'pending' AND e.id < d.id) \
          ORDER BY d.next_attempt_ms, d.id LIMIT ?2"
     );
+    let as_json = |ids: &[i64]| serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
     let mut stmt = conn
         .prepare_cached(&sql)
         .context("finding due deliveries")?;
     let rows = stmt
-        .query_map(params![now_ms, limit as i64], delivery_from_row)
+        .query_map(
+            params![now_ms, limit as i64, as_json(busy), as_json(full)],
+            delivery_from_row,
+        )
         .context("finding due deliveries")?;
     let deliveries = rows
         .collect::<Result<Vec<_>, _>>()

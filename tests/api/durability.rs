@@ -143,3 +143,19 @@ async fn a_full_queue_answers_503_with_retry_after_and_drops_nothing() {
         .unwrap();
     assert_eq!(app.counted_in_minutes("claude"), counted);
 }
+
+/// The database holds webhook secrets and the reporter key: the server
+/// creates it, and SQLite its WAL and shared-memory files, for the owner only,
+/// whatever the umask (the test process has the usual 022).
+#[cfg(unix)]
+#[tokio::test]
+async fn the_database_and_its_wal_are_created_for_the_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let app = spawn_app().await;
+    assert_eq!(app.report_status_from("192.0.2.1", login()).await, 202);
+    for suffix in ["", "-wal", "-shm"] {
+        let path = format!("{}{suffix}", app.db_path.display());
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{path} has mode {mode:o}");
+    }
+}

@@ -210,3 +210,170 @@ async fn imports_are_checked_whole_before_anything_is_written() {
     assert_eq!(body["imported"], 2);
     assert_eq!(app.counted_in_minutes("claude"), 2);
 }
+
+/// A report older than `import_max_age_days` is refused with the line that
+/// holds it, the import whole; a year-old line or one from year 1 would have
+/// the detector replay every minute since.
+#[tokio::test]
+async fn imported_reports_older_than_the_limit_are_refused() {
+    let app = spawn_app_with(|s| {
+        s.import_max_age = std::time::Duration::from_secs(30 * 86_400);
+    })
+    .await;
+    // The clock is at 2026-03-02T11:49:00Z.
+    let line = |at: &str| format!(r#"{{"service":"claude","category":"login","at":"{at}"}}"#);
+    let recent = line("2026-01-31T11:50:00Z");
+    for old in [
+        "2026-01-31T11:48:59Z",
+        "2025-03-02T11:49:00Z",
+        "0001-01-01T00:00:00Z",
+    ] {
+        let r = app
+            .import(format!(
+                "{recent}
+{}
+",
+                line(old)
+            ))
+            .await;
+        let body = assert_error(r, 422, "timestamp_too_old").await;
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("line 2:") && message.contains("30 days"),
+            "{message}"
+        );
+    }
+    let rows: i64 = app
+        .db()
+        .query_row("SELECT COUNT(*) FROM reports", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 0, "nothing from a refused import");
+    let r = app.import(recent).await;
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(app.counted_in_minutes("claude"), 1);
+}
+
+/// Each service's last closed minute as the detector saw it (None before
+/// its first), from `/api/v1/services`.
+async fn detector_minutes_of(app: &TestApp) -> std::collections::HashMap<String, Option<String>> {
+    let (_, list) = app.get_json("/api/v1/services").await;
+    list["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let minute = s["last_minute"]["minute"].as_str().map(str::to_owned);
+            (s["slug"].as_str().unwrap().to_owned(), minute)
+        })
+        .collect()
+}
+
+/// While the detector replays months of imported history for one service,
+/// another service's minutes are judged as they close: the replay goes a day
+/// at a time, with the live minutes between.
+#[tokio::test]
+async fn live_minutes_are_judged_while_a_long_replay_runs() {
+    let app = std::sync::Arc::new(spawn_app().await);
+    app.create_service("aws", "AWS", &[]).await;
+    app.monitor.catch_up().await.unwrap();
+    // 85 days of history for claude, older than its detector's position: it
+    // relearns them all, about 122,000 minutes.
+    let now = start_time();
+    let lines: String = (0..85 * 4)
+        .map(|i| {
+            let at = (now - chrono::Duration::hours(85 * 24) + chrono::Duration::hours(6 * i))
+                .to_rfc3339();
+            format!("{{\"service\":\"claude\",\"category\":\"login\",\"at\":\"{at}\"}}\n")
+        })
+        .collect();
+    let importing = {
+        let app = app.clone();
+        tokio::spawn(async move { app.import(lines).await.status().as_u16() })
+    };
+    let day_ago =
+        (now - chrono::Duration::days(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let replaying = |m: &std::collections::HashMap<String, Option<String>>| {
+        m["claude"].as_deref().is_some_and(|c| c < day_ago.as_str())
+    };
+    loop {
+        assert!(
+            !importing.is_finished(),
+            "the replay ended before it was seen"
+        );
+        if replaying(&detector_minutes_of(&app).await) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    // A report for aws, and its minute closes while claude replays.
+    let aws = json!({"service": "aws", "category": "login"});
+    assert_eq!(app.report_status_from("192.0.2.1", aws).await, 202);
+    app.clock.advance(chrono::Duration::seconds(63));
+    let judged = "2026-03-02T11:49:00Z";
+    loop {
+        let minutes = detector_minutes_of(&app).await;
+        if minutes["aws"].as_deref() == Some(judged) {
+            assert!(
+                replaying(&minutes),
+                "aws's minute was judged only once claude's replay was over: {minutes:?}"
+            );
+            break;
+        }
+        assert!(
+            !importing.is_finished(),
+            "the replay ended before aws's minute was judged"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(importing.await.unwrap(), 200);
+    let minutes = detector_minutes_of(&app).await;
+    assert_eq!(
+        minutes["claude"].as_deref(),
+        Some(judged),
+        "claude caught up"
+    );
+}
+
+/// A relearning detector replays at most `import_max_age_days`: older
+/// history stays stored, and an outage in it stays as it was, neither
+/// dropped nor taken back.
+#[tokio::test]
+async fn a_replay_walks_at_most_the_import_age_and_keeps_older_events() {
+    let app = spawn_app_with(|s| {
+        s.import_max_age = std::time::Duration::from_secs(10 * 86_400);
+    })
+    .await;
+    let after_outage = Utc.with_ymd_and_hms(2026, 3, 2, 16, 30, 0).unwrap();
+    app.clock.set(after_outage);
+    let r = app
+        .import(march2_between(i64::MIN, after_outage.timestamp()))
+        .await;
+    assert_eq!(r.status().as_u16(), 200);
+    let before = app.events("?service=claude").await;
+    assert_eq!(before.len(), 1, "{before:?}");
+    assert_eq!(before[0]["status"], "resolved");
+
+    // Eleven days on, the outage is older than a replay reaches.
+    let later = Utc.with_ymd_and_hms(2026, 3, 13, 12, 0, 0).unwrap();
+    app.clock.set(later);
+    app.monitor.catch_up().await.unwrap();
+    // A late report from the morning, behind the detector: it relearns.
+    let late = r#"{"service":"claude","category":"login","at":"2026-03-13T09:00:00Z"}"#;
+    let r = app.import(late.into()).await;
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+
+    let first_judged: i64 = app
+        .db()
+        .query_row(
+            "SELECT MIN(m.minute) FROM detector_minutes m \
+             JOIN services s ON s.id = m.service_id WHERE s.slug = 'claude'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    // The last closed minute (11:58) less ten days, not 23 February.
+    let reach = Utc.with_ymd_and_hms(2026, 3, 3, 11, 58, 0).unwrap();
+    assert_eq!(first_judged, reach.timestamp());
+    let after = app.events("?service=claude").await;
+    assert_eq!(after, before, "the outage is kept as it was");
+}

@@ -21,9 +21,17 @@ fn start_server(db: &Path) -> (Child, u16) {
 }
 
 fn start_server_with(db: &Path, args: &[&str]) -> (Child, u16) {
-    let mut child = downwave(db)
+    let (child, port, _) = start_logged(downwave(db).args(args));
+    (child, port)
+}
+
+/// What a server started by [`start_logged`] printed so far.
+type Log = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// Starts `cmd serve` on port 0; returns it with its port and its log.
+fn start_logged(cmd: &mut Command) -> (Child, u16, Log) {
+    let mut child = cmd
         .args(["serve", "--listen", "127.0.0.1:0"])
-        .args(args)
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -43,8 +51,129 @@ fn start_server_with(db: &Path, args: &[&str]) -> (Child, u16) {
         }
     };
     // Keep draining the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, port)
+    let log = Log::default();
+    let kept = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            kept.lock().unwrap().push(line);
+        }
+    });
+    (child, port, log)
+}
+
+/// Subscribes `url` (generic format) on the server at `port`, admin token
+/// `t`, and asks for a ping.
+async fn subscribe_and_ping(port: u16, url: &str, format: &str) {
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let r = client
+        .post(format!("{base}/api/v1/webhooks"))
+        .bearer_auth("t")
+        .json(&json!({"url": url, "format": format}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let id = r.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let r = client
+        .post(format!("{base}/api/v1/webhooks/{id}/test"))
+        .bearer_auth("t")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+}
+
+/// Slack and Discord put the webhook's secret in its path: a failed
+/// delivery's warning and its `last_error` show scheme, host and port only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_delivery_never_shows_the_url_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("secret.db");
+    let mut cmd = downwave(&db);
+    cmd.args(["--admin-token", "t", "--webhook-allow-private", "true"]);
+    let (mut child, port, log) = start_logged(&mut cmd);
+    // A port nothing listens on: the attempt fails to connect.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let secret = "T0SECRET/B0SECRET/XXXXSECRETXXXX";
+    let target = format!("http://127.0.0.1:{closed}/services/{secret}");
+    subscribe_and_ping(port, &target, "slack").await;
+    let origin = format!("http://127.0.0.1:{closed}");
+    let warned = |log: &Log| {
+        log.lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("did not succeed"))
+    };
+    crate::receiver::eventually("the warning", || warned(&log)).await;
+    let deliveries: serde_json::Value = reqwest::Client::new()
+        .get(format!(
+            "http://127.0.0.1:{port}/api/v1/webhooks/1/deliveries"
+        ))
+        .bearer_auth("t")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let last_error = deliveries["deliveries"][0]["last_error"].as_str().unwrap();
+    assert!(last_error.starts_with(&origin), "{last_error}");
+    assert!(!last_error.contains("SECRET"), "{last_error}");
+    let lines = log.lock().unwrap().clone();
+    let warning = lines
+        .iter()
+        .find(|l| l.contains("did not succeed"))
+        .unwrap();
+    assert!(warning.contains(&origin), "{warning}");
+    assert!(
+        lines.iter().all(|l| !l.contains("SECRET")),
+        "the log shows the path: {lines:#?}"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// A proxy from the environment would see every delivery and resolve every
+/// target itself, out of the guard's sight: deliveries ignore it, and go
+/// through a proxy only when `webhook_proxy` names one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_ignore_the_environment_proxy_and_use_the_configured_one() {
+    use crate::receiver::{eventually, Receiver};
+    let target = Receiver::start().await;
+    let proxy = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    for (run, configured) in [false, true].into_iter().enumerate() {
+        let db = dir.path().join(format!("proxy{run}.db"));
+        let mut cmd = downwave(&db);
+        cmd.args(["--admin-token", "t", "--webhook-allow-private", "true"]);
+        for var in ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "ALL_PROXY"] {
+            cmd.env(var, &proxy.url);
+        }
+        if configured {
+            cmd.args(["--webhook-proxy", &proxy.url]);
+        }
+        let (mut child, port, _) = start_logged(&mut cmd);
+        let hook = format!("{}/hook{run}", target.url);
+        subscribe_and_ping(port, &hook, "generic").await;
+        let (via, not_via) = if configured {
+            (&proxy, &target)
+        } else {
+            (&target, &proxy)
+        };
+        let path = format!("/hook{run}");
+        eventually("the ping", || via.received_at(&path).len() == 1).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(not_via.received_at(&path).is_empty(), "run {run}");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
 }
 
 /// Sends reports from `clients` concurrent clients until the server stops
@@ -273,6 +402,7 @@ fn help_documents_every_setting() {
         "--batch-max-reports",
         "--batch-linger-ms",
         "--series-max-points",
+        "--webhook-proxy",
         "DOWNWAVE_LISTEN",
         "DOWNWAVE_DATABASE",
     ] {
@@ -463,7 +593,12 @@ async fn webhook_latency() {
 async fn simulate_imports_march_2_into_a_running_server() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("sim.db");
-    let (mut child, port) = start_server_with(&db, &["--admin-token", "t"]);
+    // The scenario's history is of February 2026: older than the 90 days an
+    // import accepts by default once the real clock is past May.
+    let (mut child, port) = start_server_with(
+        &db,
+        &["--admin-token", "t", "--import-max-age-days", "36500"],
+    );
     tokio::task::spawn_blocking(move || {
         run_ok(
             Command::new(BIN)

@@ -644,3 +644,158 @@ async fn history_imported_after_going_live_does_not_renumber_the_live_outage() {
     // The earlier outage is older than alert_max_age: not announced.
     assert_eq!(kinds_at(&rx, "/generic"), ["outage.opened"], "told once");
 }
+
+/// Every form of an internal address the guard must see through, as a
+/// subscription's literal target: refused with the block it falls in.
+#[tokio::test]
+async fn targets_in_special_purpose_blocks_are_refused() {
+    let app = spawn_app().await; // private targets not allowed
+    for (host, block) in [
+        ("[::7f00:1]", "::/96"),
+        ("[::127.0.0.1]", "::/96"),
+        ("[64:ff9b::7f00:1]", "127.0.0.0/8"),
+        ("[2002:7f00:1::1]", "2002::/16"),
+        ("[::ffff:0:7f00:1]", "::ffff:0:0:0/96"),
+        ("[::ffff:169.254.169.254]", "169.254.0.0/16"),
+        ("192.0.2.2", "192.0.2.0/24"),
+        ("198.18.0.1", "198.18.0.0/15"),
+        ("240.0.0.1", "240.0.0.0/4"),
+        ("2130706433", "127.0.0.0/8"),
+    ] {
+        let (status, body) = app
+            .admin(
+                reqwest::Method::POST,
+                "/api/v1/webhooks",
+                Some(json!({"url": format!("http://{host}:8080/hook"), "format": "generic"})),
+            )
+            .await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (422, Some("invalid_target")),
+            "{host}: {body}"
+        );
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("in {block} (")),
+            "{host}: {message}"
+        );
+    }
+}
+
+/// A subscription whose name now resolves inside (DNS changed after it was
+/// made) is refused at delivery: the client's resolver checks every address
+/// it would connect to, and nothing reaches the listener there.
+#[tokio::test]
+async fn a_name_that_now_resolves_inside_is_refused_at_delivery() {
+    let app = spawn_app().await; // private targets not allowed
+    let rx = Receiver::start().await;
+    let (id, _) = app
+        .subscribe(json!({"url": "http://[2606:4700::1111]/hook", "format": "generic"}))
+        .await;
+    let port = rx.url.rsplit(':').next().unwrap().to_owned();
+    app.db()
+        .execute(
+            "UPDATE webhooks SET url = ?1 WHERE id = ?2",
+            rusqlite::params![format!("http://localhost:{port}/hook"), id],
+        )
+        .unwrap();
+    app.ping(id).await;
+    let log = app.recorded_attempts(id, 1).await;
+    let error = log[0]["last_error"].as_str().unwrap();
+    assert!(
+        error.contains("localhost resolves to") && error.contains("loopback"),
+        "{error}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(rx.received().is_empty(), "nothing reached the listener");
+}
+
+/// A server whose attempts wait 15 s for an answer, as in production.
+async fn patient_webhook_app(tweak: impl FnOnce(&mut downwave::config::Settings)) -> TestApp {
+    spawn_app_with(|s| {
+        s.webhook_allow_private = true;
+        s.webhook_timeout = Duration::from_secs(15);
+        tweak(s);
+    })
+    .await
+}
+
+/// Waits (real time) until `rx` got a request; panics past `limit`.
+async fn within(limit: Duration, rx: &Receiver) -> Duration {
+    let sent = std::time::Instant::now();
+    while rx.received().is_empty() {
+        assert!(sent.elapsed() < limit, "nothing arrived within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    sent.elapsed()
+}
+
+/// A receiver that hangs until the timeout holds up no one else: a ping to a
+/// healthy receiver queued half a second after one to a hanging receiver
+/// arrives within a second, and its outcome is recorded at once.
+#[tokio::test]
+async fn a_hanging_receiver_does_not_delay_a_healthy_one() {
+    let app = patient_webhook_app(|_| {}).await;
+    let hanging = Receiver::start().await;
+    hanging.script(&[Reply::Slow(Duration::from_secs(14))]);
+    let healthy = Receiver::start().await;
+    let (slow, _) = app
+        .subscribe(json!({"url": format!("{}/hang", hanging.url), "format": "generic"}))
+        .await;
+    let (fine, _) = app
+        .subscribe(json!({"url": format!("{}/ok", healthy.url), "format": "generic"}))
+        .await;
+    app.ping(slow).await;
+    eventually("the hanging attempt", || hanging.received().len() == 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.ping(fine).await;
+    within(Duration::from_secs(1), &healthy).await;
+    let log = app.recorded_attempts(fine, 1).await;
+    assert_eq!(log[0]["status"], "delivered", "{log:?}");
+    let hung = app.deliveries(slow).await;
+    assert_eq!(
+        (hung[0]["status"].as_str(), hung[0]["attempts"].as_i64()),
+        (Some("pending"), Some(0)),
+        "still under way: {hung:?}"
+    );
+}
+
+/// A hanging receiver with a backlog takes at most its share of the
+/// attempts under way (`webhook_max_in_flight_per_subscription`), so other
+/// subscriptions still get theirs at once.
+#[tokio::test]
+async fn a_hanging_receiver_with_a_backlog_takes_only_its_share() {
+    let app = patient_webhook_app(|s| {
+        s.webhook_max_in_flight = 4;
+        s.webhook_max_in_flight_per_subscription = 2;
+    })
+    .await;
+    let hanging = Receiver::start().await;
+    hanging.script(&[Reply::Slow(Duration::from_secs(14)); 6]);
+    let healthy = Receiver::start().await;
+    let (slow, _) = app
+        .subscribe(json!({"url": format!("{}/hang", hanging.url), "format": "generic"}))
+        .await;
+    let (fine, _) = app
+        .subscribe(json!({"url": format!("{}/ok", healthy.url), "format": "generic"}))
+        .await;
+    // Six announcements of six events, all due: none waits for another.
+    let db = app.db();
+    for event in 1..=6 {
+        db.execute(
+            "INSERT INTO deliveries (webhook_id, event_id, kind, message_id, payload, status, \
+             attempts, next_attempt_ms, created_ms) \
+             VALUES (?1, ?2, 'outage.opened', 'backlog-' || ?2, '{}', 'pending', 0, 0, 0)",
+            rusqlite::params![slow, event],
+        )
+        .unwrap();
+    }
+    eventually("the hanging receiver's share", || {
+        hanging.received().len() == 2
+    })
+    .await;
+    app.ping(fine).await;
+    within(Duration::from_secs(1), &healthy).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(hanging.received().len(), 2, "no more than its share");
+}
