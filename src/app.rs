@@ -9,7 +9,7 @@ use crate::config::Settings;
 use crate::detect::DetectorParams;
 use crate::ingest::{GroupCommitWriter, ReportLimiter, ReporterKey, WriterConfig};
 use crate::ingest::{IngestHandle, WriterThreadHandle};
-use crate::metrics::{Metrics, RouteLabels};
+use crate::metrics::{self, Metrics, RouteLabels};
 use crate::monitor::{AlertSettings, Monitor, MonitorHandle, MonitorThread};
 use crate::store::{self, Catalog, ReadPool};
 use crate::web as dashboard;
@@ -107,8 +107,10 @@ impl Application {
                 .wrap_fn(move |req, srv| {
                     let started = Instant::now();
                     let labels = RouteLabels {
-                        method: req.method().to_string(),
-                        route: req.match_pattern().unwrap_or_else(|| "unmatched".into()),
+                        method: metrics::method_label(req.method().as_str()),
+                        route: req
+                            .match_pattern()
+                            .unwrap_or_else(|| metrics::UNMATCHED_ROUTE.into()),
                     };
                     let fut = srv.call(req);
                     let metrics = metrics.clone();

@@ -23,10 +23,30 @@ pub struct DeliveryLabels {
     pub outcome: &'static str,
 }
 
+/// Labels of the request latency histogram. Both come from closed sets, so
+/// the number of series cannot grow with what clients send: the method is one
+/// of [`method_label`]'s, the route the pattern a request matched (or
+/// [`UNMATCHED_ROUTE`]), never its path.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
-    pub method: String,
+    pub method: &'static str,
     pub route: String,
+}
+
+/// The route label of a request that matched no route.
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// The method label: the methods of RFC 9110 and PATCH by name, anything
+/// else `other`. HTTP lets a client invent any method token, and each new
+/// label value would be a new histogram kept for the life of the process.
+pub fn method_label(method: &str) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+    ];
+    KNOWN
+        .into_iter()
+        .find(|known| *known == method)
+        .unwrap_or("other")
 }
 
 pub struct Metrics {
@@ -197,5 +217,20 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_outside_the_known_set_share_one_label() {
+        assert_eq!(method_label("GET"), "GET");
+        assert_eq!(method_label("PATCH"), "PATCH");
+        // Methods are case-sensitive: `get` is another (unknown) method.
+        assert_eq!(method_label("get"), "other");
+        assert_eq!(method_label("FOO1"), "other");
+        assert_eq!(method_label(""), "other");
     }
 }
