@@ -7,7 +7,7 @@ use crate::api::{self, AppState};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::detect::DetectorParams;
-use crate::ingest::{GroupCommitWriter, ReportLimiter, ReporterKey, WriterConfig};
+use crate::ingest::{GroupCommitWriter, Rate, ReportLimiter, ReporterKey, WriterConfig};
 use crate::ingest::{IngestHandle, WriterThreadHandle};
 use crate::metrics::{self, Metrics, RouteLabels};
 use crate::monitor::{AlertSettings, Monitor, MonitorHandle, MonitorThread};
@@ -86,7 +86,16 @@ impl Application {
             wake,
             catalog: Catalog::new(services),
             ingest,
-            limiter: ReportLimiter::new(settings.rate_limit_per_minute, settings.rate_limit_burst),
+            limiter: ReportLimiter::new(
+                Rate {
+                    per_minute: settings.rate_limit_per_minute,
+                    burst: settings.rate_limit_burst,
+                },
+                Rate {
+                    per_minute: settings.rate_limit_ipv6_48_per_minute,
+                    burst: settings.rate_limit_ipv6_48_burst,
+                },
+            ),
             reporter_key: ReporterKey::new(&secret),
             reads: ReadPool::new(settings.database.clone(), opts, settings.read_connections),
             clock,

@@ -6,6 +6,7 @@
 //! is optional there and [`ConfigArgs::resolve`] fills the gaps into the plain
 //! [`Settings`] the rest of the program reads.
 
+pub use crate::ingest::ForwardedHeader;
 use clap::{Args, ValueEnum};
 use ipnet::IpNet;
 use serde::Deserialize;
@@ -52,8 +53,9 @@ pub struct ConfigArgs {
     )]
     pub admin_token: Option<String>,
 
-    /// Proxies (CIDRs, comma-separated) whose X-Forwarded-For / Forwarded
-    /// headers are believed [default: none].
+    /// Proxies (CIDRs, comma-separated) whose forwarding header is believed;
+    /// list the proxies only, not the networks clients come from
+    /// [default: none].
     #[arg(
         long,
         env = "DOWNWAVE_TRUSTED_PROXIES",
@@ -61,6 +63,12 @@ pub struct ConfigArgs {
         value_delimiter = ','
     )]
     pub trusted_proxies: Option<Vec<IpNet>>,
+
+    /// The header the trusted proxies write: `x-forwarded-for` or
+    /// `forwarded` (RFC 7239). The other is never read
+    /// [default: x-forwarded-for].
+    #[arg(long, env = "DOWNWAVE_FORWARDED_HEADER", global = true)]
+    pub forwarded_header: Option<ForwardedHeader>,
 
     /// HTTP worker threads [default: one per core].
     #[arg(long, env = "DOWNWAVE_WORKERS", global = true)]
@@ -91,6 +99,15 @@ pub struct ConfigArgs {
     /// Reports a client address may send at once before the rate applies [default: 10].
     #[arg(long, env = "DOWNWAVE_RATE_LIMIT_BURST", global = true)]
     pub rate_limit_burst: Option<u32>,
+
+    /// Reports allowed per IPv6 /48 per minute, sustained, on top of each
+    /// /64's own limit [default: 100].
+    #[arg(long, env = "DOWNWAVE_RATE_LIMIT_IPV6_48_PER_MINUTE", global = true)]
+    pub rate_limit_ipv6_48_per_minute: Option<u32>,
+
+    /// Reports an IPv6 /48 may send at once [default: 100].
+    #[arg(long, env = "DOWNWAVE_RATE_LIMIT_IPV6_48_BURST", global = true)]
+    pub rate_limit_ipv6_48_burst: Option<u32>,
 
     /// How often idle rate-limiter entries are dropped, in seconds [default: 60].
     #[arg(long, env = "DOWNWAVE_RATE_LIMIT_PRUNE_SECS", global = true)]
@@ -174,6 +191,7 @@ pub struct Settings {
     pub database: PathBuf,
     pub admin_token: Option<String>,
     pub trusted_proxies: Vec<IpNet>,
+    pub forwarded_header: ForwardedHeader,
     pub workers: usize,
     pub max_body_bytes: usize,
     pub max_comment_chars: usize,
@@ -181,6 +199,8 @@ pub struct Settings {
     pub dedup_max_reporters: usize,
     pub rate_limit_per_minute: u32,
     pub rate_limit_burst: u32,
+    pub rate_limit_ipv6_48_per_minute: u32,
+    pub rate_limit_ipv6_48_burst: u32,
     pub rate_limit_prune: Duration,
     pub ingest_queue_capacity: usize,
     pub batch_max_reports: usize,
@@ -263,6 +283,7 @@ impl ConfigArgs {
             database,
             admin_token,
             trusted_proxies,
+            forwarded_header,
             workers,
             max_body_bytes,
             max_comment_chars,
@@ -270,6 +291,8 @@ impl ConfigArgs {
             dedup_max_reporters,
             rate_limit_per_minute,
             rate_limit_burst,
+            rate_limit_ipv6_48_per_minute,
+            rate_limit_ipv6_48_burst,
             rate_limit_prune_secs,
             ingest_queue_capacity,
             batch_max_reports,
@@ -325,6 +348,9 @@ impl ConfigArgs {
             database: self.database.unwrap_or_else(|| "downwave.db".into()),
             admin_token: self.admin_token.filter(|t| !t.is_empty()),
             trusted_proxies: self.trusted_proxies.unwrap_or_default(),
+            forwarded_header: self
+                .forwarded_header
+                .unwrap_or(ForwardedHeader::XForwardedFor),
             workers: positive(self.workers, cores, "workers")?,
             max_body_bytes: positive(self.max_body_bytes, 4096, "max_body_bytes")?,
             max_comment_chars: positive(self.max_comment_chars, 500, "max_comment_chars")?,
@@ -340,6 +366,16 @@ impl ConfigArgs {
                 "rate_limit_per_minute",
             )?,
             rate_limit_burst: positive(self.rate_limit_burst, 10, "rate_limit_burst")?,
+            rate_limit_ipv6_48_per_minute: positive(
+                self.rate_limit_ipv6_48_per_minute,
+                100,
+                "rate_limit_ipv6_48_per_minute",
+            )?,
+            rate_limit_ipv6_48_burst: positive(
+                self.rate_limit_ipv6_48_burst,
+                100,
+                "rate_limit_ipv6_48_burst",
+            )?,
             rate_limit_prune: Duration::from_secs(positive(
                 self.rate_limit_prune_secs,
                 60,
@@ -376,6 +412,11 @@ mod tests {
         assert_eq!(s.dedup_window, Duration::from_secs(900));
         assert_eq!(s.series_max_points, 31 * 24 * 60);
         assert!(s.admin_token.is_none());
+        assert_eq!(s.forwarded_header, ForwardedHeader::XForwardedFor);
+        assert_eq!(
+            (s.rate_limit_ipv6_48_per_minute, s.rate_limit_ipv6_48_burst),
+            (100, 100)
+        );
     }
 
     #[test]
@@ -384,7 +425,8 @@ mod tests {
         let path = dir.path().join("downwave.toml");
         std::fs::write(
             &path,
-            "listen = \"0.0.0.0:9000\"\nmax_body_bytes = 100\ntrusted_proxies = [\"10.0.0.0/8\"]\n",
+            "listen = \"0.0.0.0:9000\"\nmax_body_bytes = 100\ntrusted_proxies = [\"10.0.0.0/8\"]\n\
+             forwarded_header = \"forwarded\"\n",
         )
         .unwrap();
         let args = ConfigArgs {
@@ -396,6 +438,7 @@ mod tests {
         assert_eq!(s.listen.to_string(), "0.0.0.0:9000");
         assert_eq!(s.max_body_bytes, 200);
         assert_eq!(s.trusted_proxies.len(), 1);
+        assert_eq!(s.forwarded_header, ForwardedHeader::Forwarded);
     }
 
     #[test]

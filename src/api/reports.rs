@@ -2,9 +2,10 @@
 
 use super::body::read_json;
 use super::AppState;
+use crate::domain::ClientAddr;
 use crate::domain::{Category, ErrorCode, Minute, Platform, Region};
 use crate::error::ApiError;
-use crate::ingest::{client_ip, limit_key, IngestError, PendingReport};
+use crate::ingest::{IngestError, PendingReport};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -142,7 +143,7 @@ async fn accept(
     let addr = client_address(req, state);
     state
         .limiter
-        .check(limit_key(addr))
+        .check(addr)
         .map_err(|wait| ApiError::RateLimited {
             retry_after: wait.as_secs_f64().ceil().max(1.0) as u64,
         })?;
@@ -173,17 +174,28 @@ async fn accept(
     }))
 }
 
-fn client_address(req: &HttpRequest, state: &AppState) -> std::net::IpAddr {
+/// The client behind the request: the peer, or what the trusted proxies in
+/// front of downwave say (see [`crate::ingest::client_address`]).
+fn client_address(req: &HttpRequest, state: &AppState) -> ClientAddr {
+    let settings = &state.settings;
+    // Only a test's in-process request has no peer.
     let peer = req
         .peer_addr()
-        .map(|a| a.ip())
-        .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
-    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-    client_ip(
+        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
+    let peer_trusted = ClientAddr::new(peer).is_in(&settings.trusted_proxies);
+    let lines: Vec<&[u8]> = if peer_trusted {
+        req.headers()
+            .get_all(settings.forwarded_header.name())
+            .map(|v| v.as_bytes())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    crate::ingest::client_address(
         peer,
-        header("x-forwarded-for"),
-        header("forwarded"),
-        &state.settings.trusted_proxies,
+        settings.forwarded_header,
+        &lines,
+        &settings.trusted_proxies,
     )
 }
 

@@ -6,6 +6,7 @@
 mod category;
 mod error_code;
 mod minute;
+mod network;
 mod platform;
 mod region;
 mod slug;
@@ -13,6 +14,7 @@ mod slug;
 pub use category::{Category, CategoryList};
 pub use error_code::ErrorCode;
 pub use minute::{rfc3339, Minute};
+pub use network::{ClientAddr, HostKey, Scope};
 pub use platform::{Platform, ServiceName};
 pub use region::Region;
 pub use slug::ServiceSlug;

@@ -1,6 +1,7 @@
 //! Integration tests: the real server on port 0, a fresh database per test.
 
 mod browser;
+mod clients;
 mod dashboard;
 mod durability;
 mod events;
