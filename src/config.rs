@@ -346,7 +346,7 @@ impl ConfigArgs {
             public_comments: self.public_comments.unwrap_or(true),
             alert_max_age: Duration::from_secs(self.alert_max_age_secs.unwrap_or(3600)),
             database: self.database.unwrap_or_else(|| "downwave.db".into()),
-            admin_token: self.admin_token.filter(|t| !t.is_empty()),
+            admin_token: admin_token(self.admin_token)?,
             trusted_proxies: self.trusted_proxies.unwrap_or_default(),
             forwarded_header: self
                 .forwarded_header
@@ -399,6 +399,23 @@ impl ConfigArgs {
     }
 }
 
+/// The admin token, if one is set (an empty value means none). It travels
+/// as `Authorization: Bearer TOKEN`, so a token with spaces, control or
+/// non-ASCII characters could never be matched: refused at startup rather
+/// than leaving the admin endpoints locked with no word why.
+fn admin_token(token: Option<String>) -> Result<Option<String>, ConfigError> {
+    match token {
+        None => Ok(None),
+        Some(t) if t.is_empty() => Ok(None),
+        Some(t) if t.bytes().all(|b| b.is_ascii_graphic()) => Ok(Some(t)),
+        Some(_) => Err(ConfigError::Invalid {
+            name: "admin_token",
+            rule: "visible ASCII characters without spaces (it is sent as \
+                   'Authorization: Bearer TOKEN')",
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -439,6 +456,34 @@ mod tests {
         assert_eq!(s.max_body_bytes, 200);
         assert_eq!(s.trusted_proxies.len(), 1);
         assert_eq!(s.forwarded_header, ForwardedHeader::Forwarded);
+    }
+
+    #[test]
+    fn an_admin_token_that_could_never_match_is_refused() {
+        let with = |t: &str| {
+            ConfigArgs {
+                admin_token: Some(t.into()),
+                ..Default::default()
+            }
+            .resolve()
+        };
+        for bad in ["   ", "\t", "two words", "tok\n", "tökén"] {
+            assert!(
+                matches!(
+                    with(bad),
+                    Err(ConfigError::Invalid {
+                        name: "admin_token",
+                        ..
+                    })
+                ),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(with("").unwrap().admin_token, None);
+        assert_eq!(
+            with("s3cr3t-~+/=").unwrap().admin_token.as_deref(),
+            Some("s3cr3t-~+/=")
+        );
     }
 
     #[test]

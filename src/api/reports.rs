@@ -3,7 +3,7 @@
 use super::body::read_json;
 use super::AppState;
 use crate::domain::ClientAddr;
-use crate::domain::{Category, ErrorCode, Minute, Platform, Region};
+use crate::domain::{Category, Comment, ErrorCode, Minute, Platform, Region};
 use crate::error::ApiError;
 use crate::ingest::{IngestError, PendingReport};
 use actix_web::http::StatusCode;
@@ -62,24 +62,19 @@ impl ReportRequest {
                     ),
                 )
             })?;
-        let max_comment = state.settings.max_comment_chars;
-        let comment = self.comment.filter(|c| !c.trim().is_empty());
-        if comment
-            .as_ref()
-            .is_some_and(|c| c.chars().count() > max_comment)
-        {
-            return Err(ApiError::unprocessable(
-                "comment_too_long",
-                format!("a comment has at most {max_comment} characters"),
-            ));
-        }
+        let comment = self
+            .comment
+            .as_deref()
+            .map(|c| Comment::parse(c, state.settings.max_comment_chars))
+            .transpose()?
+            .flatten();
         Ok(CheckedReport {
             service_id: service.id,
             category,
             error_code: self.error_code.map(ErrorCode::parse).transpose()?,
             region: self.region.as_deref().map(Region::parse).transpose()?,
             platform: self.platform.as_deref().map(Platform::parse).transpose()?,
-            comment,
+            comment: comment.map(Comment::into_string),
         })
     }
 }
@@ -126,6 +121,17 @@ async fn accept(
     state: &AppState,
 ) -> Result<HttpResponse, ApiError> {
     let settings = &state.settings;
+    // Every request counts against the limit, valid or not: refusing
+    // malformed ones for free would let a client probe and load the server
+    // (a report for an unknown service even reloads the catalog) without end.
+    let addr = client_address(req, state);
+    state
+        .limiter
+        .check(addr)
+        .map_err(|wait| ApiError::RateLimited {
+            retry_after: wait.as_secs_f64().ceil().max(1.0) as u64,
+        })?;
+
     let body: ReportRequest = read_json(req, payload, settings.max_body_bytes).await?;
 
     let report = body.check(state).await?;
@@ -139,14 +145,6 @@ async fn accept(
             format!("the {CLIENT_TOKEN_HEADER} header is 1 to {MAX_CLIENT_TOKEN} visible ASCII characters"),
         ));
     }
-
-    let addr = client_address(req, state);
-    state
-        .limiter
-        .check(addr)
-        .map_err(|wait| ApiError::RateLimited {
-            retry_after: wait.as_secs_f64().ceil().max(1.0) as u64,
-        })?;
 
     let pending = report.into_pending(
         state.clock.now().timestamp_millis(),

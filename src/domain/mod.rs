@@ -4,6 +4,7 @@
 //! further; past the edge, code takes the newtype and never re-validates.
 
 mod category;
+mod comment;
 mod error_code;
 mod minute;
 mod network;
@@ -12,6 +13,7 @@ mod region;
 mod slug;
 
 pub use category::{Category, CategoryList};
+pub use comment::Comment;
 pub use error_code::ErrorCode;
 pub use minute::{rfc3339, Minute};
 pub use network::{ClientAddr, HostKey, Scope};
