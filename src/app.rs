@@ -52,6 +52,7 @@ impl Application {
                 linger: settings.batch_linger,
                 dedup_window: settings.dedup_window,
                 dedup_max_reporters: settings.dedup_max_reporters,
+                dedup_max_per_address: settings.dedup_max_per_address,
             },
             clock.clone(),
             metrics.clone(),
@@ -266,6 +267,7 @@ pub fn seed_demo(settings: &Settings) -> anyhow::Result<bool> {
                 platform: Some(Platform::parse(r.platform)?),
                 comment: None,
                 reporter,
+                source: None,
             },
             counted: true,
         });

@@ -92,6 +92,13 @@ pub struct ConfigArgs {
     #[arg(long, env = "DOWNWAVE_DEDUP_MAX_REPORTERS", global = true)]
     pub dedup_max_reporters: Option<usize>,
 
+    /// Most reports from one client address (an IPv4 address, an IPv6 /64)
+    /// that count for one service within the de-duplication window, however
+    /// many client tokens they carry; more are stored, not counted
+    /// [default: 3].
+    #[arg(long, env = "DOWNWAVE_DEDUP_MAX_PER_ADDRESS", global = true)]
+    pub dedup_max_per_address: Option<usize>,
+
     /// Reports allowed per client address per minute, sustained [default: 10].
     #[arg(long, env = "DOWNWAVE_RATE_LIMIT_PER_MINUTE", global = true)]
     pub rate_limit_per_minute: Option<u32>,
@@ -197,6 +204,7 @@ pub struct Settings {
     pub max_comment_chars: usize,
     pub dedup_window: Duration,
     pub dedup_max_reporters: usize,
+    pub dedup_max_per_address: usize,
     pub rate_limit_per_minute: u32,
     pub rate_limit_burst: u32,
     pub rate_limit_ipv6_48_per_minute: u32,
@@ -289,6 +297,7 @@ impl ConfigArgs {
             max_comment_chars,
             dedup_window_secs,
             dedup_max_reporters,
+            dedup_max_per_address,
             rate_limit_per_minute,
             rate_limit_burst,
             rate_limit_ipv6_48_per_minute,
@@ -360,6 +369,11 @@ impl ConfigArgs {
                 4_000_000,
                 "dedup_max_reporters",
             )?,
+            dedup_max_per_address: positive(
+                self.dedup_max_per_address,
+                3,
+                "dedup_max_per_address",
+            )?,
             rate_limit_per_minute: positive(
                 self.rate_limit_per_minute,
                 10,
@@ -430,6 +444,7 @@ mod tests {
         assert_eq!(s.series_max_points, 31 * 24 * 60);
         assert!(s.admin_token.is_none());
         assert_eq!(s.forwarded_header, ForwardedHeader::XForwardedFor);
+        assert_eq!(s.dedup_max_per_address, 3);
         assert_eq!(
             (s.rate_limit_ipv6_48_per_minute, s.rate_limit_ipv6_48_burst),
             (100, 100)

@@ -55,6 +55,9 @@ pub struct Metrics {
     pub reports_counted: Counter,
     /// Reports stored but not counted: a repeat inside the de-duplication window.
     pub reports_duplicate: Counter,
+    /// Reports stored but not counted: their address had counted its share
+    /// (`dedup_max_per_address`) within the window.
+    pub reports_address_limited: Counter,
     /// Reports refused, by the stable error code sent back.
     pub reports_rejected: Family<ReasonLabel, Counter>,
     /// Reporters the de-duplicator holds right now.
@@ -89,6 +92,7 @@ impl Metrics {
         let mut registry = Registry::with_prefix("downwave");
         let reports_counted = Counter::<u64, AtomicU64>::default();
         let reports_duplicate = Counter::<u64, AtomicU64>::default();
+        let reports_address_limited = Counter::<u64, AtomicU64>::default();
         let reports_rejected = Family::<ReasonLabel, Counter>::default();
         let dedup_reporters = Gauge::default();
         let dedup_unremembered = Counter::default();
@@ -109,6 +113,11 @@ impl Metrics {
             "reports_duplicate",
             "Reports stored but not counted (same reporter within the de-duplication window)",
             reports_duplicate.clone(),
+        );
+        registry.register(
+            "reports_address_limited",
+            "Reports stored but not counted (their address had counted its share within the window)",
+            reports_address_limited.clone(),
         );
         registry.register(
             "reports_rejected",
@@ -183,6 +192,7 @@ impl Metrics {
             registry,
             reports_counted,
             reports_duplicate,
+            reports_address_limited,
             reports_rejected,
             dedup_reporters,
             dedup_unremembered,

@@ -80,6 +80,8 @@ impl ReportRequest {
 }
 
 impl CheckedReport {
+    /// The report as the writer takes it, without a source (imported
+    /// history has no address); a live report sets its own.
     pub fn into_pending(self, received_ms: i64, reporter: [u8; 16]) -> PendingReport {
         PendingReport {
             service_id: self.service_id,
@@ -90,6 +92,7 @@ impl CheckedReport {
             platform: self.platform,
             comment: self.comment,
             reporter,
+            source: None,
         }
     }
 }
@@ -146,10 +149,16 @@ async fn accept(
         ));
     }
 
-    let pending = report.into_pending(
-        state.clock.now().timestamp_millis(),
-        state.reporter_key.reporter(addr, token),
-    );
+    let source = state.reporter_key.source(addr);
+    // Without a token the reporter is the source: one keyed hash, not two.
+    let reporter = match token {
+        Some(_) => state.reporter_key.reporter(addr, token),
+        None => source,
+    };
+    let pending = PendingReport {
+        source: Some(source),
+        ..report.into_pending(state.clock.now().timestamp_millis(), reporter)
+    };
     let ack = match state
         .ingest
         .submit(pending, Some(crate::ingest::local_mailbox()))
@@ -159,15 +168,16 @@ async fn accept(
     }
     .map_err(unavailable)?;
 
-    let (status, reason) = if ack.counted {
-        (StatusCode::ACCEPTED, None)
+    let counted = ack.counting.counted();
+    let status = if counted {
+        StatusCode::ACCEPTED
     } else {
-        (StatusCode::OK, Some("duplicate"))
+        StatusCode::OK
     };
     Ok(HttpResponse::build(status).json(ReportResponse {
         id: ack.id,
-        counted: ack.counted,
-        reason,
+        counted,
+        reason: ack.counting.reason(),
         minute: ack.minute,
     }))
 }

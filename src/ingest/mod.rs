@@ -14,6 +14,6 @@ pub use limiter::{Rate, ReportLimiter};
 pub use mailbox::{local_mailbox, Mailbox};
 pub use reporter::ReporterKey;
 pub use writer::{
-    Ack, GroupCommitWriter, IngestError, IngestHandle, PendingReport, WriterConfig,
+    Ack, Counting, GroupCommitWriter, IngestError, IngestHandle, PendingReport, WriterConfig,
     WriterThread as WriterThreadHandle,
 };

@@ -38,6 +38,13 @@ impl ReporterKey {
         out.copy_from_slice(&full[..16]);
         out
     }
+
+    /// The source of a client's reports: its address alone, whatever token
+    /// it sends (the reporter id it has without one), so that the reports of
+    /// one address can be capped however many tokens it makes up.
+    pub fn source(&self, addr: ClientAddr) -> [u8; 16] {
+        self.reporter(addr, None)
+    }
 }
 
 #[cfg(test)]

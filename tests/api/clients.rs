@@ -145,3 +145,95 @@ async fn an_ipv6_slash_48_has_its_own_rate_limit() {
     )
     .await;
 }
+
+/// Posts a report from `from` with the client token `token`.
+async fn report_with_token(app: &TestApp, from: &str, token: &str) -> (u16, serde_json::Value) {
+    let r = app
+        .client
+        .post(app.url("/api/v1/reports"))
+        .header("x-forwarded-for", from)
+        .header("x-downwave-client", token)
+        .json(&login())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}
+
+/// A new client token on every request must not make one address a crowd:
+/// tokens tell people behind one address apart, up to the address's share
+/// (`dedup_max_per_address`, 3) per service and window; the rest is stored,
+/// not counted.
+#[tokio::test]
+async fn one_address_counts_at_most_its_share_whatever_its_tokens() {
+    let app = spawn_app().await;
+    let from = "192.0.2.77";
+    let mut counted = 0;
+    for i in 0..10 {
+        let (status, body) = report_with_token(&app, from, &format!("token-{i}")).await;
+        if i < 3 {
+            assert_eq!(status, 202, "token {i}: {body}");
+            counted += 1;
+        } else {
+            assert_eq!(status, 200, "token {i}: {body}");
+            assert_eq!(body["counted"], false);
+            assert_eq!(body["reason"], "address_limit");
+        }
+    }
+    // A repeat of a counted token is a duplicate, as before.
+    let (_, body) = report_with_token(&app, from, "token-0").await;
+    assert_eq!(body["reason"], "duplicate");
+    // Another address, and another service, have their own share.
+    assert_eq!(
+        report_with_token(&app, "192.0.2.78", "token-0").await.0,
+        202
+    );
+    app.create_service("aws", "AWS", &[]).await;
+    let other = app
+        .client
+        .post(app.url("/api/v1/reports"))
+        .header("x-forwarded-for", from)
+        .header("x-downwave-client", "token-9")
+        .json(&json!({"service": "aws", "category": "login"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status().as_u16(), 202);
+    assert_eq!(app.counted_in_minutes("claude"), counted + 1);
+    let stored: i64 = app
+        .db()
+        .query_row("SELECT count(*) FROM reports", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(stored, 13, "every report is stored");
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("downwave_reports_address_limited_total 7"),
+        "{metrics}"
+    );
+    // The window slides: 15 minutes on, the address has its share again.
+    app.clock.advance(chrono::Duration::minutes(15));
+    assert_eq!(report_with_token(&app, from, "token-10").await.0, 202);
+}
+
+/// The share is kept across a restart, like de-duplication: a restart does
+/// not give every address a fresh share.
+#[tokio::test]
+async fn an_addresss_share_survives_a_restart() {
+    let app = spawn_app().await;
+    for i in 0..3 {
+        assert_eq!(
+            report_with_token(&app, "192.0.2.90", &format!("t{i}"))
+                .await
+                .0,
+            202
+        );
+    }
+    let (settings, dir, clock) = app.stop().await;
+    let app = spawn_on(settings, dir, clock).await;
+    let (status, body) = report_with_token(&app, "192.0.2.90", "t3").await;
+    assert_eq!((status, &body["reason"]), (200, &json!("address_limit")));
+    // A mapped spelling of the address is the same address.
+    let (_, body) = report_with_token(&app, "::ffff:192.0.2.90", "t4").await;
+    assert_eq!(body["reason"], "address_limit");
+}
