@@ -108,12 +108,25 @@ impl Application {
             .with_context(|| format!("binding {}", settings.listen))?;
         let port = listener.local_addr()?.port();
         let app_state = state.clone();
+        let (body_timeout, import_timeout) =
+            (settings.body_read_timeout, settings.import_read_timeout);
+        // actix-web counts connections per worker.
+        let connections_per_worker = settings.max_connections.div_ceil(settings.workers).max(1);
         let server = HttpServer::new(move || {
             let metrics = metrics.clone();
             App::new()
                 .app_data(app_state.clone())
                 .app_data(api::query_config())
                 .app_data(api::path_config())
+                .wrap_fn(move |mut req, srv| {
+                    let limit = if req.match_pattern().as_deref() == Some(api::IMPORT_ROUTE) {
+                        import_timeout
+                    } else {
+                        body_timeout
+                    };
+                    api::deadline::limit_body(&mut req, limit);
+                    srv.call(req)
+                })
                 .wrap_fn(move |req, srv| {
                     let started = Instant::now();
                     let labels = RouteLabels {
@@ -145,6 +158,8 @@ impl Application {
                 .default_service(web::to(dashboard::not_found))
         })
         .workers(settings.workers)
+        .max_connections(connections_per_worker)
+        .client_request_timeout(settings.header_read_timeout)
         .shutdown_timeout(settings.shutdown_timeout.as_secs())
         .listen(listener)?
         .run();

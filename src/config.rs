@@ -186,6 +186,28 @@ pub struct ConfigArgs {
     #[arg(long, env = "DOWNWAVE_ALERT_MAX_AGE_SECS", global = true)]
     pub alert_max_age_secs: Option<u64>,
 
+    /// How long a client may take to send a request's head (line and
+    /// headers), in seconds; past it, 408 and the connection is closed
+    /// [default: 5].
+    #[arg(long, env = "DOWNWAVE_HEADER_READ_TIMEOUT_SECS", global = true)]
+    pub header_read_timeout_secs: Option<u64>,
+
+    /// How long a client may take to send a request body after its head, in
+    /// seconds; past it, 408 body_timeout and the connection is closed
+    /// [default: 10].
+    #[arg(long, env = "DOWNWAVE_BODY_READ_TIMEOUT_SECS", global = true)]
+    pub body_read_timeout_secs: Option<u64>,
+
+    /// The same for a history import (up to import_max_bytes), in seconds
+    /// [default: 300].
+    #[arg(long, env = "DOWNWAVE_IMPORT_READ_TIMEOUT_SECS", global = true)]
+    pub import_read_timeout_secs: Option<u64>,
+
+    /// Most open client connections, shared evenly by the HTTP workers; past
+    /// it, new connections wait in the listen backlog [default: 8192].
+    #[arg(long, env = "DOWNWAVE_MAX_CONNECTIONS", global = true)]
+    pub max_connections: Option<usize>,
+
     /// How long shutdown waits for requests in flight, in seconds [default: 30].
     #[arg(long, env = "DOWNWAVE_SHUTDOWN_TIMEOUT_SECS", global = true)]
     pub shutdown_timeout_secs: Option<u64>,
@@ -224,6 +246,10 @@ pub struct Settings {
     pub webhook_allow_private: bool,
     pub public_comments: bool,
     pub alert_max_age: Duration,
+    pub header_read_timeout: Duration,
+    pub body_read_timeout: Duration,
+    pub import_read_timeout: Duration,
+    pub max_connections: usize,
     pub shutdown_timeout: Duration,
 }
 
@@ -317,6 +343,10 @@ impl ConfigArgs {
             webhook_allow_private,
             public_comments,
             alert_max_age_secs,
+            header_read_timeout_secs,
+            body_read_timeout_secs,
+            import_read_timeout_secs,
+            max_connections,
             shutdown_timeout_secs
         )
     }
@@ -408,6 +438,22 @@ impl ConfigArgs {
             busy_timeout: Duration::from_millis(self.busy_timeout_ms.unwrap_or(5000)),
             import_max_bytes: positive(self.import_max_bytes, 64 << 20, "import_max_bytes")?,
             detector_grace: Duration::from_secs(self.detector_grace_secs.unwrap_or(2)),
+            header_read_timeout: Duration::from_secs(positive(
+                self.header_read_timeout_secs,
+                5,
+                "header_read_timeout_secs",
+            )?),
+            body_read_timeout: Duration::from_secs(positive(
+                self.body_read_timeout_secs,
+                10,
+                "body_read_timeout_secs",
+            )?),
+            import_read_timeout: Duration::from_secs(positive(
+                self.import_read_timeout_secs,
+                300,
+                "import_read_timeout_secs",
+            )?),
+            max_connections: positive(self.max_connections, 8192, "max_connections")?,
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs.unwrap_or(30)),
         })
     }

@@ -2,6 +2,7 @@
 
 mod browser;
 mod clients;
+mod connections;
 mod dashboard;
 mod durability;
 mod events;
