@@ -186,9 +186,14 @@ pub struct ConfigArgs {
     #[arg(long, env = "DOWNWAVE_ALERT_MAX_AGE_SECS", global = true)]
     pub alert_max_age_secs: Option<u64>,
 
+    /// How long an idle kept-alive connection stays open for its next
+    /// request, in seconds [default: 5].
+    #[arg(long, env = "DOWNWAVE_KEEP_ALIVE_SECS", global = true)]
+    pub keep_alive_secs: Option<u64>,
+
     /// How long a client may take to send a request's head (line and
-    /// headers), in seconds; past it, 408 and the connection is closed
-    /// [default: 5].
+    /// headers), in seconds; past it the connection is closed (the first
+    /// request of a connection is answered 408) [default: 5].
     #[arg(long, env = "DOWNWAVE_HEADER_READ_TIMEOUT_SECS", global = true)]
     pub header_read_timeout_secs: Option<u64>,
 
@@ -246,6 +251,7 @@ pub struct Settings {
     pub webhook_allow_private: bool,
     pub public_comments: bool,
     pub alert_max_age: Duration,
+    pub keep_alive: Duration,
     pub header_read_timeout: Duration,
     pub body_read_timeout: Duration,
     pub import_read_timeout: Duration,
@@ -343,6 +349,7 @@ impl ConfigArgs {
             webhook_allow_private,
             public_comments,
             alert_max_age_secs,
+            keep_alive_secs,
             header_read_timeout_secs,
             body_read_timeout_secs,
             import_read_timeout_secs,
@@ -438,6 +445,7 @@ impl ConfigArgs {
             busy_timeout: Duration::from_millis(self.busy_timeout_ms.unwrap_or(5000)),
             import_max_bytes: positive(self.import_max_bytes, 64 << 20, "import_max_bytes")?,
             detector_grace: Duration::from_secs(self.detector_grace_secs.unwrap_or(2)),
+            keep_alive: Duration::from_secs(positive(self.keep_alive_secs, 5, "keep_alive_secs")?),
             header_read_timeout: Duration::from_secs(positive(
                 self.header_read_timeout_secs,
                 5,

@@ -72,6 +72,10 @@ pub struct Metrics {
     pub commit_seconds: Histogram,
     /// Batches that failed to commit (their reports were answered 503).
     pub commit_failures: Counter,
+    /// Open client connections, at the last sweep.
+    pub http_connections: Gauge<i64, std::sync::atomic::AtomicI64>,
+    /// Connections shut down for sending a request head too slowly.
+    pub connections_timed_out: Counter,
     /// Keys held by the rate limiter after the last prune.
     pub rate_limiter_keys: Gauge<i64, std::sync::atomic::AtomicI64>,
     /// Request latency by route pattern, in seconds.
@@ -101,6 +105,18 @@ impl Metrics {
         let commit_seconds = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
         let commit_failures = Counter::default();
         let rate_limiter_keys = Gauge::default();
+        let http_connections = Gauge::default();
+        let connections_timed_out = Counter::default();
+        registry.register(
+            "http_connections",
+            "Open client connections",
+            http_connections.clone(),
+        );
+        registry.register(
+            "http_connections_timed_out",
+            "Connections shut down for sending a request head too slowly",
+            connections_timed_out.clone(),
+        );
         let http_seconds = Family::<RouteLabels, Histogram>::new_with_constructor(
             (|| Histogram::new(exponential_buckets(0.0001, 2.0, 18))) as fn() -> Histogram,
         );
@@ -201,6 +217,8 @@ impl Metrics {
             commit_seconds,
             commit_failures,
             rate_limiter_keys,
+            http_connections,
+            connections_timed_out,
             http_seconds,
             deliveries,
             delivery_attempts,

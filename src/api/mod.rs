@@ -5,6 +5,7 @@
 
 mod admin;
 mod body;
+pub mod conn_watch;
 pub mod deadline;
 mod events;
 mod health;

@@ -170,3 +170,97 @@ async fn connections_past_the_limit_wait_for_a_free_slot() {
     assert!(took >= Duration::from_millis(1500), "served after {took:?}");
     drop(held);
 }
+
+/// On a kept-alive connection, the head of a later request has a deadline
+/// too: answering one request quickly and then sending the next head a
+/// byte at a time does not hold the connection.
+#[tokio::test]
+async fn a_half_sent_head_after_a_first_request_is_cut_off() {
+    let app = spawn_app_with(|s| {
+        s.keep_alive = Duration::from_secs(1);
+        s.header_read_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let mut conn = connect(&app).await;
+    conn.write_all(b"GET /healthz HTTP/1.1\r\nhost: downwave\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = conn.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    conn.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
+    let started = Instant::now();
+    let mut trickled = 0;
+    // A byte every half second: never idle long enough for keep-alive.
+    let closed = loop {
+        if started.elapsed() > Duration::from_secs(8) {
+            break false;
+        }
+        match tokio::time::timeout(Duration::from_millis(500), conn.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break true,
+            Ok(Ok(_)) => continue,
+            Err(_) => {
+                if conn.write_all(b"x").await.is_err() {
+                    break true;
+                }
+                trickled += 1;
+            }
+        }
+    };
+    assert!(closed, "still open after {trickled} trickled bytes");
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(5), "closed after {took:?}");
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("downwave_http_connections_timed_out_total 1"),
+        "{metrics}"
+    );
+}
+
+/// A kept-alive connection whose requests come in time is never cut, however
+/// long it lives.
+#[tokio::test]
+async fn a_kept_alive_connection_used_in_time_stays_open() {
+    let app = spawn_app_with(|s| {
+        s.keep_alive = Duration::from_secs(1);
+        s.header_read_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let mut conn = connect(&app).await;
+    let mut buf = [0u8; 64 * 1024];
+    for i in 0..10 {
+        conn.write_all(b"GET /s/claude HTTP/1.1\r\nhost: downwave\r\n\r\n")
+            .await
+            .unwrap();
+        // Read the whole page (its length is in the head) before the next.
+        let mut got = Vec::new();
+        let total = loop {
+            let n = conn.read(&mut buf).await.unwrap();
+            assert!(n > 0, "request {i}: the connection was closed");
+            got.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&got);
+            if let Some((head, _)) = text.split_once("\r\n\r\n") {
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length: "))
+                    .and_then(|v| v.trim().parse().ok())
+                    .expect("a content-length");
+                break head.len() + 4 + length;
+            }
+        };
+        while got.len() < total {
+            let n = conn.read(&mut buf).await.unwrap();
+            assert!(n > 0, "request {i}: closed mid-answer");
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert!(got.starts_with(b"HTTP/1.1 200"), "request {i}");
+        // Under the keep-alive time (actix-web reads its clock every half
+        // second, so 1 s may be as short as 0.5 s), over 3 s in all.
+        tokio::time::sleep(Duration::from_millis(350)).await;
+    }
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("downwave_http_connections_timed_out_total 0"),
+        "{metrics}"
+    );
+}
