@@ -1,4 +1,4 @@
--- downwave schema, version 1.
+-- downwave schema, version 3 (`SCHEMA_VERSION` in src/store/mod.rs).
 --
 -- Applied on first start to an empty database (the binary embeds this file);
 -- the version lives in `PRAGMA user_version`. A database whose version is
@@ -26,9 +26,13 @@ CREATE TABLE services (
 ) STRICT;
 
 -- Every report accepted, counted or not. Raw client addresses never reach this
--- table: `reporter` is a 16-byte keyed hash of address and client token.
--- `counted` = 0 marks a repeat by the same reporter inside the
--- de-duplication window: kept for the record, left out of every count.
+-- table: `reporter` is a 16-byte keyed hash of address and client token, and
+-- `source` the keyed hash of the address alone (an IPv6 client's /64), so the
+-- reports of one address can be told apart from those of many; NULL for
+-- imported history, which has no address.
+-- `counted` = 0 marks a report kept for the record but left out of every
+-- count: a repeat by the same reporter inside the de-duplication window, or one
+-- more from an address that already counted its share in that window.
 CREATE TABLE reports (
     id          INTEGER PRIMARY KEY,
     service_id  INTEGER NOT NULL REFERENCES services(id),
@@ -40,7 +44,8 @@ CREATE TABLE reports (
     platform    TEXT,
     comment     TEXT,
     reporter    BLOB NOT NULL,
-    counted     INTEGER NOT NULL
+    counted     INTEGER NOT NULL,
+    source      BLOB
 ) STRICT;
 
 -- Recent reports of one service (summaries, de-duplication warm-up after a

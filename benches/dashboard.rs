@@ -53,6 +53,7 @@ fn seed(settings: &Settings, now: i64) {
                 platform: None,
                 comment: None,
                 reporter,
+                source: None,
             },
             counted: true,
         }

@@ -3,16 +3,18 @@
 //! finish requests in flight, commit everything queued, return.
 
 use crate::alert::{Dispatcher, DispatcherConfig};
+use crate::api::conn_watch::{Connection, ConnectionWatch, WatchedBody};
 use crate::api::{self, AppState};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::detect::DetectorParams;
-use crate::ingest::{GroupCommitWriter, ReportLimiter, ReporterKey, WriterConfig};
+use crate::ingest::{GroupCommitWriter, Rate, ReportLimiter, ReporterKey, WriterConfig};
 use crate::ingest::{IngestHandle, WriterThreadHandle};
-use crate::metrics::{Metrics, RouteLabels};
+use crate::metrics::{self, Metrics, RouteLabels};
 use crate::monitor::{AlertSettings, Monitor, MonitorHandle, MonitorThread};
 use crate::store::{self, Catalog, ReadPool};
 use crate::web as dashboard;
+use actix_web::body::BoxBody;
 use actix_web::dev::{Server, ServerHandle, Service as _};
 use actix_web::http::header;
 use actix_web::middleware::{Compress, DefaultHeaders};
@@ -32,6 +34,8 @@ pub struct Application {
     /// The live detector, stopped last so it sees every committed minute.
     monitor: MonitorThread,
     state: web::Data<AppState>,
+    /// Every open connection, swept by `run` for heads sent too slowly.
+    connections: Arc<ConnectionWatch>,
 }
 
 impl Application {
@@ -52,6 +56,7 @@ impl Application {
                 linger: settings.batch_linger,
                 dedup_window: settings.dedup_window,
                 dedup_max_reporters: settings.dedup_max_reporters,
+                dedup_max_per_address: settings.dedup_max_per_address,
             },
             clock.clone(),
             metrics.clone(),
@@ -84,7 +89,16 @@ impl Application {
             wake,
             catalog: Catalog::new(services),
             ingest,
-            limiter: ReportLimiter::new(settings.rate_limit_per_minute, settings.rate_limit_burst),
+            limiter: ReportLimiter::new(
+                Rate {
+                    per_minute: settings.rate_limit_per_minute,
+                    burst: settings.rate_limit_burst,
+                },
+                Rate {
+                    per_minute: settings.rate_limit_ipv6_48_per_minute,
+                    burst: settings.rate_limit_ipv6_48_burst,
+                },
+            ),
             reporter_key: ReporterKey::new(&secret),
             reads: ReadPool::new(settings.database.clone(), opts, settings.read_connections),
             clock,
@@ -96,17 +110,37 @@ impl Application {
             .with_context(|| format!("binding {}", settings.listen))?;
         let port = listener.local_addr()?.port();
         let app_state = state.clone();
+        let (body_timeout, import_timeout) =
+            (settings.body_read_timeout, settings.import_read_timeout);
+        // actix-web counts connections per worker.
+        let connections_per_worker = settings.max_connections.div_ceil(settings.workers).max(1);
+        let connections = Arc::new(ConnectionWatch::new(
+            settings.keep_alive,
+            settings.header_read_timeout,
+        ));
+        let on_connect = connections.clone();
         let server = HttpServer::new(move || {
             let metrics = metrics.clone();
             App::new()
                 .app_data(app_state.clone())
                 .app_data(api::query_config())
                 .app_data(api::path_config())
+                .wrap_fn(move |mut req, srv| {
+                    let limit = if req.match_pattern().as_deref() == Some(api::IMPORT_ROUTE) {
+                        import_timeout
+                    } else {
+                        body_timeout
+                    };
+                    api::deadline::limit_body(&mut req, limit);
+                    srv.call(req)
+                })
                 .wrap_fn(move |req, srv| {
                     let started = Instant::now();
                     let labels = RouteLabels {
-                        method: req.method().to_string(),
-                        route: req.match_pattern().unwrap_or_else(|| "unmatched".into()),
+                        method: metrics::method_label(req.method().as_str()),
+                        route: req
+                            .match_pattern()
+                            .unwrap_or_else(|| metrics::UNMATCHED_ROUTE.into()),
                     };
                     let fut = srv.call(req);
                     let metrics = metrics.clone();
@@ -126,11 +160,37 @@ impl Application {
                         .add((header::REFERRER_POLICY, "same-origin"))
                         .add((header::CONTENT_SECURITY_POLICY, dashboard::DEFAULT_CSP)),
                 )
+                // Outermost, so the body it watches is the one sent.
+                .wrap_fn(|req, srv| {
+                    let conn = req.conn_data::<Arc<Connection>>().cloned();
+                    if let Some(conn) = &conn {
+                        conn.busy();
+                    }
+                    let fut = srv.call(req);
+                    async move {
+                        match (fut.await, conn) {
+                            (Ok(res), Some(conn)) => Ok(res
+                                .map_into_boxed_body()
+                                .map_body(|_, body| BoxBody::new(WatchedBody::new(body, conn)))),
+                            (Ok(res), None) => Ok(res.map_into_boxed_body()),
+                            (Err(e), conn) => {
+                                if let Some(conn) = conn {
+                                    conn.idle();
+                                }
+                                Err(e)
+                            }
+                        }
+                    }
+                })
                 .configure(api::routes)
                 .configure(dashboard::routes)
                 .default_service(web::to(dashboard::not_found))
         })
         .workers(settings.workers)
+        .max_connections(connections_per_worker)
+        .on_connect(move |conn, data| on_connect.register(conn, data))
+        .keep_alive(settings.keep_alive)
+        .client_request_timeout(settings.header_read_timeout)
         .shutdown_timeout(settings.shutdown_timeout.as_secs())
         .listen(listener)?
         .run();
@@ -141,6 +201,7 @@ impl Application {
             dispatcher,
             monitor: monitor_thread,
             state,
+            connections,
         })
     }
 
@@ -172,9 +233,20 @@ impl Application {
                 state.metrics.rate_limiter_keys.set(left as i64);
             }
         });
+        let (connections, metrics) = (self.connections.clone(), self.state.metrics.clone());
+        let sweeper = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let cut = connections.sweep();
+                metrics.connections_timed_out.inc_by(cut as u64);
+                metrics.http_connections.set(connections.len() as i64);
+            }
+        });
         let dispatcher = tokio::spawn(self.dispatcher.run());
         let served = self.server.await;
         pruner.abort();
+        sweeper.abort();
         // An attempt cut short here is retried after the restart (the
         // outbox row stays pending), so nothing is lost.
         dispatcher.abort();
@@ -253,6 +325,7 @@ pub fn seed_demo(settings: &Settings) -> anyhow::Result<bool> {
                 platform: Some(Platform::parse(r.platform)?),
                 comment: None,
                 reporter,
+                source: None,
             },
             counted: true,
         });

@@ -6,6 +6,7 @@
 //! is optional there and [`ConfigArgs::resolve`] fills the gaps into the plain
 //! [`Settings`] the rest of the program reads.
 
+pub use crate::ingest::ForwardedHeader;
 use clap::{Args, ValueEnum};
 use ipnet::IpNet;
 use serde::Deserialize;
@@ -52,8 +53,9 @@ pub struct ConfigArgs {
     )]
     pub admin_token: Option<String>,
 
-    /// Proxies (CIDRs, comma-separated) whose X-Forwarded-For / Forwarded
-    /// headers are believed [default: none].
+    /// Proxies (CIDRs, comma-separated) whose forwarding header is believed;
+    /// list the proxies only, not the networks clients come from
+    /// [default: none].
     #[arg(
         long,
         env = "DOWNWAVE_TRUSTED_PROXIES",
@@ -61,6 +63,12 @@ pub struct ConfigArgs {
         value_delimiter = ','
     )]
     pub trusted_proxies: Option<Vec<IpNet>>,
+
+    /// The header the trusted proxies write: `x-forwarded-for` or
+    /// `forwarded` (RFC 7239). The other is never read
+    /// [default: x-forwarded-for].
+    #[arg(long, env = "DOWNWAVE_FORWARDED_HEADER", global = true)]
+    pub forwarded_header: Option<ForwardedHeader>,
 
     /// HTTP worker threads [default: one per core].
     #[arg(long, env = "DOWNWAVE_WORKERS", global = true)]
@@ -84,6 +92,13 @@ pub struct ConfigArgs {
     #[arg(long, env = "DOWNWAVE_DEDUP_MAX_REPORTERS", global = true)]
     pub dedup_max_reporters: Option<usize>,
 
+    /// Most reports from one client address (an IPv4 address, an IPv6 /64)
+    /// that count for one service within the de-duplication window, however
+    /// many client tokens they carry; more are stored, not counted
+    /// [default: 3].
+    #[arg(long, env = "DOWNWAVE_DEDUP_MAX_PER_ADDRESS", global = true)]
+    pub dedup_max_per_address: Option<usize>,
+
     /// Reports allowed per client address per minute, sustained [default: 10].
     #[arg(long, env = "DOWNWAVE_RATE_LIMIT_PER_MINUTE", global = true)]
     pub rate_limit_per_minute: Option<u32>,
@@ -91,6 +106,15 @@ pub struct ConfigArgs {
     /// Reports a client address may send at once before the rate applies [default: 10].
     #[arg(long, env = "DOWNWAVE_RATE_LIMIT_BURST", global = true)]
     pub rate_limit_burst: Option<u32>,
+
+    /// Reports allowed per IPv6 /48 per minute, sustained, on top of each
+    /// /64's own limit [default: 100].
+    #[arg(long, env = "DOWNWAVE_RATE_LIMIT_IPV6_48_PER_MINUTE", global = true)]
+    pub rate_limit_ipv6_48_per_minute: Option<u32>,
+
+    /// Reports an IPv6 /48 may send at once [default: 100].
+    #[arg(long, env = "DOWNWAVE_RATE_LIMIT_IPV6_48_BURST", global = true)]
+    pub rate_limit_ipv6_48_burst: Option<u32>,
 
     /// How often idle rate-limiter entries are dropped, in seconds [default: 60].
     #[arg(long, env = "DOWNWAVE_RATE_LIMIT_PRUNE_SECS", global = true)]
@@ -162,6 +186,33 @@ pub struct ConfigArgs {
     #[arg(long, env = "DOWNWAVE_ALERT_MAX_AGE_SECS", global = true)]
     pub alert_max_age_secs: Option<u64>,
 
+    /// How long an idle kept-alive connection stays open for its next
+    /// request, in seconds [default: 5].
+    #[arg(long, env = "DOWNWAVE_KEEP_ALIVE_SECS", global = true)]
+    pub keep_alive_secs: Option<u64>,
+
+    /// How long a client may take to send a request's head (line and
+    /// headers), in seconds; past it the connection is closed (the first
+    /// request of a connection is answered 408) [default: 5].
+    #[arg(long, env = "DOWNWAVE_HEADER_READ_TIMEOUT_SECS", global = true)]
+    pub header_read_timeout_secs: Option<u64>,
+
+    /// How long a client may take to send a request body after its head, in
+    /// seconds; past it, 408 body_timeout and the connection is closed
+    /// [default: 10].
+    #[arg(long, env = "DOWNWAVE_BODY_READ_TIMEOUT_SECS", global = true)]
+    pub body_read_timeout_secs: Option<u64>,
+
+    /// The same for a history import (up to import_max_bytes), in seconds
+    /// [default: 300].
+    #[arg(long, env = "DOWNWAVE_IMPORT_READ_TIMEOUT_SECS", global = true)]
+    pub import_read_timeout_secs: Option<u64>,
+
+    /// Most open client connections, shared evenly by the HTTP workers; past
+    /// it, new connections wait in the listen backlog [default: 8192].
+    #[arg(long, env = "DOWNWAVE_MAX_CONNECTIONS", global = true)]
+    pub max_connections: Option<usize>,
+
     /// How long shutdown waits for requests in flight, in seconds [default: 30].
     #[arg(long, env = "DOWNWAVE_SHUTDOWN_TIMEOUT_SECS", global = true)]
     pub shutdown_timeout_secs: Option<u64>,
@@ -203,13 +254,17 @@ pub struct Settings {
     pub database: PathBuf,
     pub admin_token: Option<String>,
     pub trusted_proxies: Vec<IpNet>,
+    pub forwarded_header: ForwardedHeader,
     pub workers: usize,
     pub max_body_bytes: usize,
     pub max_comment_chars: usize,
     pub dedup_window: Duration,
     pub dedup_max_reporters: usize,
+    pub dedup_max_per_address: usize,
     pub rate_limit_per_minute: u32,
     pub rate_limit_burst: u32,
+    pub rate_limit_ipv6_48_per_minute: u32,
+    pub rate_limit_ipv6_48_burst: u32,
     pub rate_limit_prune: Duration,
     pub ingest_queue_capacity: usize,
     pub batch_max_reports: usize,
@@ -225,6 +280,11 @@ pub struct Settings {
     pub webhook_allow_private: bool,
     pub public_comments: bool,
     pub alert_max_age: Duration,
+    pub keep_alive: Duration,
+    pub header_read_timeout: Duration,
+    pub body_read_timeout: Duration,
+    pub import_read_timeout: Duration,
+    pub max_connections: usize,
     pub shutdown_timeout: Duration,
     // Webhook delivery and import limits.
     pub webhook_proxy: Option<String>,
@@ -297,13 +357,17 @@ impl ConfigArgs {
             database,
             admin_token,
             trusted_proxies,
+            forwarded_header,
             workers,
             max_body_bytes,
             max_comment_chars,
             dedup_window_secs,
             dedup_max_reporters,
+            dedup_max_per_address,
             rate_limit_per_minute,
             rate_limit_burst,
+            rate_limit_ipv6_48_per_minute,
+            rate_limit_ipv6_48_burst,
             rate_limit_prune_secs,
             ingest_queue_capacity,
             batch_max_reports,
@@ -319,6 +383,11 @@ impl ConfigArgs {
             webhook_allow_private,
             public_comments,
             alert_max_age_secs,
+            keep_alive_secs,
+            header_read_timeout_secs,
+            body_read_timeout_secs,
+            import_read_timeout_secs,
+            max_connections,
             shutdown_timeout_secs,
             webhook_proxy,
             webhook_max_in_flight,
@@ -361,8 +430,11 @@ impl ConfigArgs {
             public_comments: self.public_comments.unwrap_or(true),
             alert_max_age: Duration::from_secs(self.alert_max_age_secs.unwrap_or(3600)),
             database: self.database.unwrap_or_else(|| "downwave.db".into()),
-            admin_token: self.admin_token.filter(|t| !t.is_empty()),
+            admin_token: admin_token(self.admin_token)?,
             trusted_proxies: self.trusted_proxies.unwrap_or_default(),
+            forwarded_header: self
+                .forwarded_header
+                .unwrap_or(ForwardedHeader::XForwardedFor),
             workers: positive(self.workers, cores, "workers")?,
             max_body_bytes: positive(self.max_body_bytes, 4096, "max_body_bytes")?,
             max_comment_chars: positive(self.max_comment_chars, 500, "max_comment_chars")?,
@@ -372,12 +444,27 @@ impl ConfigArgs {
                 4_000_000,
                 "dedup_max_reporters",
             )?,
+            dedup_max_per_address: positive(
+                self.dedup_max_per_address,
+                3,
+                "dedup_max_per_address",
+            )?,
             rate_limit_per_minute: positive(
                 self.rate_limit_per_minute,
                 10,
                 "rate_limit_per_minute",
             )?,
             rate_limit_burst: positive(self.rate_limit_burst, 10, "rate_limit_burst")?,
+            rate_limit_ipv6_48_per_minute: positive(
+                self.rate_limit_ipv6_48_per_minute,
+                100,
+                "rate_limit_ipv6_48_per_minute",
+            )?,
+            rate_limit_ipv6_48_burst: positive(
+                self.rate_limit_ipv6_48_burst,
+                100,
+                "rate_limit_ipv6_48_burst",
+            )?,
             rate_limit_prune: Duration::from_secs(positive(
                 self.rate_limit_prune_secs,
                 60,
@@ -396,6 +483,23 @@ impl ConfigArgs {
             busy_timeout: Duration::from_millis(self.busy_timeout_ms.unwrap_or(5000)),
             import_max_bytes: positive(self.import_max_bytes, 64 << 20, "import_max_bytes")?,
             detector_grace: Duration::from_secs(self.detector_grace_secs.unwrap_or(2)),
+            keep_alive: Duration::from_secs(positive(self.keep_alive_secs, 5, "keep_alive_secs")?),
+            header_read_timeout: Duration::from_secs(positive(
+                self.header_read_timeout_secs,
+                5,
+                "header_read_timeout_secs",
+            )?),
+            body_read_timeout: Duration::from_secs(positive(
+                self.body_read_timeout_secs,
+                10,
+                "body_read_timeout_secs",
+            )?),
+            import_read_timeout: Duration::from_secs(positive(
+                self.import_read_timeout_secs,
+                300,
+                "import_read_timeout_secs",
+            )?),
+            max_connections: positive(self.max_connections, 8192, "max_connections")?,
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs.unwrap_or(30)),
             webhook_proxy: match self.webhook_proxy.filter(|p| !p.is_empty()) {
                 Some(p) if p.starts_with("http://") || p.starts_with("https://") => Some(p),
@@ -431,6 +535,23 @@ impl ConfigArgs {
     }
 }
 
+/// The admin token, if one is set (an empty value means none). It travels
+/// as `Authorization: Bearer TOKEN`, so a token with spaces, control or
+/// non-ASCII characters could never be matched: refused at startup rather
+/// than leaving the admin endpoints locked with no word why.
+fn admin_token(token: Option<String>) -> Result<Option<String>, ConfigError> {
+    match token {
+        None => Ok(None),
+        Some(t) if t.is_empty() => Ok(None),
+        Some(t) if t.bytes().all(|b| b.is_ascii_graphic()) => Ok(Some(t)),
+        Some(_) => Err(ConfigError::Invalid {
+            name: "admin_token",
+            rule: "visible ASCII characters without spaces (it is sent as \
+                   'Authorization: Bearer TOKEN')",
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -448,6 +569,12 @@ mod tests {
         assert_eq!(s.webhook_max_in_flight_per_subscription, 4);
         assert!(s.webhook_proxy.is_none());
         assert!(s.admin_token.is_none());
+        assert_eq!(s.forwarded_header, ForwardedHeader::XForwardedFor);
+        assert_eq!(s.dedup_max_per_address, 3);
+        assert_eq!(
+            (s.rate_limit_ipv6_48_per_minute, s.rate_limit_ipv6_48_burst),
+            (100, 100)
+        );
     }
 
     #[test]
@@ -456,7 +583,8 @@ mod tests {
         let path = dir.path().join("downwave.toml");
         std::fs::write(
             &path,
-            "listen = \"0.0.0.0:9000\"\nmax_body_bytes = 100\ntrusted_proxies = [\"10.0.0.0/8\"]\n",
+            "listen = \"0.0.0.0:9000\"\nmax_body_bytes = 100\ntrusted_proxies = [\"10.0.0.0/8\"]\n\
+             forwarded_header = \"forwarded\"\n",
         )
         .unwrap();
         let args = ConfigArgs {
@@ -468,6 +596,35 @@ mod tests {
         assert_eq!(s.listen.to_string(), "0.0.0.0:9000");
         assert_eq!(s.max_body_bytes, 200);
         assert_eq!(s.trusted_proxies.len(), 1);
+        assert_eq!(s.forwarded_header, ForwardedHeader::Forwarded);
+    }
+
+    #[test]
+    fn an_admin_token_that_could_never_match_is_refused() {
+        let with = |t: &str| {
+            ConfigArgs {
+                admin_token: Some(t.into()),
+                ..Default::default()
+            }
+            .resolve()
+        };
+        for bad in ["   ", "\t", "two words", "tok\n", "tökén"] {
+            assert!(
+                matches!(
+                    with(bad),
+                    Err(ConfigError::Invalid {
+                        name: "admin_token",
+                        ..
+                    })
+                ),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(with("").unwrap().admin_token, None);
+        assert_eq!(
+            with("s3cr3t-~+/=").unwrap().admin_token.as_deref(),
+            Some("s3cr3t-~+/=")
+        );
     }
 
     #[test]

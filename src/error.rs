@@ -22,6 +22,10 @@ pub enum ApiError {
     PayloadTooLarge { message: String },
     #[error("{message}")]
     UnsupportedMediaType { message: String },
+    /// The body did not arrive within its read deadline; the connection is
+    /// closed after the answer.
+    #[error("{message}")]
+    RequestTimeout { message: String },
     #[error("{message}")]
     Unprocessable { code: &'static str, message: String },
     #[error("too many reports from this address; try again in {retry_after} seconds")]
@@ -47,6 +51,7 @@ impl ApiError {
             | ApiError::Unavailable { code, .. } => code,
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType { .. } => "unsupported_media_type",
+            ApiError::RequestTimeout { .. } => "body_timeout",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Internal(_) => "internal",
         }
@@ -113,6 +118,7 @@ impl ResponseError for ApiError {
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -131,6 +137,11 @@ impl ResponseError for ApiError {
             }
             ApiError::Unauthorized { .. } => {
                 resp.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            ApiError::RequestTimeout { .. } => {
+                // The rest of the body may still come: the connection
+                // cannot carry another request.
+                resp.force_close();
             }
             _ => {}
         }

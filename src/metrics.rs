@@ -23,10 +23,30 @@ pub struct DeliveryLabels {
     pub outcome: &'static str,
 }
 
+/// Labels of the request latency histogram. Both come from closed sets, so
+/// the number of series cannot grow with what clients send: the method is one
+/// of [`method_label`]'s, the route the pattern a request matched (or
+/// [`UNMATCHED_ROUTE`]), never its path.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
-    pub method: String,
+    pub method: &'static str,
     pub route: String,
+}
+
+/// The route label of a request that matched no route.
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// The method label: the methods of RFC 9110 and PATCH by name, anything
+/// else `other`. HTTP lets a client invent any method token, and each new
+/// label value would be a new histogram kept for the life of the process.
+pub fn method_label(method: &str) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+    ];
+    KNOWN
+        .into_iter()
+        .find(|known| *known == method)
+        .unwrap_or("other")
 }
 
 pub struct Metrics {
@@ -35,6 +55,9 @@ pub struct Metrics {
     pub reports_counted: Counter,
     /// Reports stored but not counted: a repeat inside the de-duplication window.
     pub reports_duplicate: Counter,
+    /// Reports stored but not counted: their address had counted its share
+    /// (`dedup_max_per_address`) within the window.
+    pub reports_address_limited: Counter,
     /// Reports refused, by the stable error code sent back.
     pub reports_rejected: Family<ReasonLabel, Counter>,
     /// Reporters the de-duplicator holds right now.
@@ -49,6 +72,10 @@ pub struct Metrics {
     pub commit_seconds: Histogram,
     /// Batches that failed to commit (their reports were answered 503).
     pub commit_failures: Counter,
+    /// Open client connections, at the last sweep.
+    pub http_connections: Gauge<i64, std::sync::atomic::AtomicI64>,
+    /// Connections shut down for sending a request head too slowly.
+    pub connections_timed_out: Counter,
     /// Keys held by the rate limiter after the last prune.
     pub rate_limiter_keys: Gauge<i64, std::sync::atomic::AtomicI64>,
     /// Request latency by route pattern, in seconds.
@@ -69,6 +96,7 @@ impl Metrics {
         let mut registry = Registry::with_prefix("downwave");
         let reports_counted = Counter::<u64, AtomicU64>::default();
         let reports_duplicate = Counter::<u64, AtomicU64>::default();
+        let reports_address_limited = Counter::<u64, AtomicU64>::default();
         let reports_rejected = Family::<ReasonLabel, Counter>::default();
         let dedup_reporters = Gauge::default();
         let dedup_unremembered = Counter::default();
@@ -77,6 +105,18 @@ impl Metrics {
         let commit_seconds = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
         let commit_failures = Counter::default();
         let rate_limiter_keys = Gauge::default();
+        let http_connections = Gauge::default();
+        let connections_timed_out = Counter::default();
+        registry.register(
+            "http_connections",
+            "Open client connections",
+            http_connections.clone(),
+        );
+        registry.register(
+            "http_connections_timed_out",
+            "Connections shut down for sending a request head too slowly",
+            connections_timed_out.clone(),
+        );
         let http_seconds = Family::<RouteLabels, Histogram>::new_with_constructor(
             (|| Histogram::new(exponential_buckets(0.0001, 2.0, 18))) as fn() -> Histogram,
         );
@@ -89,6 +129,11 @@ impl Metrics {
             "reports_duplicate",
             "Reports stored but not counted (same reporter within the de-duplication window)",
             reports_duplicate.clone(),
+        );
+        registry.register(
+            "reports_address_limited",
+            "Reports stored but not counted (their address had counted its share within the window)",
+            reports_address_limited.clone(),
         );
         registry.register(
             "reports_rejected",
@@ -163,6 +208,7 @@ impl Metrics {
             registry,
             reports_counted,
             reports_duplicate,
+            reports_address_limited,
             reports_rejected,
             dedup_reporters,
             dedup_unremembered,
@@ -171,6 +217,8 @@ impl Metrics {
             commit_seconds,
             commit_failures,
             rate_limiter_keys,
+            http_connections,
+            connections_timed_out,
             http_seconds,
             deliveries,
             delivery_attempts,
@@ -197,5 +245,20 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_outside_the_known_set_share_one_label() {
+        assert_eq!(method_label("GET"), "GET");
+        assert_eq!(method_label("PATCH"), "PATCH");
+        // Methods are case-sensitive: `get` is another (unknown) method.
+        assert_eq!(method_label("get"), "other");
+        assert_eq!(method_label("FOO1"), "other");
+        assert_eq!(method_label(""), "other");
     }
 }

@@ -1,7 +1,8 @@
 -- A cross-check of `downwave loadgen` with wrk (Debian package `wrk`): the same
 -- report load, a new client address for every request, from the documentation
--- prefix 2001:db8::/32 (one /64 each), so that a server trusting 127.0.0.1 as a
--- proxy neither rate-limits nor de-duplicates it.
+-- prefix 2001:db8::/32 (one /64 each, consecutive clients in different /48s,
+-- so each /48 sees one request in 65,536), so that a server trusting 127.0.0.1
+-- as a proxy neither rate-limits nor de-duplicates it.
 --
 --   wrk -t2 -c128 -d1s http://127.0.0.1:8080/healthz
 --   wrk -t2 -c128 -d1s -s benches/wrk/reports.lua http://127.0.0.1:8080/api/v1/reports -- BASE
@@ -29,7 +30,7 @@ end
 function request()
   n = n + 1
   wrk.headers["X-Forwarded-For"] =
-    string.format("2001:db8:%x:%x::1", math.floor(n / 65536) % 65536, n % 65536)
+    string.format("2001:db8:%x:%x::1", n % 65536, math.floor(n / 65536) % 65536)
   wrk.body = string.format('{"service":"claude","category":"%s","error_code":%d}',
     categories[n % 5 + 1], codes[n % 3 + 1])
   return wrk.format()

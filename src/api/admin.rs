@@ -36,8 +36,7 @@ fn check(req: &HttpRequest) -> Result<Admin, ApiError> {
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        .and_then(bearer_token);
     match given {
         Some(token) if constant_time_eq(token.as_bytes(), expected.as_bytes()) => Ok(Admin),
         Some(_) => Err(ApiError::Unauthorized {
@@ -51,6 +50,16 @@ fn check(req: &HttpRequest) -> Result<Admin, ApiError> {
     }
 }
 
+/// The token of `Bearer TOKEN`. The scheme is case-insensitive (RFC 9110,
+/// section 11.1: `bearer` and `BEARER` are the same scheme) and one or more
+/// spaces may follow it.
+fn bearer_token(credentials: &str) -> Option<&str> {
+    let (scheme, token) = credentials.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim_start_matches(' '))
+}
+
 /// Compares without stopping at the first difference, so response time does
 /// not tell an attacker how much of a guess was right.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -62,6 +71,22 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for value in [
+            "Bearer t0k",
+            "bearer t0k",
+            "BEARER t0k",
+            "Bearer   t0k",
+            " bEaReR t0k ",
+        ] {
+            assert_eq!(super::bearer_token(value), Some("t0k"), "{value}");
+        }
+        for value in ["Basic t0k", "Bearer", "Bearert0k", "Bear t0k", ""] {
+            assert_eq!(super::bearer_token(value), None, "{value}");
+        }
+    }
+
     #[test]
     fn constant_time_eq_compares() {
         assert!(super::constant_time_eq(b"abc", b"abc"));

@@ -41,7 +41,15 @@ pub async fn read_json<T: DeserializeOwned>(
     }
     let mut body = web::BytesMut::with_capacity(declared.unwrap_or(512).min(limit));
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request("bad_body", e.to_string()))?;
+        let chunk = chunk.map_err(|e| {
+            if super::deadline::is_timeout(&e) {
+                ApiError::RequestTimeout {
+                    message: "the request body did not arrive in time; send it at once".into(),
+                }
+            } else {
+                ApiError::bad_request("bad_body", e.to_string())
+            }
+        })?;
         if body.len() + chunk.len() > limit {
             return Err(too_large());
         }

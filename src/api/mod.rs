@@ -5,6 +5,8 @@
 
 mod admin;
 mod body;
+pub mod conn_watch;
+pub mod deadline;
 mod events;
 mod health;
 mod import;
@@ -103,6 +105,10 @@ impl AppState {
 fn truncate(s: &str, max_chars: usize) -> String {
     s.chars().take(max_chars).collect()
 }
+
+/// The history import's route pattern (mounted below), which gets a longer
+/// body deadline.
+pub const IMPORT_ROUTE: &str = "/api/v1/admin/import";
 
 /// Mounts every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -2,9 +2,10 @@
 
 use super::body::read_json;
 use super::AppState;
-use crate::domain::{Category, ErrorCode, Minute, Platform, Region};
+use crate::domain::ClientAddr;
+use crate::domain::{Category, Comment, ErrorCode, Minute, Platform, Region};
 use crate::error::ApiError;
-use crate::ingest::{client_ip, limit_key, IngestError, PendingReport};
+use crate::ingest::{IngestError, PendingReport};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -61,29 +62,26 @@ impl ReportRequest {
                     ),
                 )
             })?;
-        let max_comment = state.settings.max_comment_chars;
-        let comment = self.comment.filter(|c| !c.trim().is_empty());
-        if comment
-            .as_ref()
-            .is_some_and(|c| c.chars().count() > max_comment)
-        {
-            return Err(ApiError::unprocessable(
-                "comment_too_long",
-                format!("a comment has at most {max_comment} characters"),
-            ));
-        }
+        let comment = self
+            .comment
+            .as_deref()
+            .map(|c| Comment::parse(c, state.settings.max_comment_chars))
+            .transpose()?
+            .flatten();
         Ok(CheckedReport {
             service_id: service.id,
             category,
             error_code: self.error_code.map(ErrorCode::parse).transpose()?,
             region: self.region.as_deref().map(Region::parse).transpose()?,
             platform: self.platform.as_deref().map(Platform::parse).transpose()?,
-            comment,
+            comment: comment.map(Comment::into_string),
         })
     }
 }
 
 impl CheckedReport {
+    /// The report as the writer takes it, without a source (imported
+    /// history has no address); a live report sets its own.
     pub fn into_pending(self, received_ms: i64, reporter: [u8; 16]) -> PendingReport {
         PendingReport {
             service_id: self.service_id,
@@ -94,6 +92,7 @@ impl CheckedReport {
             platform: self.platform,
             comment: self.comment,
             reporter,
+            source: None,
         }
     }
 }
@@ -125,6 +124,17 @@ async fn accept(
     state: &AppState,
 ) -> Result<HttpResponse, ApiError> {
     let settings = &state.settings;
+    // Every request counts against the limit, valid or not: refusing
+    // malformed ones for free would let a client probe and load the server
+    // (a report for an unknown service even reloads the catalog) without end.
+    let addr = client_address(req, state);
+    state
+        .limiter
+        .check(addr)
+        .map_err(|wait| ApiError::RateLimited {
+            retry_after: wait.as_secs_f64().ceil().max(1.0) as u64,
+        })?;
+
     let body: ReportRequest = read_json(req, payload, settings.max_body_bytes).await?;
 
     let report = body.check(state).await?;
@@ -139,18 +149,16 @@ async fn accept(
         ));
     }
 
-    let addr = client_address(req, state);
-    state
-        .limiter
-        .check(limit_key(addr))
-        .map_err(|wait| ApiError::RateLimited {
-            retry_after: wait.as_secs_f64().ceil().max(1.0) as u64,
-        })?;
-
-    let pending = report.into_pending(
-        state.clock.now().timestamp_millis(),
-        state.reporter_key.reporter(addr, token),
-    );
+    let source = state.reporter_key.source(addr);
+    // Without a token the reporter is the source: one keyed hash, not two.
+    let reporter = match token {
+        Some(_) => state.reporter_key.reporter(addr, token),
+        None => source,
+    };
+    let pending = PendingReport {
+        source: Some(source),
+        ..report.into_pending(state.clock.now().timestamp_millis(), reporter)
+    };
     let ack = match state
         .ingest
         .submit(pending, Some(crate::ingest::local_mailbox()))
@@ -160,30 +168,42 @@ async fn accept(
     }
     .map_err(unavailable)?;
 
-    let (status, reason) = if ack.counted {
-        (StatusCode::ACCEPTED, None)
+    let counted = ack.counting.counted();
+    let status = if counted {
+        StatusCode::ACCEPTED
     } else {
-        (StatusCode::OK, Some("duplicate"))
+        StatusCode::OK
     };
     Ok(HttpResponse::build(status).json(ReportResponse {
         id: ack.id,
-        counted: ack.counted,
-        reason,
+        counted,
+        reason: ack.counting.reason(),
         minute: ack.minute,
     }))
 }
 
-fn client_address(req: &HttpRequest, state: &AppState) -> std::net::IpAddr {
+/// The client behind the request: the peer, or what the trusted proxies in
+/// front of downwave say (see [`crate::ingest::client_address`]).
+fn client_address(req: &HttpRequest, state: &AppState) -> ClientAddr {
+    let settings = &state.settings;
+    // Only a test's in-process request has no peer.
     let peer = req
         .peer_addr()
-        .map(|a| a.ip())
-        .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
-    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-    client_ip(
+        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
+    let peer_trusted = ClientAddr::new(peer).is_in(&settings.trusted_proxies);
+    let lines: Vec<&[u8]> = if peer_trusted {
+        req.headers()
+            .get_all(settings.forwarded_header.name())
+            .map(|v| v.as_bytes())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    crate::ingest::client_address(
         peer,
-        header("x-forwarded-for"),
-        header("forwarded"),
-        &state.settings.trusted_proxies,
+        settings.forwarded_header,
+        &lines,
+        &settings.trusted_proxies,
     )
 }
 

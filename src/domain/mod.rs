@@ -4,15 +4,19 @@
 //! further; past the edge, code takes the newtype and never re-validates.
 
 mod category;
+mod comment;
 mod error_code;
 mod minute;
+mod network;
 mod platform;
 mod region;
 mod slug;
 
 pub use category::{Category, CategoryList};
+pub use comment::Comment;
 pub use error_code::ErrorCode;
 pub use minute::{rfc3339, Minute};
+pub use network::{ClientAddr, HostKey, Scope};
 pub use platform::{Platform, ServiceName};
 pub use region::Region;
 pub use slug::ServiceSlug;

@@ -104,7 +104,7 @@ mod tests {
     fn ack(id: i64) -> Result<Ack, IngestError> {
         Ok(Ack {
             id,
-            counted: true,
+            counting: crate::ingest::Counting::Counted,
             minute: Minute::from_unix(0),
         })
     }

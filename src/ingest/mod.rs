@@ -3,15 +3,17 @@
 //! into the group-commit writer that makes each report durable before it is
 //! acknowledged.
 
+mod forwarded;
 mod limiter;
 mod mailbox;
 mod reporter;
 mod writer;
 
-pub use limiter::ReportLimiter;
+pub use forwarded::{client_address, ForwardedHeader};
+pub use limiter::{Rate, ReportLimiter};
 pub use mailbox::{local_mailbox, Mailbox};
-pub use reporter::{client_ip, limit_key, ReporterKey};
+pub use reporter::ReporterKey;
 pub use writer::{
-    Ack, GroupCommitWriter, IngestError, IngestHandle, PendingReport, WriterConfig,
+    Ack, Counting, GroupCommitWriter, IngestError, IngestHandle, PendingReport, WriterConfig,
     WriterThread as WriterThreadHandle,
 };

@@ -5,9 +5,10 @@
 //! the transaction holding it has committed, so an acknowledgement means the
 //! report is on disk.
 //!
-//! De-duplication is decided here too: the writer sees reports in the order
-//! they are stored, so "first report of this reporter in the window" is exact,
-//! with no race between concurrent HTTP workers.
+//! Counting is decided here too: the writer sees reports in the order they
+//! are stored, so "first report of this reporter in the window" and "one of
+//! the first few reports of this address in the window" are exact, with no
+//! race between concurrent HTTP workers.
 
 use super::mailbox::{Answerer, Mailbox};
 use crate::clock::Clock;
@@ -30,8 +31,34 @@ pub type PendingReport = store::Report;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ack {
     pub id: i64,
-    pub counted: bool,
+    pub counting: Counting,
     pub minute: Minute,
+}
+
+/// Whether a stored report counts, and if not, why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counting {
+    Counted,
+    /// The same reporter already counted for this service within the window.
+    Duplicate,
+    /// Its address already counted `dedup_max_per_address` reports for this
+    /// service within the window (through several client tokens).
+    AddressLimit,
+}
+
+impl Counting {
+    pub fn counted(self) -> bool {
+        self == Counting::Counted
+    }
+
+    /// Why it did not count, as the API says it; `None` if it did.
+    pub fn reason(self) -> Option<&'static str> {
+        match self {
+            Counting::Counted => None,
+            Counting::Duplicate => Some("duplicate"),
+            Counting::AddressLimit => Some("address_limit"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -66,6 +93,9 @@ pub struct WriterConfig {
     pub dedup_window: Duration,
     /// Most reporters the de-duplicator holds; see [`Deduplicator::insert`].
     pub dedup_max_reporters: usize,
+    /// Most reports of one address that count for one service within the
+    /// window, whatever client tokens they carry.
+    pub dedup_max_per_address: usize,
 }
 
 /// The sending side, cloned into every HTTP worker.
@@ -161,7 +191,19 @@ impl std::hash::Hasher for ReporterHasher {
     }
 }
 
-type ReporterMap = HashMap<(i64, [u8; 16]), i64, std::hash::BuildHasherDefault<ReporterHasher>>;
+/// A reporter or a source of one service: (service id, keyed hash).
+type Key = (i64, [u8; 16]);
+type ReporterMap = HashMap<Key, i64, std::hash::BuildHasherDefault<ReporterHasher>>;
+/// The times a source counted within the window, oldest first, at most
+/// `dedup_max_per_address` of them.
+type SourceMap = HashMap<Key, Vec<i64>, std::hash::BuildHasherDefault<ReporterHasher>>;
+
+/// What one batch has decided so far; remembered only once it commits.
+#[derive(Default)]
+struct BatchCounts {
+    reporters: ReporterMap,
+    sources: SourceMap,
+}
 
 /// How many maps the de-duplicator spreads reporters over. A hash map grows
 /// by doubling and rehashing everything at once: one map of a million
@@ -172,10 +214,17 @@ const DEDUP_SHARDS: usize = 64;
 
 struct Deduplicator {
     window_ms: i64,
-    /// Most reporters one shard holds: the bound on memory, spread evenly.
+    /// Most reporters (and most sources) one shard holds: the bound on
+    /// memory, spread evenly.
     shard_cap: usize,
     /// When each (service, reporter) last counted, spread by reporter byte.
     shards: Vec<ReporterMap>,
+    /// Most counted reports per (service, source) within the window.
+    per_source: usize,
+    /// When each (service, source) counted within the window, spread like
+    /// `shards`: what caps one address's share however many client tokens
+    /// it makes up.
+    sources: Vec<SourceMap>,
     /// Latest report time seen: drives pruning (the clock may be a test's).
     latest_ms: i64,
     /// When each shard was last pruned.
@@ -185,31 +234,75 @@ struct Deduplicator {
 }
 
 impl Deduplicator {
-    fn new(window_ms: i64, max_reporters: usize, now_ms: i64) -> Self {
+    fn new(window_ms: i64, max_reporters: usize, per_source: usize, now_ms: i64) -> Self {
         Deduplicator {
             window_ms,
             shard_cap: max_reporters.div_ceil(DEDUP_SHARDS).max(1),
             shards: (0..DEDUP_SHARDS).map(|_| ReporterMap::default()).collect(),
+            per_source: per_source.max(1),
+            sources: (0..DEDUP_SHARDS).map(|_| SourceMap::default()).collect(),
             latest_ms: now_ms,
             pruned_ms: vec![now_ms; DEDUP_SHARDS],
             next_prune: 0,
         }
     }
 
-    fn shard(&self, key: &(i64, [u8; 16])) -> usize {
-        // Reporter ids are HMAC outputs: any byte is uniform.
+    fn shard(&self, key: &Key) -> usize {
+        // Reporter ids and sources are HMAC outputs: any byte is uniform.
         usize::from(key.1[15]) % DEDUP_SHARDS
     }
 
-    fn counts(&self, pending: &ReporterMap, r: &PendingReport) -> bool {
+    fn within(&self, r: &PendingReport, t: i64) -> bool {
+        (r.received_ms - t).abs() < self.window_ms
+    }
+
+    /// Decides whether `r` counts, given what is remembered and what this
+    /// batch has decided before it, and adds a counted report to `batch`.
+    fn decide(&self, batch: &mut BatchCounts, r: &PendingReport) -> Counting {
         let key = (r.service_id, r.reporter);
-        let prev = pending
+        let prev = batch
+            .reporters
             .get(&key)
             .or_else(|| self.shards[self.shard(&key)].get(&key));
-        match prev {
-            None => true,
-            Some(&t) => (r.received_ms - t).abs() >= self.window_ms,
+        if prev.is_some_and(|&t| self.within(r, t)) {
+            return Counting::Duplicate;
         }
+        if let Some(source) = r.source {
+            let skey = (r.service_id, source);
+            let recent = |times: Option<&Vec<i64>>| {
+                times.map_or(0, |ts| ts.iter().filter(|&&t| self.within(r, t)).count())
+            };
+            let used = recent(self.sources[self.shard(&skey)].get(&skey))
+                + recent(batch.sources.get(&skey));
+            if used >= self.per_source {
+                return Counting::AddressLimit;
+            }
+            batch.sources.entry(skey).or_default().push(r.received_ms);
+        }
+        batch.reporters.insert(key, r.received_ms);
+        Counting::Counted
+    }
+
+    /// Remembers that `key`'s source counted at `times`, keeping only the
+    /// latest `per_source` (the older ones can no longer decide anything).
+    /// False, like [`Deduplicator::insert`], when a new source finds its
+    /// shard full.
+    fn insert_source(&mut self, key: Key, times: &[i64]) -> bool {
+        let (cap, per_source) = (self.shard_cap, self.per_source);
+        let i = self.shard(&key);
+        let shard = &mut self.sources[i];
+        if !shard.contains_key(&key) && shard.len() >= cap {
+            return false;
+        }
+        let kept = shard.entry(key).or_default();
+        kept.extend_from_slice(times);
+        kept.sort_unstable();
+        let excess = kept.len().saturating_sub(per_source);
+        kept.drain(..excess);
+        if let Some(&latest) = kept.last() {
+            self.latest_ms = self.latest_ms.max(latest);
+        }
+        true
     }
 
     /// Remembers that `key` counted at `t`. A new reporter is not remembered
@@ -236,18 +329,27 @@ impl Deduplicator {
         self.shards.iter().map(HashMap::len).sum()
     }
 
-    /// Remembers a batch's counted reporters; returns how many could not be.
-    fn remember(&mut self, pending: ReporterMap) -> usize {
+    /// Remembers a batch's counted reporters and sources; returns how many
+    /// reporters could not be. A source has at most as many entries as
+    /// reporters and the same bound, so it fills no sooner: a source not
+    /// remembered (its address may count again) comes with reporters not
+    /// remembered, which the metrics and the warning show.
+    fn remember(&mut self, batch: BatchCounts) -> usize {
         let mut unremembered = 0;
-        for (key, t) in pending {
+        for (key, t) in batch.reporters {
             unremembered += usize::from(!self.insert(key, t));
         }
-        // Drop reporters whose window has passed: each batch looks at one
-        // shard, in turn, and prunes it if it has not been for window/4.
+        for (key, times) in batch.sources {
+            self.insert_source(key, &times);
+        }
+        // Drop reporters and sources whose window has passed: each batch
+        // looks at one shard, in turn, and prunes it if it has not been for
+        // window/4.
         let i = self.next_prune;
         if self.latest_ms - self.pruned_ms[i] >= self.window_ms / 4 {
             let cutoff = self.latest_ms - self.window_ms;
             self.shards[i].retain(|_, t| *t > cutoff);
+            self.sources[i].retain(|_, times| times.last().is_some_and(|t| *t > cutoff));
             self.pruned_ms[i] = self.latest_ms;
         }
         self.next_prune = (i + 1) % DEDUP_SHARDS;
@@ -284,13 +386,20 @@ impl GroupCommitWriter {
     ) -> Result<(IngestHandle, WriterThread), StoreError> {
         let window_ms = config.dedup_window.as_millis() as i64;
         let now_ms = clock.now().timestamp_millis();
-        let mut dedup = Deduplicator::new(window_ms, config.dedup_max_reporters, now_ms);
+        let mut dedup = Deduplicator::new(
+            window_ms,
+            config.dedup_max_reporters,
+            config.dedup_max_per_address,
+            now_ms,
+        );
         for service in store::list_services(&conn)? {
-            for (reporter, at) in
-                store::recent_counted_reporters(&conn, service.id, now_ms - window_ms)?
-            {
-                // Past the cap, the rest of the window is simply forgotten.
+            let since = now_ms - window_ms;
+            // Past the cap, the rest of the window is simply forgotten.
+            for (reporter, at) in store::recent_counted_reporters(&conn, service.id, since)? {
                 dedup.insert((service.id, reporter), at);
+            }
+            for (source, at) in store::recent_counted_sources(&conn, service.id, since)? {
+                dedup.insert_source((service.id, source), &[at]);
             }
         }
         let (tx, rx) = mpsc::sync_channel(config.queue_capacity);
@@ -435,16 +544,16 @@ impl GroupCommitWriter {
             return;
         }
         self.under_load = batch.len() >= LOAD_BATCH;
-        let mut pending_dedup = ReporterMap::default();
+        let mut decided = BatchCounts::default();
         let mut replies = Vec::with_capacity(batch.len());
         let mut rows = Vec::with_capacity(batch.len());
         for (r, reply, mailbox) in batch.drain(..) {
-            let counted = self.dedup.counts(&pending_dedup, &r);
-            if counted {
-                pending_dedup.insert((r.service_id, r.reporter), r.received_ms);
-            }
-            rows.push(NewReport { report: r, counted });
-            replies.push((reply, mailbox));
+            let counting = self.dedup.decide(&mut decided, &r);
+            rows.push(NewReport {
+                report: r,
+                counted: counting.counted(),
+            });
+            replies.push((reply, mailbox, counting));
         }
         let started = Instant::now();
         let result = store::commit_batch(&mut self.conn, &rows);
@@ -456,18 +565,20 @@ impl GroupCommitWriter {
                 self.healthy.store(true, Ordering::Relaxed);
                 self.metrics.batch_size.observe(rows.len() as f64);
                 let mut answers = Answerer::default();
-                for ((reply, mailbox), (row, id)) in replies.into_iter().zip(rows.iter().zip(ids)) {
-                    if row.counted {
-                        self.metrics.reports_counted.inc();
-                    } else {
-                        self.metrics.reports_duplicate.inc();
-                    }
+                for ((reply, mailbox, counting), (row, id)) in
+                    replies.into_iter().zip(rows.iter().zip(ids))
+                {
+                    match counting {
+                        Counting::Counted => self.metrics.reports_counted.inc(),
+                        Counting::Duplicate => self.metrics.reports_duplicate.inc(),
+                        Counting::AddressLimit => self.metrics.reports_address_limited.inc(),
+                    };
                     answers.add(
                         reply,
                         mailbox,
                         Ok(Ack {
                             id,
-                            counted: row.counted,
+                            counting,
                             minute: row.report.minute(),
                         }),
                     );
@@ -475,7 +586,7 @@ impl GroupCommitWriter {
                 answers.send();
                 // After the answers: the next batch is decided on it, and
                 // this one's clients need not wait for it.
-                let unremembered = self.dedup.remember(pending_dedup);
+                let unremembered = self.dedup.remember(decided);
                 self.note_dedup(unremembered);
             }
             Err(e) => {
@@ -487,7 +598,7 @@ impl GroupCommitWriter {
                     "a report batch failed to commit; answering 503"
                 );
                 let mut answers = Answerer::default();
-                for (reply, mailbox) in replies {
+                for (reply, mailbox, _) in replies {
                     answers.add(reply, mailbox, Err(IngestError::Storage));
                 }
                 answers.send();
@@ -571,39 +682,49 @@ mod tests {
             platform: None,
             comment: None,
             reporter: id,
+            source: None,
         }
     }
 
+    /// A report from `source` (an address) with client token `token`.
+    fn from_source(source: u8, token: u8, at_ms: i64) -> PendingReport {
+        let mut r = report(token, at_ms);
+        r.reporter[1] = source;
+        let mut s = [0u8; 16];
+        s[0] = source;
+        s[15] = source.wrapping_mul(53);
+        r.source = Some(s);
+        r
+    }
+
     /// What the writer does with one batch: decide, then remember.
-    fn batch(d: &mut Deduplicator, reports: &[PendingReport]) -> Vec<bool> {
-        let mut pending = ReporterMap::default();
-        let out = reports
-            .iter()
-            .map(|r| {
-                let counted = d.counts(&pending, r);
-                if counted {
-                    pending.insert((r.service_id, r.reporter), r.received_ms);
-                }
-                counted
-            })
-            .collect();
-        d.remember(pending);
+    fn decide(d: &mut Deduplicator, reports: &[PendingReport]) -> Vec<Counting> {
+        let mut decided = BatchCounts::default();
+        let out = reports.iter().map(|r| d.decide(&mut decided, r)).collect();
+        d.remember(decided);
         out
+    }
+
+    fn batch(d: &mut Deduplicator, reports: &[PendingReport]) -> Vec<bool> {
+        decide(d, reports)
+            .into_iter()
+            .map(Counting::counted)
+            .collect()
     }
 
     #[test]
     fn a_full_shard_counts_new_reporters_without_remembering_them() {
         // One reporter per shard, and two reporters that land in the same one.
-        let mut d = Deduplicator::new(900_000, DEDUP_SHARDS, 0);
+        let mut d = Deduplicator::new(900_000, DEDUP_SHARDS, 3, 0);
         let first = report(1, 0);
         let same_shard = (2..=255u8)
             .map(|i| report(i, 5))
             .find(|r| d.shard(&(1, r.reporter)) == d.shard(&(1, first.reporter)))
             .expect("two reporters in one shard");
         assert_eq!(batch(&mut d, std::slice::from_ref(&first)), [true]);
-        let mut pending = ReporterMap::default();
-        pending.insert((1, same_shard.reporter), 5);
-        assert_eq!(d.remember(pending), 1, "the shard was full");
+        let mut decided = BatchCounts::default();
+        decided.reporters.insert((1, same_shard.reporter), 5);
+        assert_eq!(d.remember(decided), 1, "the shard was full");
         // The remembered one is still a duplicate; the other counts again.
         let again = |r: &PendingReport| PendingReport {
             received_ms: 10,
@@ -619,7 +740,7 @@ mod tests {
     #[test]
     fn a_reporter_counts_once_per_window_within_and_across_batches() {
         let window = 900_000;
-        let mut d = Deduplicator::new(window, 1 << 20, 0);
+        let mut d = Deduplicator::new(window, 1 << 20, 3, 0);
         assert_eq!(batch(&mut d, &[report(1, 0), report(1, 10)]), [true, false]);
         assert_eq!(
             batch(&mut d, &[report(1, window - 1), report(2, 5)]),
@@ -631,7 +752,7 @@ mod tests {
     #[test]
     fn old_reporters_are_pruned_shard_by_shard() {
         let window = 1_000;
-        let mut d = Deduplicator::new(window, 1 << 20, 0);
+        let mut d = Deduplicator::new(window, 1 << 20, 3, 0);
         let first: Vec<_> = (0..=255u8).map(|i| report(i, 0)).collect();
         batch(&mut d, &first);
         assert_eq!(d.len(), 256);
@@ -640,5 +761,64 @@ mod tests {
             batch(&mut d, &[report(0, 2 * window + k)]);
         }
         assert_eq!(d.len(), 1, "only the reporter still inside its window");
+    }
+
+    #[test]
+    fn an_address_counts_its_share_per_window_whatever_its_tokens() {
+        use Counting::{AddressLimit, Counted, Duplicate};
+        let window = 900_000;
+        let mut d = Deduplicator::new(window, 1 << 20, 2, 0);
+        // Two tokens count, the third is over the address's share, within a
+        // batch as across batches; a repeat is a duplicate and uses none.
+        assert_eq!(
+            decide(&mut d, &[from_source(1, 1, 0), from_source(1, 1, 1)]),
+            [Counted, Duplicate]
+        );
+        assert_eq!(
+            decide(
+                &mut d,
+                &[
+                    from_source(1, 2, 10),
+                    from_source(1, 3, 20),
+                    from_source(2, 3, 20)
+                ]
+            ),
+            [Counted, AddressLimit, Counted]
+        );
+        assert_eq!(decide(&mut d, &[from_source(1, 4, 30)]), [AddressLimit]);
+        // The window slides: once the first has aged out, one more counts.
+        assert_eq!(
+            decide(
+                &mut d,
+                &[from_source(1, 4, window), from_source(1, 5, window + 1)]
+            ),
+            [Counted, AddressLimit]
+        );
+        assert_eq!(decide(&mut d, &[from_source(1, 5, window + 10)]), [Counted]);
+        // Another service is another share.
+        let mut other = from_source(1, 9, window + 20);
+        other.service_id = 2;
+        assert_eq!(decide(&mut d, &[other]), [Counted]);
+    }
+
+    #[test]
+    fn reports_without_a_source_have_no_address_share() {
+        let mut d = Deduplicator::new(900_000, 1 << 20, 1, 0);
+        let reports: Vec<_> = (0..5u8).map(|i| report(i, 0)).collect();
+        assert_eq!(batch(&mut d, &reports), [true; 5]);
+    }
+
+    #[test]
+    fn old_sources_are_pruned_with_their_shard() {
+        let window = 1_000;
+        let mut d = Deduplicator::new(window, 1 << 20, 1, 0);
+        let first: Vec<_> = (0..=255u8).map(|i| from_source(i, 0, 0)).collect();
+        batch(&mut d, &first);
+        let held = |d: &Deduplicator| d.sources.iter().map(HashMap::len).sum::<usize>();
+        assert_eq!(held(&d), 256);
+        for k in 0..DEDUP_SHARDS as i64 {
+            batch(&mut d, &[report(0, 2 * window + k)]);
+        }
+        assert_eq!(held(&d), 0);
     }
 }

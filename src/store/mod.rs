@@ -19,7 +19,9 @@ pub use events::{
     EventRecord, EventView, RecordedMinute, WaveView,
 };
 pub use pool::ReadPool;
-pub use reports::{commit_batch, recent_counted_reporters, NewReport, Report};
+pub use reports::{
+    commit_batch, recent_counted_reporters, recent_counted_sources, NewReport, Report,
+};
 pub use series::{
     recent_comments, series, summary, top_items, totals, Bucket, Comment, Point, Summary, TopItem,
 };
@@ -37,7 +39,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The schema this binary writes and reads.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// How a database at version `i + 1` becomes version `i + 2`. A new
@@ -49,6 +51,9 @@ const MIGRATIONS: [&str; (SCHEMA_VERSION - 1) as usize] = [
     "CREATE INDEX deliveries_by_event ON deliveries(event_id, id);
      CREATE INDEX reports_with_comments ON reports(service_id, received_ms)
          WHERE comment IS NOT NULL;",
+    // 2 -> 3: reports carry the keyed hash of their address, so the counted
+    // reports of one address per window can be capped across restarts.
+    "ALTER TABLE reports ADD COLUMN source BLOB;",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -300,9 +305,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
         let conn = open_writer(&path, &OpenOptions::default()).unwrap();
-        // Make it look like a version-1 file: the schema without the index.
+        // Make it look like a version-1 file: the schema without the
+        // indexes of version 2 and the column of version 3.
         conn.execute_batch(
             "DROP INDEX deliveries_by_event; DROP INDEX reports_with_comments; \
+             ALTER TABLE reports DROP COLUMN source; \
              PRAGMA user_version = 1;",
         )
         .unwrap();
@@ -321,6 +328,34 @@ mod tests {
             )
             .unwrap();
         assert_eq!(index, 2);
+    }
+
+    #[test]
+    fn upgrades_a_version_2_database_and_keeps_its_reports() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let conn = open_writer(&path, &OpenOptions::default()).unwrap();
+        // A version-2 file: reports without `source`, one of them stored.
+        conn.execute_batch(
+            "ALTER TABLE reports DROP COLUMN source; \
+             INSERT INTO services VALUES (1, 'claude', 'Claude', '[\"login\"]', 0); \
+             INSERT INTO reports (service_id, received_ms, minute, category, reporter, counted) \
+                 VALUES (1, 60000, 60, 'login', x'00', 1); \
+             PRAGMA user_version = 2;",
+        )
+        .unwrap();
+        drop(conn);
+        let conn = open_writer(&path, &OpenOptions::default()).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let (rows, sources): (i64, i64) = conn
+            .query_row("SELECT count(*), count(source) FROM reports", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((rows, sources), (1, 0));
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub struct Report {
     pub comment: Option<String>,
     /// Keyed hash of the client address and token; never the address itself.
     pub reporter: [u8; 16],
+    /// Keyed hash of the client address alone; `None` for imported history.
+    pub source: Option<[u8; 16]>,
 }
 
 impl Report {
@@ -62,8 +64,8 @@ pub fn commit_batch(conn: &mut Connection, batch: &[NewReport]) -> Result<Vec<i6
         let mut insert = tx
             .prepare_cached(
                 "INSERT INTO reports (service_id, received_ms, minute, category, error_code, \
-                 region, platform, comment, reporter, counted) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                 region, platform, comment, reporter, counted, source) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )
             .context("preparing the report insert")?;
         for NewReport { report: r, counted } in batch {
@@ -80,6 +82,7 @@ pub fn commit_batch(conn: &mut Connection, batch: &[NewReport]) -> Result<Vec<i6
                     r.comment,
                     &r.reporter[..],
                     counted,
+                    r.source.as_ref().map(|s| &s[..]),
                 ])
                 .context("inserting a report")?;
             ids.push(tx.last_insert_rowid());
@@ -172,6 +175,36 @@ pub fn recent_counted_reporters(
     for row in rows {
         let (reporter, at) = row.context("reading a reporter")?;
         if let Ok(key) = <[u8; 16]>::try_from(reporter.as_slice()) {
+            out.push((key, at));
+        }
+    }
+    Ok(out)
+}
+
+/// The time of every counted report of one service since `since_ms` that
+/// has a source, with its source: what the per-address cap needs to carry
+/// on after a restart.
+pub fn recent_counted_sources(
+    conn: &Connection,
+    service_id: i64,
+    since_ms: i64,
+) -> Result<Vec<([u8; 16], i64)>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT source, received_ms FROM reports \
+             WHERE service_id = ?1 AND received_ms >= ?2 AND counted = 1 \
+             AND source IS NOT NULL",
+        )
+        .context("reading recent sources")?;
+    let rows = stmt
+        .query_map(params![service_id, since_ms], |r| {
+            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?))
+        })
+        .context("reading recent sources")?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (source, at) = row.context("reading a source")?;
+        if let Ok(key) = <[u8; 16]>::try_from(source.as_slice()) {
             out.push((key, at));
         }
     }

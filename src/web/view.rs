@@ -25,7 +25,9 @@ impl Viewer {
         let offset_minutes = req
             .cookie(TZ_COOKIE)
             .and_then(|c| c.value().parse::<i32>().ok())
-            .filter(|m| m.abs() <= MAX_OFFSET_MINUTES)
+            // A range, not `abs()`: the cookie is the client's, and
+            // `i32::MIN.abs()` overflows.
+            .filter(|m| (-MAX_OFFSET_MINUTES..=MAX_OFFSET_MINUTES).contains(m))
             .unwrap_or(0);
         Viewer {
             offset_secs: offset_minutes * 60,

@@ -165,7 +165,8 @@ where
 async fn the_dashboard_in_headless_chromium() {
     let app = spawn_app_with(|s| {
         s.rate_limit_per_minute = 1;
-        s.rate_limit_burst = 3;
+        s.rate_limit_burst = 4;
+        s.dedup_max_per_address = 1;
         // The browser talks to the server directly: no proxy to trust.
         s.trusted_proxies = vec![];
     })
@@ -276,8 +277,9 @@ async fn the_dashboard_in_headless_chromium() {
     )
     .await;
 
-    // The report button: counted, then a duplicate, then the rate limit,
-    // each answered in plain words.
+    // The report button: counted, then a duplicate, then (as another person
+    // on the same address: a new client token) over the address's share,
+    // then the rate limit, each answered in plain words.
     b.client.goto(&app.url("/s/claude")).await.unwrap();
     b.client
         .find(Locator::Css("input[name=category][value=website]"))
@@ -293,13 +295,21 @@ async fn the_dashboard_in_headless_chromium() {
         .send_keys("503")
         .await
         .unwrap();
-    // The burst of 3 per address: the report for `evil` above took one.
+    // The burst of 4 per address: the report for `evil` above took one. One
+    // report per address counts for claude.
     let expectations = [
         "your report is counted",
         "we already have your report about Claude",
+        "have already come from your network",
         "You have sent several reports in a short time",
     ];
     for (i, expected) in expectations.iter().enumerate() {
+        if i == 2 {
+            b.client
+                .execute("localStorage.removeItem('dw_client')", vec![])
+                .await
+                .unwrap();
+        }
         b.client
             .find(Locator::Id("report-button"))
             .await
@@ -334,7 +344,10 @@ async fn the_dashboard_in_headless_chromium() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(counted, 2, "counted once, stored once more as a duplicate");
+    assert_eq!(
+        counted, 3,
+        "counted once, stored again as a duplicate and as over the address's share"
+    );
 
     // The event page: its waves in a table.
     b.client

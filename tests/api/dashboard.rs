@@ -370,3 +370,31 @@ async fn the_event_page_lists_the_alerts_sent_without_their_urls() {
     assert_eq!(alerts.matches("<td>outage.wave</td>").count(), 2);
     assert!(!page.contains("secret-token") && !page.contains("127.0.0.1:9"));
 }
+
+/// The zone cookie is the client's: any integer, however large, is either a
+/// real offset (−14 h … +14 h) or ignored, never a crash.
+#[tokio::test]
+async fn any_zone_cookie_gives_a_page() {
+    let app = spawn_app().await;
+    for (cookie, zone) in [
+        ("-2147483648", "Times in UTC"),
+        ("2147483647", "Times in UTC"),
+        ("-841", "Times in UTC"),
+        ("841", "Times in UTC"),
+        ("-840", "Times in UTC-14:00"),
+        ("840", "Times in UTC+14:00"),
+        ("-99999999999", "Times in UTC"),
+        ("x", "Times in UTC"),
+    ] {
+        let r = app
+            .client
+            .get(app.url("/s/claude"))
+            .header("cookie", format!("dw_tz={cookie}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "dw_tz={cookie}");
+        let page = r.text().await.unwrap();
+        assert!(page.contains(zone), "dw_tz={cookie} should give {zone}");
+    }
+}

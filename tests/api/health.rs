@@ -38,3 +38,40 @@ async fn metrics_count_reports_by_outcome_and_route_latency() {
         assert!(text.contains(line), "missing {line} in\n{text}");
     }
 }
+
+/// Metric labels come from closed sets: invented methods and unmatched paths
+/// add no series, however many a client sends.
+#[tokio::test]
+async fn invented_methods_and_paths_do_not_grow_the_metrics() {
+    let app = spawn_app().await;
+    for i in 0..50 {
+        let method = reqwest::Method::from_bytes(format!("INVENT{i}").as_bytes()).unwrap();
+        let r = app
+            .client
+            .request(method, app.url(&format!("/no/such/path/{i}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 404);
+    }
+    // A known route with an invented method keeps its route, not its method.
+    let method = reqwest::Method::from_bytes(b"BREW").unwrap();
+    app.client
+        .request(method, app.url("/api/v1/reports"))
+        .send()
+        .await
+        .unwrap();
+    let text = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        !text.contains("INVENT"),
+        "an invented method became a label"
+    );
+    assert!(!text.contains("BREW"), "an invented method became a label");
+    assert!(!text.contains("/no/such/path"), "a path became a label");
+    for line in [
+        "downwave_http_request_duration_seconds_count{method=\"other\",route=\"unmatched\"} 50",
+        "downwave_http_request_duration_seconds_count{method=\"other\",route=\"/api/v1/reports\"} 1",
+    ] {
+        assert!(text.contains(line), "missing {line} in\n{text}");
+    }
+}

@@ -1,6 +1,8 @@
 //! Integration tests: the real server on port 0, a fresh database per test.
 
 mod browser;
+mod clients;
+mod connections;
 mod dashboard;
 mod durability;
 mod events;

@@ -188,7 +188,8 @@ async fn load_until_gone(port: u16, clients: u32) -> Vec<i64> {
             for i in 0u32.. {
                 let r = client
                     .post(format!("http://127.0.0.1:{port}/api/v1/reports"))
-                    .header("x-forwarded-for", format!("2001:db8:{c:x}:{i:x}::1"))
+                    // One /48 per request, so no /48 reaches its rate limit.
+                    .header("x-forwarded-for", format!("2001:db8:{i:x}:{c:x}::1"))
                     .json(&json!({"service": "claude", "category": "login"}))
                     .timeout(Duration::from_secs(5))
                     .send()
@@ -398,6 +399,8 @@ fn help_documents_every_setting() {
         "--dedup-max-reporters",
         "--rate-limit-per-minute",
         "--rate-limit-burst",
+        "--rate-limit-ipv6-48-per-minute",
+        "--forwarded-header",
         "--ingest-queue-capacity",
         "--batch-max-reports",
         "--batch-linger-ms",

@@ -18,6 +18,18 @@ async fn admin_endpoints_need_the_token() {
         .await
         .unwrap();
     assert_error(wrong, 401, "invalid_token").await;
+    // The scheme is case-insensitive in HTTP: `bearer` is the same scheme.
+    for (i, scheme) in ["bearer", "BEARER", "Bearer "].into_iter().enumerate() {
+        let r = app
+            .client
+            .post(&url)
+            .header("authorization", format!("{scheme} {ADMIN_TOKEN}"))
+            .json(&json!({"slug": format!("svc-{i}"), "name": "S"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201, "{scheme}");
+    }
 }
 
 #[tokio::test]

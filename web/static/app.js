@@ -141,6 +141,9 @@
           } else if (r.res.status === 200 && r.json.reason === "duplicate") {
             say("warn", "Thank you, we already have your report about " + name + " from the last " + dedupMinutes +
               " minutes. Each person counts once, so this one was not added.");
+          } else if (r.res.status === 200 && r.json.reason === "address_limit") {
+            say("warn", "Thank you. Several reports about " + name + " have already come from your network in the last " +
+              dedupMinutes + " minutes, so this one was kept but not added to the count.");
           } else if (r.res.status === 429) {
             say("warn", "You have sent several reports in a short time. Please wait " + (retry || "a few") +
               " seconds and try again.");
