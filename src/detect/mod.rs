@@ -8,6 +8,8 @@
 //! - [`rise`]: the relative-rise path (window sum vs the median window sum);
 //! - [`score`]: tail probabilities, z-score, the dashboard band;
 //! - [`event`]: events, waves, severity;
+//! - [`threshold`]: each opening path's per-series threshold, from the series' own
+//!   normal episodes and the false-event budget;
 //! - [`series`]: the per-series state machine the server calls.
 //!
 //! Persistence: [`SeriesState`] is serde-serialisable; restore with

@@ -3,10 +3,12 @@
 //! follows and resolves events.
 //!
 //! Status: `Ok` → `Elevated` (abnormal, no event yet) → `Outage` (event open).
-//! Open: one bucket beyond `extreme_score`, or the persistence window's sum beyond
-//! `persist_score` with most of its buckets above baseline; either way with at least
-//! `min_excess` reports above baseline. Resolve: `quiet_minutes` without an abnormal
-//! bucket. While open the baseline is frozen (up to `max_freeze_minutes`).
+//! Open: any of the four paths (one extreme bucket, the persistence window, the
+//! sustained evidence, the relative rise) crossing its own per-series threshold
+//! (see `threshold.rs`), with at least `min_excess` reports above baseline.
+//! Resolve: the merge gap (`quiet_minutes`) with reports back near normal (no
+//! abnormal bucket, the last wave's tail spent). While open the baseline is frozen
+//! (up to `max_freeze_minutes`).
 
 use serde::{Deserialize, Serialize};
 
