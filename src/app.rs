@@ -67,7 +67,10 @@ impl Application {
         let (monitor, monitor_thread) = Monitor::spawn(
             monitor_conn,
             clock.clone(),
-            DetectorParams::default(),
+            DetectorParams {
+                false_events_per_30_days: settings.false_events_per_30_days,
+                ..DetectorParams::default()
+            },
             settings.detector_grace,
             settings.import_max_age,
             AlertSettings {

@@ -245,6 +245,14 @@ pub struct ConfigArgs {
     /// [default: 90].
     #[arg(long, env = "DOWNWAVE_IMPORT_MAX_AGE_DAYS", global = true)]
     pub import_max_age_days: Option<u64>,
+
+    /// The detector's false-event budget: how many outages per 30 days a
+    /// service may open on its own normal behaviour. Each service's thresholds
+    /// are calibrated from its history to stay within it (see
+    /// docs/detection.md); lower trades missed outages for fewer false pages
+    /// [default: 10].
+    #[arg(long, env = "DOWNWAVE_FALSE_EVENTS_PER_30_DAYS", global = true)]
+    pub false_events_per_30_days: Option<f64>,
 }
 
 /// The settings in force: every value present.
@@ -291,6 +299,7 @@ pub struct Settings {
     pub webhook_max_in_flight: usize,
     pub webhook_max_in_flight_per_subscription: usize,
     pub import_max_age: Duration,
+    pub false_events_per_30_days: f64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -392,7 +401,8 @@ impl ConfigArgs {
             webhook_proxy,
             webhook_max_in_flight,
             webhook_max_in_flight_per_subscription,
-            import_max_age_days
+            import_max_age_days,
+            false_events_per_30_days
         )
     }
 
@@ -531,6 +541,16 @@ impl ConfigArgs {
                     })
                 }
             },
+            false_events_per_30_days: match self.false_events_per_30_days {
+                None => crate::detect::DetectorParams::default().false_events_per_30_days,
+                Some(b) if b.is_finite() && b > 0.0 && b <= 1000.0 => b,
+                Some(_) => {
+                    return Err(ConfigError::Invalid {
+                        name: "false_events_per_30_days",
+                        rule: "a number above 0 and at most 1000",
+                    })
+                }
+            },
         })
     }
 }
@@ -575,6 +595,23 @@ mod tests {
             (s.rate_limit_ipv6_48_per_minute, s.rate_limit_ipv6_48_burst),
             (100, 100)
         );
+        assert_eq!(s.false_events_per_30_days, 10.0);
+    }
+
+    #[test]
+    fn the_false_event_budget_must_be_a_positive_number() {
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e6] {
+            let args = ConfigArgs {
+                false_events_per_30_days: Some(bad),
+                ..ConfigArgs::default()
+            };
+            assert!(args.resolve().is_err(), "{bad}");
+        }
+        let args = ConfigArgs {
+            false_events_per_30_days: Some(2.5),
+            ..ConfigArgs::default()
+        };
+        assert_eq!(args.resolve().unwrap().false_events_per_30_days, 2.5);
     }
 
     #[test]
