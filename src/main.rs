@@ -92,10 +92,10 @@ struct BacktestArgs {
     #[arg(long)]
     cross_validate: bool,
     /// With --cross-validate: the NAB folder (`data/realTweets`, `labels/`).
-    #[arg(long, default_value = "../shared/eval/nab")]
+    #[arg(long, default_value = "eval/nab")]
     nab: PathBuf,
     /// With --cross-validate: the Microsoft folder (`data/`, `labels.json`).
-    #[arg(long, default_value = "../shared/eval/ms")]
+    #[arg(long, default_value = "eval/ms")]
     ms: PathBuf,
     /// With --cross-validate: search this axis instead of the built-in grid,
     /// `name=v1,v2,...` (repeatable).

@@ -112,22 +112,15 @@ pub fn march2_outcome_with(params: &DetectorParams, seed: u64) -> March2Outcome 
     }
 }
 
-/// The NAB folder: `DOWNWAVE_NAB_ROOT`, else `shared/eval/nab` found upward.
+/// The NAB folder: `DOWNWAVE_NAB_ROOT`, else the repository's `eval/nab`.
 pub fn nab_root() -> Option<PathBuf> {
     if let Ok(p) = std::env::var("DOWNWAVE_NAB_ROOT") {
         return Some(PathBuf::from(p));
     }
-    let mut dir = std::env::current_dir().ok()?;
-    loop {
-        for cand in [dir.join("shared/eval/nab"), dir.join("eval/nab")] {
-            if cand.join("labels/combined_windows.json").is_file() {
-                return Some(cand);
-            }
-        }
-        if !dir.pop() {
-            return None;
-        }
-    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("eval/nab");
+    root.join("labels/combined_windows.json")
+        .is_file()
+        .then_some(root)
 }
 
 #[cfg(test)]
@@ -169,10 +162,7 @@ mod tests {
     /// windows hit, false positives, and the normalised totals.
     #[test]
     fn nab_scorer_agrees_with_nabscore_py() {
-        let Some(root) = nab_root() else {
-            eprintln!("NAB data not found (set DOWNWAVE_NAB_ROOT); skipped");
-            return;
-        };
+        let root = nab_root().unwrap_or_else(|| panic!("no NAB data in eval/nab"));
         let dir = std::env::temp_dir().join(format!("nabfix-{}", std::process::id()));
         let files: [(&str, &[&str]); 5] = [
             (

@@ -532,6 +532,52 @@ impl CrossValReport {
 mod tests {
     use super::*;
 
+    /// The repository's development sets, scored with the shipped defaults:
+    /// the in-sample figures `docs/detection.md` and the README quote. A
+    /// change to the detector that moves them must update the docs too.
+    #[test]
+    fn the_defaults_score_what_the_docs_say() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("eval");
+        let series = load(&root.join("nab"), &root.join("ms")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(series.len(), 20);
+        let outcomes: Vec<Outcome> = series
+            .iter()
+            .map(|s| s.evaluate(&DetectorParams::default()))
+            .collect::<Result<_, _>>()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let t = Totals::of(&outcomes);
+        assert_eq!(
+            t.summary_line(),
+            "NAB_STANDARD=86.12 LOWFP=78.39 LOWFN=90.75 WINDOWS=16/16 FP=24  \
+             SEGMENTS=71/101 RECALL=0.703 EVENTS=85 FALSE=10 PRECISION=0.882 F1=0.783 \
+             WORST_SERIES_FALSE=3"
+        );
+    }
+
+    /// Leave-one-series-out over the built-in grid: the defaults are the
+    /// search's choice on all series, and the out-of-sample headline is the one
+    /// the docs quote.
+    #[test]
+    fn cross_validation_chooses_the_defaults_and_holds_out_of_sample() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("eval");
+        let series = load(&root.join("nab"), &root.join("ms")).unwrap_or_else(|e| panic!("{e}"));
+        let report = cross_validate(
+            &series,
+            &DetectorParams::default(),
+            &Grid::default_search(),
+            2,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(report.defaults_chosen, "{}", report.table());
+        let oos = Totals::of(report.out_of_sample.iter().map(|(_, o)| o));
+        assert_eq!(
+            oos.summary_line(),
+            "NAB_STANDARD=84.75 LOWFP=75.64 LOWFN=89.83 WINDOWS=16/16 FP=28  \
+             SEGMENTS=71/101 RECALL=0.703 EVENTS=85 FALSE=10 PRECISION=0.882 F1=0.783 \
+             WORST_SERIES_FALSE=3"
+        );
+    }
+
     #[test]
     fn ms_scoring_counts_overlaps_like_score_py() {
         let spans = [(100, 200), (500, 600)];

@@ -1,5 +1,5 @@
 //! The Numenta Anomaly Benchmark score, ported from the reference scorer
-//! `shared/eval/nabscore.py` (same rules, same numbers): probation, windows, the
+//! `eval/nabscore.py` (same rules, same numbers): probation, windows, the
 //! scaled sigmoid, the three cost profiles and the normalisation against the null
 //! (no detections) and perfect (every window at its left edge) detectors.
 
