@@ -687,10 +687,11 @@ mod tests {
         let tn = tuning(60);
         let mut d = SeriesDetector::new(&tn);
         let mut rng = StdRng::seed_from_u64(3);
-        // Three days: enough for the window's own dispersion to outweigh its prior.
-        feed_flat(&tn, &mut d, &mut rng, T0, 3 * 1440, 10.0);
+        // A week (the dispersion's memory): enough for the window's own
+        // dispersion to outweigh its prior.
+        feed_flat(&tn, &mut d, &mut rng, T0, 7 * 1440, 10.0);
         // 2.2x the rate: no single minute is extreme, the window is.
-        let t = T0 + 3 * 86_400;
+        let t = T0 + 7 * 86_400;
         let mut opened_at = None;
         for i in 0..30 {
             let o = d.observe(&tn, t + 60 * i, 22);
