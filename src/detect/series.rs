@@ -112,6 +112,29 @@ pub struct SeriesDetector {
     state: SeriesState,
 }
 
+/// What the persistence window says after a bucket.
+struct WindowEvidence {
+    /// Reports above the window's summed baseline.
+    excess: f64,
+    /// Buckets above their baseline, and buckets held.
+    above: usize,
+    len: usize,
+    /// The window holds its full length.
+    full: bool,
+    /// Calibrated score of the window's sum.
+    score: f64,
+}
+
+/// What the sustained-evidence EWMA says after a bucket.
+struct SustainedEvidence {
+    /// Reports above baseline in the equivalent window sum.
+    excess: f64,
+    /// The series has the EWMA's span of history.
+    history: bool,
+    /// Calibrated score of the equivalent window sum.
+    score: f64,
+}
+
 /// A persisted state that does not fit the detector's parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RestoreError {
@@ -252,7 +275,98 @@ impl SeriesDetector {
         );
         let t = tuning;
         let p = &t.params;
-        let step = t.step_secs;
+        let (mut obs, raw_score) = self.score_bucket(t, bucket_start, count);
+        if matches!(self.state.last_bucket, Some(last) if bucket_start <= last) {
+            return obs;
+        }
+        self.state.last_bucket = Some(bucket_start);
+        let first = *self.state.first_bucket.get_or_insert(bucket_start);
+        let warm = bucket_start.saturating_sub(first) >= t.warmup_secs;
+        let bucket_end = bucket_start.saturating_add(t.step_secs);
+        let rise_threshold = self.threshold(Path::Rise);
+        let rise = self
+            .state
+            .rise
+            .observe(t, bucket_start, count, 0.5 * rise_threshold.exp());
+        self.slide_window(t, bucket_start, first);
+        let window = self.window_evidence(t, &obs, raw_score);
+        obs.window_score = window.score;
+        let sustained = self.sustained_evidence(t, &obs, first, warm);
+
+        let (x, mu) = (count as f64, obs.expected);
+        let high = x > mu;
+        let bucket_abnormal = high && obs.score >= p.elevated_score;
+        let window_abnormal = high && window.score >= p.persist_score;
+        // Each path's statistic, where the path can speak at all.
+        let mut stats = [0.0; Path::COUNT];
+        stats[Path::Extreme as usize] = if high { obs.score } else { 0.0 };
+        stats[Path::Persistent as usize] = if window.full { window.score } else { 0.0 };
+        stats[Path::Sustained as usize] = if sustained.history {
+            sustained.score
+        } else {
+            0.0
+        };
+        stats[Path::Rise as usize] = if rise.ready { rise.ratio.ln() } else { 0.0 };
+
+        if self.state.open.is_some() {
+            if warm {
+                self.learn_thresholds(t, &stats, bucket_end);
+            }
+            let abnormal = bucket_abnormal || window_abnormal;
+            let active = bucket_abnormal
+                || (window_abnormal && obs.score >= 2.0)
+                || self.state.wave.in_tail(
+                    (x - mu) / t.step_minutes,
+                    t.alpha_wave,
+                    p.wave_tail_fraction,
+                );
+            self.follow_event(t, &mut obs, bucket_end, active, abnormal);
+            return obs;
+        }
+        if !warm {
+            return obs;
+        }
+        let crosses = |path: Path| stats[path as usize] >= self.threshold(path);
+        let reason = if crosses(Path::Extreme) && window.excess.max(x - mu) >= p.min_excess {
+            Some(OpenReason::Extreme)
+        } else if high
+            && crosses(Path::Persistent)
+            && 2 * window.above >= window.len
+            && window.excess >= p.min_excess
+        {
+            Some(OpenReason::Persistent)
+        } else if rise.armed && crosses(Path::Rise) && rise.sum - rise.typical >= p.min_excess {
+            Some(OpenReason::Rise)
+        } else if high && crosses(Path::Sustained) && sustained.excess >= p.min_excess {
+            Some(OpenReason::Sustained)
+        } else {
+            None
+        };
+        match reason {
+            Some(reason) => {
+                self.start_event(t, reason, bucket_end, obs.phi);
+                for th in &mut self.state.thresholds {
+                    th.mark_event();
+                }
+                obs.status = Status::Outage;
+                obs.change = Some(EventChange::Opened {
+                    event_id: self.state.next_event_id - 1,
+                });
+            }
+            None => {
+                self.learn_thresholds(t, &stats, bucket_end);
+                if bucket_abnormal || window_abnormal {
+                    obs.status = Status::Elevated;
+                }
+            }
+        }
+        obs
+    }
+
+    /// The bucket against its baseline: the observation as far as one bucket
+    /// tells, and its raw (uncalibrated) score.
+    fn score_bucket(&mut self, t: &Tuning, bucket_start: i64, count: u64) -> (Observation, f64) {
+        let p = &t.params;
         // With 100k series ticked in turn nothing of a detector is cached: read each
         // separate piece of memory this bucket needs first, so that their cache
         // misses overlap instead of each stalling in turn later on.
@@ -263,26 +377,22 @@ impl SeriesDetector {
                 + f64::from(self.state.rise.touch(t, bucket_start)),
         );
         let e = self.state.baseline.expect_at(t, &pos);
-        let mu = e.mean;
-        let phi = e.phi;
-        let x = count as f64;
-        let u = p.tail_threshold_score;
+        let (mu, phi) = (e.mean, e.phi);
         let raw_score = surprise(count, mu, phi);
-        let tail = self.state.tail_bucket.shape(u);
-        let score = tail.calibrate(raw_score);
+        let tail = self.state.tail_bucket.shape(p.tail_threshold_score);
         let band_raw = quantise_band(tail.raw_for(p.elevated_score));
         if band_raw != self.band_raw {
             self.band_raw = band_raw;
             self.band_z = normal_upper_quantile(band_raw);
         }
-        let mut obs = Observation {
+        let obs = Observation {
             bucket_start,
             count,
             expected: mu,
             band: upper_band(mu, phi, self.band_z),
-            score,
+            score: tail.calibrate(raw_score),
             raw_score,
-            z: z_score(x, mu, phi),
+            z: z_score(count as f64, mu, phi),
             phi,
             window_score: 0.0,
             status: if self.state.open.is_some() {
@@ -292,20 +402,14 @@ impl SeriesDetector {
             },
             change: None,
         };
-        if matches!(self.state.last_bucket, Some(last) if bucket_start <= last) {
-            return obs;
-        }
-        self.state.last_bucket = Some(bucket_start);
-        let first = *self.state.first_bucket.get_or_insert(bucket_start);
-        let warm = bucket_start.saturating_sub(first) >= t.warmup_secs;
-        let bucket_end = bucket_start.saturating_add(step);
-        let rise_threshold = self.threshold(Path::Rise);
-        let rise = self
-            .state
-            .rise
-            .observe(t, bucket_start, count, 0.5 * rise_threshold.exp());
+        (obs, raw_score)
+    }
 
-        // Slide the window by time; leaving buckets teach the baseline.
+    /// Slide the persistence window by time: buckets that leave it teach the
+    /// baseline, the dispersions and the score tails (unless they were part of
+    /// an event, or scored before the series was warm).
+    fn slide_window(&mut self, t: &Tuning, bucket_start: i64, first: i64) {
+        let u = t.params.tail_threshold_score;
         let horizon = bucket_start.saturating_sub(t.persist_secs);
         while let Some(front) = self.state.window.front() {
             if front.start > horizon && self.state.window.len() < t.window_len {
@@ -329,32 +433,33 @@ impl SeriesDetector {
                     .learn_window(t, front.window_sum, front.window_expected);
             }
         }
-        let freeze = self
-            .state
-            .open
-            .as_ref()
-            .is_some_and(|ev| bucket_start.saturating_sub(ev.started_at) < t.max_freeze_secs);
+    }
+
+    /// Push the bucket into the persistence window and score the window's sum
+    /// as one count sharing one rate error (the most cautious reading of
+    /// correlated buckets).
+    fn window_evidence(&mut self, t: &Tuning, obs: &Observation, raw_score: f64) -> WindowEvidence {
+        let freeze =
+            self.state.open.as_ref().is_some_and(|ev| {
+                obs.bucket_start.saturating_sub(ev.started_at) < t.max_freeze_secs
+            });
         self.state.window.push_back(WindowBucket {
-            start: bucket_start,
-            count,
-            expected: mu,
+            start: obs.bucket_start,
+            count: obs.count,
+            expected: obs.expected,
             raw_score,
             raw_window_score: 0.0,
             window_sum: 0,
             window_expected: 0.0,
             in_event: freeze,
         });
-
         let sums = self.state.window.sums();
-        let (sum, sum_mu, above) = (sums.sum, sums.expected, sums.above);
-        let n = self.state.window.len();
-        let window_excess = sum as f64 - sum_mu;
-        // The whole window is scored as one count sharing one rate error (the most
-        // cautious reading of correlated buckets).
-        let full = n >= t.window_len;
+        let len = self.state.window.len();
+        let excess = sums.sum as f64 - sums.expected;
+        let full = len >= t.window_len;
         let window_phi = self.state.baseline.window_dispersion(t);
-        let raw_window_score = if window_excess > 0.0 {
-            surprise(sum, sum_mu, window_phi)
+        let raw = if excess > 0.0 {
+            surprise(sums.sum, sums.expected, window_phi)
         } else {
             0.0
         };
@@ -362,11 +467,31 @@ impl SeriesDetector {
         if full {
             self.state
                 .window
-                .set_newest_window(raw_window_score, sum, sum_mu);
+                .set_newest_window(raw, sums.sum, sums.expected);
         }
-        let window_score = self.state.tail_window.calibrate(raw_window_score, u);
-        obs.window_score = window_score;
-        // Sustained evidence: an EWMA over hours, scored as an equivalent window sum.
+        WindowEvidence {
+            excess,
+            above: sums.above,
+            len,
+            full,
+            score: self
+                .state
+                .tail_window
+                .calibrate(raw, t.params.tail_threshold_score),
+        }
+    }
+
+    /// Sustained evidence: an EWMA over hours, scored as an equivalent window
+    /// sum. Inside events it is fed the baseline, so an event leaves no residue.
+    fn sustained_evidence(
+        &mut self,
+        t: &Tuning,
+        obs: &Observation,
+        first: i64,
+        warm: bool,
+    ) -> SustainedEvidence {
+        let u = t.params.tail_threshold_score;
+        let (x, mu) = (obs.count as f64, obs.expected);
         let a_s = t.alpha_sustained;
         let fed = if self.state.open.is_some() { mu } else { x };
         self.state.sustained_count += a_s * (fed - self.state.sustained_count);
@@ -374,108 +499,55 @@ impl SeriesDetector {
         let s_sum = self.state.sustained_count * t.sustained_buckets;
         let s_mu = self.state.sustained_expected * t.sustained_buckets;
         let sustained_phi = self.state.baseline.sustained_dispersion(t);
-        let raw_sustained = if s_sum > s_mu && s_sum.is_finite() {
+        let raw = if s_sum > s_mu && s_sum.is_finite() {
             surprise(s_sum.round() as u64, s_mu, sustained_phi)
         } else {
             0.0
         };
-        let sustained_score = self.state.tail_sustained.calibrate(raw_sustained, u);
-        let history = bucket_start.saturating_sub(first) >= t.sustained_secs;
         if self.state.open.is_none() && warm {
             self.state
                 .baseline
                 .learn_sustained(t, s_sum, s_mu, sustained_phi);
-            self.state
-                .tail_sustained
-                .learn(raw_sustained, u, t.alpha_tail);
+            self.state.tail_sustained.learn(raw, u, t.alpha_tail);
         }
-        let high = x > mu;
-        let bucket_abnormal = high && score >= p.elevated_score;
-        let window_abnormal = high && window_score >= p.persist_score;
+        SustainedEvidence {
+            excess: s_sum - s_mu,
+            history: obs.bucket_start.saturating_sub(first) >= t.sustained_secs,
+            score: self.state.tail_sustained.calibrate(raw, u),
+        }
+    }
 
-        // Each path's statistic, where the path can speak at all.
-        let mut stats = [0.0; Path::COUNT];
-        stats[Path::Extreme as usize] = if high { score } else { 0.0 };
-        stats[Path::Persistent as usize] = if full { window_score } else { 0.0 };
-        stats[Path::Sustained as usize] = if history { sustained_score } else { 0.0 };
-        stats[Path::Rise as usize] = if rise.ready { rise.ratio.ln() } else { 0.0 };
-        if warm && self.state.open.is_some() {
-            for (th, (rule, &stat)) in self
-                .state
-                .thresholds
-                .iter_mut()
-                .zip(t.rules.iter().zip(&stats))
-            {
-                th.learn(rule, stat, bucket_end);
-            }
+    /// Every path's threshold follows its statistic of this bucket.
+    fn learn_thresholds(&mut self, t: &Tuning, stats: &[f64; Path::COUNT], bucket_end: i64) {
+        for (th, (rule, &stat)) in self
+            .state
+            .thresholds
+            .iter_mut()
+            .zip(t.rules.iter().zip(stats))
+        {
+            th.learn(rule, stat, bucket_end);
         }
-        if self.state.open.is_none() {
-            if !warm {
-                return obs;
-            }
-            let crosses = |path: Path| stats[path as usize] >= self.threshold(path);
-            let enough = window_excess.max(x - mu) >= p.min_excess;
-            let reason = if crosses(Path::Extreme) && enough {
-                Some(OpenReason::Extreme)
-            } else if high
-                && crosses(Path::Persistent)
-                && 2 * above >= n
-                && window_excess >= p.min_excess
-            {
-                Some(OpenReason::Persistent)
-            } else if rise.armed && crosses(Path::Rise) && rise.sum - rise.typical >= p.min_excess {
-                Some(OpenReason::Rise)
-            } else if high && crosses(Path::Sustained) && s_sum - s_mu >= p.min_excess {
-                Some(OpenReason::Sustained)
-            } else {
-                None
-            };
-            match reason {
-                Some(reason) => {
-                    self.start_event(t, reason, bucket_end, phi);
-                    for th in &mut self.state.thresholds {
-                        th.mark_event();
-                    }
-                    obs.status = Status::Outage;
-                    obs.change = Some(EventChange::Opened {
-                        event_id: self.state.next_event_id - 1,
-                    });
-                }
-                None => {
-                    for (th, (rule, &stat)) in self
-                        .state
-                        .thresholds
-                        .iter_mut()
-                        .zip(t.rules.iter().zip(&stats))
-                    {
-                        th.learn(rule, stat, bucket_end);
-                    }
-                    if bucket_abnormal || window_abnormal {
-                        obs.status = Status::Elevated;
-                    }
-                }
-            }
-            return obs;
-        }
+    }
 
-        // An event is open.
-        // The window remembers a wave for its whole length; it keeps the event alive
-        // only while the bucket itself is still fairly high (p < 0.01).
-        // So does the falling tail of the current wave: reports are not back near
-        // normal while the smoothed excess is still a fair share of the wave's peak.
-        let active = bucket_abnormal
-            || (window_abnormal && score >= 2.0)
-            || self.state.wave.in_tail(
-                (x - mu) / t.step_minutes,
-                t.alpha_wave,
-                p.wave_tail_fraction,
-            );
+    /// One bucket of an open event: its waves, totals, peak and severity, and
+    /// its resolution once reports have been back near normal for the merge
+    /// gap. `active` says the bucket keeps the event going; `abnormal`, that it
+    /// is abnormal by its own or its window's score (the status after a
+    /// resolution).
+    fn follow_event(
+        &mut self,
+        t: &Tuning,
+        obs: &mut Observation,
+        bucket_end: i64,
+        active: bool,
+        abnormal: bool,
+    ) {
+        let p = &t.params;
+        let (bucket_start, count, mu) = (obs.bucket_start, obs.count, obs.expected);
         let step_minutes = t.step_minutes;
-        let rate = x / step_minutes;
-        let (alpha, dip_fraction, rise_fraction) = (t.alpha_wave, p.dip_fraction, p.rise_fraction);
-        let (dip_secs, quiet_secs) = (t.dip_secs, t.quiet_secs);
+        let rate = count as f64 / step_minutes;
         let Some(ev) = self.state.open.as_mut() else {
-            return obs;
+            return;
         };
         let id = ev.id;
         let new_wave = self.state.wave.observe(
@@ -485,13 +557,13 @@ impl SeriesDetector {
                 bucket_end,
                 count,
                 rate,
-                excess_rate: (x - mu) / step_minutes,
+                excess_rate: (count as f64 - mu) / step_minutes,
                 active,
             },
-            alpha,
-            dip_fraction,
-            dip_secs,
-            rise_fraction,
+            t.alpha_wave,
+            p.dip_fraction,
+            t.dip_secs,
+            p.rise_fraction,
         );
         self.state.pending_total = self.state.pending_total.saturating_add(count);
         self.state.pending_expected += mu;
@@ -520,7 +592,7 @@ impl SeriesDetector {
             None if updated => Some(EventChange::Updated { event_id: id }),
             None => None,
         };
-        let quiet = !active && bucket_end.saturating_sub(ev.ended_at) >= quiet_secs;
+        let quiet = !active && bucket_end.saturating_sub(ev.ended_at) >= t.quiet_secs;
         if let Some(mut done) = self.state.open.take_if(|_| quiet) {
             // Only the quiet tail since the last abnormal bucket is trimmed off.
             let tail = self.state.pending_total;
@@ -530,13 +602,12 @@ impl SeriesDetector {
             self.state.pending_total = 0;
             self.state.pending_expected = 0.0;
             obs.change = Some(EventChange::Resolved { event_id: id });
-            obs.status = if bucket_abnormal || window_abnormal {
+            obs.status = if abnormal {
                 Status::Elevated
             } else {
                 Status::Ok
             };
         }
-        obs
     }
 
     /// Open an event at the current (last) window bucket, looking back over the
