@@ -7,7 +7,6 @@ use super::view::{self, count, duration, status_label, status_rank, TimeView, Vi
 use super::{assets, html, PageError, Representation};
 use crate::api::AppState;
 use crate::domain::Minute;
-use crate::monitor::status_text;
 use crate::store::{self, Comment, EventAlert, EventFilter, EventRecord, EventView, TopItem};
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
@@ -805,13 +804,14 @@ pub async fn event(
     html(&page, &page.layout.etag)
 }
 
-/// Where a service stands now: `ok`, `elevated` or `outage`.
+/// Where a service stands now: `ok`, `elevated` or `outage` (an open event
+/// from too few networks is `elevated`).
 pub fn status_of(state: &AppState, service: &Arc<store::Service>) -> &'static str {
     state
         .monitor
         .board
         .get(service.id)
-        .map_or("ok", |s| status_text(s.status))
+        .map_or("ok", |s| s.shown())
 }
 
 #[cfg(test)]
@@ -854,6 +854,9 @@ mod tests {
                 ended_at: from + 7 * step,
                 reports: 60,
             }],
+            networks: Some(12),
+            top_network_share: Some(0.2),
+            concentrated: false,
         };
         let svg = render_chart(
             "t",
