@@ -14,7 +14,7 @@ use std::time::Duration;
 /// count, so that only the network gate stands between them and a page (with
 /// the default share of 3, 900 of the 2,000 would count, still an outage on a
 /// quiet service).
-async fn gated_app() -> (TestApp, Receiver) {
+pub async fn gated_app() -> (TestApp, Receiver) {
     let app = spawn_app_with(|s| {
         s.webhook_allow_private = true;
         s.webhook_timeout = Duration::from_secs(1);
@@ -29,7 +29,7 @@ async fn gated_app() -> (TestApp, Receiver) {
 
 /// Two quiet days of history for claude (a report every 6 minutes, imported,
 /// so without addresses), up to the test's start.
-async fn quiet_history(app: &TestApp) {
+pub async fn quiet_history(app: &TestApp) {
     let start = start_time();
     let lines: String = (1..=2 * 24 * 10)
         .map(|i| {
@@ -66,7 +66,7 @@ async fn send(app: &TestApp, reports: Vec<(String, String)>) {
 /// Plays `per_minute[k]` reports in minute k after the start, from
 /// `address(n)` for the n-th report overall, each minute judged once it has
 /// closed. Returns the number of reports sent.
-async fn play(app: &TestApp, per_minute: &[usize], address: impl Fn(usize) -> String) -> usize {
+pub async fn play(app: &TestApp, per_minute: &[usize], address: impl Fn(usize) -> String) -> usize {
     let start = start_time();
     let mut n = 0;
     for (k, &count) in per_minute.iter().enumerate() {
@@ -85,7 +85,7 @@ async fn play(app: &TestApp, per_minute: &[usize], address: impl Fn(usize) -> St
 }
 
 /// 300 addresses inside one /16 (10.20.0.0/16), two in each of 150 /24s.
-fn one_slash_16(n: usize) -> String {
+pub fn one_slash_16(n: usize) -> String {
     let a = n % 300;
     format!("10.20.{}.{}", a / 2, 1 + a % 2)
 }
@@ -134,6 +134,25 @@ async fn two_thousand_reports_from_one_slash_16_page_no_one() {
         app.status_of("claude").await,
         "elevated",
         "possible problems, not an outage"
+    );
+    // The dashboard shows it for what it is.
+    let id = events[0]["id"].as_i64().unwrap();
+    let page = app.get(&format!("/e/{id}")).await.text().await.unwrap();
+    assert!(page.contains(">Concentrated</span>"), "{page}");
+    assert!(page.contains("150 reporting"), "{page}");
+    assert!(page.contains("at most 100% of the excess"), "{page}");
+    let service = app.get("/s/claude").await.text().await.unwrap();
+    assert!(service.contains("but from few networks"), "{service}");
+    assert!(service.contains(">concentrated</span>"), "{service}");
+    let home = app.get("/").await.text().await.unwrap();
+    assert!(
+        home.contains("Possible problems") && !home.contains(">Outage<"),
+        "{home}"
+    );
+    let feed = app.get("/events.atom").await.text().await.unwrap();
+    assert!(
+        feed.contains("Claude: reports from few networks, ongoing"),
+        "{feed}"
     );
     // Nothing was queued for anyone: the outbox commits with the event.
     assert!(deliveries_of_all(&app).await.is_empty());
