@@ -89,9 +89,11 @@ fn headline(m: &Message<'_>) -> String {
 
 /// How many networks reported, and the largest share of one provider
 /// block: "300 (one /16 or /32 at most 4% of the excess)"; "not recorded"
-/// for an event from before networks were.
+/// for an event from before networks were, and for imported history, whose
+/// reports have no address, "none with an address".
 fn networks(d: &Value) -> String {
     match (d["networks"].as_i64(), d["top_network_share"].as_f64()) {
+        (Some(0), _) => "none with an address (imported history)".to_owned(),
         (Some(n), Some(share)) => format!(
             "{n} (one /16 or /32 at most {:.0}% of the excess)",
             (share * 100.0).clamp(0.0, 100.0)
@@ -426,6 +428,14 @@ mod tests {
         old["top_network_share"] = Value::Null;
         let slack = render("slack", &msg("outage.opened", &old));
         assert!(slack["blocks"][1].to_string().contains("not recorded"));
+        // Imported history has none.
+        let mut imported = event();
+        imported["networks"] = json!(0);
+        imported["top_network_share"] = json!(0.0);
+        let slack = render("slack", &msg("outage.opened", &imported));
+        assert!(slack["blocks"][1]
+            .to_string()
+            .contains("none with an address"));
     }
 
     #[test]
