@@ -74,8 +74,9 @@ pub fn window_secs(dedup_window: std::time::Duration) -> i64 {
     (secs.max(60) + 59) / 60 * 60
 }
 
-/// The counts one batch adds, per (service, minute).
-pub(super) type BatchNetworks = HashMap<(i64, i64), NetworkCounts>;
+/// The counts one batch adds, per (service, minute). Neither is chosen by a
+/// client (the minute is the server's clock), so the cheap hasher will do.
+pub(super) type BatchNetworks = HashMap<(i64, i64), NetworkCounts, Hasher>;
 
 pub(super) struct NetworkTally {
     /// The window, in seconds: a whole number of minutes.
@@ -83,7 +84,8 @@ pub(super) struct NetworkTally {
     /// Most sites (and most providers) one shard holds: the memory bound.
     shard_cap: usize,
     sites: Vec<HashMap<SiteKey, Site, Hasher>>,
-    providers: HashMap<i64, Providers>,
+    /// Per service id (from the catalog, not from a client).
+    providers: HashMap<i64, Providers, Hasher>,
     /// Providers held across all services, against `shard_cap * SHARDS`.
     provider_entries: usize,
     /// The latest minute counted: drives pruning (the clock may be a test's).
@@ -100,7 +102,7 @@ impl NetworkTally {
             window,
             shard_cap: max_sites.div_ceil(SHARDS).max(1),
             sites: (0..SHARDS).map(|_| HashMap::default()).collect(),
-            providers: HashMap::new(),
+            providers: HashMap::default(),
             provider_entries: 0,
             latest: i64::MIN,
             pruned: vec![i64::MIN; SHARDS],
@@ -327,7 +329,7 @@ mod tests {
     }
 
     fn tally_of(t: &mut NetworkTally, reports: &[(i64, NetworkKeys)]) -> BatchNetworks {
-        let mut batch = BatchNetworks::new();
+        let mut batch = BatchNetworks::default();
         for &(minute, k) in reports {
             t.count(&mut batch, 1, minute, k);
         }

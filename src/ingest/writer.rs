@@ -561,7 +561,7 @@ impl GroupCommitWriter {
         }
         self.under_load = batch.len() >= LOAD_BATCH;
         let mut decided = BatchCounts::default();
-        let mut networks = BatchNetworks::new();
+        let mut networks = BatchNetworks::default();
         let mut replies = Vec::with_capacity(batch.len());
         let mut rows = Vec::with_capacity(batch.len());
         for (r, reply, mailbox) in batch.drain(..) {
