@@ -156,6 +156,13 @@ async fn two_thousand_reports_from_one_slash_16_page_no_one() {
     );
     // Nothing was queued for anyone: the outbox commits with the event.
     assert!(deliveries_of_all(&app).await.is_empty());
+    // Nor when it ends.
+    app.clock.set(start_time() + chrono::Duration::minutes(60));
+    app.monitor.catch_up().await.unwrap();
+    let ended = claude_events(&app).await;
+    assert!(ended.iter().all(|e| e["status"] == "resolved"), "{ended:?}");
+    assert!(ended.iter().all(|e| e["concentrated"] == true));
+    assert!(deliveries_of_all(&app).await.is_empty());
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(rx.received().is_empty());
 
