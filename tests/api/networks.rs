@@ -328,3 +328,28 @@ async fn a_restart_mid_minute_counts_each_network_once() {
     // Sites (i % 4, i % 10), then (i % 4, i % 15): 30 distinct pairs.
     assert_eq!(row, (40, 30, 30));
 }
+
+/// IPv6: a site is a /48 and a provider block a /32, so the 65,536 /64s of
+/// one /48 are one network however many clients they hold.
+#[tokio::test]
+async fn the_slash_64s_of_one_slash_48_are_one_network() {
+    let app = spawn_app().await;
+    app.clock.set(start_time() + chrono::Duration::seconds(10));
+    let one_site: Vec<_> = (1..=20)
+        .map(|i| (format!("2001:db8:1:{i:x}::1"), format!("a{i}")))
+        .collect();
+    send(&app, one_site).await;
+    let twenty_sites: Vec<_> = (1..=20)
+        .map(|i| (format!("2001:db8:{:x}::1", 0x100 + i), format!("b{i}")))
+        .collect();
+    send(&app, twenty_sites).await;
+    let row: (i64, i64, i64) = app
+        .db()
+        .query_row(
+            "SELECT reports, networks, top_provider FROM report_minute_networks",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(row, (40, 21, 40), "21 /48s, all in 2001:db8::/32");
+}
