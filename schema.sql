@@ -1,4 +1,4 @@
--- downwave schema, version 3 (`SCHEMA_VERSION` in src/store/mod.rs).
+-- downwave schema, version 4 (`SCHEMA_VERSION` in src/store/mod.rs).
 --
 -- Applied on first start to an empty database (the binary embeds this file);
 -- the version lives in `PRAGMA user_version`. A database whose version is
@@ -28,8 +28,11 @@ CREATE TABLE services (
 -- Every report accepted, counted or not. Raw client addresses never reach this
 -- table: `reporter` is a 16-byte keyed hash of address and client token, and
 -- `source` the keyed hash of the address alone (an IPv6 client's /64), so the
--- reports of one address can be told apart from those of many; NULL for
--- imported history, which has no address.
+-- reports of one address can be told apart from those of many; `network` and
+-- `provider` are 8-byte keyed hashes (under a key derived from the same
+-- secret) of the client's site (IPv4 /24, IPv6 /48) and provider block (IPv4
+-- /16, IPv6 /32), from which the writer rebuilds its count of networks after
+-- a restart. All three are NULL for imported history, which has no address.
 -- `counted` = 0 marks a report kept for the record but left out of every
 -- count: a repeat by the same reporter inside the de-duplication window, or one
 -- more from an address that already counted its share in that window.
@@ -45,7 +48,9 @@ CREATE TABLE reports (
     comment     TEXT,
     reporter    BLOB NOT NULL,
     counted     INTEGER NOT NULL,
-    source      BLOB
+    source      BLOB,
+    network     BLOB,
+    provider    BLOB
 ) STRICT;
 
 -- Recent reports of one service (summaries, de-duplication warm-up after a
@@ -81,6 +86,27 @@ CREATE TABLE report_minute_facets (
     PRIMARY KEY (service_id, facet, minute, value)
 ) STRICT, WITHOUT ROWID;
 
+-- Where each service's counted reports came from, per minute, as counts
+-- only (no network is kept here): what tells a crowd from a handful of
+-- machines. Kept by the writer in the batch's transaction, like
+-- `report_minutes`, for counted reports that came with an address (imported
+-- history has none). `reports`: those reports; `networks`: distinct sites (IPv4
+-- /24, IPv6 /48) among them; `new_networks`: of those, the sites not counted
+-- new within the de-duplication window before, so that summed over any
+-- stretch of at most that window they never count one site twice;
+-- `top_provider`: the most counted reports one provider block (IPv4 /16, IPv6
+-- /32) sent in the window ending with this minute. The monitor reads them over
+-- an event's minutes to decide whether it is `concentrated`.
+CREATE TABLE report_minute_networks (
+    service_id   INTEGER NOT NULL,
+    minute       INTEGER NOT NULL,
+    reports      INTEGER NOT NULL,
+    networks     INTEGER NOT NULL,
+    new_networks INTEGER NOT NULL,
+    top_provider INTEGER NOT NULL,
+    PRIMARY KEY (service_id, minute)
+) STRICT, WITHOUT ROWID;
+
 -- Outage events found by the detector. `seq` is the detector's own number for
 -- the event within its service: replaying the same minutes after a restart
 -- yields the same `seq`, so an event is updated, never opened twice. A rewind
@@ -90,6 +116,13 @@ CREATE TABLE report_minute_facets (
 -- `status` is 'open' until the detector resolves it. `waves` is a JSON array
 -- of {started_at, peak_at, peak, ended_at, reports}. Times are Unix seconds;
 -- `peak` is reports per minute.
+-- `networks` is how many distinct sites (IPv4 /24, IPv6 /48) the event's
+-- reports came from (at least), `top_network_share` the largest share of its
+-- excess one provider block (IPv4 /16, IPv6 /32) may have sent (at most), both
+-- NULL for events from before they were recorded. `concentrated` = 1 marks an
+-- event whose excess came from too few networks, or too much from one block:
+-- shown, never announced. Once 0 it stays 0 (an announced outage is not
+-- taken back by the networks of later minutes).
 CREATE TABLE events (
     id           INTEGER PRIMARY KEY,
     service_id   INTEGER NOT NULL REFERENCES services(id),
@@ -107,6 +140,9 @@ CREATE TABLE events (
     expected     REAL NOT NULL,
     severity     TEXT NOT NULL,
     waves        TEXT NOT NULL,
+    networks     INTEGER,
+    top_network_share REAL,
+    concentrated INTEGER NOT NULL DEFAULT 0,
     UNIQUE (service_id, seq)
 ) STRICT;
 

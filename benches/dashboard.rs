@@ -54,6 +54,7 @@ fn seed(settings: &Settings, now: i64) {
                 comment: None,
                 reporter,
                 source: None,
+                network: None,
             },
             counted: true,
         }
@@ -70,7 +71,7 @@ fn seed(settings: &Settings, now: i64) {
         t += 60;
     }
     for chunk in rows.chunks(50_000) {
-        store::commit_batch(&mut conn, chunk).unwrap();
+        store::commit_batch(&mut conn, chunk, &[]).unwrap();
     }
 }
 

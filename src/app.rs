@@ -2,6 +2,7 @@
 //! tests), wires the shared state, and shuts down gracefully: stop accepting,
 //! finish requests in flight, commit everything queued, return.
 
+use crate::alert::gate::GatePolicy;
 use crate::alert::{Dispatcher, DispatcherConfig};
 use crate::api::conn_watch::{Connection, ConnectionWatch, WatchedBody};
 use crate::api::{self, AppState};
@@ -77,6 +78,11 @@ impl Application {
                 public_url: settings.public_url.clone(),
                 max_age: settings.alert_max_age,
                 wake: wake.clone(),
+                gate: GatePolicy {
+                    min_networks: settings.outage_min_networks,
+                    max_share: settings.outage_max_network_share,
+                    window_secs: crate::ingest::network_window_secs(settings.dedup_window),
+                },
             },
         )
         .context("starting the detector")?;
@@ -329,11 +335,12 @@ pub fn seed_demo(settings: &Settings) -> anyhow::Result<bool> {
                 comment: None,
                 reporter,
                 source: None,
+                network: None,
             },
             counted: true,
         });
     }
-    store::commit_batch(&mut conn, &rows)?;
+    store::commit_batch(&mut conn, &rows, &[])?;
     tracing::info!(
         reports = rows.len(),
         "demo: created {} services and imported the march-2 outage for claude",

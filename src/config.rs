@@ -99,6 +99,18 @@ pub struct ConfigArgs {
     #[arg(long, env = "DOWNWAVE_DEDUP_MAX_PER_ADDRESS", global = true)]
     pub dedup_max_per_address: Option<usize>,
 
+    /// Fewest distinct networks (IPv4 /24s, IPv6 /48s) an outage's reports
+    /// must come from before it pages anyone; an event from fewer is shown,
+    /// marked concentrated, and announced to no one [default: 10].
+    #[arg(long, env = "DOWNWAVE_OUTAGE_MIN_NETWORKS", global = true)]
+    pub outage_min_networks: Option<u32>,
+
+    /// Largest share (above 0, at most 1) of an outage's excess one provider
+    /// block (IPv4 /16, IPv6 /32) may send before the event is marked
+    /// concentrated and pages no one; 1 turns the check off [default: 0.5].
+    #[arg(long, env = "DOWNWAVE_OUTAGE_MAX_NETWORK_SHARE", global = true)]
+    pub outage_max_network_share: Option<f64>,
+
     /// Reports allowed per client address per minute, sustained [default: 10].
     #[arg(long, env = "DOWNWAVE_RATE_LIMIT_PER_MINUTE", global = true)]
     pub rate_limit_per_minute: Option<u32>,
@@ -269,6 +281,8 @@ pub struct Settings {
     pub dedup_window: Duration,
     pub dedup_max_reporters: usize,
     pub dedup_max_per_address: usize,
+    pub outage_min_networks: u32,
+    pub outage_max_network_share: f64,
     pub rate_limit_per_minute: u32,
     pub rate_limit_burst: u32,
     pub rate_limit_ipv6_48_per_minute: u32,
@@ -373,6 +387,8 @@ impl ConfigArgs {
             dedup_window_secs,
             dedup_max_reporters,
             dedup_max_per_address,
+            outage_min_networks,
+            outage_max_network_share,
             rate_limit_per_minute,
             rate_limit_burst,
             rate_limit_ipv6_48_per_minute,
@@ -459,6 +475,16 @@ impl ConfigArgs {
                 3,
                 "dedup_max_per_address",
             )?,
+            outage_min_networks: positive(self.outage_min_networks, 10, "outage_min_networks")?,
+            outage_max_network_share: match self.outage_max_network_share.unwrap_or(0.5) {
+                share if share > 0.0 && share <= 1.0 => share,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "outage_max_network_share",
+                        rule: "above 0 and at most 1",
+                    })
+                }
+            },
             rate_limit_per_minute: positive(
                 self.rate_limit_per_minute,
                 10,
@@ -591,6 +617,8 @@ mod tests {
         assert!(s.admin_token.is_none());
         assert_eq!(s.forwarded_header, ForwardedHeader::XForwardedFor);
         assert_eq!(s.dedup_max_per_address, 3);
+        assert_eq!(s.outage_min_networks, 10);
+        assert_eq!(s.outage_max_network_share, 0.5);
         assert_eq!(
             (s.rate_limit_ipv6_48_per_minute, s.rate_limit_ipv6_48_burst),
             (100, 100)
@@ -679,5 +707,26 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(zero.resolve(), Err(ConfigError::Invalid { .. })));
+        for share in [0.0, -0.5, 1.5, f64::NAN] {
+            let bad = ConfigArgs {
+                outage_max_network_share: Some(share),
+                ..Default::default()
+            };
+            assert!(
+                matches!(
+                    bad.resolve(),
+                    Err(ConfigError::Invalid {
+                        name: "outage_max_network_share",
+                        ..
+                    })
+                ),
+                "{share}"
+            );
+        }
+        let none = ConfigArgs {
+            outage_min_networks: Some(0),
+            ..Default::default()
+        };
+        assert!(matches!(none.resolve(), Err(ConfigError::Invalid { .. })));
     }
 }

@@ -7,12 +7,18 @@
 //! around it: when a minute counts as closed, where counts come from, where
 //! conclusions go.
 //!
+//! Before an event change is written, the network gate (`alert::gate`)
+//! reads where the event's reports came from: an event from too few
+//! networks is stored as `concentrated` and announced to no one, until (if
+//! ever) its minutes bring the crowd; then it is announced as it stands.
+//!
 //! Restarts: every service's detector memory is saved every
 //! `SAVE_EVERY_MINUTES` and at shutdown. On start the monitor restores it and
 //! replays the minutes since from `report_minutes`; the detector is
 //! deterministic and events are keyed by (service, detector sequence number),
 //! so the replay updates the same events instead of opening new ones.
 
+use crate::alert::gate::{self, GatePolicy};
 use crate::clock::Clock;
 use crate::detect::{
     DetectorParams, Event, EventChange, Observation, SeriesDetector, SeriesState, Status, Tuning,
@@ -47,6 +53,20 @@ pub struct ServiceStatus {
     pub baseline: f64,
     pub upper: f64,
     pub score: f64,
+    /// The open event came from too few networks to page anyone.
+    pub concentrated: bool,
+}
+
+impl ServiceStatus {
+    /// The status people are shown: an outage from too few networks is
+    /// `elevated` ("possible problems"), as it is to on-call, whom it does
+    /// not page.
+    pub fn shown(&self) -> &'static str {
+        match self.status {
+            Status::Outage if self.concentrated => "elevated",
+            s => status_text(s),
+        }
+    }
 }
 
 /// The latest status of every service, shared with the HTTP workers.
@@ -174,6 +194,8 @@ pub struct AlertSettings {
     pub max_age: Duration,
     /// Rung after a commit that queued announcements.
     pub wake: Arc<tokio::sync::Notify>,
+    /// What an event's networks must show before it pages anyone.
+    pub gate: GatePolicy,
 }
 
 pub struct Monitor {
@@ -405,6 +427,8 @@ impl Monitor {
                             "elevated" => Status::Elevated,
                             _ => Status::Ok,
                         };
+                        let concentrated = status == Status::Outage
+                            && store::open_event_concentrated(&self.conn, service_id)?;
                         self.board.set_all([(
                             service_id,
                             ServiceStatus {
@@ -414,6 +438,7 @@ impl Monitor {
                                 baseline: last.baseline,
                                 upper: last.upper,
                                 score: last.score,
+                                concentrated,
                             },
                         )]);
                     }
@@ -521,6 +546,7 @@ impl Monitor {
                     baseline: obs.expected,
                     upper: obs.band,
                     score: obs.score,
+                    concentrated: false,
                 },
             ));
         }
@@ -529,16 +555,36 @@ impl Monitor {
             .conn
             .transaction()
             .context("starting a detector transaction")?;
+        let recent =
+            |changed_at: i64| now.timestamp() - changed_at <= self.alerts.max_age.as_secs() as i64;
         let mut announced = 0;
         for (service_id, event, kind, wave, minute) in &changes {
-            let id = store::upsert_event(&tx, *service_id, event)?;
-            let changed_at = minute + STEP_SECS;
-            if now.timestamp() - changed_at <= self.alerts.max_age.as_secs() as i64 {
-                announced += announce(&tx, &self.alerts, id, kind, *wave, false, now)?;
+            let networks = judge(&tx, &self.alerts.gate, *service_id, event)?;
+            let written = store::upsert_event(&tx, *service_id, event, &networks)?;
+            // A concentrated event pages no one. Its resolution is queued all
+            // the same: it goes only to subscriptions told of the opening.
+            let pages = !written.concentrated || *kind == "outage.resolved";
+            if pages && recent(minute + STEP_SECS) {
+                announced += announce(&tx, &self.alerts, written.id, kind, *wave, false, now)?;
             }
         }
+        let mut concentrated = HashMap::new();
         for (service_id, event) in &open_events {
-            store::upsert_event(&tx, *service_id, event)?;
+            let networks = judge(&tx, &self.alerts.gate, *service_id, event)?;
+            let written = store::upsert_event(&tx, *service_id, event, &networks)?;
+            concentrated.insert(*service_id, written.concentrated);
+            // The crowd has come: announced now, as it stands.
+            if written.promoted && recent(until + STEP_SECS) {
+                announced += announce(
+                    &tx,
+                    &self.alerts,
+                    written.id,
+                    "outage.opened",
+                    0,
+                    false,
+                    now,
+                )?;
+            }
         }
         for (service_id, last, json) in &memories {
             store::save_detector_state(&tx, *service_id, *last, json)?;
@@ -547,6 +593,9 @@ impl Monitor {
         tx.commit().context("committing detector results")?;
         if announced > 0 {
             self.alerts.wake.notify_one();
+        }
+        for (service_id, status) in &mut statuses {
+            status.concentrated = concentrated.get(service_id).copied().unwrap_or(false);
         }
         self.board.set_all(statuses);
         Ok(())
@@ -562,6 +611,23 @@ impl Monitor {
         }
         tx.commit().context("saving detector state")
     }
+}
+
+/// What the networks behind `event` say (see [`gate::judge`]), from the
+/// figures of its minutes.
+fn judge(
+    conn: &Connection,
+    policy: &GatePolicy,
+    service_id: i64,
+    event: &Event,
+) -> Result<store::EventNetworks, StoreError> {
+    let minutes = store::network_minutes(
+        conn,
+        service_id,
+        policy.first_minute(event.started_at),
+        event.ended_at,
+    )?;
+    Ok(gate::judge(policy, &minutes, event))
 }
 
 /// Queues the announcement of an event change (in the caller's

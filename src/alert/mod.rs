@@ -1,9 +1,11 @@
-//! Alerts to on-call: the outbox the detector writes beside each event
-//! change, payload renderers for the formats on-call tools speak (generic
-//! Standard Webhooks, Slack, Discord, PagerDuty, Alertmanager), signing, the
-//! SSRF guard, and the dispatcher that delivers it all.
+//! Alerts to on-call: the network gate that keeps an outage from a handful
+//! of networks from paging anyone, the outbox the detector writes beside each
+//! event change, payload renderers for the formats on-call tools speak
+//! (generic Standard Webhooks, Slack, Discord, PagerDuty, Alertmanager),
+//! signing, the SSRF guard, and the dispatcher that delivers it all.
 
 pub mod dispatcher;
+pub mod gate;
 pub mod guard;
 pub mod render;
 pub mod signing;

@@ -87,6 +87,22 @@ fn headline(m: &Message<'_>) -> String {
     }
 }
 
+/// How many networks reported, and the largest share of one provider
+/// block: "300 (one /16 or /32 at most 4% of the excess)"; "not recorded"
+/// for an event from before networks were, and for imported history, whose
+/// reports have no address, "none with an address".
+fn networks(d: &Value) -> String {
+    match (d["networks"].as_i64(), d["top_network_share"].as_f64()) {
+        (Some(0), _) => "none with an address (imported history)".to_owned(),
+        (Some(n), Some(share)) => format!(
+            "{n} (one /16 or /32 at most {:.0}% of the excess)",
+            (share * 100.0).clamp(0.0, 100.0)
+        ),
+        (Some(n), None) => n.to_string(),
+        _ => "not recorded".to_owned(),
+    }
+}
+
 /// A resolution that takes back an event which a replay of imported history
 /// no longer finds (rather than an outage that ended).
 fn withdrawn(d: &Value) -> bool {
@@ -113,6 +129,7 @@ fn slack(m: &Message<'_>) -> Value {
         ("Started", text(d, "started_at")),
         ("Peak", format!("{} reports/min", text(d, "peak"))),
         ("Reports", text(d, "total")),
+        ("Networks", networks(d)),
     ];
     json!({
         "text": title,
@@ -154,6 +171,7 @@ fn discord(m: &Message<'_>) -> Value {
             {"name": "Severity", "value": text(d, "severity"), "inline": true},
             {"name": "Peak", "value": format!("{} reports/min", text(d, "peak")), "inline": true},
             {"name": "Reports", "value": text(d, "total"), "inline": true},
+            {"name": "Networks", "value": networks(d), "inline": true},
             {"name": "Most reported", "value": non_empty(shares(d, "top_categories")), "inline": false},
             {"name": "Error codes", "value": non_empty(shares(d, "top_error_codes")), "inline": false},
         ]);
@@ -238,11 +256,13 @@ fn alertmanager(m: &Message<'_>) -> Value {
     let annotations = json!({
         "summary": headline(m),
         "description": format!(
-            "Most reported: {}. Error codes: {}.",
+            "Most reported: {}. Error codes: {}. Networks: {}.",
             non_empty(shares(d, "top_categories")),
-            non_empty(shares(d, "top_error_codes"))
+            non_empty(shares(d, "top_error_codes")),
+            networks(d)
         ),
         "dashboard": d["url"],
+        "networks": d["networks"].as_i64().map_or_else(String::new, |n| n.to_string()),
     });
     let ends_at = if resolved {
         text(d, "resolved_at")
@@ -282,7 +302,8 @@ mod tests {
             "total": 11110, "duration_minutes": 200, "waves": [{}, {}],
             "top_categories": [{"value": "login", "count": 5, "percent": 52.7}],
             "top_error_codes": [{"value": "529", "count": 3, "percent": 43.8}],
-            "url": "http://downwave.example/e/7"
+            "url": "http://downwave.example/e/7",
+            "networks": 312, "top_network_share": 0.04, "concentrated": false
         })
     }
 
@@ -373,6 +394,48 @@ mod tests {
         let d = render("discord", &msg("outage.opened", &e));
         assert_eq!(d["allowed_mentions"]["parse"], json!([]));
         assert_eq!(d["embeds"][0]["url"], "http://downwave.example/e/7");
+    }
+
+    #[test]
+    fn every_format_says_how_many_networks_reported() {
+        let e = event();
+        let said = "312 (one /16 or /32 at most 4% of the excess)";
+        let slack = render("slack", &msg("outage.opened", &e));
+        assert!(slack["blocks"][1].to_string().contains(said), "{slack}");
+        let discord = render("discord", &msg("outage.opened", &e));
+        let field = discord["embeds"][0]["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == "Networks")
+            .cloned();
+        assert_eq!(field.map(|f| f["value"].clone()), Some(json!(said)));
+        let pd = render("pagerduty", &msg("outage.opened", &e));
+        assert_eq!(pd["payload"]["custom_details"]["networks"], 312);
+        assert_eq!(pd["payload"]["custom_details"]["concentrated"], false);
+        let am = render("alertmanager", &msg("outage.opened", &e));
+        assert_eq!(am["alerts"][0]["annotations"]["networks"], "312");
+        assert!(am["commonAnnotations"]["description"]
+            .as_str()
+            .unwrap()
+            .contains(said));
+        let generic = render("generic", &msg("outage.opened", &e));
+        assert_eq!(generic["data"]["networks"], 312);
+        assert_eq!(generic["data"]["top_network_share"], 0.04);
+        // An event from before networks were recorded says so.
+        let mut old = event();
+        old["networks"] = Value::Null;
+        old["top_network_share"] = Value::Null;
+        let slack = render("slack", &msg("outage.opened", &old));
+        assert!(slack["blocks"][1].to_string().contains("not recorded"));
+        // Imported history has none.
+        let mut imported = event();
+        imported["networks"] = json!(0);
+        imported["top_network_share"] = json!(0.0);
+        let slack = render("slack", &msg("outage.opened", &imported));
+        assert!(slack["blocks"][1]
+            .to_string()
+            .contains("none with an address"));
     }
 
     #[test]

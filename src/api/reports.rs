@@ -80,8 +80,8 @@ impl ReportRequest {
 }
 
 impl CheckedReport {
-    /// The report as the writer takes it, without a source (imported
-    /// history has no address); a live report sets its own.
+    /// The report as the writer takes it, without a source or networks
+    /// (imported history has no address); a live report sets its own.
     pub fn into_pending(self, received_ms: i64, reporter: [u8; 16]) -> PendingReport {
         PendingReport {
             service_id: self.service_id,
@@ -93,6 +93,7 @@ impl CheckedReport {
             comment: self.comment,
             reporter,
             source: None,
+            network: None,
         }
     }
 }
@@ -157,6 +158,7 @@ async fn accept(
     };
     let pending = PendingReport {
         source: Some(source),
+        network: Some(state.reporter_key.networks(addr)),
         ..report.into_pending(state.clock.now().timestamp_millis(), reporter)
     };
     let ack = match state

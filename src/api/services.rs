@@ -4,7 +4,7 @@ use super::body::read_json;
 use super::{Admin, AppState};
 use crate::domain::{CategoryList, ServiceName, ServiceSlug};
 use crate::error::ApiError;
-use crate::monitor::{status_text, ServiceStatus};
+use crate::monitor::ServiceStatus;
 use crate::store::{self, NewService, Service};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -23,8 +23,9 @@ pub struct CreateService {
 struct ServiceView<'a> {
     #[serde(flatten)]
     service: &'a Service,
-    /// `ok`, `elevated` (abnormal, no event yet: "possible problems") or
-    /// `outage` (an event is open).
+    /// `ok`, `elevated` (abnormal, no event yet, or an open event from too
+    /// few networks to page anyone: "possible problems") or `outage` (an
+    /// event is open).
     status: &'static str,
     /// The detector's view of the last closed minute, once it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -36,7 +37,7 @@ impl<'a> ServiceView<'a> {
         let last_minute = state.monitor.board.get(service.id);
         ServiceView {
             service,
-            status: last_minute.map_or("ok", |s| status_text(s.status)),
+            status: last_minute.map_or("ok", |s| s.shown()),
             last_minute,
         }
     }

@@ -16,7 +16,7 @@ pub use category::{Category, CategoryList};
 pub use comment::Comment;
 pub use error_code::ErrorCode;
 pub use minute::{rfc3339, Minute};
-pub use network::{ClientAddr, HostKey, Scope};
+pub use network::{ClientAddr, HostKey, NetworkKeys, Scope};
 pub use platform::{Platform, ServiceName};
 pub use region::Region;
 pub use slug::ServiceSlug;

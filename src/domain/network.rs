@@ -124,6 +124,17 @@ pub enum HostKey {
     V6([u8; 16]),
 }
 
+/// The keyed hashes of the two networks around a client that decide whether
+/// an outage comes from a crowd: its site (an IPv4 /24, an IPv6 /48) and its
+/// provider block (an IPv4 /16, an IPv6 /32). Made by
+/// `ingest::ReporterKey::networks`; stored beside each report so that the
+/// counts survive a restart, never the networks themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NetworkKeys {
+    pub site: [u8; 8],
+    pub provider: [u8; 8],
+}
+
 impl AsRef<[u8]> for HostKey {
     fn as_ref(&self) -> &[u8] {
         match self {

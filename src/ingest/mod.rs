@@ -6,12 +6,14 @@
 mod forwarded;
 mod limiter;
 mod mailbox;
+mod networks;
 mod reporter;
 mod writer;
 
 pub use forwarded::{client_address, ForwardedHeader};
 pub use limiter::{Rate, ReportLimiter};
 pub use mailbox::{local_mailbox, Mailbox};
+pub use networks::window_secs as network_window_secs;
 pub use reporter::ReporterKey;
 pub use writer::{
     Ack, Counting, GroupCommitWriter, IngestError, IngestHandle, PendingReport, WriterConfig,

@@ -8,9 +8,11 @@
 //! Counting is decided here too: the writer sees reports in the order they
 //! are stored, so "first report of this reporter in the window" and "one of
 //! the first few reports of this address in the window" are exact, with no
-//! race between concurrent HTTP workers.
+//! race between concurrent HTTP workers; and so is the tally of the networks
+//! the counted reports came from (see [`super::networks`]).
 
 use super::mailbox::{Answerer, Mailbox};
+use super::networks::{BatchNetworks, NetworkTally};
 use crate::clock::Clock;
 use crate::domain::Minute;
 use crate::metrics::Metrics;
@@ -163,7 +165,7 @@ impl IngestHandle {
 /// because a reporter id is an HMAC output under a secret key: clients cannot
 /// choose ids that collide, so there is no hash flooding to defend against.
 #[derive(Default, Clone, Copy)]
-struct ReporterHasher(u64);
+pub(super) struct ReporterHasher(u64);
 
 impl std::hash::Hasher for ReporterHasher {
     fn write(&mut self, bytes: &[u8]) {
@@ -362,6 +364,8 @@ pub struct GroupCommitWriter {
     rx: Receiver<Command>,
     config: WriterConfig,
     dedup: Deduplicator,
+    /// The networks behind each service's counted reports, per minute.
+    networks: NetworkTally,
     metrics: Arc<Metrics>,
     healthy: Arc<AtomicBool>,
     /// The last batch was large: reports are arriving faster than single
@@ -392,6 +396,10 @@ impl GroupCommitWriter {
             config.dedup_max_per_address,
             now_ms,
         );
+        let mut networks = NetworkTally::new(
+            super::network_window_secs(config.dedup_window),
+            config.dedup_max_reporters,
+        );
         for service in store::list_services(&conn)? {
             let since = now_ms - window_ms;
             // Past the cap, the rest of the window is simply forgotten.
@@ -400,6 +408,13 @@ impl GroupCommitWriter {
             }
             for (source, at) in store::recent_counted_sources(&conn, service.id, since)? {
                 dedup.insert_source((service.id, source), &[at]);
+            }
+            // From the start of the minute a window back: the provider
+            // counts of that whole minute are in the window of the next.
+            let since_minute = Minute::from_unix(since.div_euclid(1000)).unix() * 1000;
+            for (keys, at) in store::recent_counted_networks(&conn, service.id, since_minute)? {
+                let minute = Minute::from_unix(at.div_euclid(1000)).unix();
+                networks.warm(service.id, minute, keys);
             }
         }
         let (tx, rx) = mpsc::sync_channel(config.queue_capacity);
@@ -414,6 +429,7 @@ impl GroupCommitWriter {
             conn,
             rx,
             dedup,
+            networks,
             config,
             metrics,
             healthy,
@@ -528,7 +544,7 @@ impl GroupCommitWriter {
                 counted: true,
             })
             .collect();
-        let result = store::commit_batch(&mut self.conn, &rows);
+        let result = store::commit_batch(&mut self.conn, &rows, &[]);
         if let Err(e) = &result {
             tracing::error!(error = %crate::error::chain(e), reports = rows.len(), "an import failed to commit");
         }
@@ -545,18 +561,27 @@ impl GroupCommitWriter {
         }
         self.under_load = batch.len() >= LOAD_BATCH;
         let mut decided = BatchCounts::default();
+        let mut networks = BatchNetworks::default();
         let mut replies = Vec::with_capacity(batch.len());
         let mut rows = Vec::with_capacity(batch.len());
         for (r, reply, mailbox) in batch.drain(..) {
             let counting = self.dedup.decide(&mut decided, &r);
+            // Counted before the commit: if it fails, the tally holds reports
+            // that were not stored, which only counts fewer networks and a
+            // larger provider share (see `networks`).
+            if let (true, Some(keys)) = (counting.counted(), r.network) {
+                self.networks
+                    .count(&mut networks, r.service_id, r.minute().unix(), keys);
+            }
             rows.push(NewReport {
                 report: r,
                 counted: counting.counted(),
             });
             replies.push((reply, mailbox, counting));
         }
+        let networks: Vec<_> = networks.into_values().collect();
         let started = Instant::now();
-        let result = store::commit_batch(&mut self.conn, &rows);
+        let result = store::commit_batch(&mut self.conn, &rows, &networks);
         self.metrics
             .commit_seconds
             .observe(started.elapsed().as_secs_f64());
@@ -588,6 +613,7 @@ impl GroupCommitWriter {
                 // this one's clients need not wait for it.
                 let unremembered = self.dedup.remember(decided);
                 self.note_dedup(unremembered);
+                self.networks.prune();
             }
             Err(e) => {
                 self.healthy.store(false, Ordering::Relaxed);
@@ -683,6 +709,7 @@ mod tests {
             comment: None,
             reporter: id,
             source: None,
+            network: None,
         }
     }
 

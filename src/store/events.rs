@@ -27,6 +27,33 @@ pub struct EventRecord {
     pub expected: f64,
     pub severity: String,
     pub waves: Vec<Wave>,
+    /// Distinct sites (IPv4 /24, IPv6 /48) the event's reports came from, at
+    /// least; `None` for an event from before networks were recorded.
+    pub networks: Option<i64>,
+    /// The largest share of the excess one provider block (IPv4 /16, IPv6
+    /// /32) may have sent, at most; `None` as for `networks`.
+    pub top_network_share: Option<f64>,
+    /// Too few networks, or too much of one block: shown, never announced.
+    pub concentrated: bool,
+}
+
+/// What the monitor made of the networks behind an event (see
+/// `alert::gate`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EventNetworks {
+    pub networks: i64,
+    pub top_network_share: f64,
+    pub concentrated: bool,
+}
+
+/// An event as written: its row, and whether it is concentrated now and
+/// was before this write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventWrite {
+    pub id: i64,
+    pub concentrated: bool,
+    /// It was concentrated and no longer is: the moment to announce it.
+    pub promoted: bool,
 }
 
 impl EventRecord {
@@ -52,34 +79,46 @@ fn enum_text<T: serde::Serialize>(v: &T) -> String {
         .unwrap_or_default()
 }
 
-/// Writes the event's current state; returns its row id.
+/// Writes the event's current state with what its networks say; returns
+/// its row id and whether it is (still) concentrated.
 ///
 /// The row is the service's event with the same detector number; else, after
 /// a rewind ([`reset_detector`]), the earliest set-aside event whose span
 /// overlaps this one's, which takes this number (so an outage keeps its id,
 /// and subscribers are not told of it twice, however the replay renumbers
 /// it); else a new row.
-pub fn upsert_event(conn: &Connection, service_id: i64, e: &Event) -> Result<i64, StoreError> {
+///
+/// An event that is not concentrated stays so whatever later minutes say:
+/// once on-call may have been told, a flood from one network cannot make it
+/// something nobody should have heard of.
+pub fn upsert_event(
+    conn: &Connection,
+    service_id: i64,
+    e: &Event,
+    networks: &EventNetworks,
+) -> Result<EventWrite, StoreError> {
     let end = e.ended_at.max(e.detected_at);
-    let existing: Option<i64> = conn
+    let existing: Option<(i64, bool)> = conn
         .prepare_cached(
-            "SELECT id, 0 AS set_aside, 0 AS start FROM events \
+            "SELECT id, concentrated, 0 AS set_aside, 0 AS start FROM events \
                WHERE service_id = ?1 AND seq = ?2 \
              UNION ALL \
-             SELECT id, 1, started_at FROM events WHERE service_id = ?1 AND seq < 0 \
-               AND started_at < ?4 AND ?3 < MAX(ended_at, detected_at) \
+             SELECT id, concentrated, 1, started_at FROM events WHERE service_id = ?1 \
+               AND seq < 0 AND started_at < ?4 AND ?3 < MAX(ended_at, detected_at) \
              ORDER BY set_aside, start LIMIT 1",
         )
         .context("preparing the event lookup")?
         .query_row(params![service_id, e.id as i64, e.started_at, end], |r| {
-            r.get(0)
+            Ok((r.get(0)?, r.get(1)?))
         })
         .optional()
         .context("finding an event's row")?;
+    let was_concentrated = existing.is_some_and(|(_, c)| c);
+    let concentrated = networks.concentrated && existing.is_none_or(|(_, c)| c);
     let waves = serde_json::to_string(&e.waves).unwrap_or_else(|_| "[]".into());
     let status = if e.is_open() { "open" } else { "resolved" };
     // ?15 is the row for an update and the service for an insert.
-    let row_or_service = existing.unwrap_or(service_id);
+    let row_or_service = existing.map_or(service_id, |(id, _)| id);
     let fields = params![
         e.id as i64,
         status,
@@ -96,19 +135,23 @@ pub fn upsert_event(conn: &Connection, service_id: i64, e: &Event) -> Result<i64
         enum_text(&e.severity),
         waves,
         row_or_service,
+        networks.networks,
+        networks.top_network_share,
+        concentrated,
     ];
-    match existing {
-        Some(id) => {
+    let id = match existing {
+        Some((id, _)) => {
             conn.prepare_cached(
                 "UPDATE events SET seq = ?1, status = ?2, started_at = ?3, detected_at = ?4, \
                  opened_by = ?5, peak_at = ?6, peak = ?7, ended_at = ?8, resolved_at = ?9, \
-                 total = ?10, excess = ?11, expected = ?12, severity = ?13, waves = ?14 \
+                 total = ?10, excess = ?11, expected = ?12, severity = ?13, waves = ?14, \
+                 networks = ?16, top_network_share = ?17, concentrated = ?18 \
                  WHERE id = ?15",
             )
             .context("preparing the event update")?
             .execute(fields)
             .context("updating an event")?;
-            Ok(id)
+            id
         }
         // A new event's id is above every id an event ever had: above the
         // events there are and above any an alert was queued for. An event a
@@ -118,21 +161,75 @@ pub fn upsert_event(conn: &Connection, service_id: i64, e: &Event) -> Result<i64
             .prepare_cached(
                 "INSERT INTO events (id, seq, status, started_at, detected_at, opened_by, \
                  peak_at, peak, ended_at, resolved_at, total, excess, expected, severity, waves, \
-                 service_id) \
+                 service_id, networks, top_network_share, concentrated) \
                  VALUES ((SELECT MAX(m) + 1 FROM (SELECT COALESCE(MAX(id), 0) AS m FROM events \
                           UNION ALL SELECT COALESCE(MAX(event_id), 0) FROM deliveries)), \
-                 ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
+                 ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) \
                  RETURNING id",
             )
             .context("preparing the event insert")?
             .query_row(fields, |r| r.get(0))
-            .context("inserting an event"),
-    }
+            .context("inserting an event")?,
+    };
+    Ok(EventWrite {
+        id,
+        concentrated,
+        promoted: was_concentrated && !concentrated,
+    })
+}
+
+/// Whether the open event of a service, if any, is concentrated.
+pub fn open_event_concentrated(conn: &Connection, service_id: i64) -> Result<bool, StoreError> {
+    conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM events \
+         WHERE service_id = ?1 AND status = 'open' AND concentrated = 1)",
+    )
+    .context("reading an open event")?
+    .query_row([service_id], |r| r.get(0))
+    .context("reading an open event")
+}
+
+/// One minute's network figures (see `report_minute_networks`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NetworkMinute {
+    pub minute: i64,
+    pub reports: u64,
+    pub new_networks: u64,
+    pub top_provider: u64,
+}
+
+/// The network figures of a service's minutes in `[from, to]`, in order;
+/// minutes without a counted report from an address have none.
+pub fn network_minutes(
+    conn: &Connection,
+    service_id: i64,
+    from: i64,
+    to: i64,
+) -> Result<Vec<NetworkMinute>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT minute, reports, new_networks, top_provider FROM report_minute_networks \
+             WHERE service_id = ?1 AND minute >= ?2 AND minute <= ?3 ORDER BY minute",
+        )
+        .context("reading network minutes")?;
+    let rows = stmt
+        .query_map(params![service_id, from, to], |r| {
+            let count = |i| r.get::<_, i64>(i).map(|n| n.max(0) as u64);
+            Ok(NetworkMinute {
+                minute: r.get(0)?,
+                reports: count(1)?,
+                new_networks: count(2)?,
+                top_provider: count(3)?,
+            })
+        })
+        .context("reading network minutes")?;
+    rows.collect::<Result<Vec<_>, _>>()
+        .context("reading a network minute")
 }
 
 const EVENT_COLUMNS: &str = "e.id, e.service_id, s.slug, e.status, e.started_at, e.detected_at, \
      e.opened_by, e.peak_at, e.peak, e.ended_at, e.resolved_at, e.total, e.excess, e.expected, \
-     e.severity, e.waves";
+     e.severity, e.waves, e.networks, e.top_network_share, e.concentrated";
 
 fn event_from_row(r: &Row<'_>) -> rusqlite::Result<EventRecord> {
     let waves: String = r.get(15)?;
@@ -153,6 +250,9 @@ fn event_from_row(r: &Row<'_>) -> rusqlite::Result<EventRecord> {
         expected: r.get(13)?,
         severity: r.get(14)?,
         waves: serde_json::from_str(&waves).unwrap_or_default(),
+        networks: r.get(16)?,
+        top_network_share: r.get(17)?,
+        concentrated: r.get(18)?,
     })
 }
 
@@ -534,6 +634,17 @@ pub struct EventView {
     pub top_error_codes: Vec<TopItem>,
     /// The event's page on the dashboard.
     pub url: String,
+    /// Distinct networks (IPv4 /24, IPv6 /48) the event's reports came from,
+    /// at least; imported history has no address and adds none. `null` for
+    /// an event from before networks were recorded.
+    pub networks: Option<i64>,
+    /// The largest share (0 to 1) of the excess that one provider block
+    /// (IPv4 /16, IPv6 /32) may have sent, at most.
+    pub top_network_share: Option<f64>,
+    /// The excess came from fewer networks than `outage_min_networks`, or
+    /// more than `outage_max_network_share` of it from one block: shown, and
+    /// announced to no one unless it stops being so while open.
+    pub concentrated: bool,
 }
 
 impl EventView {
@@ -576,6 +687,9 @@ impl EventView {
                 .collect(),
             top_categories,
             top_error_codes,
+            networks: e.networks,
+            top_network_share: e.top_network_share.map(round2),
+            concentrated: e.concentrated,
         })
     }
 }
@@ -589,6 +703,21 @@ mod tests {
     use super::*;
     use crate::detect::{OpenReason, Severity};
     use crate::store::{enqueue_announcement, open_writer, Announcement, OpenOptions};
+
+    const CROWD: EventNetworks = EventNetworks {
+        networks: 40,
+        top_network_share: 0.1,
+        concentrated: false,
+    };
+    const FEW: EventNetworks = EventNetworks {
+        networks: 2,
+        top_network_share: 1.0,
+        concentrated: true,
+    };
+
+    fn upsert(conn: &Connection, e: &Event) -> i64 {
+        upsert_event(conn, 1, e, &CROWD).unwrap().id
+    }
 
     fn event(seq: u64, started_at: i64) -> Event {
         Event {
@@ -632,8 +761,8 @@ mod tests {
             [],
         )
         .unwrap();
-        let old = upsert_event(&conn, 1, &event(1, 600)).unwrap();
-        let recent = upsert_event(&conn, 1, &event(2, 86_400)).unwrap();
+        let old = upsert(&conn, &event(1, 600));
+        let recent = upsert(&conn, &event(2, 86_400));
         reset_detector(&conn, 1).unwrap();
         // The replay reaches back to an hour before the recent event only.
         replayed_from(&conn, 82_800);
@@ -646,7 +775,7 @@ mod tests {
             .expect("the old event is kept");
         assert_eq!(kept.started_at, 600);
         // The relearning detector's own event 1 is a new row, not the old one.
-        let new_first = upsert_event(&conn, 1, &event(1, 90_000)).unwrap();
+        let new_first = upsert(&conn, &event(1, 90_000));
         assert_ne!(new_first, old);
     }
 
@@ -672,13 +801,9 @@ mod tests {
             };
             enqueue_announcement(&conn, &a, 0).unwrap()
         };
-        let first = upsert_event(&conn, 1, &event(1, 600)).unwrap();
+        let first = upsert(&conn, &event(1, 600));
         assert_eq!(opened(first), 1);
-        assert_eq!(
-            upsert_event(&conn, 1, &event(1, 540)).unwrap(),
-            first,
-            "updated in place"
-        );
+        assert_eq!(upsert(&conn, &event(1, 540)), first, "updated in place");
         assert_eq!(opened(first), 0, "announced once");
 
         // A replay from minute 0 found nothing; later the detector opens a
@@ -691,8 +816,42 @@ mod tests {
         replayed_from(&conn, 0);
         assert_eq!(set_aside_event_ids(&conn, 1).unwrap(), [first]);
         assert_eq!(drop_set_aside_events(&conn, 1).unwrap(), 1);
-        let second = upsert_event(&conn, 1, &event(1, 7_200)).unwrap();
+        let second = upsert(&conn, &event(1, 7_200));
         assert!(second > first, "id {second} after {first}");
         assert_eq!(opened(second), 1, "the new event is announced");
+    }
+
+    #[test]
+    fn a_concentrated_event_is_promoted_once_and_never_demoted() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_writer(&dir.path().join("d.db"), &OpenOptions::default()).unwrap();
+        conn.execute(
+            "INSERT INTO services (id, slug, name, categories, created_at) \
+             VALUES (1, 'claude', 'Claude', '[\"login\"]', 0)",
+            [],
+        )
+        .unwrap();
+        let e = event(1, 600);
+        let first = upsert_event(&conn, 1, &e, &FEW).unwrap();
+        assert!(first.concentrated && !first.promoted);
+        assert!(open_event_concentrated(&conn, 1).unwrap());
+        let again = upsert_event(&conn, 1, &e, &FEW).unwrap();
+        assert_eq!(again, first, "still concentrated, nothing to announce");
+        let crowd = upsert_event(&conn, 1, &e, &CROWD).unwrap();
+        assert_eq!(
+            (crowd.id, crowd.concentrated, crowd.promoted),
+            (first.id, false, true)
+        );
+        let stored = get_event(&conn, first.id).unwrap().unwrap();
+        assert_eq!(
+            (stored.networks, stored.top_network_share),
+            (Some(40), Some(0.1))
+        );
+        // A later flood from one network does not take it back.
+        let later = upsert_event(&conn, 1, &e, &FEW).unwrap();
+        assert!(!later.concentrated && !later.promoted);
+        assert!(!open_event_concentrated(&conn, 1).unwrap());
+        let stored = get_event(&conn, first.id).unwrap().unwrap();
+        assert_eq!(stored.networks, Some(2), "the figures follow the evidence");
     }
 }

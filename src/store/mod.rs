@@ -14,13 +14,15 @@ mod webhooks;
 pub use events::{
     detector_minutes, drop_set_aside_events, events_overlapping, facet_counts, first_minute,
     get_event, insert_detector_minutes, last_detector_minute, list_events, load_detector_states,
-    minute_totals, reset_detector, resolve_event, save_detector_state,
-    services_with_set_aside_events, set_aside_event_ids, upsert_event, DetectorMinute, EventFilter,
-    EventRecord, EventView, RecordedMinute, WaveView,
+    minute_totals, network_minutes, open_event_concentrated, reset_detector, resolve_event,
+    save_detector_state, services_with_set_aside_events, set_aside_event_ids, upsert_event,
+    DetectorMinute, EventFilter, EventNetworks, EventRecord, EventView, EventWrite, NetworkMinute,
+    RecordedMinute, WaveView,
 };
 pub use pool::ReadPool;
 pub use reports::{
-    commit_batch, recent_counted_reporters, recent_counted_sources, NewReport, Report,
+    commit_batch, recent_counted_networks, recent_counted_reporters, recent_counted_sources,
+    NetworkCounts, NewReport, Report,
 };
 pub use series::{
     recent_comments, series, summary, top_items, totals, Bucket, Comment, Point, Summary, TopItem,
@@ -39,7 +41,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The schema this binary writes and reads.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// How a database at version `i + 1` becomes version `i + 2`. A new
@@ -54,6 +56,22 @@ const MIGRATIONS: [&str; (SCHEMA_VERSION - 1) as usize] = [
     // 2 -> 3: reports carry the keyed hash of their address, so the counted
     // reports of one address per window can be capped across restarts.
     "ALTER TABLE reports ADD COLUMN source BLOB;",
+    // 3 -> 4: the networks behind the counts, and events that say how many
+    // networks reported and whether they were too few to page anyone.
+    "ALTER TABLE reports ADD COLUMN network BLOB;
+     ALTER TABLE reports ADD COLUMN provider BLOB;
+     CREATE TABLE report_minute_networks (
+         service_id   INTEGER NOT NULL,
+         minute       INTEGER NOT NULL,
+         reports      INTEGER NOT NULL,
+         networks     INTEGER NOT NULL,
+         new_networks INTEGER NOT NULL,
+         top_provider INTEGER NOT NULL,
+         PRIMARY KEY (service_id, minute)
+     ) STRICT, WITHOUT ROWID;
+     ALTER TABLE events ADD COLUMN networks INTEGER;
+     ALTER TABLE events ADD COLUMN top_network_share REAL;
+     ALTER TABLE events ADD COLUMN concentrated INTEGER NOT NULL DEFAULT 0;",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -289,6 +307,14 @@ impl crate::config::Settings {
 mod tests {
     use super::*;
 
+    /// What version 4 added, taken away again: a new file made to look
+    /// like one of version 3.
+    const UNDO_VERSION_4: &str = "DROP TABLE report_minute_networks; \
+         ALTER TABLE reports DROP COLUMN network; ALTER TABLE reports DROP COLUMN provider; \
+         ALTER TABLE events DROP COLUMN networks; \
+         ALTER TABLE events DROP COLUMN top_network_share; \
+         ALTER TABLE events DROP COLUMN concentrated;";
+
     #[test]
     fn creates_the_schema_once_and_keeps_the_secret() {
         let dir = tempfile::tempdir().unwrap();
@@ -307,6 +333,7 @@ mod tests {
         let conn = open_writer(&path, &OpenOptions::default()).unwrap();
         // Make it look like a version-1 file: the schema without the
         // indexes of version 2 and the column of version 3.
+        conn.execute_batch(UNDO_VERSION_4).unwrap();
         conn.execute_batch(
             "DROP INDEX deliveries_by_event; DROP INDEX reports_with_comments; \
              ALTER TABLE reports DROP COLUMN source; \
@@ -336,6 +363,7 @@ mod tests {
         let path = dir.path().join("t.db");
         let conn = open_writer(&path, &OpenOptions::default()).unwrap();
         // A version-2 file: reports without `source`, one of them stored.
+        conn.execute_batch(UNDO_VERSION_4).unwrap();
         conn.execute_batch(
             "ALTER TABLE reports DROP COLUMN source; \
              INSERT INTO services VALUES (1, 'claude', 'Claude', '[\"login\"]', 0); \
@@ -356,6 +384,66 @@ mod tests {
             })
             .unwrap();
         assert_eq!((rows, sources), (1, 0));
+    }
+
+    #[test]
+    fn upgrades_a_version_3_database_and_keeps_its_reports_and_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let conn = open_writer(&path, &OpenOptions::default()).unwrap();
+        conn.execute_batch(UNDO_VERSION_4).unwrap();
+        conn.execute_batch(
+            "INSERT INTO services VALUES (1, 'claude', 'Claude', '[\"login\"]', 0); \
+             INSERT INTO reports (service_id, received_ms, minute, category, reporter, counted, \
+                 source) VALUES (1, 60000, 60, 'login', x'00', 1, x'01'); \
+             INSERT INTO report_minutes VALUES (1, 60, 'login', 1); \
+             INSERT INTO events (service_id, seq, status, started_at, detected_at, opened_by, \
+                 peak_at, peak, ended_at, total, excess, expected, severity, waves) \
+                 VALUES (1, 1, 'open', 60, 120, 'extreme', 60, 40, 120, 40, 39, 1, 'minor', '[]'); \
+             PRAGMA user_version = 3;",
+        )
+        .unwrap();
+        drop(conn);
+        let conn = open_writer(&path, &OpenOptions::default()).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let (rows, networks): (i64, i64) = conn
+            .query_row("SELECT count(*), count(network) FROM reports", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(
+            (rows, networks),
+            (1, 0),
+            "the report is kept, without networks"
+        );
+        // The event was announced (or not) before networks were judged: it
+        // keeps its standing, and its figures are unknown, not zero.
+        let event = get_event(&conn, 1).unwrap().expect("the event is kept");
+        assert_eq!(event.total, 40);
+        assert!(!event.concentrated);
+        assert_eq!((event.networks, event.top_network_share), (None, None));
+        // And the new table takes counts.
+        let n = NetworkCounts {
+            service_id: 1,
+            minute: 120,
+            reports: 2,
+            networks: 2,
+            new_networks: 2,
+            top_provider: 1,
+        };
+        let mut conn = conn;
+        commit_batch(&mut conn, &[], &[n, n]).unwrap();
+        let summed: (i64, i64) = conn
+            .query_row(
+                "SELECT reports, top_provider FROM report_minute_networks WHERE minute = 120",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(summed, (4, 1), "counts add up, the top is kept");
     }
 
     #[test]

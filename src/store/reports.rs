@@ -2,7 +2,7 @@
 //! per-minute counts they add to.
 
 use super::{Context, StoreError};
-use crate::domain::{Category, ErrorCode, Minute, Platform, Region};
+use crate::domain::{Category, ErrorCode, Minute, NetworkKeys, Platform, Region};
 use rusqlite::{params, Connection};
 use std::collections::HashMap;
 
@@ -36,6 +36,9 @@ pub struct Report {
     pub reporter: [u8; 16],
     /// Keyed hash of the client address alone; `None` for imported history.
     pub source: Option<[u8; 16]>,
+    /// Keyed hashes of the client's site and provider networks; `None` for
+    /// imported history.
+    pub network: Option<NetworkKeys>,
 }
 
 impl Report {
@@ -52,10 +55,34 @@ pub struct NewReport {
     pub counted: bool,
 }
 
+/// What a batch adds to the network figures of one service and minute
+/// (`report_minute_networks`): counts to add, and the provider top to keep
+/// if it is larger than the stored one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NetworkCounts {
+    pub service_id: i64,
+    /// Start of the minute, Unix seconds.
+    pub minute: i64,
+    /// Counted reports that came with an address.
+    pub reports: u32,
+    /// Sites (IPv4 /24, IPv6 /48) seen for the first time in the minute.
+    pub networks: u32,
+    /// Sites not counted new within the window before.
+    pub new_networks: u32,
+    /// Most counted reports from one provider block (IPv4 /16, IPv6 /32)
+    /// in the window ending with the minute.
+    pub top_provider: u32,
+}
+
 /// Inserts the batch and adds its counted reports to `report_minutes` and
-/// `report_minute_facets`, all in one transaction: either every row and count
-/// lands or none does. Returns the new row ids, in batch order.
-pub fn commit_batch(conn: &mut Connection, batch: &[NewReport]) -> Result<Vec<i64>, StoreError> {
+/// `report_minute_facets`, and `networks` to `report_minute_networks`, all
+/// in one transaction: either every row and count lands or none does.
+/// Returns the new row ids, in batch order.
+pub fn commit_batch(
+    conn: &mut Connection,
+    batch: &[NewReport],
+    networks: &[NetworkCounts],
+) -> Result<Vec<i64>, StoreError> {
     let tx = conn.transaction().context("starting a report batch")?;
     let mut ids = Vec::with_capacity(batch.len());
     let mut minutes: HashMap<(i64, i64, &str), i64> = HashMap::new();
@@ -64,8 +91,8 @@ pub fn commit_batch(conn: &mut Connection, batch: &[NewReport]) -> Result<Vec<i6
         let mut insert = tx
             .prepare_cached(
                 "INSERT INTO reports (service_id, received_ms, minute, category, error_code, \
-                 region, platform, comment, reporter, counted, source) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                 region, platform, comment, reporter, counted, source, network, provider) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )
             .context("preparing the report insert")?;
         for NewReport { report: r, counted } in batch {
@@ -83,6 +110,8 @@ pub fn commit_batch(conn: &mut Connection, batch: &[NewReport]) -> Result<Vec<i6
                     &r.reporter[..],
                     counted,
                     r.source.as_ref().map(|s| &s[..]),
+                    r.network.as_ref().map(|n| &n.site[..]),
+                    r.network.as_ref().map(|n| &n.provider[..]),
                 ])
                 .context("inserting a report")?;
             ids.push(tx.last_insert_rowid());
@@ -147,6 +176,31 @@ pub fn commit_batch(conn: &mut Connection, batch: &[NewReport]) -> Result<Vec<i6
                 .execute(params![service, minute, facet, value.to_string(), n])
                 .context("adding to report_minute_facets")?;
         }
+        if !networks.is_empty() {
+            let mut upsert_networks = tx
+                .prepare_cached(
+                    "INSERT INTO report_minute_networks \
+                     (service_id, minute, reports, networks, new_networks, top_provider) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                     ON CONFLICT DO UPDATE SET reports = reports + excluded.reports, \
+                     networks = networks + excluded.networks, \
+                     new_networks = new_networks + excluded.new_networks, \
+                     top_provider = MAX(top_provider, excluded.top_provider)",
+                )
+                .context("preparing the network upsert")?;
+            for n in networks {
+                upsert_networks
+                    .execute(params![
+                        n.service_id,
+                        n.minute,
+                        n.reports,
+                        n.networks,
+                        n.new_networks,
+                        n.top_provider
+                    ])
+                    .context("adding to report_minute_networks")?;
+            }
+        }
     }
     tx.commit().context("committing a report batch")?;
     Ok(ids)
@@ -206,6 +260,43 @@ pub fn recent_counted_sources(
         let (source, at) = row.context("reading a source")?;
         if let Ok(key) = <[u8; 16]>::try_from(source.as_slice()) {
             out.push((key, at));
+        }
+    }
+    Ok(out)
+}
+
+/// The network keys and times of the counted reports of one service since
+/// `since_ms`, oldest first: what the network tally is rebuilt from after a
+/// restart.
+pub fn recent_counted_networks(
+    conn: &Connection,
+    service_id: i64,
+    since_ms: i64,
+) -> Result<Vec<(NetworkKeys, i64)>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT network, provider, received_ms FROM reports \
+             WHERE service_id = ?1 AND received_ms >= ?2 AND counted = 1 \
+             AND network IS NOT NULL AND provider IS NOT NULL ORDER BY received_ms",
+        )
+        .context("reading recent networks")?;
+    let rows = stmt
+        .query_map(params![service_id, since_ms], |r| {
+            Ok((
+                r.get::<_, Vec<u8>>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })
+        .context("reading recent networks")?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (site, provider, at) = row.context("reading a report's networks")?;
+        if let (Ok(site), Ok(provider)) = (
+            <[u8; 8]>::try_from(site.as_slice()),
+            <[u8; 8]>::try_from(provider.as_slice()),
+        ) {
+            out.push((NetworkKeys { site, provider }, at));
         }
     }
     Ok(out)

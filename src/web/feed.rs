@@ -150,7 +150,22 @@ pub async fn atom(
         .iter()
         .map(|e| {
             let name = names(&e.service);
-            let (title, summary) = if e.is_open() {
+            let (title, summary) = if e.concentrated {
+                (
+                    format!(
+                        "{name}: reports from few networks, {}",
+                        if e.is_open() { "ongoing" } else { "ended" }
+                    ),
+                    format!(
+                        "Reports about {name} rose far above normal from {} UTC, but from {} \
+                         network{} only (or mostly from one provider block): not treated as an \
+                         outage, and no one was paged.",
+                        rfc3339(e.started_at),
+                        e.networks.unwrap_or(0),
+                        if e.networks == Some(1) { "" } else { "s" }
+                    ),
+                )
+            } else if e.is_open() {
                 (
                     format!("{name}: outage ({}) ongoing", e.severity),
                     format!(

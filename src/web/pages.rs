@@ -7,7 +7,6 @@ use super::view::{self, count, duration, status_label, status_rank, TimeView, Vi
 use super::{assets, html, PageError, Representation};
 use crate::api::AppState;
 use crate::domain::Minute;
-use crate::monitor::status_text;
 use crate::store::{self, Comment, EventAlert, EventFilter, EventRecord, EventView, TopItem};
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
@@ -270,6 +269,8 @@ struct EventRow {
     severity: String,
     open: bool,
     waves: usize,
+    networks: String,
+    concentrated: bool,
 }
 
 impl EventRow {
@@ -283,8 +284,17 @@ impl EventRow {
             severity: e.severity.clone(),
             open: e.is_open(),
             waves: e.waves.len(),
+            networks: networks_text(e),
+            concentrated: e.concentrated,
         }
     }
+}
+
+/// How many networks an event's reports came from, as a table shows it;
+/// a dash for an event from before they were recorded.
+fn networks_text(e: &EventRecord) -> String {
+    e.networks
+        .map_or_else(|| "–".to_owned(), |n| count(n.max(0) as u64))
 }
 
 struct CommentRow {
@@ -302,6 +312,8 @@ struct ServicePage {
     name: String,
     status: &'static str,
     status_label: &'static str,
+    /// Its open event came from too few networks to be called an outage.
+    concentrated: bool,
     range: &'static str,
     range_label: &'static str,
     ranges: Vec<RangeLink>,
@@ -465,6 +477,7 @@ pub async fn service(
         name: service.name.clone(),
         status,
         status_label: status_label(status),
+        concentrated: concentrated_now(&state, &service),
         range: range.key(),
         range_label: range.label(),
         ranges: Range::ALL
@@ -687,6 +700,9 @@ struct EventPage {
     duration: String,
     total: String,
     excess: String,
+    networks: Option<String>,
+    top_share: Option<String>,
+    concentrated: bool,
     chart: String,
     waves: Vec<WaveRow>,
     categories: Vec<TopItem>,
@@ -772,6 +788,11 @@ pub async fn event(
         duration: duration((record.end(now) - record.started_at) / 60),
         total: count(record.total.max(0) as u64),
         excess: count(record.excess.max(0.0).round() as u64),
+        networks: record.networks.map(|_| networks_text(&record)),
+        top_share: record
+            .top_network_share
+            .map(|s| format!("{:.0}%", (s * 100.0).clamp(0.0, 100.0))),
+        concentrated: record.concentrated,
         chart,
         waves: record
             .waves
@@ -805,13 +826,23 @@ pub async fn event(
     html(&page, &page.layout.etag)
 }
 
-/// Where a service stands now: `ok`, `elevated` or `outage`.
+/// Where a service stands now: `ok`, `elevated` or `outage` (an open event
+/// from too few networks is `elevated`).
 pub fn status_of(state: &AppState, service: &Arc<store::Service>) -> &'static str {
     state
         .monitor
         .board
         .get(service.id)
-        .map_or("ok", |s| status_text(s.status))
+        .map_or("ok", |s| s.shown())
+}
+
+/// Whether a service's open event came from too few networks.
+fn concentrated_now(state: &AppState, service: &Arc<store::Service>) -> bool {
+    state
+        .monitor
+        .board
+        .get(service.id)
+        .is_some_and(|s| s.status == crate::detect::Status::Outage && s.concentrated)
 }
 
 #[cfg(test)]
@@ -854,6 +885,9 @@ mod tests {
                 ended_at: from + 7 * step,
                 reports: 60,
             }],
+            networks: Some(12),
+            top_network_share: Some(0.2),
+            concentrated: false,
         };
         let svg = render_chart(
             "t",

@@ -307,6 +307,11 @@ async fn an_outage_shows_on_every_page_the_badge_and_the_feed() {
     );
     assert!(event.contains("Ongoing"));
     assert!(event.contains("Alerts sent"));
+    // Imported history has no address: it adds no network and is an outage.
+    assert_eq!(events[0]["networks"], 0);
+    assert_eq!(events[0]["concentrated"], false);
+    assert!(event.contains("none with an address (imported history)"));
+    assert!(!event.contains(">Concentrated</span>"));
 
     let badge = app.get("/badge/claude.svg").await.text().await.unwrap();
     assert!(badge.contains(">outage</text>") && badge.contains("#b3261e"));

@@ -8,6 +8,7 @@ mod durability;
 mod events;
 mod health;
 mod helpers;
+mod networks;
 mod process;
 mod receiver;
 mod reports;
