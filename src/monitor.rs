@@ -107,11 +107,13 @@ impl StatusBoard {
 pub enum MonitorError {
     #[error("the detector could not read or write the database")]
     Store(#[from] StoreError),
+    #[error("the detector's parameters cannot build a detector")]
+    Parameters(#[from] crate::detect::TuningError),
     #[error("the detector has stopped")]
     Stopped,
 }
 
-type Reply = oneshot::Sender<Result<(), String>>;
+type Reply = oneshot::Sender<Result<(), StoreError>>;
 
 enum Command {
     /// Process every closed minute now.
@@ -151,10 +153,9 @@ impl MonitorHandle {
         Self::wait(rx).await
     }
 
-    async fn wait(rx: oneshot::Receiver<Result<(), String>>) -> Result<(), MonitorError> {
+    async fn wait(rx: oneshot::Receiver<Result<(), StoreError>>) -> Result<(), MonitorError> {
         match rx.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(msg)) => Err(MonitorError::Store(StoreError::Corrupt(msg))),
+            Ok(result) => Ok(result?),
             Err(_) => Err(MonitorError::Stopped),
         }
     }
@@ -225,11 +226,10 @@ impl Monitor {
         grace: Duration,
         replay_max: Duration,
         alerts: AlertSettings,
-    ) -> Result<(MonitorHandle, MonitorThread), StoreError> {
-        // Parameters that cannot build a detector are a programming error in
-        // the defaults; refuse to start rather than run blind.
-        let tuning = Tuning::new(&params, STEP_SECS)
-            .map_err(|e| StoreError::Corrupt(format!("detector parameters: {e}")))?;
+    ) -> Result<(MonitorHandle, MonitorThread), MonitorError> {
+        // Parameters that cannot build a detector: refuse to start rather than
+        // run blind.
+        let tuning = Tuning::new(&params, STEP_SECS)?;
         let saved = store::load_detector_states(&conn)?
             .into_iter()
             .map(|(id, last, state)| (id, (last, state)))
@@ -250,7 +250,10 @@ impl Monitor {
         let join = std::thread::Builder::new()
             .name("downwave-detector".into())
             .spawn(move || monitor.run(rx))
-            .map_err(|e| StoreError::Corrupt(format!("cannot start the detector thread: {e}")))?;
+            .map_err(|source| StoreError::Thread {
+                what: "detector",
+                source,
+            })?;
         Ok((
             MonitorHandle {
                 tx: tx.clone(),
@@ -267,7 +270,7 @@ impl Monitor {
         loop {
             match rx.recv_timeout(Duration::from_secs(1)) {
                 Ok(Command::CatchUp(reply)) => {
-                    let _ = reply.send(self.tick(true).map_err(|e| crate::error::chain(&e)));
+                    let _ = reply.send(self.tick(true));
                 }
                 Ok(Command::Imported(first_minutes, reply)) => {
                     let behind: Vec<i64> = first_minutes
@@ -279,7 +282,7 @@ impl Monitor {
                         .map(|(id, _)| *id)
                         .collect();
                     let r = self.reset(&behind).and_then(|()| self.tick(true));
-                    let _ = reply.send(r.map_err(|e| crate::error::chain(&e)));
+                    let _ = reply.send(r);
                 }
                 Ok(Command::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => {
@@ -649,8 +652,10 @@ fn announce(
         return Ok(0);
     };
     let view = store::EventView::load(conn, record)?;
-    let mut payload = serde_json::to_value(&view)
-        .map_err(|e| StoreError::Corrupt(format!("serialising an event: {e}")))?;
+    let mut payload = serde_json::to_value(&view).map_err(|source| StoreError::Encode {
+        what: "an event",
+        source,
+    })?;
     payload["url"] = serde_json::Value::String(format!(
         "{}{}",
         alerts.public_url.trim_end_matches('/'),
@@ -684,8 +689,10 @@ fn announce(
 
 /// A detector's memory, as it is saved.
 fn memory(t: &Tracked) -> Result<String, StoreError> {
-    serde_json::to_string(t.detector.state())
-        .map_err(|e| StoreError::Corrupt(format!("serialising detector state: {e}")))
+    serde_json::to_string(t.detector.state()).map_err(|source| StoreError::Encode {
+        what: "a detector's state",
+        source,
+    })
 }
 
 fn save(conn: &Connection, service_id: i64, t: &mut Tracked) -> Result<(), StoreError> {

@@ -269,11 +269,14 @@ impl Courier {
         tokio::task::spawn_blocking(move || {
             let guard = conn
                 .lock()
-                .map_err(|_| StoreError::Corrupt("dispatcher connection poisoned".into()))?;
+                .map_err(|_| StoreError::Poisoned("dispatcher's database connection"))?;
             f(&guard)
         })
         .await
-        .map_err(|e| StoreError::Corrupt(format!("dispatcher task: {e}")))?
+        .map_err(|e| StoreError::TaskFailed {
+            what: "dispatcher database",
+            message: e.to_string(),
+        })?
     }
 
     async fn attempt(&self, d: &Delivery, w: &Webhook) -> Outcome {

@@ -439,7 +439,10 @@ impl GroupCommitWriter {
         let join = std::thread::Builder::new()
             .name("downwave-writer".into())
             .spawn(move || writer.run())
-            .map_err(|e| StoreError::Corrupt(format!("cannot start the writer thread: {e}")))?;
+            .map_err(|source| StoreError::Thread {
+                what: "writer",
+                source,
+            })?;
         Ok((handle, WriterThread { tx, join }))
     }
 

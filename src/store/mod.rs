@@ -101,6 +101,25 @@ pub enum StoreError {
     DuplicateSlug(String),
     #[error("the database holds a row this version cannot read: {0}")]
     Corrupt(String),
+    #[error("cannot start the {what} thread (is the process out of threads or memory?)")]
+    Thread {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot encode {what} as JSON")]
+    Encode {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("the {0} was left inconsistent by a panic in another thread; restart downwave")]
+    Poisoned(&'static str),
+    #[error("the {what} task stopped before it finished: {message}")]
+    TaskFailed {
+        what: &'static str,
+        message: String,
+    },
 }
 
 impl StoreError {
