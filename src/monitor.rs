@@ -23,7 +23,7 @@ use crate::clock::Clock;
 use crate::detect::{
     DetectorParams, Event, EventChange, Observation, SeriesDetector, SeriesState, Status, Tuning,
 };
-use crate::domain::Minute;
+use crate::domain::{MessageKind, Minute};
 use crate::store::{self, Context as _, DetectorMinute, StoreError};
 use rusqlite::Connection;
 use std::collections::{HashMap, HashSet};
@@ -61,10 +61,10 @@ impl ServiceStatus {
     /// The status people are shown: an outage from too few networks is
     /// `elevated` ("possible problems"), as it is to on-call, whom it does
     /// not page.
-    pub fn shown(&self) -> &'static str {
+    pub fn shown(&self) -> Status {
         match self.status {
-            Status::Outage if self.concentrated => "elevated",
-            s => status_text(s),
+            Status::Outage if self.concentrated => Status::Elevated,
+            s => s,
         }
     }
 }
@@ -396,7 +396,7 @@ impl Monitor {
         let mut announced = 0;
         for &id in &ids {
             store::resolve_event(&tx, id, resolved_at)?;
-            announced += announce(&tx, &self.alerts, id, "outage.resolved", 0, true, now)?;
+            announced += announce(&tx, &self.alerts, id, MessageKind::Resolved, 0, true, now)?;
         }
         store::drop_set_aside_events(&tx, service_id)?;
         tx.commit().context("dropping events")?;
@@ -490,7 +490,7 @@ impl Monitor {
         let mut rows = Vec::new();
         let mut statuses = Vec::new();
         // (service, event as of the change, message kind, wave, minute)
-        let mut changes: Vec<(i64, Event, &'static str, usize, i64)> = Vec::new();
+        let mut changes: Vec<(i64, Event, MessageKind, usize, i64)> = Vec::new();
         let mut open_events: Vec<(i64, Event)> = Vec::new();
         let mut memories: Vec<(i64, i64, String)> = Vec::new();
         for (&service_id, t) in self.tracked.iter_mut() {
@@ -508,18 +508,18 @@ impl Monitor {
                     baseline: obs.expected,
                     upper: obs.band,
                     score: obs.score,
-                    status: status_text(obs.status),
+                    status: obs.status,
                 });
                 if let Some(change) = obs.change {
                     let (event, kind, wave) = match change {
                         EventChange::Opened { .. } | EventChange::Updated { .. } => {
-                            (t.detector.open_event(), "outage.opened", 0)
+                            (t.detector.open_event(), MessageKind::Opened, 0)
                         }
                         EventChange::NewWave { wave, .. } => {
-                            (t.detector.open_event(), "outage.wave", wave)
+                            (t.detector.open_event(), MessageKind::Wave, wave)
                         }
                         EventChange::Resolved { .. } => {
-                            (t.detector.last_resolved(), "outage.resolved", 0)
+                            (t.detector.last_resolved(), MessageKind::Resolved, 0)
                         }
                     };
                     if let Some(event) = event {
@@ -566,9 +566,9 @@ impl Monitor {
             let written = store::upsert_event(&tx, *service_id, event, &networks)?;
             // A concentrated event pages no one. Its resolution is queued all
             // the same: it goes only to subscriptions told of the opening.
-            let pages = !written.concentrated || *kind == "outage.resolved";
+            let pages = !written.concentrated || *kind == MessageKind::Resolved;
             if pages && recent(minute + STEP_SECS) {
-                announced += announce(&tx, &self.alerts, written.id, kind, *wave, false, now)?;
+                announced += announce(&tx, &self.alerts, written.id, *kind, *wave, false, now)?;
             }
         }
         let mut concentrated = HashMap::new();
@@ -582,7 +582,7 @@ impl Monitor {
                     &tx,
                     &self.alerts,
                     written.id,
-                    "outage.opened",
+                    MessageKind::Opened,
                     0,
                     false,
                     now,
@@ -643,7 +643,7 @@ fn announce(
     conn: &Connection,
     alerts: &AlertSettings,
     event_id: i64,
-    kind: &str,
+    kind: MessageKind,
     wave: usize,
     withdrawn: bool,
     now: chrono::DateTime<chrono::Utc>,
@@ -665,8 +665,10 @@ fn announce(
     let payload = payload.to_string();
     let now_ms = now.timestamp_millis();
     let mut queued = 0;
-    let kinds: &[&str] = if kind == "outage.wave" {
-        &["outage.opened", "outage.wave"]
+    // A wave announces the opening too, to a subscription that has not had
+    // it (one the event has only now grown into).
+    let kinds: &[MessageKind] = if kind == MessageKind::Wave {
+        &[MessageKind::Opened, MessageKind::Wave]
     } else {
         std::slice::from_ref(&kind)
     };
@@ -676,8 +678,8 @@ fn announce(
             &store::Announcement {
                 event_id,
                 service: &view.service,
-                severity: &view.severity,
-                kind: k,
+                severity: view.severity,
+                kind: *k,
                 wave,
                 payload: &payload,
             },
@@ -699,12 +701,4 @@ fn save(conn: &Connection, service_id: i64, t: &mut Tracked) -> Result<(), Store
     store::save_detector_state(conn, service_id, t.last, &memory(t)?)?;
     t.unsaved = 0;
     Ok(())
-}
-
-pub fn status_text(s: Status) -> &'static str {
-    match s {
-        Status::Ok => "ok",
-        Status::Elevated => "elevated",
-        Status::Outage => "outage",
-    }
 }

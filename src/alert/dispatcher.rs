@@ -304,9 +304,9 @@ impl Courier {
         let data: serde_json::Value = serde_json::from_str(&d.payload).unwrap_or_default();
         let timestamp = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let body = render(
-            &w.format,
+            w.format,
             &Message {
-                kind: &d.kind,
+                kind: d.kind,
                 data: &data,
                 timestamp: &timestamp,
                 routing_key: w.routing_key.as_deref(),
@@ -408,7 +408,7 @@ impl Courier {
         self.metrics
             .deliveries
             .get_or_create(&DeliveryLabels {
-                format: w.format.clone(),
+                format: w.format.as_str().to_owned(),
                 outcome: counted,
             })
             .inc();

@@ -8,12 +8,11 @@
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-/// The formats a subscription can ask for.
-pub const FORMATS: [&str; 5] = ["generic", "slack", "discord", "pagerduty", "alertmanager"];
+use crate::domain::{MessageKind, WebhookFormat};
 
-/// What is announced: `outage.opened`, `outage.wave`, `outage.resolved`, `ping`.
+/// What is announced, and the event as it was.
 pub struct Message<'a> {
-    pub kind: &'a str,
+    pub kind: MessageKind,
     /// The event (an `EventView` as JSON), or for a ping `{"webhook_id": …}`.
     pub data: &'a Value,
     /// When this attempt is sent (RFC 3339).
@@ -22,19 +21,19 @@ pub struct Message<'a> {
     pub routing_key: Option<&'a str>,
 }
 
-pub fn render(format: &str, m: &Message<'_>) -> Value {
+pub fn render(format: WebhookFormat, m: &Message<'_>) -> Value {
     match format {
-        "slack" => slack(m),
-        "discord" => discord(m),
-        "pagerduty" => pagerduty(m),
-        "alertmanager" => alertmanager(m),
-        _ => generic(m),
+        WebhookFormat::Slack => slack(m),
+        WebhookFormat::Discord => discord(m),
+        WebhookFormat::PagerDuty => pagerduty(m),
+        WebhookFormat::Alertmanager => alertmanager(m),
+        WebhookFormat::Generic => generic(m),
     }
 }
 
 /// Standard Webhooks: `{type, timestamp, data}`.
 fn generic(m: &Message<'_>) -> Value {
-    json!({"type": m.kind, "timestamp": m.timestamp, "data": m.data})
+    json!({"type": m.kind.as_str(), "timestamp": m.timestamp, "data": m.data})
 }
 
 fn text(v: &Value, key: &str) -> String {
@@ -65,20 +64,20 @@ fn headline(m: &Message<'_>) -> String {
     let d = m.data;
     let service = text(d, "service");
     match m.kind {
-        "outage.opened" => format!(
+        MessageKind::Opened => format!(
             "Outage: {service} ({}), {} reports/min",
             text(d, "severity"),
             text(d, "peak")
         ),
-        "outage.wave" => format!(
+        MessageKind::Wave => format!(
             "New wave of reports for {service}: wave {}",
             d["waves"].as_array().map_or(0, Vec::len)
         ),
-        "outage.resolved" if withdrawn(d) => format!(
+        MessageKind::Resolved if withdrawn(d) => format!(
             "Withdrawn: {service}, imported history shows no outage from {}",
             text(d, "started_at")
         ),
-        "outage.resolved" => format!(
+        MessageKind::Resolved => format!(
             "Resolved: {service} after {} minutes, {} reports",
             text(d, "duration_minutes"),
             text(d, "total")
@@ -119,7 +118,7 @@ fn slack_escape(s: &str) -> String {
 fn slack(m: &Message<'_>) -> Value {
     let d = m.data;
     let title = slack_escape(&headline(m));
-    if m.kind == "ping" {
+    if m.kind == MessageKind::Ping {
         return json!({"text": title, "blocks": [
             {"type": "section", "text": {"type": "mrkdwn", "text": title}}
         ]});
@@ -154,9 +153,9 @@ fn discord(m: &Message<'_>) -> Value {
     let d = m.data;
     // Red while open, green when resolved, grey when withdrawn, blue for a ping.
     let color = match m.kind {
-        "outage.resolved" if withdrawn(d) => 0x757575,
-        "outage.resolved" => 0x2e7d32,
-        "ping" => 0x1565c0,
+        MessageKind::Resolved if withdrawn(d) => 0x757575,
+        MessageKind::Resolved => 0x2e7d32,
+        MessageKind::Ping => 0x1565c0,
         _ => 0xc62828,
     };
     let mut embed = json!({
@@ -165,7 +164,7 @@ fn discord(m: &Message<'_>) -> Value {
         "timestamp": m.timestamp,
         "footer": {"text": "downwave"},
     });
-    if m.kind != "ping" {
+    if m.kind != MessageKind::Ping {
         embed["url"] = d["url"].clone();
         embed["fields"] = json!([
             {"name": "Severity", "value": text(d, "severity"), "inline": true},
@@ -193,10 +192,10 @@ fn non_empty(s: String) -> String {
 fn pagerduty(m: &Message<'_>) -> Value {
     let d = m.data;
     let dedup_key = match m.kind {
-        "ping" => format!("downwave-ping-{}", m.timestamp),
+        MessageKind::Ping => format!("downwave-ping-{}", m.timestamp),
         _ => format!("downwave-event-{}", text(d, "id")),
     };
-    if m.kind == "outage.resolved" {
+    if m.kind == MessageKind::Resolved {
         return json!({
             "routing_key": m.routing_key,
             "event_action": "resolve",
@@ -216,15 +215,15 @@ fn pagerduty(m: &Message<'_>) -> Value {
         "payload": {
             "summary": headline(m).chars().take(1024).collect::<String>(),
             "source": "downwave",
-            "severity": if m.kind == "ping" { "info" } else { severity },
-            "timestamp": if m.kind == "ping" { m.timestamp.to_owned() } else { text(d, "started_at") },
+            "severity": if m.kind == MessageKind::Ping { "info" } else { severity },
+            "timestamp": if m.kind == MessageKind::Ping { m.timestamp.to_owned() } else { text(d, "started_at") },
             "component": text(d, "service"),
             "group": "outage",
-            "class": m.kind,
+            "class": m.kind.as_str(),
             "custom_details": d,
         },
     });
-    if m.kind != "ping" {
+    if m.kind != MessageKind::Ping {
         body["client_url"] = d["url"].clone();
         body["links"] = json!([{"href": d["url"], "text": "Event on downwave"}]);
     }
@@ -240,15 +239,15 @@ pub fn fingerprint(event_id: &str) -> String {
 /// Alertmanager's webhook payload, version 4: `firing` then `resolved`.
 fn alertmanager(m: &Message<'_>) -> Value {
     let d = m.data;
-    let resolved = m.kind == "outage.resolved";
+    let resolved = m.kind == MessageKind::Resolved;
     let status = if resolved { "resolved" } else { "firing" };
-    let id = if m.kind == "ping" {
+    let id = if m.kind == MessageKind::Ping {
         "ping".to_owned()
     } else {
         text(d, "id")
     };
     let labels = json!({
-        "alertname": if m.kind == "ping" { "DownwaveTest" } else { "DownwaveOutage" },
+        "alertname": if m.kind == MessageKind::Ping { "DownwaveTest" } else { "DownwaveOutage" },
         "service": text(d, "service"),
         "severity": text(d, "severity"),
         "event_id": id,
@@ -283,7 +282,7 @@ fn alertmanager(m: &Message<'_>) -> Value {
             "status": status,
             "labels": labels,
             "annotations": annotations,
-            "startsAt": if m.kind == "ping" { m.timestamp.to_owned() } else { text(d, "started_at") },
+            "startsAt": if m.kind == MessageKind::Ping { m.timestamp.to_owned() } else { text(d, "started_at") },
             "endsAt": ends_at,
             "generatorURL": d["url"],
             "fingerprint": fingerprint(&id),
@@ -307,9 +306,13 @@ mod tests {
         })
     }
 
-    fn msg<'a>(kind: &'a str, data: &'a Value) -> Message<'a> {
+    fn render_as(format: &str, m: &Message<'_>) -> Value {
+        render(format.parse().unwrap_or_else(|e| panic!("{e}")), m)
+    }
+
+    fn msg<'a>(kind: &str, data: &'a Value) -> Message<'a> {
         Message {
-            kind,
+            kind: kind.parse().unwrap_or_else(|e| panic!("{e}")),
             data,
             timestamp: "2026-03-02T11:50:00Z",
             routing_key: Some("R0UT1NG"),
@@ -328,28 +331,28 @@ mod tests {
             taken_back,
             "Withdrawn: cla<u>de & co, imported history shows no outage from 2026-03-02T11:49:00Z"
         );
-        let slack = render("slack", &msg("outage.resolved", &e));
+        let slack = render_as("slack", &msg("outage.resolved", &e));
         assert!(slack["text"].as_str().unwrap().starts_with("Withdrawn: "));
-        let discord = render("discord", &msg("outage.resolved", &e));
+        let discord = render_as("discord", &msg("outage.resolved", &e));
         assert_eq!(discord["embeds"][0]["color"], 0x757575);
         // PagerDuty and Alertmanager close the incident all the same.
         assert_eq!(
-            render("pagerduty", &msg("outage.resolved", &e))["event_action"],
+            render_as("pagerduty", &msg("outage.resolved", &e))["event_action"],
             "resolve"
         );
         assert_eq!(
-            render("alertmanager", &msg("outage.resolved", &e))["status"],
+            render_as("alertmanager", &msg("outage.resolved", &e))["status"],
             "resolved"
         );
-        let generic = render("generic", &msg("outage.resolved", &e));
+        let generic = render_as("generic", &msg("outage.resolved", &e));
         assert_eq!(generic["data"]["withdrawn"], true);
     }
 
     #[test]
     fn pagerduty_triggers_then_resolves_the_same_incident() {
         let e = event();
-        let open = render("pagerduty", &msg("outage.opened", &e));
-        let done = render("pagerduty", &msg("outage.resolved", &e));
+        let open = render_as("pagerduty", &msg("outage.opened", &e));
+        let done = render_as("pagerduty", &msg("outage.resolved", &e));
         assert_eq!(open["event_action"], "trigger");
         assert_eq!(done["event_action"], "resolve");
         assert_eq!(open["dedup_key"], done["dedup_key"]);
@@ -360,9 +363,9 @@ mod tests {
     #[test]
     fn alertmanager_fires_then_resolves_with_one_fingerprint() {
         let mut e = event();
-        let firing = render("alertmanager", &msg("outage.opened", &e));
+        let firing = render_as("alertmanager", &msg("outage.opened", &e));
         e["resolved_at"] = json!("2026-03-02T15:14:00Z");
-        let resolved = render("alertmanager", &msg("outage.resolved", &e));
+        let resolved = render_as("alertmanager", &msg("outage.resolved", &e));
         assert_eq!(firing["version"], "4");
         assert_eq!(firing["status"], "firing");
         assert_eq!(resolved["status"], "resolved");
@@ -376,7 +379,7 @@ mod tests {
     #[test]
     fn slack_escapes_markup_and_discord_mentions_nobody() {
         let e = event();
-        let s = render("slack", &msg("outage.opened", &e));
+        let s = render_as("slack", &msg("outage.opened", &e));
         // Everything Slack reads as mrkdwn is escaped; the header is plain text.
         assert!(
             s["text"]
@@ -391,7 +394,7 @@ mod tests {
             }
         }
         assert_eq!(s["blocks"][0]["text"]["type"], "plain_text");
-        let d = render("discord", &msg("outage.opened", &e));
+        let d = render_as("discord", &msg("outage.opened", &e));
         assert_eq!(d["allowed_mentions"]["parse"], json!([]));
         assert_eq!(d["embeds"][0]["url"], "http://downwave.example/e/7");
     }
@@ -400,9 +403,9 @@ mod tests {
     fn every_format_says_how_many_networks_reported() {
         let e = event();
         let said = "312 (one /16 or /32 at most 4% of the excess)";
-        let slack = render("slack", &msg("outage.opened", &e));
+        let slack = render_as("slack", &msg("outage.opened", &e));
         assert!(slack["blocks"][1].to_string().contains(said), "{slack}");
-        let discord = render("discord", &msg("outage.opened", &e));
+        let discord = render_as("discord", &msg("outage.opened", &e));
         let field = discord["embeds"][0]["fields"]
             .as_array()
             .unwrap()
@@ -410,29 +413,29 @@ mod tests {
             .find(|f| f["name"] == "Networks")
             .cloned();
         assert_eq!(field.map(|f| f["value"].clone()), Some(json!(said)));
-        let pd = render("pagerduty", &msg("outage.opened", &e));
+        let pd = render_as("pagerduty", &msg("outage.opened", &e));
         assert_eq!(pd["payload"]["custom_details"]["networks"], 312);
         assert_eq!(pd["payload"]["custom_details"]["concentrated"], false);
-        let am = render("alertmanager", &msg("outage.opened", &e));
+        let am = render_as("alertmanager", &msg("outage.opened", &e));
         assert_eq!(am["alerts"][0]["annotations"]["networks"], "312");
         assert!(am["commonAnnotations"]["description"]
             .as_str()
             .unwrap()
             .contains(said));
-        let generic = render("generic", &msg("outage.opened", &e));
+        let generic = render_as("generic", &msg("outage.opened", &e));
         assert_eq!(generic["data"]["networks"], 312);
         assert_eq!(generic["data"]["top_network_share"], 0.04);
         // An event from before networks were recorded says so.
         let mut old = event();
         old["networks"] = Value::Null;
         old["top_network_share"] = Value::Null;
-        let slack = render("slack", &msg("outage.opened", &old));
+        let slack = render_as("slack", &msg("outage.opened", &old));
         assert!(slack["blocks"][1].to_string().contains("not recorded"));
         // Imported history has none.
         let mut imported = event();
         imported["networks"] = json!(0);
         imported["top_network_share"] = json!(0.0);
-        let slack = render("slack", &msg("outage.opened", &imported));
+        let slack = render_as("slack", &msg("outage.opened", &imported));
         assert!(slack["blocks"][1]
             .to_string()
             .contains("none with an address"));
@@ -441,7 +444,7 @@ mod tests {
     #[test]
     fn generic_is_standard_webhooks_shaped() {
         let e = event();
-        let g = render("generic", &msg("outage.wave", &e));
+        let g = render_as("generic", &msg("outage.wave", &e));
         assert_eq!(g["type"], "outage.wave");
         assert_eq!(g["data"]["id"], 7);
         assert!(g["timestamp"].is_string());

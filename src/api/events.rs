@@ -1,6 +1,7 @@
 //! Outage events: `GET /api/v1/events` and `GET /api/v1/events/{id}`.
 
 use super::AppState;
+use crate::detect::EventStatus;
 use crate::error::ApiError;
 use crate::store::{self, EventFilter, EventView};
 use actix_web::{web, HttpResponse};
@@ -33,17 +34,15 @@ pub async fn list(
         Some(slug) => Some(state.service(slug).await?.id),
         None => None,
     };
-    if let Some(s) = &q.status {
-        if s != "open" && s != "resolved" {
-            return Err(ApiError::unprocessable(
-                "invalid_status",
-                "status must be open or resolved",
-            ));
-        }
-    }
+    let status = match q.status.as_deref() {
+        Some(s) => Some(s.parse::<EventStatus>().map_err(|_| {
+            ApiError::unprocessable("invalid_status", "status must be open or resolved")
+        })?),
+        None => None,
+    };
     let filter = EventFilter {
         service_id,
-        status: q.status,
+        status,
         since: q.since.map(|t| t.timestamp()),
         limit: q.limit.unwrap_or(50).clamp(1, MAX_LIMIT),
     };

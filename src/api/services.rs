@@ -26,7 +26,7 @@ struct ServiceView<'a> {
     /// `ok`, `elevated` (abnormal, no event yet, or an open event from too
     /// few networks to page anyone: "possible problems") or `outage` (an
     /// event is open).
-    status: &'static str,
+    status: crate::detect::Status,
     /// The detector's view of the last closed minute, once it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     last_minute: Option<ServiceStatus>,
@@ -37,7 +37,7 @@ impl<'a> ServiceView<'a> {
         let last_minute = state.monitor.board.get(service.id);
         ServiceView {
             service,
-            status: last_minute.map_or("ok", |s| s.shown()),
+            status: last_minute.map_or(crate::detect::Status::Ok, |s| s.shown()),
             last_minute,
         }
     }

@@ -5,11 +5,11 @@
 use super::body::read_json;
 use super::{Admin, AppState};
 use crate::alert::guard::check_target;
-use crate::alert::render::FORMATS;
 use crate::alert::signing::new_secret;
-use crate::domain::{rfc3339, ServiceSlug};
+use crate::detect::Severity;
+use crate::domain::{rfc3339, ServiceSlug, WebhookFormat};
 use crate::error::ApiError;
-use crate::store::{self, Delivery, Webhook, SEVERITIES};
+use crate::store::{self, Delivery, Webhook};
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{TimeZone, Utc};
 use serde::{Deserialize, Serialize};
@@ -50,9 +50,9 @@ pub struct PatchWebhook {
 struct WebhookView {
     id: i64,
     url: String,
-    format: String,
+    format: WebhookFormat,
     services: Vec<String>,
-    min_severity: String,
+    min_severity: Severity,
     enabled: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     disabled_reason: Option<String>,
@@ -69,9 +69,9 @@ impl WebhookView {
         WebhookView {
             id: w.id,
             url: w.url.clone(),
-            format: w.format.clone(),
+            format: w.format,
             services: w.services.clone(),
-            min_severity: w.min_severity.clone(),
+            min_severity: w.min_severity,
             enabled: w.enabled,
             disabled_reason: w.disabled_reason.clone(),
             rotating_until: w
@@ -84,21 +84,31 @@ impl WebhookView {
     }
 }
 
-/// Checks the fields every subscription must get right.
-async fn validate(w: &Webhook, state: &AppState) -> Result<(), ApiError> {
-    if !FORMATS.contains(&w.format.as_str()) {
-        return Err(ApiError::unprocessable(
+/// A format as a client wrote it.
+fn parse_format(text: &str) -> Result<WebhookFormat, ApiError> {
+    text.parse().map_err(|_| {
+        let all: Vec<&str> = WebhookFormat::ALL.iter().map(|f| f.as_str()).collect();
+        ApiError::unprocessable(
             "invalid_format",
-            format!("format must be one of: {}", FORMATS.join(", ")),
-        ));
-    }
-    if !SEVERITIES.contains(&w.min_severity.as_str()) {
-        return Err(ApiError::unprocessable(
+            format!("format must be one of: {}", all.join(", ")),
+        )
+    })
+}
+
+/// A minimum severity as a client wrote it.
+fn parse_severity(text: &str) -> Result<Severity, ApiError> {
+    text.parse().map_err(|_| {
+        ApiError::unprocessable(
             "invalid_severity",
             "min_severity must be minor, major or critical",
-        ));
-    }
-    if w.format == "pagerduty" && w.routing_key.as_deref().is_none_or(str::is_empty) {
+        )
+    })
+}
+
+/// Checks the fields every subscription must get right (its format and
+/// severity were parsed on the way in).
+async fn validate(w: &Webhook, state: &AppState) -> Result<(), ApiError> {
+    if w.format == WebhookFormat::PagerDuty && w.routing_key.as_deref().is_none_or(str::is_empty) {
         return Err(ApiError::unprocessable(
             "missing_routing_key",
             "a pagerduty subscription needs the integration's routing_key",
@@ -134,9 +144,12 @@ pub async fn create(
     let w = Webhook {
         id: 0,
         url: body.url,
-        format: body.format,
+        format: parse_format(&body.format)?,
         services: body.services,
-        min_severity: body.min_severity.unwrap_or_else(|| "minor".into()),
+        min_severity: match body.min_severity.as_deref() {
+            Some(text) => parse_severity(text)?,
+            None => Severity::Minor,
+        },
         enabled: body.enabled.unwrap_or(true),
         secret: new_secret(),
         previous_secret: None,
@@ -179,13 +192,13 @@ pub async fn patch(
         w.url = url;
     }
     if let Some(format) = body.format {
-        w.format = format;
+        w.format = parse_format(&format)?;
     }
     if let Some(services) = body.services {
         w.services = services;
     }
     if let Some(min) = body.min_severity {
-        w.min_severity = min;
+        w.min_severity = parse_severity(&min)?;
     }
     if let Some(key) = body.routing_key {
         w.routing_key = Some(key);
@@ -266,7 +279,7 @@ pub async fn test(
 struct DeliveryView {
     id: i64,
     #[serde(rename = "type")]
-    kind: String,
+    kind: crate::domain::MessageKind,
     event_id: Option<i64>,
     webhook_id_header: String,
     status: String,

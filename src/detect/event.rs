@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::vocabulary::vocabulary;
+
 /// How bad an event is. Rule (applied to the whole event so far):
 /// - `Critical`: peak ratio >= 10 and excess >= 1000 reports;
 /// - `Major`: peak ratio >= 4 and excess >= 100 reports;
@@ -14,13 +16,19 @@ use serde::{Deserialize, Serialize};
 /// The peak ratio is the peak bucket's count over that bucket's baseline. Both
 /// conditions are needed: a 20x jump from 1 report is not critical, nor is a
 /// 5% rise on a huge service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Minor,
     Major,
     Critical,
 }
+
+vocabulary!(Severity, "severity", {
+    Minor => "minor",
+    Major => "major",
+    Critical => "critical",
+});
 
 impl Severity {
     pub fn grade(peak_ratio: f64, excess: f64) -> Self {
@@ -48,6 +56,26 @@ pub enum OpenReason {
     /// window sum.
     Rise,
 }
+
+vocabulary!(OpenReason, "reason an outage opened", {
+    Extreme => "extreme",
+    Persistent => "persistent",
+    Sustained => "sustained",
+    Rise => "rise",
+});
+
+/// Whether an event is still going on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventStatus {
+    Open,
+    Resolved,
+}
+
+vocabulary!(EventStatus, "event status", {
+    Open => "open",
+    Resolved => "resolved",
+});
 
 /// One rise of reports inside an event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -99,6 +127,14 @@ pub struct Event {
 impl Event {
     pub fn is_open(&self) -> bool {
         self.resolved_at.is_none()
+    }
+
+    pub fn status(&self) -> EventStatus {
+        if self.is_open() {
+            EventStatus::Open
+        } else {
+            EventStatus::Resolved
+        }
     }
 }
 
@@ -321,6 +357,16 @@ mod tests {
             let busy_end = (k as i64 * 45 + 30) * 60;
             assert!((wave.ended_at - busy_end).abs() <= 600, "{wave:?}");
         }
+    }
+
+    #[test]
+    fn the_words_are_serde_s_words() {
+        use crate::domain::vocabulary::assert_serde_matches;
+        assert_serde_matches(Severity::ALL, |v| v.as_str());
+        assert_serde_matches(OpenReason::ALL, |v| v.as_str());
+        assert_serde_matches(EventStatus::ALL, |v| v.as_str());
+        assert_eq!("critical".parse::<Severity>(), Ok(Severity::Critical));
+        assert!("severe".parse::<Severity>().is_err());
     }
 
     #[test]

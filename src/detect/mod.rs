@@ -31,6 +31,6 @@ mod window;
 #[cfg(test)]
 mod properties;
 
-pub use event::{Event, EventChange, OpenReason, Severity, Wave};
+pub use event::{Event, EventChange, EventStatus, OpenReason, Severity, Wave};
 pub use params::{DetectorParams, Tuning, TuningError};
 pub use series::{Observation, RestoreError, SeriesDetector, SeriesState, Status};

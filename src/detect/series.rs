@@ -20,8 +20,8 @@ use super::score::{normal_upper_quantile, surprise, upper_band, z_score, TailCal
 use super::threshold::PathThreshold;
 use super::window::{Window, WindowBucket};
 
-/// Where a series stands after a bucket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Where a series stands after a bucket (Downdetector's three levels).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Ok,
@@ -29,6 +29,32 @@ pub enum Status {
     Elevated,
     /// An event is open.
     Outage,
+}
+
+crate::domain::vocabulary::vocabulary!(Status, "status", {
+    Ok => "ok",
+    Elevated => "elevated",
+    Outage => "outage",
+});
+
+impl Status {
+    /// What the status means to a reader.
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Ok => "No problems",
+            Status::Elevated => "Possible problems",
+            Status::Outage => "Outage",
+        }
+    }
+
+    /// Sort key: outages first, then possible problems, then the rest.
+    pub fn rank(self) -> u8 {
+        match self {
+            Status::Outage => 0,
+            Status::Elevated => 1,
+            Status::Ok => 2,
+        }
+    }
 }
 
 /// The detector's verdict on one bucket.
@@ -721,6 +747,16 @@ mod tests {
             }
         }
         opened
+    }
+
+    #[test]
+    fn statuses_are_their_words_and_read_as_people_say_them() {
+        crate::domain::vocabulary::assert_serde_matches(Status::ALL, |s| s.as_str());
+        assert_eq!("elevated".parse(), Ok(Status::Elevated));
+        assert_eq!(Status::Elevated.label(), "Possible problems");
+        let mut all = Status::ALL.to_vec();
+        all.sort_by_key(|s| s.rank());
+        assert_eq!(all, [Status::Outage, Status::Elevated, Status::Ok]);
     }
 
     #[test]

@@ -6,20 +6,26 @@
 mod category;
 mod comment;
 mod error_code;
+mod format;
+mod message;
 mod minute;
 mod network;
 mod platform;
 mod region;
 mod slug;
+pub(crate) mod vocabulary;
 
 pub use category::{Category, CategoryList};
 pub use comment::Comment;
 pub use error_code::ErrorCode;
+pub use format::WebhookFormat;
+pub use message::MessageKind;
 pub use minute::{rfc3339, Minute};
 pub use network::{ClientAddr, HostKey, NetworkKeys, Scope};
 pub use platform::{Platform, ServiceName};
 pub use region::Region;
 pub use slug::ServiceSlug;
+pub use vocabulary::UnknownWord;
 
 /// Why a value sent by a client was refused. The `code` is stable and part of
 /// the API; the message is a sentence for people.

@@ -240,11 +240,6 @@ pub fn events_jsonl(events: &[Event]) -> String {
 pub fn scores_csv(obs: &[Observation]) -> String {
     let mut out = String::from("timestamp,value,baseline,band,score,z,window_score,phi,status\n");
     for o in obs {
-        let status = match o.status {
-            crate::detect::Status::Ok => "ok",
-            crate::detect::Status::Elevated => "elevated",
-            crate::detect::Status::Outage => "outage",
-        };
         let _ = writeln!(
             out,
             "{},{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.4},{}",
@@ -256,7 +251,7 @@ pub fn scores_csv(obs: &[Observation]) -> String {
             o.z,
             o.window_score,
             o.phi,
-            status
+            o.status
         );
     }
     out

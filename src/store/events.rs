@@ -1,8 +1,8 @@
 //! Outage events and what the detector made of each minute.
 
 use super::TopItem;
-use super::{Context, StoreError};
-use crate::detect::{Event, Wave};
+use super::{word, Context, StoreError};
+use crate::detect::{Event, EventStatus, OpenReason, Severity, Status, Wave};
 use crate::domain::Minute;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
@@ -14,10 +14,10 @@ pub struct EventRecord {
     #[serde(skip)]
     pub service_id: i64,
     pub service: String,
-    pub status: String,
+    pub status: EventStatus,
     pub started_at: i64,
     pub detected_at: i64,
-    pub opened_by: String,
+    pub opened_by: OpenReason,
     pub peak_at: i64,
     pub peak: f64,
     pub ended_at: i64,
@@ -25,7 +25,7 @@ pub struct EventRecord {
     pub total: i64,
     pub excess: f64,
     pub expected: f64,
-    pub severity: String,
+    pub severity: Severity,
     pub waves: Vec<Wave>,
     /// Distinct sites (IPv4 /24, IPv6 /48) the event's reports came from, at
     /// least; `None` for an event from before networks were recorded.
@@ -58,7 +58,7 @@ pub struct EventWrite {
 
 impl EventRecord {
     pub fn is_open(&self) -> bool {
-        self.status == "open"
+        self.status == EventStatus::Open
     }
 
     /// Where the event ends on a chart or in a duration: `now` while it is
@@ -70,13 +70,6 @@ impl EventRecord {
             self.resolved_at.unwrap_or(self.ended_at)
         }
     }
-}
-
-fn enum_text<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|j| j.as_str().map(str::to_owned))
-        .unwrap_or_default()
 }
 
 /// Writes the event's current state with what its networks say; returns
@@ -116,7 +109,7 @@ pub fn upsert_event(
     let was_concentrated = existing.is_some_and(|(_, c)| c);
     let concentrated = networks.concentrated && existing.is_none_or(|(_, c)| c);
     let waves = serde_json::to_string(&e.waves).unwrap_or_else(|_| "[]".into());
-    let status = if e.is_open() { "open" } else { "resolved" };
+    let status = e.status().as_str();
     // ?15 is the row for an update and the service for an insert.
     let row_or_service = existing.map_or(service_id, |(id, _)| id);
     let fields = params![
@@ -124,7 +117,7 @@ pub fn upsert_event(
         status,
         e.started_at,
         e.detected_at,
-        enum_text(&e.opened_by),
+        e.opened_by.as_str(),
         e.peak_at,
         e.peak,
         e.ended_at,
@@ -132,7 +125,7 @@ pub fn upsert_event(
         e.total as i64,
         e.excess,
         e.expected,
-        enum_text(&e.severity),
+        e.severity.as_str(),
         waves,
         row_or_service,
         networks.networks,
@@ -237,10 +230,10 @@ fn event_from_row(r: &Row<'_>) -> rusqlite::Result<EventRecord> {
         id: r.get(0)?,
         service_id: r.get(1)?,
         service: r.get(2)?,
-        status: r.get(3)?,
+        status: word(r, 3)?,
         started_at: r.get(4)?,
         detected_at: r.get(5)?,
-        opened_by: r.get(6)?,
+        opened_by: word(r, 6)?,
         peak_at: r.get(7)?,
         peak: r.get(8)?,
         ended_at: r.get(9)?,
@@ -248,7 +241,7 @@ fn event_from_row(r: &Row<'_>) -> rusqlite::Result<EventRecord> {
         total: r.get(11)?,
         excess: r.get(12)?,
         expected: r.get(13)?,
-        severity: r.get(14)?,
+        severity: word(r, 14)?,
         waves: serde_json::from_str(&waves).unwrap_or_default(),
         networks: r.get(16)?,
         top_network_share: r.get(17)?,
@@ -260,8 +253,7 @@ fn event_from_row(r: &Row<'_>) -> rusqlite::Result<EventRecord> {
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter {
     pub service_id: Option<i64>,
-    /// `open` or `resolved`.
-    pub status: Option<String>,
+    pub status: Option<EventStatus>,
     /// Only events that started at or after this time (Unix seconds).
     pub since: Option<i64>,
     pub limit: usize,
@@ -278,7 +270,12 @@ pub fn list_events(conn: &Connection, f: &EventFilter) -> Result<Vec<EventRecord
     let mut stmt = conn.prepare_cached(&sql).context("listing events")?;
     let rows = stmt
         .query_map(
-            params![f.service_id, f.status, f.since, f.limit as i64],
+            params![
+                f.service_id,
+                f.status.map(EventStatus::as_str),
+                f.since,
+                f.limit as i64
+            ],
             event_from_row,
         )
         .context("listing events")?;
@@ -330,7 +327,7 @@ pub struct DetectorMinute {
     pub baseline: f64,
     pub upper: f64,
     pub score: f64,
-    pub status: &'static str,
+    pub status: Status,
 }
 
 pub fn insert_detector_minutes(
@@ -351,7 +348,7 @@ pub fn insert_detector_minutes(
             m.baseline,
             m.upper,
             m.score,
-            m.status
+            m.status.as_str()
         ])
         .context("writing a detector minute")?;
     }
@@ -564,7 +561,7 @@ pub struct RecordedMinute {
     pub baseline: f64,
     pub upper: f64,
     pub score: f64,
-    pub status: String,
+    pub status: Status,
 }
 
 /// The latest minute the detector recorded for a service.
@@ -587,7 +584,7 @@ pub fn last_detector_minute(
             baseline: r.get(2)?,
             upper: r.get(3)?,
             score: r.get(4)?,
-            status: r.get(5)?,
+            status: word(r, 5)?,
         })
     })
     .optional()
@@ -613,8 +610,8 @@ pub struct WaveView {
 pub struct EventView {
     pub id: i64,
     pub service: String,
-    pub status: String,
-    pub severity: String,
+    pub status: EventStatus,
+    pub severity: Severity,
     pub started_at: Minute,
     pub detected_at: Minute,
     pub peak_at: Minute,
@@ -628,7 +625,7 @@ pub struct EventView {
     pub total: i64,
     /// Reports above the baseline over the event.
     pub excess: f64,
-    pub opened_by: String,
+    pub opened_by: OpenReason,
     pub waves: Vec<WaveView>,
     pub top_categories: Vec<TopItem>,
     pub top_error_codes: Vec<TopItem>,
@@ -746,7 +743,7 @@ mod tests {
             baseline: 1.0,
             upper: 2.0,
             score: 0.0,
-            status: "ok",
+            status: Status::Ok,
         };
         insert_detector_minutes(conn, &[row]).unwrap();
     }
@@ -794,8 +791,8 @@ mod tests {
             let a = Announcement {
                 event_id,
                 service: "claude",
-                severity: "major",
-                kind: "outage.opened",
+                severity: Severity::Major,
+                kind: crate::domain::MessageKind::Opened,
                 wave: 0,
                 payload: "{}",
             };

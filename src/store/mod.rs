@@ -32,7 +32,7 @@ pub use webhooks::{
     delete_webhook, disable_webhook, due_deliveries, enqueue_announcement, enqueue_ping,
     event_alerts, get_webhook, insert_webhook, list_deliveries, list_webhooks, new_message_id,
     oldest_pending_ms, record_attempt, redeliver, update_webhook, Announcement, AttemptRecord,
-    Delivery, EventAlert, Webhook, SEVERITIES,
+    Delivery, EventAlert, Webhook,
 };
 
 use crate::config::SyncMode;
@@ -116,10 +116,7 @@ pub enum StoreError {
     #[error("the {0} was left inconsistent by a panic in another thread; restart downwave")]
     Poisoned(&'static str),
     #[error("the {what} task stopped before it finished: {message}")]
-    TaskFailed {
-        what: &'static str,
-        message: String,
-    },
+    TaskFailed { what: &'static str, message: String },
 }
 
 impl StoreError {
@@ -141,6 +138,18 @@ impl StoreError {
             _ => false,
         }
     }
+}
+
+/// One of the words of a closed set (`FromStr`), read from column `i`; a
+/// word this version does not know is a row it cannot read.
+pub(crate) fn word<T>(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<T>
+where
+    T: std::str::FromStr<Err = crate::domain::UnknownWord>,
+{
+    let text: String = r.get(i)?;
+    text.parse().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    })
 }
 
 /// Adds what we were doing to a rusqlite error.

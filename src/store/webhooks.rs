@@ -1,24 +1,19 @@
 //! Alert subscriptions and their outbox of deliveries.
 
-use super::{Context, StoreError};
+use super::{word, Context, StoreError};
+use crate::detect::Severity;
+use crate::domain::{MessageKind, WebhookFormat};
 use rusqlite::{params, Connection, OptionalExtension, Row, ToSql};
-
-/// Event severities in rising order, as stored.
-pub const SEVERITIES: [&str; 3] = ["minor", "major", "critical"];
-
-fn severity_rank(s: &str) -> usize {
-    SEVERITIES.iter().position(|x| *x == s).unwrap_or(0)
-}
 
 /// A subscription as stored (with its secrets: never serialise this whole).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Webhook {
     pub id: i64,
     pub url: String,
-    pub format: String,
+    pub format: WebhookFormat,
     /// Service slugs; empty means every service.
     pub services: Vec<String>,
-    pub min_severity: String,
+    pub min_severity: Severity,
     pub enabled: bool,
     pub secret: String,
     pub previous_secret: Option<String>,
@@ -30,9 +25,9 @@ pub struct Webhook {
 
 impl Webhook {
     /// Whether an event of `service` with `severity` concerns this subscription.
-    pub fn wants(&self, service: &str, severity: &str) -> bool {
+    pub fn wants(&self, service: &str, severity: Severity) -> bool {
         self.enabled
-            && severity_rank(severity) >= severity_rank(&self.min_severity)
+            && severity >= self.min_severity
             && (self.services.is_empty() || self.services.iter().any(|s| s == service))
     }
 
@@ -57,9 +52,9 @@ fn webhook_from_row(r: &Row<'_>) -> rusqlite::Result<Webhook> {
     Ok(Webhook {
         id: r.get(0)?,
         url: r.get(1)?,
-        format: r.get(2)?,
+        format: word(r, 2)?,
         services: serde_json::from_str(&services).unwrap_or_default(),
-        min_severity: r.get(4)?,
+        min_severity: word(r, 4)?,
         enabled: r.get(5)?,
         secret: r.get(6)?,
         previous_secret: r.get(7)?,
@@ -82,9 +77,9 @@ fn execute_with_fields(
     let fields: [&dyn ToSql; 11] = [
         first,
         &w.url,
-        &w.format,
+        &w.format.as_str(),
         &services,
-        &w.min_severity,
+        &w.min_severity.as_str(),
         &w.enabled,
         &w.secret,
         &w.previous_secret,
@@ -188,8 +183,7 @@ pub struct Delivery {
     pub id: i64,
     pub webhook_id: i64,
     pub event_id: Option<i64>,
-    /// `outage.opened`, `outage.wave`, `outage.resolved` or `ping`.
-    pub kind: String,
+    pub kind: MessageKind,
     pub message_id: String,
     #[serde(skip)]
     pub payload: String,
@@ -211,7 +205,7 @@ fn delivery_from_row(r: &Row<'_>) -> rusqlite::Result<Delivery> {
         id: r.get(0)?,
         webhook_id: r.get(1)?,
         event_id: r.get(2)?,
-        kind: r.get(3)?,
+        kind: word(r, 3)?,
         message_id: r.get(4)?,
         payload: r.get(5)?,
         status: r.get(6)?,
@@ -237,9 +231,9 @@ pub fn new_message_id() -> String {
 pub struct Announcement<'a> {
     pub event_id: i64,
     pub service: &'a str,
-    pub severity: &'a str,
-    /// `outage.opened`, `outage.wave` or `outage.resolved`.
-    pub kind: &'a str,
+    pub severity: Severity,
+    /// Opened, a new wave or resolved (never a ping).
+    pub kind: MessageKind,
     /// Which wave (for `outage.wave`), so each wave is announced once.
     pub wave: usize,
     /// The event as of the change (JSON).
@@ -271,8 +265,8 @@ pub fn enqueue_announcement(
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM deliveries WHERE dedup_key = ?1)")
         .context("preparing an opened check")?;
     for w in list_webhooks(conn)? {
-        let opened_key = format!("{}:{}:outage.opened:0", w.id, a.event_id);
-        let (key, send) = if a.kind == "outage.opened" {
+        let opened_key = format!("{}:{}:{}:0", w.id, a.event_id, MessageKind::Opened);
+        let (key, send) = if a.kind == MessageKind::Opened {
             (opened_key, w.wants(a.service, a.severity))
         } else {
             let told: bool = was_opened
@@ -290,7 +284,7 @@ pub fn enqueue_announcement(
             .execute(params![
                 w.id,
                 a.event_id,
-                a.kind,
+                a.kind.as_str(),
                 new_message_id(),
                 key,
                 a.payload,
@@ -419,9 +413,8 @@ pub fn list_deliveries(
 #[derive(Debug, Clone)]
 pub struct EventAlert {
     pub webhook_id: i64,
-    pub format: String,
-    /// `outage.opened`, `outage.wave` or `outage.resolved`.
-    pub kind: String,
+    pub format: WebhookFormat,
+    pub kind: MessageKind,
     /// `pending`, `delivered`, `failed` or `cancelled`.
     pub status: String,
     pub attempts: i64,
@@ -446,8 +439,8 @@ pub fn event_alerts(
         .query_map(params![event_id, limit as i64], |r| {
             Ok(EventAlert {
                 webhook_id: r.get(0)?,
-                format: r.get(1)?,
-                kind: r.get(2)?,
+                format: word(r, 1)?,
+                kind: word(r, 2)?,
                 status: r.get(3)?,
                 attempts: r.get(4)?,
                 created_ms: r.get(5)?,

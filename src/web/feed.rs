@@ -2,9 +2,10 @@
 //! and an Atom feed of events (`/events.atom`, optionally `?service=`).
 
 use super::pages::status_of;
-use super::view::{self, status_label};
+use super::view;
 use super::{PageError, Representation};
 use crate::api::AppState;
+use crate::detect::Status;
 use crate::domain::rfc3339;
 use crate::store::{self, EventFilter, EventRecord};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -36,11 +37,11 @@ struct Badge {
 }
 
 impl Badge {
-    fn new(label: String, status: &str) -> Self {
+    fn new(label: String, status: Status) -> Self {
         let (message, colour) = match status {
-            "outage" => ("outage", "#b3261e"),
-            "elevated" => ("possible problems", "#8a4b00"),
-            _ => ("no problems", "#1e6b34"),
+            Status::Outage => ("outage", "#b3261e"),
+            Status::Elevated => ("possible problems", "#8a4b00"),
+            Status::Ok => ("no problems", "#1e6b34"),
         };
         let text = |s: &str| s.chars().count() as f64 * BADGE_CHAR_WIDTH;
         let label_text_length = text(&label);
@@ -48,7 +49,7 @@ impl Badge {
         let label_width = (label_text_length + 2.0 * BADGE_PADDING).round();
         let message_width = (message_text_length + 2.0 * BADGE_PADDING).round();
         Badge {
-            title: format!("{label}: {}", status_label(status)),
+            title: format!("{label}: {}", status.label()),
             label_text_x: label_width / 2.0,
             message_text_x: label_width + message_width / 2.0,
             width: label_width + message_width,

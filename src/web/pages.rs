@@ -3,9 +3,10 @@
 //! renders an askama template (which escapes everything by default).
 
 use super::chart::{self, ChartMark, ChartPoint, ChartSpan, ChartSpec};
-use super::view::{self, count, duration, status_label, status_rank, TimeView, Viewer};
+use super::view::{self, count, duration, TimeView, Viewer};
 use super::{assets, html, PageError, Representation};
 use crate::api::AppState;
+use crate::detect::Status;
 use crate::domain::Minute;
 use crate::store::{self, Comment, EventAlert, EventFilter, EventRecord, EventView, TopItem};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -105,7 +106,7 @@ pub struct HomeQuery {
 struct HomeRow {
     slug: String,
     name: String,
-    status: &'static str,
+    status: Status,
     status_label: &'static str,
     last_hour: String,
     last_hour_n: u64,
@@ -156,11 +157,11 @@ pub async fn home(
     let to = now - now.rem_euclid(SPARK_STEP) + SPARK_STEP;
     let from = to - 86_400;
     // Only a service in outage has an open event to link to.
-    let statuses: Vec<&'static str> = shown.iter().map(|s| status_of(&state, s)).collect();
+    let statuses: Vec<Status> = shown.iter().map(|s| status_of(&state, s)).collect();
     let ids: Vec<(i64, bool)> = shown
         .iter()
         .zip(&statuses)
-        .map(|(s, &status)| (s.id, status == "outage"))
+        .map(|(s, &status)| (s.id, status == Status::Outage))
         .collect();
     let series = state
         .read(move |conn| {
@@ -187,7 +188,7 @@ pub async fn home(
                             conn,
                             &EventFilter {
                                 service_id: Some(id),
-                                status: Some("open".into()),
+                                status: Some(crate::detect::EventStatus::Open),
                                 since: None,
                                 limit: 1,
                             },
@@ -224,7 +225,7 @@ pub async fn home(
             slug: service.slug.as_str().to_owned(),
             name: service.name.clone(),
             status,
-            status_label: status_label(status),
+            status_label: status.label(),
             last_hour: count(last_hour),
             last_hour_n: last_hour,
             sparkline,
@@ -232,14 +233,15 @@ pub async fn home(
         });
     }
     rows.sort_by(|a, b| {
-        status_rank(a.status)
-            .cmp(&status_rank(b.status))
+        a.status
+            .rank()
+            .cmp(&b.status.rank())
             .then(b.last_hour_n.cmp(&a.last_hour_n))
             .then_with(|| a.name.to_lowercase().cmp(&b.name.to_lowercase()))
     });
     let page = HomePage {
         layout: Layout::new(&viewer, etag),
-        outages: rows.iter().filter(|r| r.status == "outage").count(),
+        outages: rows.iter().filter(|r| r.status == Status::Outage).count(),
         shown: rows.len(),
         total,
         rows,
@@ -266,7 +268,7 @@ struct EventRow {
     duration: String,
     peak: String,
     total: String,
-    severity: String,
+    severity: crate::detect::Severity,
     open: bool,
     waves: usize,
     networks: String,
@@ -281,7 +283,7 @@ impl EventRow {
             duration: duration((e.end(now) - e.started_at) / 60),
             peak: format!("{:.0}", e.peak),
             total: count(e.total.max(0) as u64),
-            severity: e.severity.clone(),
+            severity: e.severity,
             open: e.is_open(),
             waves: e.waves.len(),
             networks: networks_text(e),
@@ -310,7 +312,7 @@ struct ServicePage {
     layout: Layout,
     slug: String,
     name: String,
-    status: &'static str,
+    status: Status,
     status_label: &'static str,
     /// Its open event came from too few networks to be called an outage.
     concentrated: bool,
@@ -476,7 +478,7 @@ pub async fn service(
         slug: service.slug.as_str().to_owned(),
         name: service.name.clone(),
         status,
-        status_label: status_label(status),
+        status_label: status.label(),
         concentrated: concentrated_now(&state, &service),
         range: range.key(),
         range_label: range.label(),
@@ -674,8 +676,8 @@ struct WaveRow {
 
 struct AlertRow {
     webhook_id: i64,
-    format: String,
-    kind: String,
+    format: crate::domain::WebhookFormat,
+    kind: crate::domain::MessageKind,
     status: String,
     attempts: i64,
     queued: TimeView,
@@ -690,7 +692,7 @@ struct EventPage {
     slug: String,
     name: String,
     open: bool,
-    severity: String,
+    severity: crate::detect::Severity,
     started: TimeView,
     detected: TimeView,
     detected_after: String,
@@ -778,7 +780,7 @@ pub async fn event(
         slug: service.slug.as_str().to_owned(),
         name: service.name.clone(),
         open,
-        severity: record.severity.clone(),
+        severity: record.severity,
         started: viewer.time(record.started_at),
         detected: viewer.time(record.detected_at),
         detected_after: duration((record.detected_at - record.started_at) / 60),
@@ -828,12 +830,12 @@ pub async fn event(
 
 /// Where a service stands now: `ok`, `elevated` or `outage` (an open event
 /// from too few networks is `elevated`).
-pub fn status_of(state: &AppState, service: &Arc<store::Service>) -> &'static str {
+pub fn status_of(state: &AppState, service: &Arc<store::Service>) -> Status {
     state
         .monitor
         .board
         .get(service.id)
-        .map_or("ok", |s| s.shown())
+        .map_or(Status::Ok, |s| s.shown())
 }
 
 /// Whether a service's open event came from too few networks.
@@ -842,7 +844,7 @@ fn concentrated_now(state: &AppState, service: &Arc<store::Service>) -> bool {
         .monitor
         .board
         .get(service.id)
-        .is_some_and(|s| s.status == crate::detect::Status::Outage && s.concentrated)
+        .is_some_and(|s| s.status == Status::Outage && s.concentrated)
 }
 
 #[cfg(test)]
@@ -866,10 +868,10 @@ mod tests {
             id: 7,
             service_id: 1,
             service: "claude".into(),
-            status: "resolved".into(),
+            status: crate::detect::EventStatus::Resolved,
             started_at: from + 4 * step,
             detected_at: from + 5 * step,
-            opened_by: "burst".into(),
+            opened_by: crate::detect::OpenReason::Extreme,
             peak_at: from + 5 * step + 120,
             peak: 12.0,
             ended_at: from + 7 * step,
@@ -877,7 +879,7 @@ mod tests {
             total: 60,
             excess: 40.0,
             expected: 20.0,
-            severity: "minor".into(),
+            severity: crate::detect::Severity::Minor,
             waves: vec![Wave {
                 started_at: from + 4 * step,
                 peak_at: from + 5 * step + 120,

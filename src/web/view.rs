@@ -101,24 +101,6 @@ pub fn count(n: u64) -> String {
     out
 }
 
-/// What a status means to a reader (Downdetector's three levels).
-pub fn status_label(status: &str) -> &'static str {
-    match status {
-        "outage" => "Outage",
-        "elevated" => "Possible problems",
-        _ => "No problems",
-    }
-}
-
-/// Sort key: outages first, then possible problems, then the rest.
-pub fn status_rank(status: &str) -> u8 {
-    match status {
-        "outage" => 0,
-        "elevated" => 1,
-        _ => 2,
-    }
-}
-
 /// Live pages poll themselves with `If-None-Match`; an answer's `ETag` is a
 /// hash of everything its content depends on (the detector's generation,
 /// the query, and the viewer's zone where the body shows times in it).
