@@ -3,6 +3,7 @@
 //! finish requests in flight, commit everything queued, return.
 
 use crate::alert::gate::GatePolicy;
+use crate::alert::AlertSettings;
 use crate::alert::{Dispatcher, DispatcherConfig};
 use crate::api::conn_watch::{Connection, ConnectionWatch, WatchedBody};
 use crate::api::{self, AppState};
@@ -12,7 +13,7 @@ use crate::detect::DetectorParams;
 use crate::ingest::{GroupCommitWriter, Rate, ReportLimiter, ReporterKey, WriterConfig};
 use crate::ingest::{IngestHandle, WriterThreadHandle};
 use crate::metrics::{self, Metrics, RouteLabels};
-use crate::monitor::{AlertSettings, Monitor, MonitorHandle, MonitorThread};
+use crate::monitor::{Monitor, MonitorHandle, MonitorThread};
 use crate::store::{self, Catalog, ReadPool};
 use crate::web as dashboard;
 use actix_web::body::BoxBody;

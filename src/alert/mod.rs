@@ -7,7 +7,9 @@
 pub mod dispatcher;
 pub mod gate;
 pub mod guard;
+pub mod outbox;
 pub mod render;
 pub mod signing;
 
 pub use dispatcher::{Dispatcher, DispatcherConfig};
+pub use outbox::AlertSettings;

@@ -18,18 +18,24 @@
 //! deterministic and events are keyed by (service, detector sequence number),
 //! so the replay updates the same events instead of opening new ones.
 
-use crate::alert::gate::{self, GatePolicy};
+mod board;
+mod memory;
+
+pub use board::{ServiceStatus, StatusBoard};
+
+use crate::alert::outbox::{announce, judge};
+use crate::alert::AlertSettings;
 use crate::clock::Clock;
 use crate::detect::{
     DetectorParams, Event, EventChange, Observation, SeriesDetector, SeriesState, Status, Tuning,
 };
 use crate::domain::{MessageKind, Minute};
 use crate::store::{self, Context as _, DetectorMinute, StoreError};
+use memory::{memory, save, Tracked};
 use rusqlite::Connection;
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -42,66 +48,6 @@ const CHUNK_MINUTES: i64 = 1440;
 const SAVE_EVERY_MINUTES: i64 = 15;
 /// The live detector works in one-minute buckets.
 const STEP_SECS: i64 = 60;
-
-/// Where one service stands after its last closed minute.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
-pub struct ServiceStatus {
-    pub status: Status,
-    /// The last closed minute the detector saw.
-    pub minute: Minute,
-    pub count: u64,
-    pub baseline: f64,
-    pub upper: f64,
-    pub score: f64,
-    /// The open event came from too few networks to page anyone.
-    pub concentrated: bool,
-}
-
-impl ServiceStatus {
-    /// The status people are shown: an outage from too few networks is
-    /// `elevated` ("possible problems"), as it is to on-call, whom it does
-    /// not page.
-    pub fn shown(&self) -> Status {
-        match self.status {
-            Status::Outage if self.concentrated => Status::Elevated,
-            s => s,
-        }
-    }
-}
-
-/// The latest status of every service, shared with the HTTP workers.
-#[derive(Default)]
-pub struct StatusBoard {
-    by_service: RwLock<HashMap<i64, ServiceStatus>>,
-    /// Bumped whenever the detector has written something (a minute
-    /// processed, an event changed): pages derive their `ETag` from it.
-    generation: AtomicU64,
-}
-
-impl StatusBoard {
-    pub fn get(&self, service_id: i64) -> Option<ServiceStatus> {
-        self.by_service.read().ok()?.get(&service_id).copied()
-    }
-
-    /// Changes whenever anything the detector wrote has changed.
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
-    }
-
-    fn set_all(&self, updates: impl IntoIterator<Item = (i64, ServiceStatus)>) {
-        if let Ok(mut map) = self.by_service.write() {
-            map.extend(updates);
-        }
-        self.generation.fetch_add(1, Ordering::Release);
-    }
-
-    fn remove(&self, service_id: i64) {
-        if let Ok(mut map) = self.by_service.write() {
-            map.remove(&service_id);
-        }
-        self.generation.fetch_add(1, Ordering::Release);
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum MonitorError {
@@ -161,6 +107,38 @@ impl MonitorHandle {
     }
 }
 
+/// What the detectors made of a run of minutes, to be written together.
+#[derive(Default)]
+struct Findings {
+    /// Each minute's baseline, band, score and status.
+    minutes: Vec<DetectorMinute>,
+    /// Event changes, in the order they happened.
+    changes: Vec<Change>,
+    /// Each service's open event after the run, with its running totals.
+    open: Vec<(i64, Event)>,
+    /// Detector memories due to be saved.
+    memories: Vec<Memory>,
+    /// Where each service stands after the run.
+    statuses: Vec<(i64, ServiceStatus)>,
+}
+
+/// One change of one event, as of the minute it happened.
+struct Change {
+    service_id: i64,
+    event: Event,
+    kind: MessageKind,
+    /// The new wave's number, for a wave.
+    wave: usize,
+    minute: i64,
+}
+
+/// A detector's memory to save: its state as JSON, as of its last minute.
+struct Memory {
+    service_id: i64,
+    last: i64,
+    state: String,
+}
+
 /// The running monitor thread.
 pub struct MonitorThread {
     tx: Sender<Command>,
@@ -175,28 +153,6 @@ impl MonitorThread {
             tracing::error!("the detector thread panicked");
         }
     }
-}
-
-struct Tracked {
-    detector: SeriesDetector,
-    /// Start of the last minute processed.
-    last: i64,
-    /// Minutes processed since the memory was last saved.
-    unsaved: i64,
-}
-
-/// What the monitor needs to announce event changes.
-#[derive(Clone)]
-pub struct AlertSettings {
-    /// Base URL of the dashboard, for links in alerts.
-    pub public_url: String,
-    /// Changes older than this (by the clock) are recorded but not
-    /// announced: replaying months of imported history must not page anyone.
-    pub max_age: Duration,
-    /// Rung after a commit that queued announcements.
-    pub wake: Arc<tokio::sync::Notify>,
-    /// What an event's networks must show before it pages anyone.
-    pub gate: GatePolicy,
 }
 
 pub struct Monitor {
@@ -425,11 +381,7 @@ impl Monitor {
                 Ok(detector) => {
                     // Show the status it had until the next minute closes.
                     if let Some(last) = store::last_detector_minute(&self.conn, service_id)? {
-                        let status = match last.status.as_str() {
-                            "outage" => Status::Outage,
-                            "elevated" => Status::Elevated,
-                            _ => Status::Ok,
-                        };
+                        let status = last.status;
                         let concentrated = status == Status::Outage
                             && store::open_event_concentrated(&self.conn, service_id)?;
                         self.board.set_all([(
@@ -472,10 +424,9 @@ impl Monitor {
     }
 
     /// Processes minutes up to `until` for `services` (none of which is
-    /// before `from`): runs the detectors first, then writes their detector
-    /// minutes, event changes and (now and then) memories in one
-    /// transaction, so the write lock, which report batches wait for, is held
-    /// only for the writing.
+    /// before `from`): runs the detectors first, then writes what they found
+    /// in one transaction, so the write lock, which report batches wait for,
+    /// is held only for the writing; then updates the status board.
     fn process(
         &mut self,
         services: &HashSet<i64>,
@@ -487,12 +438,25 @@ impl Monitor {
         for (service, minute, n) in store::minute_totals(&self.conn, from, until)? {
             counts.insert((service, minute), n);
         }
-        let mut rows = Vec::new();
-        let mut statuses = Vec::new();
-        // (service, event as of the change, message kind, wave, minute)
-        let mut changes: Vec<(i64, Event, MessageKind, usize, i64)> = Vec::new();
-        let mut open_events: Vec<(i64, Event)> = Vec::new();
-        let mut memories: Vec<(i64, i64, String)> = Vec::new();
+        let mut found = self.run_detectors(services, &counts, until, catching_up)?;
+        let concentrated = self.write(&found, until)?;
+        for (service_id, status) in &mut found.statuses {
+            status.concentrated = concentrated.get(service_id).copied().unwrap_or(false);
+        }
+        self.board.set_all(found.statuses);
+        Ok(())
+    }
+
+    /// Feeds each of `services`' detectors its counts of the minutes after
+    /// its last, up to `until`.
+    fn run_detectors(
+        &mut self,
+        services: &HashSet<i64>,
+        counts: &HashMap<(i64, i64), u64>,
+        until: i64,
+        catching_up: bool,
+    ) -> Result<Findings, StoreError> {
+        let mut found = Findings::default();
         for (&service_id, t) in self.tracked.iter_mut() {
             if !services.contains(&service_id) {
                 continue;
@@ -502,7 +466,7 @@ impl Monitor {
             while minute <= until {
                 let count = counts.get(&(service_id, minute)).copied().unwrap_or(0);
                 let obs = t.detector.observe(&self.tuning, minute, count);
-                rows.push(DetectorMinute {
+                found.minutes.push(DetectorMinute {
                     service_id,
                     minute,
                     baseline: obs.expected,
@@ -523,7 +487,13 @@ impl Monitor {
                         }
                     };
                     if let Some(event) = event {
-                        changes.push((service_id, event.clone(), kind, wave, minute));
+                        found.changes.push(Change {
+                            service_id,
+                            event: event.clone(),
+                            kind,
+                            wave,
+                            minute,
+                        });
                     }
                 }
                 last_obs = Some(obs);
@@ -534,13 +504,17 @@ impl Monitor {
             t.last = until;
             // Keep the open event's running totals current.
             if let Some(open) = t.detector.open_event() {
-                open_events.push((service_id, open.clone()));
+                found.open.push((service_id, open.clone()));
             }
             if t.unsaved >= SAVE_EVERY_MINUTES || catching_up {
-                memories.push((service_id, t.last, memory(t)?));
+                found.memories.push(Memory {
+                    service_id,
+                    last: t.last,
+                    state: memory(t)?,
+                });
                 t.unsaved = 0;
             }
-            statuses.push((
+            found.statuses.push((
                 service_id,
                 ServiceStatus {
                     status: obs.status,
@@ -553,6 +527,14 @@ impl Monitor {
                 },
             ));
         }
+        Ok(found)
+    }
+
+    /// Writes the detectors' findings in one transaction: event changes
+    /// (through the network gate) with their announcements, the open events'
+    /// running totals, memories due, and the detector minutes. Returns, per
+    /// service with an open event, whether it is concentrated.
+    fn write(&mut self, found: &Findings, until: i64) -> Result<HashMap<i64, bool>, StoreError> {
         let now = self.clock.now();
         let tx = self
             .conn
@@ -561,18 +543,18 @@ impl Monitor {
         let recent =
             |changed_at: i64| now.timestamp() - changed_at <= self.alerts.max_age.as_secs() as i64;
         let mut announced = 0;
-        for (service_id, event, kind, wave, minute) in &changes {
-            let networks = judge(&tx, &self.alerts.gate, *service_id, event)?;
-            let written = store::upsert_event(&tx, *service_id, event, &networks)?;
+        for c in &found.changes {
+            let networks = judge(&tx, &self.alerts.gate, c.service_id, &c.event)?;
+            let written = store::upsert_event(&tx, c.service_id, &c.event, &networks)?;
             // A concentrated event pages no one. Its resolution is queued all
             // the same: it goes only to subscriptions told of the opening.
-            let pages = !written.concentrated || *kind == MessageKind::Resolved;
-            if pages && recent(minute + STEP_SECS) {
-                announced += announce(&tx, &self.alerts, written.id, *kind, *wave, false, now)?;
+            let pages = !written.concentrated || c.kind == MessageKind::Resolved;
+            if pages && recent(c.minute + STEP_SECS) {
+                announced += announce(&tx, &self.alerts, written.id, c.kind, c.wave, false, now)?;
             }
         }
         let mut concentrated = HashMap::new();
-        for (service_id, event) in &open_events {
+        for (service_id, event) in &found.open {
             let networks = judge(&tx, &self.alerts.gate, *service_id, event)?;
             let written = store::upsert_event(&tx, *service_id, event, &networks)?;
             concentrated.insert(*service_id, written.concentrated);
@@ -589,19 +571,15 @@ impl Monitor {
                 )?;
             }
         }
-        for (service_id, last, json) in &memories {
-            store::save_detector_state(&tx, *service_id, *last, json)?;
+        for m in &found.memories {
+            store::save_detector_state(&tx, m.service_id, m.last, &m.state)?;
         }
-        store::insert_detector_minutes(&tx, &rows)?;
+        store::insert_detector_minutes(&tx, &found.minutes)?;
         tx.commit().context("committing detector results")?;
         if announced > 0 {
             self.alerts.wake.notify_one();
         }
-        for (service_id, status) in &mut statuses {
-            status.concentrated = concentrated.get(service_id).copied().unwrap_or(false);
-        }
-        self.board.set_all(statuses);
-        Ok(())
+        Ok(concentrated)
     }
 
     fn save_all(&mut self) -> Result<(), StoreError> {
@@ -614,91 +592,4 @@ impl Monitor {
         }
         tx.commit().context("saving detector state")
     }
-}
-
-/// What the networks behind `event` say (see [`gate::judge`]), from the
-/// figures of its minutes.
-fn judge(
-    conn: &Connection,
-    policy: &GatePolicy,
-    service_id: i64,
-    event: &Event,
-) -> Result<store::EventNetworks, StoreError> {
-    let minutes = store::network_minutes(
-        conn,
-        service_id,
-        policy.first_minute(event.started_at),
-        event.ended_at,
-    )?;
-    Ok(gate::judge(policy, &minutes, event))
-}
-
-/// Queues the announcement of an event change (in the caller's
-/// transaction). A wave is also a chance to announce the opening to
-/// subscriptions the event has just grown into. `withdrawn` marks the
-/// resolution of an event that a replay of imported history no longer finds:
-/// its payload says so, so that receivers can tell it from an outage that
-/// ended.
-fn announce(
-    conn: &Connection,
-    alerts: &AlertSettings,
-    event_id: i64,
-    kind: MessageKind,
-    wave: usize,
-    withdrawn: bool,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<usize, StoreError> {
-    let Some(record) = store::get_event(conn, event_id)? else {
-        return Ok(0);
-    };
-    let view = store::EventView::load(conn, record)?;
-    let mut payload = serde_json::to_value(&view).map_err(|source| StoreError::Encode {
-        what: "an event",
-        source,
-    })?;
-    payload["url"] = serde_json::Value::String(format!(
-        "{}{}",
-        alerts.public_url.trim_end_matches('/'),
-        view.url
-    ));
-    payload["withdrawn"] = serde_json::Value::Bool(withdrawn);
-    let payload = payload.to_string();
-    let now_ms = now.timestamp_millis();
-    let mut queued = 0;
-    // A wave announces the opening too, to a subscription that has not had
-    // it (one the event has only now grown into).
-    let kinds: &[MessageKind] = if kind == MessageKind::Wave {
-        &[MessageKind::Opened, MessageKind::Wave]
-    } else {
-        std::slice::from_ref(&kind)
-    };
-    for k in kinds {
-        queued += store::enqueue_announcement(
-            conn,
-            &store::Announcement {
-                event_id,
-                service: &view.service,
-                severity: view.severity,
-                kind: *k,
-                wave,
-                payload: &payload,
-            },
-            now_ms,
-        )?;
-    }
-    Ok(queued)
-}
-
-/// A detector's memory, as it is saved.
-fn memory(t: &Tracked) -> Result<String, StoreError> {
-    serde_json::to_string(t.detector.state()).map_err(|source| StoreError::Encode {
-        what: "a detector's state",
-        source,
-    })
-}
-
-fn save(conn: &Connection, service_id: i64, t: &mut Tracked) -> Result<(), StoreError> {
-    store::save_detector_state(conn, service_id, t.last, &memory(t)?)?;
-    t.unsaved = 0;
-    Ok(())
 }

@@ -1,0 +1,100 @@
+//! The outbox the monitor writes beside each event change: whether the
+//! event may page anyone (its networks, through the gate), and the queueing
+//! of its announcement, the payload the dispatcher later renders in each
+//! subscription's format. Written in the monitor's transaction, so an event
+//! change and its announcements commit together.
+
+use super::gate::{self, GatePolicy};
+use crate::detect::Event;
+use crate::domain::MessageKind;
+use crate::store::{self, StoreError};
+use rusqlite::Connection;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What the monitor needs to announce event changes.
+#[derive(Clone)]
+pub struct AlertSettings {
+    /// Base URL of the dashboard, for links in alerts.
+    pub public_url: String,
+    /// Changes older than this (by the clock) are recorded but not
+    /// announced: replaying months of imported history must not page anyone.
+    pub max_age: Duration,
+    /// Rung after a commit that queued announcements.
+    pub wake: Arc<tokio::sync::Notify>,
+    /// What an event's networks must show before it pages anyone.
+    pub gate: GatePolicy,
+}
+
+/// What the networks behind `event` say (see [`gate::judge`]), from the
+/// figures of its minutes.
+pub fn judge(
+    conn: &Connection,
+    policy: &GatePolicy,
+    service_id: i64,
+    event: &Event,
+) -> Result<store::EventNetworks, StoreError> {
+    let minutes = store::network_minutes(
+        conn,
+        service_id,
+        policy.first_minute(event.started_at),
+        event.ended_at,
+    )?;
+    Ok(gate::judge(policy, &minutes, event))
+}
+
+/// Queues the announcement of an event change (in the caller's
+/// transaction). A wave is also a chance to announce the opening to
+/// subscriptions the event has just grown into. `withdrawn` marks the
+/// resolution of an event that a replay of imported history no longer finds:
+/// its payload says so, so that receivers can tell it from an outage that
+/// ended.
+pub fn announce(
+    conn: &Connection,
+    alerts: &AlertSettings,
+    event_id: i64,
+    kind: MessageKind,
+    wave: usize,
+    withdrawn: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<usize, StoreError> {
+    let Some(record) = store::get_event(conn, event_id)? else {
+        return Ok(0);
+    };
+    let view = store::EventView::load(conn, record)?;
+    let mut payload = serde_json::to_value(&view).map_err(|source| StoreError::Encode {
+        what: "an event",
+        source,
+    })?;
+    payload["url"] = serde_json::Value::String(format!(
+        "{}{}",
+        alerts.public_url.trim_end_matches('/'),
+        view.url
+    ));
+    payload["withdrawn"] = serde_json::Value::Bool(withdrawn);
+    let payload = payload.to_string();
+    let now_ms = now.timestamp_millis();
+    let mut queued = 0;
+    // A wave announces the opening too, to a subscription that has not had
+    // it (one the event has only now grown into).
+    let kinds: &[MessageKind] = if kind == MessageKind::Wave {
+        &[MessageKind::Opened, MessageKind::Wave]
+    } else {
+        std::slice::from_ref(&kind)
+    };
+    for k in kinds {
+        queued += store::enqueue_announcement(
+            conn,
+            &store::Announcement {
+                event_id,
+                service: &view.service,
+                severity: view.severity,
+                kind: *k,
+                wave,
+                payload: &payload,
+            },
+            now_ms,
+        )?;
+    }
+    Ok(queued)
+}
