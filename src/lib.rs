@@ -24,3 +24,4 @@ pub mod monitor;
 pub mod sim;
 pub mod store;
 pub mod web;
+pub mod wire;

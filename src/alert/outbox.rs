@@ -61,7 +61,7 @@ pub fn announce(
     let Some(record) = store::get_event(conn, event_id)? else {
         return Ok(0);
     };
-    let view = store::EventView::load(conn, record)?;
+    let view = crate::wire::EventView::load(conn, record)?;
     let mut payload = serde_json::to_value(&view).map_err(|source| StoreError::Encode {
         what: "an event",
         source,

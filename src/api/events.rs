@@ -3,7 +3,8 @@
 use super::AppState;
 use crate::detect::EventStatus;
 use crate::error::ApiError;
-use crate::store::{self, EventFilter, EventView};
+use crate::store::{self, EventFilter};
+use crate::wire::EventView;
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -1,11 +1,8 @@
 //! Outage events and what the detector made of each minute.
 
-use super::TopItem;
 use super::{word, Context, StoreError};
-use crate::detect::{Event, EventStatus, OpenReason, Severity, Status, Wave};
-use crate::domain::Minute;
+use crate::detect::{Event, EventStatus, OpenReason, Severity, Wave};
 use rusqlite::{params, Connection, OptionalExtension, Row};
-use serde::Serialize;
 
 /// An event as stored, with the slug of its service.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -319,91 +316,6 @@ pub fn get_event(conn: &Connection, id: i64) -> Result<Option<EventRecord>, Stor
         .context("reading an event")
 }
 
-/// One closed minute as the detector saw it.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct DetectorMinute {
-    pub service_id: i64,
-    pub minute: i64,
-    pub baseline: f64,
-    pub upper: f64,
-    pub score: f64,
-    pub status: Status,
-}
-
-pub fn insert_detector_minutes(
-    conn: &Connection,
-    rows: &[DetectorMinute],
-) -> Result<(), StoreError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "INSERT OR REPLACE INTO detector_minutes \
-             (service_id, minute, baseline, upper, score, status) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )
-        .context("preparing detector minutes")?;
-    for m in rows {
-        stmt.execute(params![
-            m.service_id,
-            m.minute,
-            m.baseline,
-            m.upper,
-            m.score,
-            m.status.as_str()
-        ])
-        .context("writing a detector minute")?;
-    }
-    Ok(())
-}
-
-/// Baseline, band and score per minute for `[from, to)`.
-pub fn detector_minutes(
-    conn: &Connection,
-    service_id: i64,
-    from: i64,
-    to: i64,
-) -> Result<Vec<(i64, f64, f64, f64)>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT minute, baseline, upper, score FROM detector_minutes \
-             WHERE service_id = ?1 AND minute >= ?2 AND minute < ?3 ORDER BY minute",
-        )
-        .context("reading detector minutes")?;
-    let rows = stmt
-        .query_map(params![service_id, from, to], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })
-        .context("reading detector minutes")?;
-    rows.collect::<Result<Vec<_>, _>>()
-        .context("reading a detector minute")
-}
-
-/// Saved detector memory: (service, last minute processed, JSON state).
-pub fn load_detector_states(conn: &Connection) -> Result<Vec<(i64, i64, String)>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached("SELECT service_id, last_minute, state FROM detector_state")
-        .context("reading detector states")?;
-    let rows = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .context("reading detector states")?;
-    rows.collect::<Result<Vec<_>, _>>()
-        .context("reading a detector state")
-}
-
-pub fn save_detector_state(
-    conn: &Connection,
-    service_id: i64,
-    last_minute: i64,
-    state: &str,
-) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT OR REPLACE INTO detector_state (service_id, last_minute, state) VALUES (?1, ?2, ?3)",
-    )
-    .context("preparing the detector state")?
-    .execute(params![service_id, last_minute, state])
-    .context("saving a detector state")?;
-    Ok(())
-}
-
 /// Forgets what the detector learned about a service (its state and
 /// minutes), so it relearns from its first minute (at most
 /// `import_max_age_days` back): what an import of history older than the
@@ -494,37 +406,6 @@ pub fn drop_set_aside_events(conn: &Connection, service_id: i64) -> Result<usize
     .context("dropping events a replay did not find")
 }
 
-/// Counted reports per service and minute in `(after, until]`.
-pub fn minute_totals(
-    conn: &Connection,
-    after: i64,
-    until: i64,
-) -> Result<Vec<(i64, i64, u64)>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT service_id, minute, SUM(count) FROM report_minutes \
-             WHERE minute > ?1 AND minute <= ?2 GROUP BY service_id, minute",
-        )
-        .context("reading minute totals")?;
-    let rows = stmt
-        .query_map(params![after, until], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)?.max(0) as u64))
-        })
-        .context("reading minute totals")?;
-    rows.collect::<Result<Vec<_>, _>>()
-        .context("reading a minute total")
-}
-
-/// The first minute with a counted report of a service, if any.
-pub fn first_minute(conn: &Connection, service_id: i64) -> Result<Option<i64>, StoreError> {
-    conn.query_row(
-        "SELECT MIN(minute) FROM report_minutes WHERE service_id = ?1",
-        [service_id],
-        |r| r.get(0),
-    )
-    .context("finding the first minute")
-}
-
 /// Counts per value of one facet (`category` or a facet name) of a service
 /// over `[from, to]` minutes, largest first.
 pub fn facet_counts(
@@ -553,153 +434,15 @@ pub fn facet_counts(
         .context("reading a facet count")
 }
 
-/// A minute the detector recorded, with the count it saw.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RecordedMinute {
-    pub minute: i64,
-    pub count: u64,
-    pub baseline: f64,
-    pub upper: f64,
-    pub score: f64,
-    pub status: Status,
-}
-
-/// The latest minute the detector recorded for a service.
-pub fn last_detector_minute(
-    conn: &Connection,
-    service_id: i64,
-) -> Result<Option<RecordedMinute>, StoreError> {
-    conn.prepare_cached(
-        "SELECT d.minute, \
-         (SELECT COALESCE(SUM(m.count), 0) FROM report_minutes m \
-          WHERE m.service_id = d.service_id AND m.minute = d.minute), \
-         d.baseline, d.upper, d.score, d.status \
-         FROM detector_minutes d WHERE d.service_id = ?1 ORDER BY d.minute DESC LIMIT 1",
-    )
-    .context("reading the last detector minute")?
-    .query_row([service_id], |r| {
-        Ok(RecordedMinute {
-            minute: r.get(0)?,
-            count: r.get::<_, i64>(1)?.max(0) as u64,
-            baseline: r.get(2)?,
-            upper: r.get(3)?,
-            score: r.get(4)?,
-            status: word(r, 5)?,
-        })
-    })
-    .optional()
-    .context("reading the last detector minute")
-}
-
-/// How many categories and error codes an event lists.
-const TOP_N: usize = 5;
-
-#[derive(Serialize)]
-pub struct WaveView {
-    pub started_at: Minute,
-    pub peak_at: Minute,
-    /// Reports per minute at the wave's peak.
-    pub peak: f64,
-    pub ended_at: Minute,
-    pub reports: u64,
-}
-
-/// An event as the API shows it: times in RFC 3339, its waves, and what
-/// people reported during it.
-#[derive(Serialize)]
-pub struct EventView {
-    pub id: i64,
-    pub service: String,
-    pub status: EventStatus,
-    pub severity: Severity,
-    pub started_at: Minute,
-    pub detected_at: Minute,
-    pub peak_at: Minute,
-    /// Reports per minute at the peak.
-    pub peak: f64,
-    /// End of the last abnormal minute (so far, while open).
-    pub ended_at: Minute,
-    pub resolved_at: Option<Minute>,
-    pub duration_minutes: i64,
-    /// Counted reports from the start to the end of the event.
-    pub total: i64,
-    /// Reports above the baseline over the event.
-    pub excess: f64,
-    pub opened_by: OpenReason,
-    pub waves: Vec<WaveView>,
-    pub top_categories: Vec<TopItem>,
-    pub top_error_codes: Vec<TopItem>,
-    /// The event's page on the dashboard.
-    pub url: String,
-    /// Distinct networks (IPv4 /24, IPv6 /48) the event's reports came from,
-    /// at least; imported history has no address and adds none. `null` for
-    /// an event from before networks were recorded.
-    pub networks: Option<i64>,
-    /// The largest share (0 to 1) of the excess that one provider block
-    /// (IPv4 /16, IPv6 /32) may have sent, at most.
-    pub top_network_share: Option<f64>,
-    /// The excess came from fewer networks than `outage_min_networks`, or
-    /// more than `outage_max_network_share` of it from one block: shown, and
-    /// announced to no one unless it stops being so while open.
-    pub concentrated: bool,
-}
-
-impl EventView {
-    /// Builds the view; reads what was reported during the event.
-    pub fn load(conn: &Connection, e: EventRecord) -> Result<Self, StoreError> {
-        let last_minute = e.ended_at - 60;
-        let share = |facet: &str| -> Result<Vec<TopItem>, StoreError> {
-            let counts = facet_counts(conn, e.service_id, facet, e.started_at, last_minute)?;
-            let total = counts.iter().map(|(_, n)| n).sum();
-            Ok(super::top_items(counts, total, TOP_N))
-        };
-        let top_categories = share("category")?;
-        let top_error_codes = share("error_code")?;
-        Ok(EventView {
-            id: e.id,
-            url: format!("/e/{}", e.id),
-            duration_minutes: (e.resolved_at.unwrap_or(e.ended_at) - e.started_at) / 60,
-            service: e.service,
-            status: e.status,
-            severity: e.severity,
-            started_at: Minute::from_unix(e.started_at),
-            detected_at: Minute::from_unix(e.detected_at),
-            peak_at: Minute::from_unix(e.peak_at),
-            peak: round2(e.peak),
-            ended_at: Minute::from_unix(e.ended_at),
-            resolved_at: e.resolved_at.map(Minute::from_unix),
-            total: e.total,
-            excess: round2(e.excess),
-            opened_by: e.opened_by,
-            waves: e
-                .waves
-                .iter()
-                .map(|w| WaveView {
-                    started_at: Minute::from_unix(w.started_at),
-                    peak_at: Minute::from_unix(w.peak_at),
-                    peak: round2(w.peak),
-                    ended_at: Minute::from_unix(w.ended_at),
-                    reports: w.reports,
-                })
-                .collect(),
-            top_categories,
-            top_error_codes,
-            networks: e.networks,
-            top_network_share: e.top_network_share.map(round2),
-            concentrated: e.concentrated,
-        })
-    }
-}
-
-fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::detect::Status;
     use crate::detect::{OpenReason, Severity};
-    use crate::store::{enqueue_announcement, open_writer, Announcement, OpenOptions};
+    use crate::store::{
+        enqueue_announcement, insert_detector_minutes, open_writer, Announcement, DetectorMinute,
+        OpenOptions,
+    };
 
     const CROWD: EventNetworks = EventNetworks {
         networks: 40,

@@ -4,6 +4,7 @@
 //! There is one write connection, owned by the ingest writer thread, and a
 //! pool of read connections; in WAL mode a read never waits for the writer.
 
+mod detector;
 mod events;
 mod pool;
 mod reports;
@@ -11,13 +12,15 @@ mod series;
 mod services;
 mod webhooks;
 
+pub use detector::{
+    detector_minutes, first_minute, insert_detector_minutes, last_detector_minute,
+    load_detector_states, minute_totals, save_detector_state, DetectorMinute, RecordedMinute,
+};
 pub use events::{
-    detector_minutes, drop_set_aside_events, events_overlapping, facet_counts, first_minute,
-    get_event, insert_detector_minutes, last_detector_minute, list_events, load_detector_states,
-    minute_totals, network_minutes, open_event_concentrated, reset_detector, resolve_event,
-    save_detector_state, services_with_set_aside_events, set_aside_event_ids, upsert_event,
-    DetectorMinute, EventFilter, EventNetworks, EventRecord, EventView, EventWrite, NetworkMinute,
-    RecordedMinute, WaveView,
+    drop_set_aside_events, events_overlapping, facet_counts, get_event, list_events,
+    network_minutes, open_event_concentrated, reset_detector, resolve_event,
+    services_with_set_aside_events, set_aside_event_ids, upsert_event, EventFilter, EventNetworks,
+    EventRecord, EventWrite, NetworkMinute,
 };
 pub use pool::ReadPool;
 pub use reports::{
