@@ -23,5 +23,6 @@ pub mod metrics;
 pub mod monitor;
 pub mod sim;
 pub mod store;
+pub mod vocabulary;
 pub mod web;
 pub mod wire;

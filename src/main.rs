@@ -187,7 +187,7 @@ fn try_main(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { demo } => {
             let settings = cli.config.resolve()?;
             if demo {
-                downwave::app::seed_demo(&settings)?;
+                downwave::sim::demo::seed_demo(&settings)?;
             }
             serve(settings)
         }

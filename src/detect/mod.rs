@@ -7,6 +7,7 @@
 //! - [`baseline`]: level × daily profile × weekly factor, and the dispersion;
 //! - [`rise`]: the relative-rise path (window sum vs the median window sum);
 //! - [`score`]: tail probabilities, z-score, the dashboard band;
+//! - [`sample`]: Poisson draws for simulations and tests;
 //! - [`event`]: events, waves, severity;
 //! - [`threshold`]: each opening path's per-series threshold, from the series' own
 //!   normal episodes and the false-event budget;
@@ -23,6 +24,7 @@ pub mod baseline;
 pub mod event;
 pub mod params;
 pub mod rise;
+pub mod sample;
 pub mod score;
 pub mod series;
 pub mod threshold;

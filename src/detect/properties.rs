@@ -6,7 +6,7 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 use super::{DetectorParams, EventChange, SeriesDetector, Tuning};
-use crate::sim::scenario::poisson;
+use crate::detect::sample::poisson;
 
 const T0: i64 = 1_772_409_600;
 const WEEK: i64 = 7 * 1440;

@@ -31,7 +31,7 @@ pub enum Status {
     Outage,
 }
 
-crate::domain::vocabulary::vocabulary!(Status, "status", {
+crate::vocabulary::vocabulary!(Status, "status", {
     Ok => "ok",
     Elevated => "elevated",
     Outage => "outage",
@@ -721,8 +721,8 @@ mod tests {
     use rand::rngs::StdRng;
     use rand::SeedableRng;
 
+    use crate::detect::sample::poisson;
     use crate::detect::DetectorParams;
-    use crate::sim::scenario::poisson;
 
     const T0: i64 = 1_772_409_600; // a Monday, 00:00 UTC
 
@@ -751,7 +751,7 @@ mod tests {
 
     #[test]
     fn statuses_are_their_words_and_read_as_people_say_them() {
-        crate::domain::vocabulary::assert_serde_matches(Status::ALL, |s| s.as_str());
+        crate::vocabulary::assert_serde_matches(Status::ALL, |s| s.as_str());
         assert_eq!("elevated".parse(), Ok(Status::Elevated));
         assert_eq!(Status::Elevated.label(), "Possible problems");
         let mut all = Status::ALL.to_vec();

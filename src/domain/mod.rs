@@ -13,8 +13,8 @@ mod network;
 mod platform;
 mod region;
 mod slug;
-pub(crate) mod vocabulary;
 
+pub use crate::vocabulary::UnknownWord;
 pub use category::{Category, CategoryList};
 pub use comment::Comment;
 pub use error_code::ErrorCode;
@@ -25,7 +25,6 @@ pub use network::{ClientAddr, HostKey, NetworkKeys, Scope};
 pub use platform::{Platform, ServiceName};
 pub use region::Region;
 pub use slug::ServiceSlug;
-pub use vocabulary::UnknownWord;
 
 /// Why a value sent by a client was refused. The `code` is stable and part of
 /// the API; the message is a sentence for people.

@@ -7,7 +7,7 @@
 //! worker one message per batch, and the worker's own drain task completes the
 //! individual answers locally, where a wake is a push onto a local queue.
 
-use super::writer::{Ack, AckReply, IngestError};
+use super::ack::{Ack, AckReply, IngestError};
 use std::cell::RefCell;
 use tokio::sync::mpsc;
 

@@ -3,6 +3,8 @@
 //! into the group-commit writer that makes each report durable before it is
 //! acknowledged.
 
+mod ack;
+mod dedup;
 mod forwarded;
 mod limiter;
 mod mailbox;
@@ -10,12 +12,12 @@ mod networks;
 mod reporter;
 mod writer;
 
+pub use ack::{Ack, Counting, IngestError, PendingReport};
 pub use forwarded::{client_address, ForwardedHeader};
 pub use limiter::{Rate, ReportLimiter};
 pub use mailbox::{local_mailbox, Mailbox};
 pub use networks::window_secs as network_window_secs;
 pub use reporter::ReporterKey;
 pub use writer::{
-    Ack, Counting, GroupCommitWriter, IngestError, IngestHandle, PendingReport, WriterConfig,
-    WriterThread as WriterThreadHandle,
+    GroupCommitWriter, IngestHandle, WriterConfig, WriterThread as WriterThreadHandle,
 };

@@ -23,7 +23,7 @@
 //! commit, a site seen just before a restart all count fewer networks and a
 //! larger provider share, never more diversity than there was.
 
-use super::writer::ReporterHasher;
+use super::dedup::ReporterHasher;
 use crate::domain::NetworkKeys;
 use crate::store::NetworkCounts;
 use std::collections::HashMap;

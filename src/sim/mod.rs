@@ -8,6 +8,7 @@ pub mod backtest;
 pub mod bench;
 pub mod controls;
 pub mod crossval;
+pub mod demo;
 pub mod loadgen;
 pub mod nab;
 pub mod replay;

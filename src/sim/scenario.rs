@@ -19,26 +19,8 @@ pub const MARCH2_MINUTES: usize = 8 * 1440;
 /// Outage reports injected on average (the draw is Poisson around it).
 pub const MARCH2_INJECTED_MEAN: f64 = 10_000.0;
 
-/// Draw from Poisson(lambda): Knuth's product method on chunks of at most 30, which
-/// is exact because Poisson variables add.
-pub fn poisson(rng: &mut StdRng, lambda: f64) -> u64 {
-    if !(lambda.is_finite() && lambda > 0.0) {
-        return 0;
-    }
-    let mut left = lambda.min(1e7);
-    let mut n = 0u64;
-    while left > 0.0 {
-        let l = left.min(30.0);
-        left -= l;
-        let limit = (-l).exp();
-        let mut p: f64 = rng.gen();
-        while p > limit {
-            n += 1;
-            p *= rng.gen::<f64>();
-        }
-    }
-    n
-}
+/// Draws from Poisson(lambda) (the detector's sampler, shared here).
+pub use crate::detect::sample::poisson;
 
 /// One simulated user report.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -1,3 +1,5 @@
+//! A leaf of the crate, used by the detector and the domain alike.
+//!
 //! The words downwave stores and sends for its closed sets (statuses,
 //! severities, message kinds): each is an enum in the code, and text only at
 //! the SQL row and the JSON edge. [`vocabulary!`] gives an enum its word
@@ -29,12 +31,12 @@ macro_rules! vocabulary {
         }
 
         impl std::str::FromStr for $ty {
-            type Err = $crate::domain::UnknownWord;
+            type Err = $crate::vocabulary::UnknownWord;
 
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 match s {
                     $($word => Ok($ty::$variant),)+
-                    _ => Err($crate::domain::UnknownWord {
+                    _ => Err($crate::vocabulary::UnknownWord {
                         what: $what,
                         word: s.to_owned(),
                     }),
