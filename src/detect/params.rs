@@ -264,6 +264,89 @@ impl Default for DetectorParams {
     }
 }
 
+impl DetectorParams {
+    /// Every parameter within its range (a name, if one is not).
+    pub fn validate(&self) -> Result<(), TuningError> {
+        let p = self;
+        let positive: [(&'static str, f64); 20] = [
+            ("rise_window_minutes", p.rise_window_minutes),
+            ("rise_history_minutes", p.rise_history_minutes),
+            ("rise_sample_minutes", p.rise_sample_minutes),
+            ("tail_threshold_score", p.tail_threshold_score),
+            ("tail_tau_days", p.tail_tau_days),
+            ("sustained_minutes", p.sustained_minutes),
+            ("level_tau_minutes", p.level_tau_minutes),
+            ("profile_slot_minutes", p.profile_slot_minutes),
+            ("profile_tau_days", p.profile_tau_days),
+            ("weekly_tau_days", p.weekly_tau_days),
+            ("dispersion_tau_minutes", p.dispersion_tau_minutes),
+            ("min_rate_per_minute", p.min_rate_per_minute),
+            ("learn_clip_sigma", p.learn_clip_sigma),
+            ("elevated_score", p.elevated_score),
+            ("extreme_score", p.extreme_score),
+            ("persist_minutes", p.persist_minutes),
+            ("persist_score", p.persist_score),
+            ("quiet_minutes", p.quiet_minutes),
+            ("max_freeze_minutes", p.max_freeze_minutes),
+            ("wave_smooth_minutes", p.wave_smooth_minutes),
+        ];
+        for (name, v) in positive {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(TuningError::BadParam(name));
+            }
+        }
+        let budget_knobs: [(&'static str, f64); 3] = [
+            ("false_events_per_30_days", p.false_events_per_30_days),
+            ("threshold_cap_ratio", p.threshold_cap_ratio),
+            ("rise_base_ratio", p.rise_base_ratio),
+        ];
+        for (name, v) in budget_knobs {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(TuningError::BadParam(name));
+            }
+        }
+        let non_negative: [(&'static str, f64); 18] = [
+            ("wave_tail_fraction", p.wave_tail_fraction),
+            ("long_level_tau_minutes", p.long_level_tau_minutes),
+            ("persist_min_buckets", p.persist_min_buckets),
+            ("threshold_routine_periods", p.threshold_routine_periods),
+            ("warmup_buckets", p.warmup_buckets),
+            ("threshold_prior_episodes", p.threshold_prior_episodes),
+            ("rise_min_history_minutes", p.rise_min_history_minutes),
+            ("rise_guard_reports", p.rise_guard_reports),
+            ("rise_rearm_minutes", p.rise_rearm_minutes),
+            ("tail_prior_days", p.tail_prior_days),
+            ("warmup_minutes", p.warmup_minutes),
+            ("profile_prior_days", p.profile_prior_days),
+            ("weekly_prior_days", p.weekly_prior_days),
+            ("dispersion_prior", p.dispersion_prior),
+            ("dispersion_prior_minutes", p.dispersion_prior_minutes),
+            ("min_excess", p.min_excess),
+            ("dip_minutes", p.dip_minutes),
+            ("dip_fraction", p.dip_fraction),
+        ];
+        for (name, v) in non_negative {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(TuningError::BadParam(name));
+            }
+        }
+        if !(p.rise_fraction.is_finite() && p.rise_fraction >= p.dip_fraction) {
+            return Err(TuningError::BadParam("rise_fraction"));
+        }
+        if !(p.rise_ratio.is_finite() && p.rise_ratio > 1.0) {
+            return Err(TuningError::BadParam("rise_ratio"));
+        }
+        // Bounded so a state stays small: at most 30 days of history, 10^4 samples.
+        if p.rise_history_minutes > 30.0 * 1440.0 || p.rise_window_minutes > 1440.0 {
+            return Err(TuningError::BadParam("rise_history_minutes"));
+        }
+        if p.profile_slot_minutes > 1440.0 {
+            return Err(TuningError::BadParam("profile_slot_minutes"));
+        }
+        Ok(())
+    }
+}
+
 /// Per-step constants derived from [`DetectorParams`] for one bucket step. Cheap to
 /// rebuild, so it is never persisted: a restored detector takes today's parameters.
 #[derive(Debug, Clone, PartialEq)]
@@ -360,6 +443,38 @@ impl std::fmt::Display for TuningError {
 
 impl std::error::Error for TuningError {}
 
+/// How each opening path's threshold is set at this step (see
+/// `threshold.rs`): base levels, the defaults as priors, the budget shared
+/// equally by the paths over 30 days, episodes merged over the merge gap.
+fn threshold_rules(
+    p: &DetectorParams,
+    step_secs: i64,
+    quiet_secs: i64,
+) -> [ThresholdRule; Path::COUNT] {
+    let day = 1440.0;
+    let step_minutes = step_secs as f64 / 60.0;
+    let horizon_days = 30.0;
+    let rule = |u: f64, prior: f64| ThresholdRule {
+        u,
+        prior,
+        prior_episodes: p.threshold_prior_episodes,
+        cap_ratio: p.threshold_cap_ratio,
+        routine_periods: p.threshold_routine_periods,
+        budget: p.false_events_per_30_days / Path::COUNT as f64,
+        horizon_days,
+        gap_secs: quiet_secs.max(step_secs),
+        decay: (-step_minutes / (horizon_days * day)).exp(),
+        step_days: step_minutes / day,
+    };
+    let u = p.tail_threshold_score;
+    [
+        rule(u, p.extreme_score),
+        rule(u, p.persist_score),
+        rule(u, p.persist_score),
+        rule(p.rise_base_ratio.ln(), p.rise_ratio.ln()),
+    ]
+}
+
 /// Weight per update of an EWMA with calendar e-folding time `tau_minutes` when it
 /// receives one update every `every_minutes`.
 fn alpha(every_minutes: f64, tau_minutes: f64) -> f64 {
@@ -371,82 +486,8 @@ impl Tuning {
         if !(1..=86_400).contains(&step_secs) {
             return Err(TuningError::BadStep(step_secs));
         }
+        params.validate()?;
         let p = params;
-        let positive: [(&'static str, f64); 20] = [
-            ("rise_window_minutes", p.rise_window_minutes),
-            ("rise_history_minutes", p.rise_history_minutes),
-            ("rise_sample_minutes", p.rise_sample_minutes),
-            ("tail_threshold_score", p.tail_threshold_score),
-            ("tail_tau_days", p.tail_tau_days),
-            ("sustained_minutes", p.sustained_minutes),
-            ("level_tau_minutes", p.level_tau_minutes),
-            ("profile_slot_minutes", p.profile_slot_minutes),
-            ("profile_tau_days", p.profile_tau_days),
-            ("weekly_tau_days", p.weekly_tau_days),
-            ("dispersion_tau_minutes", p.dispersion_tau_minutes),
-            ("min_rate_per_minute", p.min_rate_per_minute),
-            ("learn_clip_sigma", p.learn_clip_sigma),
-            ("elevated_score", p.elevated_score),
-            ("extreme_score", p.extreme_score),
-            ("persist_minutes", p.persist_minutes),
-            ("persist_score", p.persist_score),
-            ("quiet_minutes", p.quiet_minutes),
-            ("max_freeze_minutes", p.max_freeze_minutes),
-            ("wave_smooth_minutes", p.wave_smooth_minutes),
-        ];
-        for (name, v) in positive {
-            if !(v.is_finite() && v > 0.0) {
-                return Err(TuningError::BadParam(name));
-            }
-        }
-        let budget_knobs: [(&'static str, f64); 3] = [
-            ("false_events_per_30_days", p.false_events_per_30_days),
-            ("threshold_cap_ratio", p.threshold_cap_ratio),
-            ("rise_base_ratio", p.rise_base_ratio),
-        ];
-        for (name, v) in budget_knobs {
-            if !(v.is_finite() && v > 0.0) {
-                return Err(TuningError::BadParam(name));
-            }
-        }
-        let non_negative: [(&'static str, f64); 18] = [
-            ("wave_tail_fraction", p.wave_tail_fraction),
-            ("long_level_tau_minutes", p.long_level_tau_minutes),
-            ("persist_min_buckets", p.persist_min_buckets),
-            ("threshold_routine_periods", p.threshold_routine_periods),
-            ("warmup_buckets", p.warmup_buckets),
-            ("threshold_prior_episodes", p.threshold_prior_episodes),
-            ("rise_min_history_minutes", p.rise_min_history_minutes),
-            ("rise_guard_reports", p.rise_guard_reports),
-            ("rise_rearm_minutes", p.rise_rearm_minutes),
-            ("tail_prior_days", p.tail_prior_days),
-            ("warmup_minutes", p.warmup_minutes),
-            ("profile_prior_days", p.profile_prior_days),
-            ("weekly_prior_days", p.weekly_prior_days),
-            ("dispersion_prior", p.dispersion_prior),
-            ("dispersion_prior_minutes", p.dispersion_prior_minutes),
-            ("min_excess", p.min_excess),
-            ("dip_minutes", p.dip_minutes),
-            ("dip_fraction", p.dip_fraction),
-        ];
-        for (name, v) in non_negative {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(TuningError::BadParam(name));
-            }
-        }
-        if !(p.rise_fraction.is_finite() && p.rise_fraction >= p.dip_fraction) {
-            return Err(TuningError::BadParam("rise_fraction"));
-        }
-        if !(p.rise_ratio.is_finite() && p.rise_ratio > 1.0) {
-            return Err(TuningError::BadParam("rise_ratio"));
-        }
-        // Bounded so a state stays small: at most 30 days of history, 10^4 samples.
-        if p.rise_history_minutes > 30.0 * 1440.0 || p.rise_window_minutes > 1440.0 {
-            return Err(TuningError::BadParam("rise_history_minutes"));
-        }
-        if p.profile_slot_minutes > 1440.0 {
-            return Err(TuningError::BadParam("profile_slot_minutes"));
-        }
         let step_minutes = step_secs as f64 / 60.0;
         let slots = ((1440.0 / p.profile_slot_minutes).round() as usize).clamp(1, 1440);
         let slot_minutes = 1440.0 / slots as f64;
@@ -472,26 +513,7 @@ impl Tuning {
         let rise_min_samples =
             ((p.rise_min_history_minutes / per_sample).ceil() as usize).clamp(1, rise_capacity);
         let quiet_secs = (p.quiet_minutes * 60.0) as i64;
-        let horizon_days = 30.0;
-        let rule = |u: f64, prior: f64| ThresholdRule {
-            u,
-            prior,
-            prior_episodes: p.threshold_prior_episodes,
-            cap_ratio: p.threshold_cap_ratio,
-            routine_periods: p.threshold_routine_periods,
-            budget: p.false_events_per_30_days / Path::COUNT as f64,
-            horizon_days,
-            gap_secs: quiet_secs.max(step_secs),
-            decay: (-step_minutes / (horizon_days * day)).exp(),
-            step_days: step_minutes / day,
-        };
-        let u = p.tail_threshold_score;
-        let rules = [
-            rule(u, p.extreme_score),
-            rule(u, p.persist_score),
-            rule(u, p.persist_score),
-            rule(p.rise_base_ratio.ln(), p.rise_ratio.ln()),
-        ];
+        let rules = threshold_rules(p, step_secs, quiet_secs);
         Ok(Self {
             rules,
             rise_window_len,
