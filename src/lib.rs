@@ -13,6 +13,7 @@
 pub mod alert;
 pub mod api;
 pub mod app;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod detect;
