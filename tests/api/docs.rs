@@ -10,7 +10,8 @@
 //! `backtest --input`) are then run by the real binary, in the order each
 //! document gives them, in a scratch folder that sees the repository's
 //! `eval/`. The README's tour (the demo, a report, a webhook) is followed
-//! against the real server.
+//! against the real server; settings files in `toml` blocks must load, and
+//! links between the documents must lead somewhere.
 
 use crate::receiver::{eventually, Receiver};
 use clap::Parser;
@@ -552,6 +553,22 @@ fn shell_words_are_read_as_a_shell_reads_them() {
         vec![("DOWNWAVE_ADMIN_TOKEN".to_owned(), "x".to_owned())]
     );
     assert_eq!(example.args, ["serve", "--public-url", "http://a b"]);
+}
+
+#[test]
+fn settings_files_in_the_docs_are_valid() {
+    let mut seen = 0;
+    for doc in documents() {
+        let text = std::fs::read_to_string(Path::new(ROOT).join(&doc)).unwrap();
+        for (line, block) in fenced_blocks(&text, "toml") {
+            let args: downwave::config::ConfigArgs =
+                toml::from_str(&block).unwrap_or_else(|e| panic!("{}:{line}: {e}", doc.display()));
+            args.resolve()
+                .unwrap_or_else(|e| panic!("{}:{line}: {e}", doc.display()));
+            seen += 1;
+        }
+    }
+    assert!(seen >= 1, "the settings file example is gone from the docs");
 }
 
 /// GitHub's anchor for a heading: lower case, spaces to hyphens, other
