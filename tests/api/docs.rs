@@ -689,9 +689,20 @@ impl Curl {
     }
 }
 
+/// A server started by a test, killed when dropped, so a failed assertion
+/// leaves no process behind.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts a command from the docs as written (in `dir`), on a free port
 /// instead of 8080; returns it with the port.
-fn start_as_written(args: &[String], dir: &Path) -> (Child, u16) {
+fn start_as_written(args: &[String], dir: &Path) -> (Server, u16) {
     let mut child = Process::new(BIN)
         .args(args)
         .current_dir(dir)
@@ -702,7 +713,9 @@ fn start_as_written(args: &[String], dir: &Path) -> (Child, u16) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let stdout = child.stdout.take().unwrap();
+    let server = Server(child);
+    let mut lines = BufReader::new(stdout).lines();
     let port = loop {
         let line = lines
             .next()
@@ -714,7 +727,7 @@ fn start_as_written(args: &[String], dir: &Path) -> (Child, u16) {
     };
     // Keep draining the log so the server never blocks on a full pipe.
     std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
-    (child, port)
+    (server, port)
 }
 
 /// The README's tour, step by step, with its own commands: the demo, a
@@ -749,7 +762,7 @@ async fn the_readme_tour_works_as_written() {
     // 1. The demo, and its outage.
     let demo = downwave(&["serve", "--demo"]);
     assert_eq!(demo, ["serve", "--demo"]);
-    let (mut server, port) = start_as_written(&demo, dir.path());
+    let (server, port) = start_as_written(&demo, dir.path());
     let base = format!("http://127.0.0.1:{port}");
     let home = reqwest::get(&base).await.unwrap().text().await.unwrap();
     for name in ["Claude", "Amazon Web Services", "GitHub", "Slack"] {
@@ -791,12 +804,11 @@ async fn the_readme_tour_works_as_written() {
     );
     let (status, body) = report.send(port).await;
     assert_eq!((status, &body["reason"]), (200, &Value::from("duplicate")));
-    server.kill().unwrap();
-    server.wait().unwrap();
+    drop(server);
 
     // 3. Restarted with a token; a webhook receives its ping.
     let with_token = downwave(&["serve", "--admin-token"]);
-    let (mut server, port) = start_as_written(&with_token, dir.path());
+    let (_server, port) = start_as_written(&with_token, dir.path());
     let receiver = Receiver::start().await;
     let mut subscribe = curl_to("/api/v1/webhooks");
     let mut subscription: Value = serde_json::from_str(subscribe.body.as_deref().unwrap()).unwrap();
@@ -813,6 +825,4 @@ async fn the_readme_tour_works_as_written() {
     let ping = &receiver.received()[0];
     assert_eq!(ping.body["type"], "ping");
     assert!(ping.signature.starts_with("v1,"), "{}", ping.signature);
-    server.kill().unwrap();
-    server.wait().unwrap();
 }
