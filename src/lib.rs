@@ -2,17 +2,34 @@
 //!
 //! People report "it's down" for a service; downwave rate-limits and
 //! de-duplicates the reports, stores them durably in SQLite and counts them
-//! per minute (`ingest`, `store`), learns what normal looks like and opens
-//! outage events with their waves (`detect`, pure; `monitor`, the live loop
-//! around it), tells on-call through signed webhooks (`alert`), and serves it
-//! all over HTTP (`api`, and the dashboard in `web`, wired up in `app`). `sim` drives it from outside:
-//! scenarios, backtests, the NAB scorer and the load generator. See
-//! `DESIGN.md` for the whole flow.
+//! per minute, learns what normal looks like and opens outage events with
+//! their waves, tells on-call through signed webhooks, and shows it all on a
+//! server-rendered dashboard. `docs/design.md` follows one report through
+//! these modules and gives the detection model in brief.
+//!
+//! # Layout
+//!
+//! - [`cli`]: the command line, its subcommands and their arguments.
+//! - [`config`]: every setting, from flags, `DOWNWAVE_*` variables or a TOML file.
+//! - [`app`]: startup, wiring and graceful shutdown; the demo data.
+//! - [`api`]: the HTTP API, one file per resource, and its routes.
+//! - [`web`]: the dashboard: pages, SVG charts, the badge and the Atom feed.
+//! - [`error`]: the API's error type, with its stable codes.
+//! - [`domain`]: newtypes that parse what clients send, at the edge.
+//! - [`ingest`]: client address, rate limit, reporter hashes, the group-commit writer.
+//! - [`store`]: SQLite: the schema, its migrations and every query.
+//! - [`detect`]: the outage detector, pure: baseline, scores, events, waves.
+//! - [`monitor`]: the live loop that runs the detector as each minute closes.
+//! - [`alert`]: the network gate, webhook formats, signing, address guard, dispatcher.
+//! - [`metrics`]: what `/metrics` shows.
+//! - [`clock`]: where "now" comes from, so tests can move it.
+//! - [`sim`]: scenarios, backtests, the NAB scorer, cross-validation, load generator.
 #![forbid(unsafe_code)]
 
 pub mod alert;
 pub mod api;
 pub mod app;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod detect;

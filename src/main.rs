@@ -1,168 +1,22 @@
-//! The `downwave` command: parses the command line, sets up logging and calls
-//! into the library. Errors end the process with a message, not a panic.
+//! The `downwave` command: parses the command line (as `downwave::cli`
+//! declares it), sets up logging and calls into the library. Errors end the
+//! process with a message, not a panic.
 #![forbid(unsafe_code)]
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
 use downwave::app::Application;
+use downwave::cli::{
+    detector_params, BacktestArgs, Cli, Command, LoadTarget, LoadgenArgs, Scenario, ServiceCommand,
+    SimulateArgs,
+};
 use downwave::clock::SystemClock;
-use downwave::config::{ConfigArgs, Settings};
+use downwave::config::Settings;
 use downwave::domain::{CategoryList, ServiceName, ServiceSlug};
 use downwave::sim::loadgen::{self, LoadOptions, Target};
 use downwave::store;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// downwave: a self-hosted crowd outage-report aggregator.
-///
-/// With no command, `downwave` serves (the same as `downwave serve`). Every
-/// setting can be given as a flag, as an environment variable DOWNWAVE_* or as
-/// a key in the TOML file named by --config; flags win over the environment,
-/// the environment over the file, the file over the defaults.
-#[derive(Parser)]
-#[command(name = "downwave", version, about, long_about)]
-struct Cli {
-    #[command(flatten)]
-    config: ConfigArgs,
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Serve the HTTP API (the default).
-    Serve {
-        /// On an empty database, create a few services and import the
-        /// march-2 outage, so there is something to see on the first run.
-        #[arg(long)]
-        demo: bool,
-    },
-    /// Run the detector over `timestamp,value` CSV series and write the events.
-    Backtest(BacktestArgs),
-    /// Generate a scenario: per-minute counts as CSV, or reports into a server.
-    Simulate(SimulateArgs),
-    /// Manage the service catalog directly in the database.
-    Service {
-        #[command(subcommand)]
-        command: ServiceCommand,
-    },
-    /// Drive a running server with HTTP load and print throughput and latency.
-    Loadgen(LoadgenArgs),
-}
-
-#[derive(Subcommand)]
-enum ServiceCommand {
-    /// Add a service.
-    Add {
-        /// Short URL-safe name: a-z, 0-9 and '-'.
-        slug: String,
-        /// Display name.
-        #[arg(long)]
-        name: String,
-        /// A problem category (repeatable); default: login, website, app, api, other.
-        #[arg(long = "category")]
-        categories: Vec<String>,
-    },
-    /// List the services.
-    List,
-}
-
-#[derive(clap::Args)]
-struct BacktestArgs {
-    /// A CSV file, or a folder of them (header `timestamp,value`, any fixed step).
-    #[arg(long, required_unless_present = "cross_validate")]
-    input: Option<PathBuf>,
-    /// Where `<name>.events.jsonl` (and with --scores `<name>.scores.csv`) go.
-    #[arg(long, default_value = "backtest-out")]
-    output: PathBuf,
-    /// Also write the per-bucket baseline, band and score.
-    #[arg(long)]
-    scores: bool,
-    /// NAB's `labels/combined_windows.json`: print the NAB score of the events.
-    #[arg(long)]
-    labels: Option<PathBuf>,
-    /// Change one detector parameter for this run: `name=value` (repeatable;
-    /// names as in `src/detect/params.rs`).
-    #[arg(long = "set", value_name = "NAME=VALUE")]
-    set: Vec<String>,
-    /// Leave-one-series-out over both development sets instead of a backtest:
-    /// every searched parameter is chosen on the other series and scored on
-    /// the one left out.
-    #[arg(long)]
-    cross_validate: bool,
-    /// With --cross-validate: the NAB folder (`data/realTweets`, `labels/`).
-    #[arg(long, default_value = "eval/nab")]
-    nab: PathBuf,
-    /// With --cross-validate: the Microsoft folder (`data/`, `labels.json`).
-    #[arg(long, default_value = "eval/ms")]
-    ms: PathBuf,
-    /// With --cross-validate: search this axis instead of the built-in grid,
-    /// `name=v1,v2,...` (repeatable).
-    #[arg(long = "grid", value_name = "NAME=V1,V2,...")]
-    grid: Vec<String>,
-}
-
-#[derive(clap::Args)]
-struct SimulateArgs {
-    /// The scenario: `march-2`, or `controls` (the negative controls: 30 days
-    /// of normal life each, with --check SEEDS).
-    scenario: String,
-    /// Change one detector parameter for --check: `name=value` (repeatable).
-    #[arg(long = "set", value_name = "NAME=VALUE")]
-    set: Vec<String>,
-    /// Random seed.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Write the per-minute counts to this CSV file (for `downwave backtest`).
-    #[arg(long)]
-    csv: Option<PathBuf>,
-    /// Import the reports into the downwave at this URL (http://host:port).
-    #[arg(long)]
-    target: Option<String>,
-    /// Admin token of the target server.
-    #[arg(long, env = "DOWNWAVE_ADMIN_TOKEN", hide_env_values = true)]
-    token: Option<String>,
-    /// Run the detector over seeds 0..N of the scenario and print a table
-    /// against the acceptance criteria.
-    #[arg(long)]
-    check: Option<u64>,
-}
-
-#[derive(clap::Args)]
-struct LoadgenArgs {
-    /// Server address, host:port.
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    addr: String,
-    /// What to load: `reports`, `healthz`, or `compare` (alternating healthz
-    /// and reports rounds, closed loop, then reports open loop at half the
-    /// measured report rate).
-    #[arg(long, default_value = "compare")]
-    target: String,
-    /// Concurrent keep-alive connections. Reports need about 128 on two
-    /// cores to keep the writer's pipeline full; `/healthz` is as fast at
-    /// 256 as at 64.
-    #[arg(long, default_value_t = 128)]
-    connections: usize,
-    /// Seconds per run.
-    #[arg(long, default_value_t = 10)]
-    seconds: u64,
-    /// With `compare`: how many alternating healthz/reports rounds.
-    #[arg(long, default_value_t = 3)]
-    rounds: u32,
-    /// Fixed total request rate (open loop); default: as fast as answered.
-    #[arg(long)]
-    rate: Option<f64>,
-    /// Service to report on (must exist on the server).
-    #[arg(long, default_value = "claude")]
-    service: String,
-    /// Categories to cycle through.
-    #[arg(long = "category", default_values_t = ["login".to_string(), "website".to_string(), "app".to_string()])]
-    categories: Vec<String>,
-    /// Load threads [default: one per CPU].
-    #[arg(long)]
-    threads: Option<usize>,
-}
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -257,16 +111,16 @@ fn load(args: LoadgenArgs) -> anyhow::Result<()> {
             std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
         }),
     };
-    match args.target.as_str() {
-        "healthz" => println!("{}", loadgen::run(&base)?),
-        "reports" => {
+    match args.target {
+        LoadTarget::Healthz => println!("{}", loadgen::run(&base)?),
+        LoadTarget::Reports => {
             let opts = LoadOptions {
                 target: Target::Reports,
                 ..base
             };
             println!("{}", loadgen::run(&opts)?);
         }
-        "compare" => {
+        LoadTarget::Compare => {
             // Alternate short runs of each so that a machine whose speed
             // drifts during the session affects both sides alike.
             let (mut health_n, mut health_t) = (0f64, 0f64);
@@ -301,21 +155,8 @@ fn load(args: LoadgenArgs) -> anyhow::Result<()> {
                 at_half.p99.as_secs_f64() * 1000.0
             );
         }
-        other => anyhow::bail!("unknown target '{other}': use reports, healthz or compare"),
     }
     Ok(())
-}
-
-/// The default detector parameters with `--set name=value` changes applied.
-fn detector_params(set: &[String]) -> anyhow::Result<downwave::detect::DetectorParams> {
-    use downwave::sim::crossval;
-    let mut params = downwave::detect::DetectorParams::default();
-    for spec in set {
-        let (name, value) = crossval::Grid::parse_axis(spec)?;
-        anyhow::ensure!(value.len() == 1, "--set {spec}: one value");
-        params = crossval::with_param(&params, &name, value[0])?;
-    }
-    Ok(params)
 }
 
 fn backtest(args: BacktestArgs) -> anyhow::Result<()> {
@@ -323,17 +164,7 @@ fn backtest(args: BacktestArgs) -> anyhow::Result<()> {
     let params = detector_params(&args.set)?;
     if args.cross_validate {
         let series = crossval::load(&args.nab, &args.ms)?;
-        let grid = if args.grid.is_empty() {
-            crossval::Grid::default_search()
-        } else {
-            crossval::Grid {
-                axes: args
-                    .grid
-                    .iter()
-                    .map(|g| crossval::Grid::parse_axis(g))
-                    .collect::<Result<_, _>>()?,
-            }
-        };
+        let grid = args.grid()?;
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let report = crossval::cross_validate(&series, &params, &grid, threads)?;
         print!("{}", report.table());
@@ -373,15 +204,10 @@ fn backtest(args: BacktestArgs) -> anyhow::Result<()> {
 fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     use downwave::sim::{replay, scenario};
     let params = detector_params(&args.set)?;
-    if args.scenario == "controls" {
+    if args.scenario == Scenario::Controls {
         let seeds = args.check.unwrap_or(20);
         return check_controls(&params, seeds);
     }
-    anyhow::ensure!(
-        args.scenario == "march-2",
-        "unknown scenario '{}': the built-in ones are march-2 and controls",
-        args.scenario
-    );
     if let Some(seeds) = args.check {
         return check_march2(&params, seeds);
     }

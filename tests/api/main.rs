@@ -4,6 +4,7 @@ mod browser;
 mod clients;
 mod connections;
 mod dashboard;
+mod docs;
 mod durability;
 mod events;
 mod health;

@@ -1,0 +1,208 @@
+//! The command line: every subcommand and its arguments, as clap parses
+//! them. The binary (`main.rs`) runs what was parsed; the definitions live
+//! here, in the library, so that a test can parse every command the docs
+//! show with the very types the binary uses (`tests/api/docs.rs`).
+
+use crate::config::ConfigArgs;
+use crate::detect::DetectorParams;
+use crate::sim::crossval;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// downwave: a self-hosted crowd outage-report aggregator.
+///
+/// With no command, `downwave` serves (the same as `downwave serve`). Every
+/// setting can be given as a flag, as an environment variable DOWNWAVE_* or as
+/// a key in the TOML file named by --config; flags win over the environment,
+/// the environment over the file, the file over the defaults.
+#[derive(Parser)]
+#[command(name = "downwave", version, about, long_about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API (the default).
+    Serve {
+        /// On an empty database, create a few services and import the
+        /// march-2 outage, so there is something to see on the first run.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Run the detector over `timestamp,value` CSV series and write the events.
+    Backtest(BacktestArgs),
+    /// Generate a scenario: per-minute counts as CSV, or reports into a server.
+    Simulate(SimulateArgs),
+    /// Manage the service catalog directly in the database.
+    Service {
+        #[command(subcommand)]
+        command: ServiceCommand,
+    },
+    /// Drive a running server with HTTP load and print throughput and latency.
+    Loadgen(LoadgenArgs),
+}
+
+#[derive(Subcommand)]
+pub enum ServiceCommand {
+    /// Add a service.
+    Add {
+        /// Short URL-safe name: a-z, 0-9 and '-'.
+        slug: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// A problem category (repeatable); default: login, website, app, api, other.
+        #[arg(long = "category")]
+        categories: Vec<String>,
+    },
+    /// List the services.
+    List,
+}
+
+#[derive(clap::Args)]
+pub struct BacktestArgs {
+    /// A CSV file, or a folder of them (header `timestamp,value`, any fixed step).
+    #[arg(long, required_unless_present = "cross_validate")]
+    pub input: Option<PathBuf>,
+    /// Where `<name>.events.jsonl` (and with --scores `<name>.scores.csv`) go.
+    #[arg(long, default_value = "backtest-out")]
+    pub output: PathBuf,
+    /// Also write the per-bucket baseline, band and score.
+    #[arg(long)]
+    pub scores: bool,
+    /// NAB's `labels/combined_windows.json`: print the NAB score of the events.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// Change one detector parameter for this run: `name=value` (repeatable;
+    /// names as in `src/detect/params.rs`).
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub set: Vec<String>,
+    /// Leave-one-series-out over both development sets instead of a backtest:
+    /// every searched parameter is chosen on the other series and scored on
+    /// the one left out.
+    #[arg(long)]
+    pub cross_validate: bool,
+    /// With --cross-validate: the NAB folder (`data/realTweets`, `labels/`).
+    #[arg(long, default_value = "eval/nab")]
+    pub nab: PathBuf,
+    /// With --cross-validate: the Microsoft folder (`data/`, `labels.json`).
+    #[arg(long, default_value = "eval/ms")]
+    pub ms: PathBuf,
+    /// With --cross-validate: search this axis instead of the built-in grid,
+    /// `name=v1,v2,...` (repeatable).
+    #[arg(long = "grid", value_name = "NAME=V1,V2,...")]
+    pub grid: Vec<String>,
+}
+
+impl BacktestArgs {
+    /// The grid --cross-validate searches: the `--grid` axes, or the
+    /// built-in one.
+    pub fn grid(&self) -> anyhow::Result<crossval::Grid> {
+        if self.grid.is_empty() {
+            return Ok(crossval::Grid::default_search());
+        }
+        Ok(crossval::Grid {
+            axes: self
+                .grid
+                .iter()
+                .map(|g| crossval::Grid::parse_axis(g))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+}
+
+/// The built-in scenarios.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Scenario {
+    /// The outage of 2 March 2026 after a week of background.
+    #[value(name = "march-2")]
+    March2,
+    /// The negative controls: 30 days of normal life each, with --check SEEDS.
+    Controls,
+}
+
+#[derive(clap::Args)]
+pub struct SimulateArgs {
+    /// The scenario.
+    #[arg(value_enum)]
+    pub scenario: Scenario,
+    /// Change one detector parameter for --check: `name=value` (repeatable).
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub set: Vec<String>,
+    /// Random seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Write the per-minute counts to this CSV file (for `downwave backtest`).
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
+    /// Import the reports into the downwave at this URL (http://host:port).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Admin token of the target server.
+    #[arg(long, env = "DOWNWAVE_ADMIN_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Run the detector over seeds 0..N of the scenario and print a table
+    /// against the acceptance criteria.
+    #[arg(long)]
+    pub check: Option<u64>,
+}
+
+/// What `downwave loadgen` sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LoadTarget {
+    /// `POST /api/v1/reports`, each from its own client address.
+    Reports,
+    /// `GET /healthz`.
+    Healthz,
+    /// Alternating healthz and reports rounds, closed loop, then reports
+    /// open loop at half the measured report rate.
+    Compare,
+}
+
+#[derive(clap::Args)]
+pub struct LoadgenArgs {
+    /// Server address, host:port.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: String,
+    /// What to load.
+    #[arg(long, value_enum, default_value = "compare")]
+    pub target: LoadTarget,
+    /// Concurrent keep-alive connections. Reports need about 128 on two
+    /// cores to keep the writer's pipeline full; `/healthz` is as fast at
+    /// 256 as at 64.
+    #[arg(long, default_value_t = 128)]
+    pub connections: usize,
+    /// Seconds per run.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// With `compare`: how many alternating healthz/reports rounds.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: u32,
+    /// Fixed total request rate (open loop); default: as fast as answered.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Service to report on (must exist on the server).
+    #[arg(long, default_value = "claude")]
+    pub service: String,
+    /// Categories to cycle through.
+    #[arg(long = "category", default_values_t = ["login".to_string(), "website".to_string(), "app".to_string()])]
+    pub categories: Vec<String>,
+    /// Load threads [default: one per CPU].
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// The default detector parameters with `--set name=value` changes applied.
+pub fn detector_params(set: &[String]) -> anyhow::Result<DetectorParams> {
+    let mut params = DetectorParams::default();
+    for spec in set {
+        let (name, value) = crossval::Grid::parse_axis(spec)?;
+        anyhow::ensure!(value.len() == 1, "--set {spec}: one value");
+        params = crossval::with_param(&params, &name, value[0])?;
+    }
+    Ok(params)
+}

@@ -1,0 +1,828 @@
+//! The docs' commands run as written.
+//!
+//! Every `downwave` command in a fenced `sh` block of `README.md`,
+//! `CONTRIBUTING.md`, `docs/*.md` and `eval/README.md` (written `downwave …`,
+//! `./target/release/downwave …` or `cargo run --release -- …`) is parsed
+//! with the binary's own command-line types (`downwave::cli`) and checked as
+//! far as it can be without running it: its settings resolve, and its
+//! detector parameters and grids name real parameters with valid values. The
+//! quick, self-contained ones (`service`, `simulate march-2 … --csv`,
+//! `backtest --input`) are then run by the real binary, in the order each
+//! document gives them, in a scratch folder that sees the repository's
+//! `eval/`. The README's tour (the demo, a report, a webhook) is followed
+//! against the real server; settings files in `toml` blocks must load, and
+//! links between the documents must lead somewhere.
+
+use crate::receiver::{eventually, Receiver};
+use clap::Parser;
+use downwave::cli::{detector_params, Cli, Command, Scenario};
+use downwave::detect::Tuning;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command as Process, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_downwave");
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// Variables the docs' commands use, and the value each is checked with.
+const VARIABLES: [(&str, &str); 1] = [("TOKEN", "doc-token")];
+
+/// Placeholders of synopsis lines (`docs/detection.md` writes
+/// `--set false_events_per_30_days=B`, `--nab DIR`, `--grid name=v1,v2 ...`),
+/// each with the sample value it is checked with; `...` is dropped.
+const PLACEHOLDERS: [(&str, &str); 3] = [
+    ("B", "5"),
+    ("DIR", "eval/nab"),
+    ("name=v1,v2", "extreme_score=9,10"),
+];
+
+/// One `downwave` command found in a document.
+struct Example {
+    /// `README.md:42`
+    place: String,
+    /// `DOWNWAVE_*=…` assignments written before the command.
+    env: Vec<(String, String)>,
+    /// Its arguments, after the program.
+    args: Vec<String>,
+}
+
+/// The documents whose commands are checked, relative to the repository.
+fn documents() -> Vec<PathBuf> {
+    let mut docs: Vec<PathBuf> = ["README.md", "CONTRIBUTING.md", "eval/README.md"]
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+    let mut pages: Vec<PathBuf> = std::fs::read_dir(Path::new(ROOT).join("docs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .map(|p| p.strip_prefix(ROOT).unwrap().to_owned())
+        .collect();
+    pages.sort();
+    docs.extend(pages);
+    docs
+}
+
+/// The fenced code blocks of a Markdown text whose info string is `lang`,
+/// each with the line its first line is on.
+fn fenced_blocks(markdown: &str, lang: &str) -> Vec<(usize, String)> {
+    let mut blocks = Vec::new();
+    let mut open: Option<(usize, bool, String)> = None;
+    for (i, line) in markdown.lines().enumerate() {
+        let trimmed = line.trim_start();
+        match &mut open {
+            None => {
+                if let Some(info) = trimmed.strip_prefix("```") {
+                    open = Some((i + 2, info.trim() == lang, String::new()));
+                }
+            }
+            Some((start, wanted, text)) => {
+                if trimmed.starts_with("```") {
+                    if *wanted {
+                        blocks.push((*start, std::mem::take(text)));
+                    }
+                    open = None;
+                } else {
+                    text.push_str(line);
+                    text.push('\n');
+                }
+            }
+        }
+    }
+    blocks
+}
+
+/// The simple commands of a shell script, each with the line (from 0) it
+/// starts on and its words: quotes and backslash-newlines resolved;
+/// comments, redirections (with their targets) and `;`, `&`, `|`, `&&`,
+/// `||` between commands dropped. Enough shell for documentation.
+fn shell_commands(script: &str) -> Result<Vec<(usize, Vec<String>)>, String> {
+    struct Lexer {
+        commands: Vec<(usize, Vec<String>)>,
+        words: Vec<String>,
+        word: String,
+        in_word: bool,
+        skip_word: bool,
+        line: usize,
+        start: usize,
+    }
+    impl Lexer {
+        fn begin(&mut self) {
+            if !self.in_word && self.words.is_empty() {
+                self.start = self.line;
+            }
+            self.in_word = true;
+        }
+        fn end_word(&mut self) {
+            if self.in_word {
+                let word = std::mem::take(&mut self.word);
+                if !std::mem::take(&mut self.skip_word) {
+                    self.words.push(word);
+                }
+            }
+            self.in_word = false;
+        }
+        fn end_command(&mut self) {
+            self.end_word();
+            if !self.words.is_empty() {
+                self.commands
+                    .push((self.start, std::mem::take(&mut self.words)));
+            }
+        }
+    }
+    let mut lx = Lexer {
+        commands: Vec::new(),
+        words: Vec::new(),
+        word: String::new(),
+        in_word: false,
+        skip_word: false,
+        line: 0,
+        start: 0,
+    };
+    let mut chars = script.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some('\n') => lx.line += 1,
+                Some(x) => {
+                    lx.begin();
+                    lx.word.push(x);
+                }
+                None => {}
+            },
+            '\'' => {
+                lx.begin();
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(x) => {
+                            lx.line += usize::from(x == '\n');
+                            lx.word.push(x);
+                        }
+                        None => return Err("a ' is not closed".into()),
+                    }
+                }
+            }
+            '"' => {
+                lx.begin();
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(x @ ('"' | '\\' | '$' | '`')) => lx.word.push(x),
+                            Some('\n') => lx.line += 1,
+                            Some(x) => {
+                                lx.word.push('\\');
+                                lx.word.push(x);
+                            }
+                            None => return Err("a \" is not closed".into()),
+                        },
+                        Some(x) => {
+                            lx.line += usize::from(x == '\n');
+                            lx.word.push(x);
+                        }
+                        None => return Err("a \" is not closed".into()),
+                    }
+                }
+            }
+            '#' if !lx.in_word => {
+                while chars.peek().is_some_and(|&x| x != '\n') {
+                    chars.next();
+                }
+            }
+            ' ' | '\t' => lx.end_word(),
+            '\n' | ';' | '&' | '|' => {
+                lx.end_command();
+                lx.line += usize::from(c == '\n');
+            }
+            '>' | '<' => {
+                // `2>&1`, `>file`, `>> file`, `<file`: the descriptor and
+                // the target are not arguments.
+                if lx.in_word && lx.word.chars().all(|d| d.is_ascii_digit()) {
+                    lx.word.clear();
+                    lx.in_word = false;
+                } else {
+                    lx.end_word();
+                }
+                while chars.peek().is_some_and(|&x| x == '>' || x == '&') {
+                    chars.next();
+                }
+                lx.skip_word = true;
+            }
+            x => {
+                lx.begin();
+                lx.word.push(x);
+            }
+        }
+    }
+    lx.end_command();
+    Ok(lx.commands)
+}
+
+/// If `words` run downwave, the environment assignments before it and its
+/// arguments, with variables and placeholders filled in.
+fn downwave_invocation(words: &[String]) -> Result<Option<Example>, String> {
+    let is_assignment = |w: &str| {
+        w.split_once('=').is_some_and(|(name, _)| {
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        })
+    };
+    let at = words.iter().take_while(|w| is_assignment(w)).count();
+    let env: Vec<(String, String)> = words[..at]
+        .iter()
+        .filter_map(|w| w.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let rest = &words[at..];
+    let args = match rest.first().map(String::as_str) {
+        Some("downwave" | "./target/release/downwave" | "target/release/downwave") => &rest[1..],
+        Some("cargo") if rest.get(1).is_some_and(|w| w == "run") => {
+            let mut i = 2;
+            loop {
+                match rest.get(i).map(String::as_str) {
+                    None => break &rest[i..],
+                    Some("--") => break &rest[i + 1..],
+                    Some("--release") => i += 1,
+                    Some(other) => {
+                        return Err(format!(
+                            "`cargo run` with {other:?}: write `cargo run --release -- ARGS`"
+                        ))
+                    }
+                }
+            }
+        }
+        _ => return Ok(None),
+    };
+    let mut filled = Vec::new();
+    for arg in args {
+        if arg == "..." {
+            continue;
+        }
+        let mut arg = arg.clone();
+        for (name, value) in VARIABLES {
+            arg = arg
+                .replace(&format!("${{{name}}}"), value)
+                .replace(&format!("${name}"), value);
+        }
+        if arg.contains('$') || arg.contains('`') {
+            return Err(format!(
+                "{arg:?}: an unknown variable or a substitution (known: {VARIABLES:?})"
+            ));
+        }
+        for (placeholder, sample) in PLACEHOLDERS {
+            if arg == placeholder {
+                arg = sample.to_owned();
+            } else if let Some(head) = arg.strip_suffix(&format!("={placeholder}")) {
+                arg = format!("{head}={sample}");
+            }
+        }
+        filled.push(arg);
+    }
+    Ok(Some(Example {
+        place: String::new(),
+        env,
+        args: filled,
+    }))
+}
+
+/// Every `downwave` command in the `sh` blocks of one document, or what is
+/// wrong with one that cannot even be read.
+fn examples(name: &str, markdown: &str) -> (Vec<Example>, Vec<String>) {
+    let (mut found, mut wrong) = (Vec::new(), Vec::new());
+    for (first_line, block) in fenced_blocks(markdown, "sh") {
+        let commands = match shell_commands(&block) {
+            Ok(c) => c,
+            Err(e) => {
+                wrong.push(format!("{name}:{first_line}: {e}"));
+                continue;
+            }
+        };
+        for (line, words) in commands {
+            let place = format!("{name}:{}", first_line + line);
+            match downwave_invocation(&words) {
+                Ok(Some(example)) => found.push(Example { place, ..example }),
+                Ok(None) => {}
+                Err(e) => wrong.push(format!("{place}: {e}")),
+            }
+        }
+    }
+    (found, wrong)
+}
+
+/// Parses `args` as the binary does and checks what can be checked without
+/// running them; returns the parsed command line.
+fn check(args: &[String]) -> Result<Cli, String> {
+    let argv = std::iter::once("downwave".to_owned()).chain(args.iter().cloned());
+    let cli = Cli::try_parse_from(argv).map_err(|e| e.render().to_string())?;
+    if cli.config.config.is_none() {
+        cli.config
+            .clone()
+            .resolve()
+            .map_err(|e| format!("the settings do not resolve: {e}"))?;
+    }
+    let tune = |p: &downwave::detect::DetectorParams| {
+        Tuning::new(p, 60)
+            .map(|_| ())
+            .map_err(|e| format!("detector parameters: {e}"))
+    };
+    match &cli.command {
+        Some(Command::Backtest(a)) => {
+            let params = detector_params(&a.set).map_err(|e| format!("--set: {e:#}"))?;
+            tune(&params)?;
+            if a.cross_validate {
+                let grid = a.grid().map_err(|e| format!("--grid: {e:#}"))?;
+                for point in grid.points(&params).map_err(|e| format!("--grid: {e}"))? {
+                    tune(&point)?;
+                }
+            }
+        }
+        Some(Command::Simulate(a)) => {
+            tune(&detector_params(&a.set).map_err(|e| format!("--set: {e:#}"))?)?;
+            if a.scenario == Scenario::March2
+                && a.csv.is_none()
+                && a.target.is_none()
+                && a.check.is_none()
+            {
+                return Err("march-2 needs --csv, --target or --check".into());
+            }
+        }
+        _ => {}
+    }
+    Ok(cli)
+}
+
+/// Commands that are quick and need nothing but the repository: run for real.
+fn runs_here(cli: &Cli) -> bool {
+    match &cli.command {
+        Some(Command::Service { .. }) => true,
+        Some(Command::Simulate(a)) => {
+            a.scenario == Scenario::March2
+                && a.csv.is_some()
+                && a.target.is_none()
+                && a.check.is_none()
+        }
+        Some(Command::Backtest(a)) => !a.cross_validate,
+        _ => false,
+    }
+}
+
+/// A folder that looks like the repository's root to a command: `eval/` is
+/// there (a link), and whatever the command writes stays in the folder.
+fn scratch() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(Path::new(ROOT).join("eval"), dir.path().join("eval")).unwrap();
+    dir
+}
+
+/// Runs the binary with `example`'s arguments in `dir`; what went wrong.
+fn run(example: &Example, dir: &Path, n: usize) -> Result<(), String> {
+    const LIMIT: Duration = Duration::from_secs(120);
+    let (out, err) = (dir.join(format!("{n}.out")), dir.join(format!("{n}.err")));
+    let mut child = Process::new(BIN)
+        .args(&example.args)
+        .envs(example.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(dir)
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            break status;
+        }
+        if started.elapsed() > LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("still running after {LIMIT:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{status}: {}",
+            std::fs::read_to_string(&err).unwrap_or_default().trim()
+        ))
+    }
+}
+
+/// Checks one document's commands; runs the ones that run here in a fresh
+/// scratch folder, in order. Returns what failed and how many ran.
+fn check_document(name: &str, markdown: &str) -> (usize, usize, Vec<String>) {
+    let (examples, mut failures) = examples(name, markdown);
+    let dir = scratch();
+    let mut ran = 0;
+    for (n, example) in examples.iter().enumerate() {
+        match check(&example.args) {
+            Err(e) => failures.push(format!(
+                "{}: downwave {}\n{e}",
+                example.place,
+                example.args.join(" ")
+            )),
+            Ok(cli) if cfg!(unix) && runs_here(&cli) => {
+                ran += 1;
+                if let Err(e) = run(example, dir.path(), n) {
+                    failures.push(format!(
+                        "{}: downwave {} (run for real)\n{e}",
+                        example.place,
+                        example.args.join(" ")
+                    ));
+                }
+            }
+            Ok(_) => {}
+        }
+    }
+    (examples.len(), ran, failures)
+}
+
+#[test]
+fn every_command_in_the_docs_runs_as_written() {
+    let (mut total, mut ran, mut failures) = (0, 0, Vec::new());
+    let mut in_readme = 0;
+    for doc in documents() {
+        let name = doc.display().to_string();
+        let text = std::fs::read_to_string(Path::new(ROOT).join(&doc)).unwrap();
+        let (n, r, f) = check_document(&name, &text);
+        eprintln!("{name}: {n} downwave commands, {r} run for real");
+        if name == "README.md" {
+            in_readme = n;
+        }
+        total += n;
+        ran += r;
+        failures.extend(f);
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of the docs' commands do not work as written:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+    // The extraction itself must keep finding them.
+    assert!(
+        in_readme >= 5,
+        "only {in_readme} commands found in README.md"
+    );
+    assert!(total >= 30, "only {total} commands found in the docs");
+    if cfg!(unix) {
+        assert!(ran >= 10, "only {ran} commands were run for real");
+    }
+}
+
+#[test]
+fn a_broken_example_fails_the_check() {
+    let doc = r#"
+Some text, and a block in another language that is not read:
+
+```text
+downwave backtest --no-such-flag
+```
+
+```sh
+cargo run --release -- backtest --inptu march2.csv       # a misspelt flag
+downwave simulate march-2 --check 1 --set no_such_knob=1 # an unknown parameter
+downwave --max-body-bytes lots                           # a setting's value
+downwave backtest --cross-validate --grid extreme_score=-1,9
+./target/release/downwave service add claude --name Claude &&
+  downwave simulate march-2                              # goes nowhere
+cargo run --release -- loadgen --target everything
+downwave serve --admin-token $NO_SUCH_VARIABLE
+cargo run --bin downwave -- serve
+downwave service list                                    # fine
+```
+"#;
+    let (examples, unreadable) = examples("broken.md", doc);
+    assert_eq!(unreadable.len(), 2, "{unreadable:?}");
+    assert!(unreadable[0].contains("NO_SUCH_VARIABLE"), "{unreadable:?}");
+    assert!(unreadable[1].contains("cargo run"), "{unreadable:?}");
+    let verdicts: Vec<(String, bool)> = examples
+        .iter()
+        .map(|e| (e.place.clone(), check(&e.args).is_ok()))
+        .collect();
+    let at = |line: usize| format!("broken.md:{line}");
+    assert_eq!(
+        verdicts,
+        vec![
+            (at(9), false),
+            (at(10), false),
+            (at(11), false),
+            (at(12), false),
+            (at(13), true),
+            (at(14), false),
+            (at(15), false),
+            (at(18), true),
+        ]
+    );
+}
+
+#[test]
+fn shell_words_are_read_as_a_shell_reads_them() {
+    let script = "DOWNWAVE_ADMIN_TOKEN=x downwave serve \\\n  --public-url 'http://a b' & # bg\n\
+                  downwave service add x --name \"A \\\"B\\\"\" 2>&1 >log.txt | tail -1\n";
+    let commands = shell_commands(script).unwrap();
+    let words: Vec<Vec<&str>> = commands
+        .iter()
+        .map(|(_, w)| w.iter().map(String::as_str).collect())
+        .collect();
+    assert_eq!(
+        words,
+        vec![
+            vec![
+                "DOWNWAVE_ADMIN_TOKEN=x",
+                "downwave",
+                "serve",
+                "--public-url",
+                "http://a b"
+            ],
+            vec!["downwave", "service", "add", "x", "--name", "A \"B\""],
+            vec!["tail", "-1"],
+        ]
+    );
+    assert_eq!(commands[0].0, 0);
+    assert_eq!(commands[1].0, 2);
+    let example = downwave_invocation(&commands[0].1).unwrap().unwrap();
+    assert_eq!(
+        example.env,
+        vec![("DOWNWAVE_ADMIN_TOKEN".to_owned(), "x".to_owned())]
+    );
+    assert_eq!(example.args, ["serve", "--public-url", "http://a b"]);
+}
+
+#[test]
+fn settings_files_in_the_docs_are_valid() {
+    let mut seen = 0;
+    for doc in documents() {
+        let text = std::fs::read_to_string(Path::new(ROOT).join(&doc)).unwrap();
+        for (line, block) in fenced_blocks(&text, "toml") {
+            let args: downwave::config::ConfigArgs =
+                toml::from_str(&block).unwrap_or_else(|e| panic!("{}:{line}: {e}", doc.display()));
+            args.resolve()
+                .unwrap_or_else(|e| panic!("{}:{line}: {e}", doc.display()));
+            seen += 1;
+        }
+    }
+    assert!(seen >= 1, "the settings file example is gone from the docs");
+}
+
+/// GitHub's anchor for a heading: lower case, spaces to hyphens, other
+/// punctuation dropped.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// A Markdown text without its fenced code blocks.
+fn prose(markdown: &str) -> String {
+    let mut in_block = false;
+    let mut out = String::new();
+    for line in markdown.lines() {
+        if line.trim_start().starts_with("```") {
+            in_block = !in_block;
+        } else if !in_block {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[test]
+fn links_between_the_docs_resolve() {
+    let mut broken = Vec::new();
+    for doc in documents() {
+        let text = prose(&std::fs::read_to_string(Path::new(ROOT).join(&doc)).unwrap());
+        for link in text.split("](").skip(1).filter_map(|s| s.split(')').next()) {
+            if link.contains("://") || link.starts_with("mailto:") {
+                continue;
+            }
+            let (path, fragment) = link.split_once('#').unwrap_or((link, ""));
+            let target = if path.is_empty() {
+                doc.clone()
+            } else {
+                doc.parent().unwrap().join(path)
+            };
+            let Ok(target_text) = std::fs::read_to_string(Path::new(ROOT).join(&target)) else {
+                if !Path::new(ROOT).join(&target).exists() {
+                    broken.push(format!("{}: {link}: no such file", doc.display()));
+                }
+                continue;
+            };
+            let headings: Vec<String> = prose(&target_text)
+                .lines()
+                .filter(|l| l.starts_with('#'))
+                .map(|l| anchor(l.trim_start_matches('#')))
+                .collect();
+            if !fragment.is_empty() && !headings.iter().any(|h| h == fragment) {
+                broken.push(format!("{}: {link}: no such heading", doc.display()));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+}
+
+/// A `curl` command from the docs as a request: method, path, headers, body.
+struct Curl {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Option<String>,
+}
+
+fn curl(words: &[String]) -> Curl {
+    let mut c = Curl {
+        method: String::new(),
+        path: String::new(),
+        headers: Vec::new(),
+        body: None,
+    };
+    let mut it = words.iter().skip(1);
+    while let Some(w) = it.next() {
+        match w.as_str() {
+            "-X" => c.method = it.next().unwrap().clone(),
+            "-H" => {
+                let (k, v) = it.next().unwrap().split_once(':').unwrap();
+                c.headers.push((k.trim().to_owned(), v.trim().to_owned()));
+            }
+            "-d" => c.body = Some(it.next().unwrap().clone()),
+            word => {
+                if let Some((_, path)) = word.split_once("localhost:8080") {
+                    c.path = path.to_owned();
+                }
+            }
+        }
+    }
+    if c.method.is_empty() {
+        c.method = if c.body.is_some() { "POST" } else { "GET" }.to_owned();
+    }
+    c
+}
+
+impl Curl {
+    async fn send(&self, port: u16) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(self.method.as_bytes()).unwrap();
+        let mut req =
+            reqwest::Client::new().request(method, format!("http://127.0.0.1:{port}{}", self.path));
+        for (k, v) in &self.headers {
+            req = req.header(k, v);
+        }
+        if let Some(body) = &self.body {
+            req = req.body(body.clone());
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+}
+
+/// A server started by a test, killed when dropped, so a failed assertion
+/// leaves no process behind.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts a command from the docs as written (in `dir`), on a free port
+/// instead of 8080; returns it with the port.
+fn start_as_written(args: &[String], dir: &Path) -> (Server, u16) {
+    let mut child = Process::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .env("DOWNWAVE_LISTEN", "127.0.0.1:0")
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let server = Server(child);
+    let mut lines = BufReader::new(stdout).lines();
+    let port = loop {
+        let line = lines
+            .next()
+            .expect("the server printed its address")
+            .unwrap();
+        if let Some(rest) = line.split("listening on http://127.0.0.1:").nth(1) {
+            break rest.split_whitespace().next().unwrap().parse().unwrap();
+        }
+    };
+    // Keep draining the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
+    (server, port)
+}
+
+/// The README's tour, step by step, with its own commands: the demo, a
+/// report (counted, then a duplicate), the restart with a token and a
+/// webhook that receives its signed ping.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_tour_works_as_written() {
+    let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
+    let commands: Vec<Vec<String>> = fenced_blocks(&readme, "sh")
+        .iter()
+        .flat_map(|(_, block)| shell_commands(block).unwrap())
+        .map(|(_, words)| words)
+        .collect();
+    let downwave = |first: &[&str]| -> Vec<String> {
+        commands
+            .iter()
+            .filter_map(|w| downwave_invocation(w).unwrap())
+            .map(|e| e.args)
+            .find(|args| args.iter().take(first.len()).eq(first.iter()))
+            .unwrap_or_else(|| panic!("the README runs `downwave {}`", first.join(" ")))
+    };
+    let curl_to = |path: &str| -> Curl {
+        commands
+            .iter()
+            .filter(|w| w[0] == "curl")
+            .map(|w| curl(w))
+            .find(|c| c.path == path)
+            .unwrap_or_else(|| panic!("the README sends a request to {path}"))
+    };
+    let dir = scratch();
+
+    // 1. The demo, and its outage.
+    let demo = downwave(&["serve", "--demo"]);
+    assert_eq!(demo, ["serve", "--demo"]);
+    let (server, port) = start_as_written(&demo, dir.path());
+    let base = format!("http://127.0.0.1:{port}");
+    let home = reqwest::get(&base).await.unwrap().text().await.unwrap();
+    for name in ["Claude", "Amazon Web Services", "GitHub", "Slack"] {
+        assert!(home.contains(name), "the home page lists {name}");
+    }
+    // The outage was moved to begin at 11:49 UTC within the last day; once
+    // it is half an hour old, the detector has opened it.
+    let now = chrono::Utc::now().timestamp();
+    let began = downwave::sim::scenario::MARCH2_OUTAGE
+        + (now - downwave::sim::scenario::MARCH2_OUTAGE).div_euclid(86_400) * 86_400;
+    if now - began >= 30 * 60 {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let events: Value = reqwest::get(format!("{base}/api/v1/events"))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let found =
+                events["events"].as_array().unwrap().iter().any(|e| {
+                    e["service"] == "claude" && !e["waves"].as_array().unwrap().is_empty()
+                });
+            if found {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no claude event: {events}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    // 2. A report, counted once.
+    let report = curl_to("/api/v1/reports");
+    let (status, body) = report.send(port).await;
+    assert_eq!(
+        (status, &body["counted"]),
+        (202, &Value::Bool(true)),
+        "{body}"
+    );
+    let (status, body) = report.send(port).await;
+    assert_eq!((status, &body["reason"]), (200, &Value::from("duplicate")));
+    drop(server);
+
+    // 3. Restarted with a token; a webhook receives its ping.
+    let with_token = downwave(&["serve", "--admin-token"]);
+    let (_server, port) = start_as_written(&with_token, dir.path());
+    let receiver = Receiver::start().await;
+    let mut subscribe = curl_to("/api/v1/webhooks");
+    let mut subscription: Value = serde_json::from_str(subscribe.body.as_deref().unwrap()).unwrap();
+    // The README's receiver listens on port 9000; the test's wherever it could.
+    assert_eq!(subscription["url"], "http://127.0.0.1:9000/");
+    subscription["url"] = Value::from(format!("{}/", receiver.url));
+    subscribe.body = Some(subscription.to_string());
+    let (status, created) = subscribe.send(port).await;
+    assert_eq!(status, 201, "{created}");
+    assert!(created["secret"].as_str().unwrap().starts_with("whsec_"));
+    let (status, queued) = curl_to("/api/v1/webhooks/1/test").send(port).await;
+    assert_eq!(status, 202, "{queued}");
+    eventually("the ping", || !receiver.received().is_empty()).await;
+    let ping = &receiver.received()[0];
+    assert_eq!(ping.body["type"], "ping");
+    assert!(ping.signature.starts_with("v1,"), "{}", ping.signature);
+}
