@@ -11,7 +11,7 @@
 //!
 //! - [`cli`]: the command line, its subcommands and their arguments.
 //! - [`config`]: every setting, from flags, `DOWNWAVE_*` variables or a TOML file.
-//! - [`app`]: startup, wiring and graceful shutdown; the demo data.
+//! - [`app`]: startup, wiring and graceful shutdown.
 //! - [`api`]: the HTTP API, one file per resource, and its routes.
 //! - [`web`]: the dashboard: pages, SVG charts, the badge and the Atom feed.
 //! - [`error`]: the API's error type, with its stable codes.
@@ -20,10 +20,13 @@
 //! - [`store`]: SQLite: the schema, its migrations and every query.
 //! - [`detect`]: the outage detector, pure: baseline, scores, events, waves.
 //! - [`monitor`]: the live loop that runs the detector as each minute closes.
-//! - [`alert`]: the network gate, webhook formats, signing, address guard, dispatcher.
+//! - [`wire`]: the JSON of an outage event, as the API lists it and webhooks carry it.
+//! - [`alert`]: the network gate, the outbox, webhook formats, signing, address guard, dispatcher.
 //! - [`metrics`]: what `/metrics` shows.
 //! - [`clock`]: where "now" comes from, so tests can move it.
-//! - [`sim`]: scenarios, backtests, the NAB scorer, cross-validation, load generator.
+//! - [`sim`]: scenarios, the demo data, negative controls, backtests, the NAB scorer,
+//!   cross-validation, load generator.
+//! - [`vocabulary`]: the words of closed sets (statuses, severities, message kinds).
 #![forbid(unsafe_code)]
 
 pub mod alert;

@@ -329,15 +329,26 @@ async fn a_full_deduplicator_counts_new_reporters_and_stays_bounded() {
         );
     }
     assert_eq!(app.counted_in_minutes("claude"), 300);
-    let metrics = app.get("/metrics").await.text().await.unwrap();
-    let value = |name: &str| -> f64 {
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or_else(|| panic!("{name} in {metrics}"))
+    // The writer remembers a batch's reporters (and counts them in the
+    // metrics) just after it has answered them: wait for the last one.
+    let started = std::time::Instant::now();
+    let (held, unremembered) = loop {
+        let metrics = app.get("/metrics").await.text().await.unwrap();
+        let value = |name: &str| -> f64 {
+            metrics
+                .lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+                .unwrap_or_else(|| panic!("{name} in {metrics}"))
+        };
+        let seen = (
+            value("downwave_dedup_reporters"),
+            value("downwave_dedup_unremembered_total"),
+        );
+        if seen.0 + seen.1 >= 300.0 || started.elapsed() > std::time::Duration::from_secs(5) {
+            break seen;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     };
-    let held = value("downwave_dedup_reporters");
-    let unremembered = value("downwave_dedup_unremembered_total");
     assert!(held <= 64.0, "{held}");
     assert!(unremembered > 0.0);
     assert_eq!(held + unremembered, 300.0);
