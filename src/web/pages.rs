@@ -11,7 +11,7 @@ use crate::monitor::status_text;
 use crate::store::{self, Comment, EventAlert, EventFilter, EventRecord, EventView, TopItem};
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// Width and height of the main chart, in SVG user units (it scales).
@@ -97,7 +97,7 @@ impl Range {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize, Serialize)]
 pub struct HomeQuery {
     /// Filter text (the filter box without JavaScript).
     q: Option<String>,
@@ -249,9 +249,10 @@ pub async fn home(
     html(&page, &page.layout.etag)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize, Serialize)]
 pub struct ServiceQuery {
-    range: Option<String>,
+    /// `6h`, `24h` or `7d` ([`Range::parse`]).
+    pub range: Option<String>,
 }
 
 struct RangeLink {
@@ -623,9 +624,10 @@ fn render_chart(
     })?)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize, Serialize)]
 pub struct ChartQuery {
-    range: Option<String>,
+    /// `6h`, `24h` or `7d` ([`Range::parse`]).
+    pub range: Option<String>,
 }
 
 /// `GET /s/{slug}/chart.svg?range=6h|24h|7d`: the service chart alone, to
