@@ -49,6 +49,11 @@ enum Command {
     },
     /// Drive a running server with HTTP load and print throughput and latency.
     Loadgen(LoadgenArgs),
+    /// Run this binary as a server on loopback under mixed load, SIGKILL and
+    /// restart it every few minutes, and check that no acknowledged report
+    /// is lost, every alert is delivered once it succeeds, and memory stays
+    /// flat (exit status 1 when a claim fails).
+    Soak(SoakArgs),
 }
 
 #[derive(Subcommand)]
@@ -164,6 +169,34 @@ struct LoadgenArgs {
     threads: Option<usize>,
 }
 
+#[derive(clap::Args)]
+struct SoakArgs {
+    /// A new (or empty) folder for the database and the server's log.
+    #[arg(long)]
+    dir: PathBuf,
+    /// Where the server listens; loopback only (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    bind: std::net::SocketAddr,
+    /// Seconds of load and kills.
+    #[arg(long, default_value_t = 1200)]
+    seconds: u64,
+    /// Seconds between SIGKILLs.
+    #[arg(long, default_value_t = 120)]
+    kill_every_secs: u64,
+    /// Reports a second, all services together.
+    #[arg(long, default_value_t = 50.0)]
+    reports_per_sec: f64,
+    /// Longest wait after the load for every queued alert to be delivered.
+    #[arg(long, default_value_t = 600)]
+    drain_secs: u64,
+    /// The receiver fails one alert at most this many times.
+    #[arg(long, default_value_t = 2)]
+    max_failures_per_alert: u32,
+    /// The server binary [default: this one].
+    #[arg(long)]
+    binary: Option<PathBuf>,
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -195,7 +228,34 @@ fn try_main(cli: Cli) -> anyhow::Result<()> {
         Command::Simulate(args) => simulate(args),
         Command::Service { command } => service(cli.config.resolve()?, command),
         Command::Loadgen(args) => load(args),
+        Command::Soak(args) => soak(args),
     }
+}
+
+fn soak(args: SoakArgs) -> anyhow::Result<()> {
+    use downwave::sim::soak::{self, SoakOptions};
+    let binary = match args.binary {
+        Some(b) => b,
+        None => std::env::current_exe()?,
+    };
+    let report = soak::run(&SoakOptions {
+        binary,
+        dir: args.dir,
+        bind: args.bind,
+        duration: Duration::from_secs(args.seconds),
+        kill_every: Duration::from_secs(args.kill_every_secs),
+        reports_per_sec: args.reports_per_sec,
+        drain: Duration::from_secs(args.drain_secs),
+        max_failures_per_alert: args.max_failures_per_alert,
+    })?;
+    println!("{report}");
+    let failures = report.failures();
+    anyhow::ensure!(
+        failures.is_empty(),
+        "the soak failed: {}",
+        failures.join("; ")
+    );
+    Ok(())
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
