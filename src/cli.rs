@@ -44,6 +44,11 @@ pub enum Command {
     },
     /// Drive a running server with HTTP load and print throughput and latency.
     Loadgen(LoadgenArgs),
+    /// Run this binary as a server on loopback under mixed load, SIGKILL and
+    /// restart it every few minutes, and check that no acknowledged report
+    /// is lost, every alert is delivered once it succeeds, and memory stays
+    /// flat (exit status 1 when a claim fails).
+    Soak(SoakArgs),
 }
 
 #[derive(Subcommand)]
@@ -194,6 +199,34 @@ pub struct LoadgenArgs {
     /// Load threads [default: one per CPU].
     #[arg(long)]
     pub threads: Option<usize>,
+}
+
+#[derive(clap::Args)]
+pub struct SoakArgs {
+    /// A new (or empty) folder for the database and the server's log.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// Where the server listens; loopback only (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub bind: std::net::SocketAddr,
+    /// Seconds of load and kills.
+    #[arg(long, default_value_t = 1200)]
+    pub seconds: u64,
+    /// Seconds between SIGKILLs.
+    #[arg(long, default_value_t = 120)]
+    pub kill_every_secs: u64,
+    /// Reports a second, all services together.
+    #[arg(long, default_value_t = 50.0)]
+    pub reports_per_sec: f64,
+    /// Longest wait after the load for every queued alert to be delivered.
+    #[arg(long, default_value_t = 600)]
+    pub drain_secs: u64,
+    /// The receiver fails one alert at most this many times.
+    #[arg(long, default_value_t = 2)]
+    pub max_failures_per_alert: u32,
+    /// The server binary [default: this one].
+    #[arg(long)]
+    pub binary: Option<PathBuf>,
 }
 
 /// The default detector parameters with `--set name=value` changes applied.

@@ -7,7 +7,7 @@ use clap::Parser;
 use downwave::app::Application;
 use downwave::cli::{
     detector_params, BacktestArgs, Cli, Command, LoadTarget, LoadgenArgs, Scenario, ServiceCommand,
-    SimulateArgs,
+    SimulateArgs, SoakArgs,
 };
 use downwave::clock::SystemClock;
 use downwave::config::Settings;
@@ -49,7 +49,34 @@ fn try_main(cli: Cli) -> anyhow::Result<()> {
         Command::Simulate(args) => simulate(args),
         Command::Service { command } => service(cli.config.resolve()?, command),
         Command::Loadgen(args) => load(args),
+        Command::Soak(args) => soak(args),
     }
+}
+
+fn soak(args: SoakArgs) -> anyhow::Result<()> {
+    use downwave::sim::soak::{self, SoakOptions};
+    let binary = match args.binary {
+        Some(b) => b,
+        None => std::env::current_exe()?,
+    };
+    let report = soak::run(&SoakOptions {
+        binary,
+        dir: args.dir,
+        bind: args.bind,
+        duration: Duration::from_secs(args.seconds),
+        kill_every: Duration::from_secs(args.kill_every_secs),
+        reports_per_sec: args.reports_per_sec,
+        drain: Duration::from_secs(args.drain_secs),
+        max_failures_per_alert: args.max_failures_per_alert,
+    })?;
+    println!("{report}");
+    let failures = report.failures();
+    anyhow::ensure!(
+        failures.is_empty(),
+        "the soak failed: {}",
+        failures.join("; ")
+    );
+    Ok(())
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

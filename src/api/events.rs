@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 /// Most events one list answer holds.
 const MAX_LIMIT: usize = 500;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EventQuery {
     service: Option<String>,

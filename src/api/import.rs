@@ -129,67 +129,113 @@ async fn parse_line(
     line_no: usize,
     now: DateTime<Utc>,
 ) -> Result<Option<PendingReport>, ApiError> {
-    if raw.iter().all(u8::is_ascii_whitespace) {
-        return Ok(None);
-    }
-    let at_line = |e: ApiError| -> ApiError {
-        let code = e.code();
-        ApiError::unprocessable(code, format!("line {line_no}: {e}"))
+    let limits = ImportLimits {
+        max_line_bytes: state.settings.max_body_bytes,
+        max_age: state.settings.import_max_age,
     };
-    if raw.len() > state.settings.max_body_bytes {
-        return Err(at_line(ApiError::unprocessable(
-            "line_too_long",
-            format!("a line is at most {} bytes", state.settings.max_body_bytes),
-        )));
-    }
-    // An import line is a report with its time: take `at` out, and the rest
-    // must be exactly what a live report may hold.
-    let mut fields: serde_json::Value = parse_json(raw).map_err(at_line)?;
-    let at = fields
-        .as_object_mut()
-        .and_then(|o| o.remove("at"))
-        .ok_or_else(|| {
-            at_line(ApiError::unprocessable(
-                "missing_field",
-                "missing field `at`",
-            ))
-        })?;
-    let at: DateTime<Utc> = serde_json::from_value(at).map_err(|e| {
-        at_line(ApiError::unprocessable(
-            "invalid_field",
-            format!("`at` must be an RFC 3339 time: {e}"),
-        ))
-    })?;
-    if at > now + chrono::Duration::minutes(1) {
-        return Err(at_line(ApiError::unprocessable(
-            "future_timestamp",
-            "a report cannot be from the future",
-        )));
-    }
-    // The detector replays what is imported: a bound on age is a bound on
-    // its work (a line from year 1 would have it walk a billion minutes).
-    let max_age = state.settings.import_max_age;
-    if now
-        .signed_duration_since(at)
-        .to_std()
-        .is_ok_and(|age| age > max_age)
-    {
-        return Err(at_line(ApiError::unprocessable(
-            "timestamp_too_old",
-            format!(
-                "`at` is {}, more than {} days before now (import_max_age_days)",
-                at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                max_age.as_secs() / 86_400
-            ),
-        )));
-    }
-    let report: ReportRequest =
-        serde_json::from_value(fields).map_err(|e| at_line(json_error(e)))?;
-    let checked = report.check(state).await.map_err(at_line)?;
+    let Some(line) = ImportLine::parse(raw, line_no, now, &limits)? else {
+        return Ok(None);
+    };
+    let checked = line
+        .report
+        .check(state)
+        .await
+        .map_err(|e| at_line(line_no, e))?;
     // Imported reports have no client; each gets a reporter id of its own.
     let mut reporter = [0u8; 16];
     rand::thread_rng().fill_bytes(&mut reporter);
-    Ok(Some(checked.into_pending(at.timestamp_millis(), reporter)))
+    Ok(Some(
+        checked.into_pending(line.at.timestamp_millis(), reporter),
+    ))
+}
+
+/// What bounds one import line, from the settings.
+#[derive(Debug, Clone)]
+pub struct ImportLimits {
+    /// A line is at most what a live report body may be (`max_body_bytes`).
+    pub max_line_bytes: usize,
+    /// How far back `at` may be (`import_max_age_days`).
+    pub max_age: std::time::Duration,
+}
+
+/// One import line, parsed: a live report's fields plus the time it was made.
+#[derive(Debug)]
+pub struct ImportLine {
+    pub at: DateTime<Utc>,
+    /// Still to be checked against its service ([`ReportRequest::check`]).
+    pub report: ReportRequest,
+}
+
+impl ImportLine {
+    /// Parses line `line_no` of an import received at `now`: `Ok(None)` for a
+    /// blank line, and every error a 422 whose message names the line.
+    pub fn parse(
+        raw: &[u8],
+        line_no: usize,
+        now: DateTime<Utc>,
+        limits: &ImportLimits,
+    ) -> Result<Option<ImportLine>, ApiError> {
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        let at_line = |e: ApiError| at_line(line_no, e);
+        if raw.len() > limits.max_line_bytes {
+            return Err(at_line(ApiError::unprocessable(
+                "line_too_long",
+                format!("a line is at most {} bytes", limits.max_line_bytes),
+            )));
+        }
+        // An import line is a report with its time: take `at` out, and the rest
+        // must be exactly what a live report may hold.
+        let mut fields: serde_json::Value = parse_json(raw).map_err(at_line)?;
+        let at = fields
+            .as_object_mut()
+            .and_then(|o| o.remove("at"))
+            .ok_or_else(|| {
+                at_line(ApiError::unprocessable(
+                    "missing_field",
+                    "missing field `at`",
+                ))
+            })?;
+        let at: DateTime<Utc> = serde_json::from_value(at).map_err(|e| {
+            at_line(ApiError::unprocessable(
+                "invalid_field",
+                format!("`at` must be an RFC 3339 time: {e}"),
+            ))
+        })?;
+        if at > now + chrono::Duration::minutes(1) {
+            return Err(at_line(ApiError::unprocessable(
+                "future_timestamp",
+                "a report cannot be from the future",
+            )));
+        }
+        // The detector replays what is imported: a bound on age is a bound on
+        // its work (a line from year 1 would have it walk a billion minutes).
+        let max_age = limits.max_age;
+        if now
+            .signed_duration_since(at)
+            .to_std()
+            .is_ok_and(|age| age > max_age)
+        {
+            return Err(at_line(ApiError::unprocessable(
+                "timestamp_too_old",
+                format!(
+                    "`at` is {}, more than {} days before now (import_max_age_days)",
+                    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    max_age.as_secs() / 86_400
+                ),
+            )));
+        }
+        let report: ReportRequest =
+            serde_json::from_value(fields).map_err(|e| at_line(json_error(e)))?;
+        Ok(Some(ImportLine { at, report }))
+    }
+}
+
+/// An import's errors are 422s that name their line.
+fn at_line(line_no: usize, e: ApiError) -> ApiError {
+    let code = e.code();
+    ApiError::unprocessable(code, format!("line {line_no}: {e}"))
 }
 
 fn unavailable(e: IngestError) -> ApiError {

@@ -17,6 +17,13 @@ mod services;
 mod webhooks;
 
 pub use admin::Admin;
+// The parsers the handlers run on what a client sends, public so that the
+// fuzz targets in `fuzz/` drive the same code.
+pub use body::parse_json;
+pub use events::EventQuery;
+pub use import::{ImportLimits, ImportLine};
+pub use reports::{CheckedReport, ReportRequest};
+pub use series::SeriesQuery;
 
 use crate::clock::Clock;
 use crate::config::Settings;

@@ -6,6 +6,7 @@ use crate::domain::ClientAddr;
 use crate::domain::{Category, Comment, ErrorCode, Minute, Platform, Region};
 use crate::error::ApiError;
 use crate::ingest::{IngestError, PendingReport};
+use crate::store::Service;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -46,6 +47,17 @@ impl ReportRequest {
     /// own, the optional fields parse and the comment fits.
     pub async fn check(self, state: &AppState) -> Result<CheckedReport, ApiError> {
         let service = state.service(&self.service).await?;
+        self.check_for(&service, state.settings.max_comment_chars)
+    }
+
+    /// The checks once the service is known (`check` looks it up by the
+    /// report's slug): the category is one of its own, the optional fields
+    /// parse, the comment has at most `max_comment_chars` characters.
+    pub fn check_for(
+        self,
+        service: &Service,
+        max_comment_chars: usize,
+    ) -> Result<CheckedReport, ApiError> {
         let category = service
             .categories
             .find(&self.category)
@@ -65,7 +77,7 @@ impl ReportRequest {
         let comment = self
             .comment
             .as_deref()
-            .map(|c| Comment::parse(c, state.settings.max_comment_chars))
+            .map(|c| Comment::parse(c, max_comment_chars))
             .transpose()?
             .flatten();
         Ok(CheckedReport {

@@ -11,12 +11,57 @@ use serde::{Deserialize, Serialize};
 /// The bucket sizes a series can be read at, in seconds.
 const STEPS: [i64; 3] = [60, 300, 3600];
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SeriesQuery {
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
     step: Option<i64>,
+}
+
+impl SeriesQuery {
+    /// The buckets asked for, given the minute running `now`: `[from, to)`
+    /// aligned to the step, at most `max_points` of them.
+    pub fn window(
+        &self,
+        now: Minute,
+        max_points: usize,
+    ) -> Result<(Minute, Minute, i64), ApiError> {
+        let step = self.step.unwrap_or(60);
+        if !STEPS.contains(&step) {
+            return Err(ApiError::unprocessable(
+                "invalid_step",
+                "step must be 60, 300 or 3600 seconds",
+            ));
+        }
+        // Buckets are aligned to the step; `to` is exclusive and by default
+        // includes the minute now running, so a live chart shows it filling.
+        let to = match self.to {
+            Some(t) => ceil_to(t.timestamp(), step),
+            None => ceil_to(now.unix() + 60, step),
+        };
+        let from = match self.from {
+            Some(f) => floor_to(f.timestamp(), step),
+            None => floor_to(to - 86_400, step),
+        };
+        if from >= to {
+            return Err(ApiError::unprocessable(
+                "invalid_range",
+                "from must be before to",
+            ));
+        }
+        let points = ((to - from) / step) as usize;
+        if points > max_points {
+            return Err(ApiError::unprocessable(
+                "span_too_large",
+                format!(
+                    "that range holds {points} buckets at step {step}; the limit is {max_points} \
+                     (use a larger step or a shorter range)"
+                ),
+            ));
+        }
+        Ok((Minute::from_unix(from), Minute::from_unix(to), step))
+    }
 }
 
 #[derive(Serialize)]
@@ -34,42 +79,8 @@ pub async fn series(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let service = state.service(&path).await?;
-    let step = query.step.unwrap_or(60);
-    if !STEPS.contains(&step) {
-        return Err(ApiError::unprocessable(
-            "invalid_step",
-            "step must be 60, 300 or 3600 seconds",
-        ));
-    }
-    // Buckets are aligned to the step; `to` is exclusive and by default
-    // includes the minute now running, so a live chart shows it filling.
     let now = Minute::containing(state.clock.now());
-    let to = match query.to {
-        Some(t) => ceil_to(t.timestamp(), step),
-        None => ceil_to(now.unix() + 60, step),
-    };
-    let from = match query.from {
-        Some(f) => floor_to(f.timestamp(), step),
-        None => floor_to(to - 86_400, step),
-    };
-    if from >= to {
-        return Err(ApiError::unprocessable(
-            "invalid_range",
-            "from must be before to",
-        ));
-    }
-    let points = ((to - from) / step) as usize;
-    if points > state.settings.series_max_points {
-        return Err(ApiError::unprocessable(
-            "span_too_large",
-            format!(
-                "that range holds {points} buckets at step {step}; the limit is {} \
-                 (use a larger step or a shorter range)",
-                state.settings.series_max_points
-            ),
-        ));
-    }
-    let (from, to) = (Minute::from_unix(from), Minute::from_unix(to));
+    let (from, to, step) = query.window(now, state.settings.series_max_points)?;
     let id = service.id;
     let points = state
         .read(move |conn| store::series(conn, id, from, to, step))

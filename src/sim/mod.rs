@@ -1,7 +1,8 @@
 //! Everything that drives downwave from outside: the seeded scenario generator
 //! (the March-2 outage), the backtest over CSV files, the NAB scorer used to
 //! grade backtests on labelled data, the leave-one-series-out cross-validation
-//! over both development sets, and the HTTP load generator.
+//! over both development sets, the HTTP load generator, and the soak (the real
+//! binary under load, killed and restarted, its promises checked).
 
 pub mod acceptance;
 pub mod backtest;
@@ -13,3 +14,4 @@ pub mod loadgen;
 pub mod nab;
 pub mod replay;
 pub mod scenario;
+pub mod soak;

@@ -316,7 +316,8 @@ pub fn enqueue_ping(
 /// and every delivery of the subscriptions in `full` (as many attempts under
 /// way as they may have). A message waits while an earlier message of the
 /// same event to the same subscription is still pending, so they arrive in
-/// order.
+/// order; pings belong to no event and wait for nothing (`=` is never true
+/// of NULL, where `IS` would make every ping wait for every earlier one).
 pub fn due_deliveries(
     conn: &Connection,
     now_ms: i64,
@@ -330,7 +331,7 @@ pub fn due_deliveries(
          AND d.id NOT IN (SELECT value FROM json_each(?3)) \
          AND d.webhook_id NOT IN (SELECT value FROM json_each(?4)) \
          AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.webhook_id = d.webhook_id \
-             AND e.event_id IS d.event_id AND e.status = 'pending' AND e.id < d.id) \
+             AND e.event_id = d.event_id AND e.status = 'pending' AND e.id < d.id) \
          ORDER BY d.next_attempt_ms, d.id LIMIT ?2"
     );
     let as_json = |ids: &[i64]| serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());

@@ -10,7 +10,7 @@ use crate::domain::rfc3339;
 use crate::store::{self, EventFilter, EventRecord};
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Entries in the feed.
 const FEED_ENTRIES: usize = 50;
@@ -85,7 +85,7 @@ pub async fn badge(
 }
 
 /// Other parameters (a feed reader's tracking tags) are ignored.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize, Serialize)]
 pub struct FeedQuery {
     service: Option<String>,
 }

@@ -20,7 +20,8 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpResponse, ResponseError};
 use askama::Template;
 
-pub use pages::Range;
+pub use feed::FeedQuery;
+pub use pages::{ChartQuery, HomeQuery, Range, ServiceQuery};
 
 /// The policy for our pages: our own script, stylesheet, images and API.
 const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \

@@ -12,7 +12,7 @@ use crate::store::{self, Comment, EventAlert, EventFilter, EventRecord, TopItem}
 use crate::wire::EventView;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// Width and height of the main chart, in SVG user units (it scales).
@@ -98,7 +98,7 @@ impl Range {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize, Serialize)]
 pub struct HomeQuery {
     /// Filter text (the filter box without JavaScript).
     q: Option<String>,
@@ -251,9 +251,10 @@ pub async fn home(
     html(&page, &page.layout.etag)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize, Serialize)]
 pub struct ServiceQuery {
-    range: Option<String>,
+    /// `6h`, `24h` or `7d` ([`Range::parse`]).
+    pub range: Option<String>,
 }
 
 struct RangeLink {
@@ -639,9 +640,10 @@ fn render_chart(
     })?)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize, Serialize)]
 pub struct ChartQuery {
-    range: Option<String>,
+    /// `6h`, `24h` or `7d` ([`Range::parse`]).
+    pub range: Option<String>,
 }
 
 /// `GET /s/{slug}/chart.svg?range=6h|24h|7d`: the service chart alone, to

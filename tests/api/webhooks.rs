@@ -321,6 +321,36 @@ async fn gone_disables_the_subscription() {
     );
 }
 
+/// Only the messages of one event wait for each other. A ping that failed
+/// and waits for its retry (5 s, then 5 min, 30 min...) holds up no later
+/// ping: an operator who fixed a receiver and presses "test" again sees it
+/// arrive at once. (Found by `downwave soak`: pings have no event, and the
+/// outbox query took "no event" for one event, so each waited for every
+/// earlier pending ping of its subscription, for hours.)
+#[tokio::test]
+async fn a_failed_ping_waiting_for_its_retry_holds_up_no_later_ping() {
+    let app = webhook_app().await;
+    let rx = Receiver::start().await;
+    rx.script(&[Reply::Status(503)]);
+    let (id, _) = app
+        .subscribe(json!({"url": format!("{}/hook", rx.url), "format": "generic"}))
+        .await;
+    app.ping(id).await;
+    eventually("the failed attempt", || rx.received().len() == 1).await;
+    app.recorded_attempts(id, 1).await;
+    // The clock stands still: the first ping's retry is not due.
+    app.ping(id).await;
+    eventually("the second ping, before the first one's retry", || {
+        rx.received().len() == 2
+    })
+    .await;
+    let got = rx.received();
+    assert_ne!(got[0].id, got[1].id, "a new message, not the retry");
+    app.advance(chrono::Duration::seconds(6));
+    eventually("the first ping's retry", || rx.received().len() == 3).await;
+    assert_eq!(rx.received()[2].id, got[0].id);
+}
+
 #[tokio::test]
 async fn a_pending_delivery_survives_a_restart_and_is_not_sent_twice() {
     let app = webhook_app().await;
