@@ -12,9 +12,9 @@
 //! - [`cli`]: the command line, its subcommands and their arguments.
 //! - [`config`]: every setting, from flags, `DOWNWAVE_*` variables or a TOML file.
 //! - [`app`]: startup, wiring and graceful shutdown.
-//! - [`api`]: the HTTP API, one file per resource, and its routes.
+//! - [`api`]: the HTTP API, one file per resource, its routes and its error type with stable codes.
 //! - [`web`]: the dashboard: pages, SVG charts, the badge and the Atom feed.
-//! - [`error`]: the API's error type, with its stable codes.
+//! - [`error`]: an error and its causes on one line, for the logs.
 //! - [`domain`]: newtypes that parse what clients send, at the edge.
 //! - [`ingest`]: client address, rate limit, reporter hashes, the group-commit writer.
 //! - [`store`]: SQLite: the schema, its migrations and every query.

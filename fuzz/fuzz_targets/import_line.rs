@@ -27,10 +27,10 @@ fn limits() -> ImportLimits {
 /// refusal that is not a documented 422 naming the line.
 fn read(raw: &[u8]) -> Result<Option<(i64, downwave::ingest::PendingReport)>, ()> {
     let service = service();
-    let refused = |e: downwave::error::ApiError| {
+    let refused = |e: downwave::api::ApiError| {
         assert_client_error(&e, &[REPORT_BODY_CODES, IMPORT_LINE_CODES]);
         assert!(
-            matches!(e, downwave::error::ApiError::Unprocessable { .. }),
+            matches!(e, downwave::api::ApiError::Unprocessable { .. }),
             "an import line is refused with 422: {e:?}"
         );
         assert!(

@@ -6,7 +6,7 @@
 use actix_web::ResponseError;
 use chrono::{DateTime, Utc};
 use downwave::domain::{CategoryList, ServiceSlug};
-use downwave::error::ApiError;
+use downwave::api::ApiError;
 use downwave::ingest::PendingReport;
 use downwave::store::Service;
 

@@ -1,8 +1,8 @@
 //! The admin bearer token, as an extractor: a handler that takes [`Admin`]
 //! runs only for a request that carries the configured token.
 
+use super::ApiError;
 use super::AppState;
-use crate::error::ApiError;
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};

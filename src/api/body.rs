@@ -3,7 +3,7 @@
 //! 413, not JSON 400, JSON of the wrong shape (unknown, missing or mistyped
 //! fields) 422.
 
-use crate::error::ApiError;
+use super::ApiError;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest};
 use futures_util::StreamExt;

@@ -1,8 +1,8 @@
 //! Outage events: `GET /api/v1/events` and `GET /api/v1/events/{id}`.
 
+use super::ApiError;
 use super::AppState;
 use crate::detect::EventStatus;
-use crate::error::ApiError;
 use crate::store::{self, EventFilter};
 use crate::wire::EventView;
 use actix_web::{web, HttpResponse};

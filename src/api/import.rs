@@ -6,9 +6,9 @@
 
 use super::body::{content_type_is, json_error, parse_json};
 use super::reports::ReportRequest;
+use super::ApiError;
 use super::{Admin, AppState};
 use crate::domain::Minute;
-use crate::error::ApiError;
 use crate::ingest::{IngestError, PendingReport};
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};

@@ -7,6 +7,7 @@ mod admin;
 mod body;
 pub mod conn_watch;
 pub mod deadline;
+pub mod error;
 mod events;
 mod health;
 mod import;
@@ -17,6 +18,7 @@ mod services;
 mod webhooks;
 
 pub use admin::Admin;
+pub use error::ApiError;
 // The parsers the handlers run on what a client sends, public so that the
 // fuzz targets in `fuzz/` drive the same code.
 pub use body::parse_json;
@@ -27,7 +29,6 @@ pub use series::SeriesQuery;
 
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::error::ApiError;
 use crate::ingest::{IngestHandle, ReportLimiter, ReporterKey};
 use crate::metrics::Metrics;
 use crate::monitor::MonitorHandle;

@@ -1,10 +1,10 @@
 //! `POST /api/v1/reports`: someone says a service is down for them.
 
 use super::body::read_json;
+use super::ApiError;
 use super::AppState;
 use crate::domain::ClientAddr;
 use crate::domain::{Category, Comment, ErrorCode, Minute, Platform, Region};
-use crate::error::ApiError;
 use crate::ingest::{IngestError, PendingReport};
 use crate::store::Service;
 use actix_web::http::StatusCode;

@@ -1,8 +1,8 @@
 //! Counts over time: `GET /api/v1/services/{slug}/series` and `/summary`.
 
+use super::ApiError;
 use super::AppState;
 use crate::domain::Minute;
-use crate::error::ApiError;
 use crate::store::{self, Bucket, Summary};
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};

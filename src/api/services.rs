@@ -1,9 +1,9 @@
 //! The service catalog: `GET|POST /api/v1/services`, `GET /api/v1/services/{slug}`.
 
 use super::body::read_json;
+use super::ApiError;
 use super::{Admin, AppState};
 use crate::domain::{CategoryList, ServiceName, ServiceSlug};
-use crate::error::ApiError;
 use crate::monitor::ServiceStatus;
 use crate::store::{self, NewService, Service};
 use actix_web::{web, HttpRequest, HttpResponse};

@@ -3,12 +3,12 @@
 //! message, the delivery log and redelivery.
 
 use super::body::read_json;
+use super::ApiError;
 use super::{Admin, AppState};
 use crate::alert::guard::check_target;
 use crate::alert::signing::new_secret;
 use crate::detect::Severity;
 use crate::domain::{rfc3339, ServiceSlug, WebhookFormat};
-use crate::error::ApiError;
 use crate::store::{self, Delivery, Webhook};
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{TimeZone, Utc};

@@ -14,7 +14,7 @@ mod feed;
 mod pages;
 pub mod view;
 
-use crate::error::ApiError;
+use crate::api::ApiError;
 use crate::store::StoreError;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpResponse, ResponseError};
