@@ -119,91 +119,17 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .with_context(|| format!("binding {}", settings.listen))?;
         let port = listener.local_addr()?.port();
-        let app_state = state.clone();
-        let (body_timeout, import_timeout) =
-            (settings.body_read_timeout, settings.import_read_timeout);
-        // actix-web counts connections per worker.
-        let connections_per_worker = settings.max_connections.div_ceil(settings.workers).max(1);
         let connections = Arc::new(ConnectionWatch::new(
             settings.keep_alive,
             settings.header_read_timeout,
         ));
-        let on_connect = connections.clone();
-        let server = HttpServer::new(move || {
-            let metrics = metrics.clone();
-            App::new()
-                .app_data(app_state.clone())
-                .app_data(api::query_config())
-                .app_data(api::path_config())
-                .wrap_fn(move |mut req, srv| {
-                    let limit = if req.match_pattern().as_deref() == Some(api::IMPORT_ROUTE) {
-                        import_timeout
-                    } else {
-                        body_timeout
-                    };
-                    api::deadline::limit_body(&mut req, limit);
-                    srv.call(req)
-                })
-                .wrap_fn(move |req, srv| {
-                    let started = Instant::now();
-                    let labels = RouteLabels {
-                        method: metrics::method_label(req.method().as_str()),
-                        route: req
-                            .match_pattern()
-                            .unwrap_or_else(|| metrics::UNMATCHED_ROUTE.into()),
-                    };
-                    let fut = srv.call(req);
-                    let metrics = metrics.clone();
-                    async move {
-                        let res = fut.await;
-                        metrics
-                            .http_seconds
-                            .get_or_create(&labels)
-                            .observe(started.elapsed().as_secs_f64());
-                        res
-                    }
-                })
-                .wrap(Compress::default())
-                .wrap(
-                    DefaultHeaders::new()
-                        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-                        .add((header::REFERRER_POLICY, "same-origin"))
-                        .add((header::CONTENT_SECURITY_POLICY, dashboard::DEFAULT_CSP)),
-                )
-                // Outermost, so the body it watches is the one sent.
-                .wrap_fn(|req, srv| {
-                    let conn = req.conn_data::<Arc<Connection>>().cloned();
-                    if let Some(conn) = &conn {
-                        conn.busy();
-                    }
-                    let fut = srv.call(req);
-                    async move {
-                        match (fut.await, conn) {
-                            (Ok(res), Some(conn)) => Ok(res
-                                .map_into_boxed_body()
-                                .map_body(|_, body| BoxBody::new(WatchedBody::new(body, conn)))),
-                            (Ok(res), None) => Ok(res.map_into_boxed_body()),
-                            (Err(e), conn) => {
-                                if let Some(conn) = conn {
-                                    conn.idle();
-                                }
-                                Err(e)
-                            }
-                        }
-                    }
-                })
-                .configure(api::routes)
-                .configure(dashboard::routes)
-                .default_service(web::to(dashboard::not_found))
-        })
-        .workers(settings.workers)
-        .max_connections(connections_per_worker)
-        .on_connect(move |conn, data| on_connect.register(conn, data))
-        .keep_alive(settings.keep_alive)
-        .client_request_timeout(settings.header_read_timeout)
-        .shutdown_timeout(settings.shutdown_timeout.as_secs())
-        .listen(listener)?
-        .run();
+        let server = serve(
+            listener,
+            &settings,
+            state.clone(),
+            metrics,
+            connections.clone(),
+        )?;
         Ok(Application {
             port,
             server,
@@ -270,4 +196,95 @@ impl Application {
         .context("waiting for the writer")?;
         served.context("serving HTTP")
     }
+}
+
+/// The HTTP server on `listener`: the API and the dashboard behind the
+/// middleware every request passes (outermost first: the connection watch,
+/// default headers, compression, the request-duration metric, the body
+/// deadline), with the worker, connection and timeout limits of `settings`.
+fn serve(
+    listener: TcpListener,
+    settings: &Settings,
+    state: web::Data<AppState>,
+    metrics: Arc<Metrics>,
+    connections: Arc<ConnectionWatch>,
+) -> std::io::Result<Server> {
+    let (body_timeout, import_timeout) = (settings.body_read_timeout, settings.import_read_timeout);
+    // actix-web counts connections per worker.
+    let connections_per_worker = settings.max_connections.div_ceil(settings.workers).max(1);
+    Ok(HttpServer::new(move || {
+        let metrics = metrics.clone();
+        App::new()
+            .app_data(state.clone())
+            .app_data(api::query_config())
+            .app_data(api::path_config())
+            .wrap_fn(move |mut req, srv| {
+                let limit = if req.match_pattern().as_deref() == Some(api::IMPORT_ROUTE) {
+                    import_timeout
+                } else {
+                    body_timeout
+                };
+                api::deadline::limit_body(&mut req, limit);
+                srv.call(req)
+            })
+            .wrap_fn(move |req, srv| {
+                let started = Instant::now();
+                let labels = RouteLabels {
+                    method: metrics::method_label(req.method().as_str()),
+                    route: req
+                        .match_pattern()
+                        .unwrap_or_else(|| metrics::UNMATCHED_ROUTE.into()),
+                };
+                let fut = srv.call(req);
+                let metrics = metrics.clone();
+                async move {
+                    let res = fut.await;
+                    metrics
+                        .http_seconds
+                        .get_or_create(&labels)
+                        .observe(started.elapsed().as_secs_f64());
+                    res
+                }
+            })
+            .wrap(Compress::default())
+            .wrap(
+                DefaultHeaders::new()
+                    .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+                    .add((header::REFERRER_POLICY, "same-origin"))
+                    .add((header::CONTENT_SECURITY_POLICY, dashboard::DEFAULT_CSP)),
+            )
+            // Outermost, so the body it watches is the one sent.
+            .wrap_fn(|req, srv| {
+                let conn = req.conn_data::<Arc<Connection>>().cloned();
+                if let Some(conn) = &conn {
+                    conn.busy();
+                }
+                let fut = srv.call(req);
+                async move {
+                    match (fut.await, conn) {
+                        (Ok(res), Some(conn)) => Ok(res
+                            .map_into_boxed_body()
+                            .map_body(|_, body| BoxBody::new(WatchedBody::new(body, conn)))),
+                        (Ok(res), None) => Ok(res.map_into_boxed_body()),
+                        (Err(e), conn) => {
+                            if let Some(conn) = conn {
+                                conn.idle();
+                            }
+                            Err(e)
+                        }
+                    }
+                }
+            })
+            .configure(api::routes)
+            .configure(dashboard::routes)
+            .default_service(web::to(dashboard::not_found))
+    })
+    .workers(settings.workers)
+    .max_connections(connections_per_worker)
+    .on_connect(move |conn, data| connections.register(conn, data))
+    .keep_alive(settings.keep_alive)
+    .client_request_timeout(settings.header_read_timeout)
+    .shutdown_timeout(settings.shutdown_timeout.as_secs())
+    .listen(listener)?
+    .run())
 }

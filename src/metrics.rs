@@ -9,8 +9,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
-use prometheus_client::registry::Registry;
-use std::sync::atomic::AtomicU64;
+use prometheus_client::registry::{Metric, Registry};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabel {
@@ -94,136 +93,85 @@ pub struct Metrics {
 impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("downwave");
-        let reports_counted = Counter::<u64, AtomicU64>::default();
-        let reports_duplicate = Counter::<u64, AtomicU64>::default();
-        let reports_address_limited = Counter::<u64, AtomicU64>::default();
-        let reports_rejected = Family::<ReasonLabel, Counter>::default();
-        let dedup_reporters = Gauge::default();
-        let dedup_unremembered = Counter::default();
-        let queue_depth = Gauge::default();
-        let batch_size = Histogram::new(exponential_buckets(1.0, 2.0, 14));
-        let commit_seconds = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
-        let commit_failures = Counter::default();
-        let rate_limiter_keys = Gauge::default();
-        let http_connections = Gauge::default();
-        let connections_timed_out = Counter::default();
-        registry.register(
-            "http_connections",
-            "Open client connections",
-            http_connections.clone(),
-        );
-        registry.register(
-            "http_connections_timed_out",
-            "Connections shut down for sending a request head too slowly",
-            connections_timed_out.clone(),
-        );
-        let http_seconds = Family::<RouteLabels, Histogram>::new_with_constructor(
-            (|| Histogram::new(exponential_buckets(0.0001, 2.0, 18))) as fn() -> Histogram,
-        );
-        registry.register(
-            "reports_accepted",
-            "Reports stored and counted",
-            reports_counted.clone(),
-        );
-        registry.register(
-            "reports_duplicate",
-            "Reports stored but not counted (same reporter within the de-duplication window)",
-            reports_duplicate.clone(),
-        );
-        registry.register(
-            "reports_address_limited",
-            "Reports stored but not counted (their address had counted its share within the window)",
-            reports_address_limited.clone(),
-        );
-        registry.register(
-            "reports_rejected",
-            "Reports refused, by error code",
-            reports_rejected.clone(),
-        );
-        registry.register(
-            "dedup_reporters",
-            "Reporters the de-duplicator remembers",
-            dedup_reporters.clone(),
-        );
-        registry.register(
-            "dedup_unremembered",
-            "Counted reports whose reporter could not be remembered (dedup_max_reporters reached)",
-            dedup_unremembered.clone(),
-        );
-        registry.register(
-            "ingest_queue_depth",
-            "Reports waiting for the writer",
-            queue_depth.clone(),
-        );
-        registry.register(
-            "ingest_batch_size",
-            "Reports per committed batch",
-            batch_size.clone(),
-        );
-        registry.register(
-            "ingest_commit_seconds",
-            "Time to write and commit one batch",
-            commit_seconds.clone(),
-        );
-        registry.register(
-            "ingest_commit_failures",
-            "Batches that failed to commit",
-            commit_failures.clone(),
-        );
-        registry.register(
-            "rate_limiter_keys",
-            "Client keys held by the rate limiter after the last prune",
-            rate_limiter_keys.clone(),
-        );
-        let deliveries = Family::<DeliveryLabels, Counter>::default();
-        let delivery_attempts = Counter::default();
-        let delivery_queue_age = Gauge::default();
-        let delivery_first_attempt_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 16));
-        registry.register(
-            "webhook_deliveries",
-            "Webhook delivery attempts by format and outcome",
-            deliveries.clone(),
-        );
-        registry.register(
-            "webhook_attempts",
-            "Webhook delivery attempts",
-            delivery_attempts.clone(),
-        );
-        registry.register(
-            "webhook_queue_age_seconds",
-            "Age of the oldest pending webhook delivery",
-            delivery_queue_age.clone(),
-        );
-        registry.register(
-            "webhook_first_attempt_seconds",
-            "From an event change being committed to the first delivery attempt",
-            delivery_first_attempt_seconds.clone(),
-        );
-        registry.register(
-            "http_request_duration_seconds",
-            "HTTP request latency by route",
-            http_seconds.clone(),
-        );
+        let r = &mut registry;
+        let latency = || Histogram::new(exponential_buckets(0.0001, 2.0, 18));
         Metrics {
+            http_connections: registered(r, "http_connections", "Open client connections"),
+            connections_timed_out: registered(
+                r,
+                "http_connections_timed_out",
+                "Connections shut down for sending a request head too slowly",
+            ),
+            reports_counted: registered(r, "reports_accepted", "Reports stored and counted"),
+            reports_duplicate: registered(
+                r,
+                "reports_duplicate",
+                "Reports stored but not counted (same reporter within the de-duplication window)",
+            ),
+            reports_address_limited: registered(
+                r,
+                "reports_address_limited",
+                "Reports stored but not counted (their address had counted its share within the window)",
+            ),
+            reports_rejected: registered(r, "reports_rejected", "Reports refused, by error code"),
+            dedup_reporters: registered(
+                r,
+                "dedup_reporters",
+                "Reporters the de-duplicator remembers",
+            ),
+            dedup_unremembered: registered(
+                r,
+                "dedup_unremembered",
+                "Counted reports whose reporter could not be remembered (dedup_max_reporters reached)",
+            ),
+            queue_depth: registered(r, "ingest_queue_depth", "Reports waiting for the writer"),
+            batch_size: register(
+                r,
+                "ingest_batch_size",
+                "Reports per committed batch",
+                Histogram::new(exponential_buckets(1.0, 2.0, 14)),
+            ),
+            commit_seconds: register(
+                r,
+                "ingest_commit_seconds",
+                "Time to write and commit one batch",
+                Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
+            ),
+            commit_failures: registered(
+                r,
+                "ingest_commit_failures",
+                "Batches that failed to commit",
+            ),
+            rate_limiter_keys: registered(
+                r,
+                "rate_limiter_keys",
+                "Client keys held by the rate limiter after the last prune",
+            ),
+            deliveries: registered(
+                r,
+                "webhook_deliveries",
+                "Webhook delivery attempts by format and outcome",
+            ),
+            delivery_attempts: registered(r, "webhook_attempts", "Webhook delivery attempts"),
+            delivery_queue_age: registered(
+                r,
+                "webhook_queue_age_seconds",
+                "Age of the oldest pending webhook delivery",
+            ),
+            delivery_first_attempt_seconds: register(
+                r,
+                "webhook_first_attempt_seconds",
+                "From an event change being committed to the first delivery attempt",
+                Histogram::new(exponential_buckets(0.001, 2.0, 16)),
+            ),
+            http_seconds: register(
+                r,
+                "http_request_duration_seconds",
+                "HTTP request latency by route",
+                Family::new_with_constructor(latency as fn() -> Histogram),
+            ),
+            // Last: the fields above register into it first.
             registry,
-            reports_counted,
-            reports_duplicate,
-            reports_address_limited,
-            reports_rejected,
-            dedup_reporters,
-            dedup_unremembered,
-            queue_depth,
-            batch_size,
-            commit_seconds,
-            commit_failures,
-            rate_limiter_keys,
-            http_connections,
-            connections_timed_out,
-            http_seconds,
-            deliveries,
-            delivery_attempts,
-            delivery_queue_age,
-            delivery_first_attempt_seconds,
         }
     }
 
@@ -246,6 +194,17 @@ impl Default for Metrics {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// `metric`, registered under `name` with its `help` text.
+fn register<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M {
+    registry.register(name, help, metric.clone());
+    metric
+}
+
+/// A new metric of its type's default, registered under `name`.
+fn registered<M: Metric + Clone + Default>(registry: &mut Registry, name: &str, help: &str) -> M {
+    register(registry, name, help, M::default())
 }
 
 #[cfg(test)]

@@ -84,126 +84,146 @@ pub fn commit_batch(
     networks: &[NetworkCounts],
 ) -> Result<Vec<i64>, StoreError> {
     let tx = conn.transaction().context("starting a report batch")?;
+    let ids = insert_reports(&tx, batch)?;
+    let tally = Tally::of(batch);
+    add_minutes(&tx, &tally)?;
+    add_networks(&tx, networks)?;
+    tx.commit().context("committing a report batch")?;
+    Ok(ids)
+}
+
+/// Inserts every report of the batch; their row ids, in batch order.
+fn insert_reports(conn: &Connection, batch: &[NewReport]) -> Result<Vec<i64>, StoreError> {
+    let mut insert = conn
+        .prepare_cached(
+            "INSERT INTO reports (service_id, received_ms, minute, category, error_code, \
+             region, platform, comment, reporter, counted, source, network, provider) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        )
+        .context("preparing the report insert")?;
     let mut ids = Vec::with_capacity(batch.len());
-    let mut minutes: HashMap<(i64, i64, &str), i64> = HashMap::new();
-    let mut facets: HashMap<(i64, i64, &'static str, FacetValue<'_>), i64> = HashMap::new();
-    {
-        let mut insert = tx
-            .prepare_cached(
-                "INSERT INTO reports (service_id, received_ms, minute, category, error_code, \
-                 region, platform, comment, reporter, counted, source, network, provider) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-            )
-            .context("preparing the report insert")?;
+    for NewReport { report: r, counted } in batch {
+        insert
+            .execute(params![
+                r.service_id,
+                r.received_ms,
+                r.minute().unix(),
+                r.category.as_str(),
+                r.error_code.map(|c| c.get()),
+                r.region.as_ref().map(|g| g.as_str()),
+                r.platform.as_ref().map(|p| p.as_str()),
+                r.comment,
+                &r.reporter[..],
+                counted,
+                r.source.as_ref().map(|s| &s[..]),
+                r.network.as_ref().map(|n| &n.site[..]),
+                r.network.as_ref().map(|n| &n.provider[..]),
+            ])
+            .context("inserting a report")?;
+        ids.push(conn.last_insert_rowid());
+    }
+    Ok(ids)
+}
+
+/// A batch's counted reports per service, minute and category, and per
+/// facet value.
+#[derive(Default)]
+struct Tally<'a> {
+    minutes: HashMap<(i64, i64, &'a str), i64>,
+    facets: HashMap<(i64, i64, &'static str, FacetValue<'a>), i64>,
+}
+
+impl<'a> Tally<'a> {
+    fn of(batch: &'a [NewReport]) -> Self {
+        let mut tally = Tally::default();
         for NewReport { report: r, counted } in batch {
-            let minute = r.minute().unix();
-            insert
-                .execute(params![
-                    r.service_id,
-                    r.received_ms,
-                    minute,
-                    r.category.as_str(),
-                    r.error_code.map(|c| c.get()),
-                    r.region.as_ref().map(|g| g.as_str()),
-                    r.platform.as_ref().map(|p| p.as_str()),
-                    r.comment,
-                    &r.reporter[..],
-                    counted,
-                    r.source.as_ref().map(|s| &s[..]),
-                    r.network.as_ref().map(|n| &n.site[..]),
-                    r.network.as_ref().map(|n| &n.provider[..]),
-                ])
-                .context("inserting a report")?;
-            ids.push(tx.last_insert_rowid());
             if !counted {
                 continue;
             }
-            *minutes
-                .entry((r.service_id, minute, r.category.as_str()))
+            let key = (r.service_id, r.minute().unix());
+            *tally
+                .minutes
+                .entry((key.0, key.1, r.category.as_str()))
                 .or_default() += 1;
-            if let Some(code) = r.error_code {
-                *facets
-                    .entry((
-                        r.service_id,
-                        minute,
-                        "error_code",
-                        FacetValue::Code(code.get()),
-                    ))
-                    .or_default() += 1;
-            }
-            if let Some(region) = &r.region {
-                *facets
-                    .entry((
-                        r.service_id,
-                        minute,
-                        "region",
-                        FacetValue::Text(region.as_str()),
-                    ))
-                    .or_default() += 1;
-            }
-            if let Some(platform) = &r.platform {
-                *facets
-                    .entry((
-                        r.service_id,
-                        minute,
-                        "platform",
-                        FacetValue::Text(platform.as_str()),
-                    ))
+            let facets = [
+                r.error_code
+                    .map(|c| ("error_code", FacetValue::Code(c.get()))),
+                r.region
+                    .as_ref()
+                    .map(|g| ("region", FacetValue::Text(g.as_str()))),
+                r.platform
+                    .as_ref()
+                    .map(|p| ("platform", FacetValue::Text(p.as_str()))),
+            ];
+            for (facet, value) in facets.into_iter().flatten() {
+                *tally
+                    .facets
+                    .entry((key.0, key.1, facet, value))
                     .or_default() += 1;
             }
         }
-        let mut upsert_minute = tx
-            .prepare_cached(
-                "INSERT INTO report_minutes (service_id, minute, category, count) \
-                 VALUES (?1, ?2, ?3, ?4) \
-                 ON CONFLICT DO UPDATE SET count = count + excluded.count",
-            )
-            .context("preparing the minute upsert")?;
-        for ((service, minute, category), n) in &minutes {
-            upsert_minute
-                .execute(params![service, minute, category, n])
-                .context("adding to report_minutes")?;
-        }
-        let mut upsert_facet = tx
-            .prepare_cached(
-                "INSERT INTO report_minute_facets (service_id, minute, facet, value, count) \
-                 VALUES (?1, ?2, ?3, ?4, ?5) \
-                 ON CONFLICT DO UPDATE SET count = count + excluded.count",
-            )
-            .context("preparing the facet upsert")?;
-        for ((service, minute, facet, value), n) in &facets {
-            upsert_facet
-                .execute(params![service, minute, facet, value.to_string(), n])
-                .context("adding to report_minute_facets")?;
-        }
-        if !networks.is_empty() {
-            let mut upsert_networks = tx
-                .prepare_cached(
-                    "INSERT INTO report_minute_networks \
-                     (service_id, minute, reports, networks, new_networks, top_provider) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-                     ON CONFLICT DO UPDATE SET reports = reports + excluded.reports, \
-                     networks = networks + excluded.networks, \
-                     new_networks = new_networks + excluded.new_networks, \
-                     top_provider = MAX(top_provider, excluded.top_provider)",
-                )
-                .context("preparing the network upsert")?;
-            for n in networks {
-                upsert_networks
-                    .execute(params![
-                        n.service_id,
-                        n.minute,
-                        n.reports,
-                        n.networks,
-                        n.new_networks,
-                        n.top_provider
-                    ])
-                    .context("adding to report_minute_networks")?;
-            }
-        }
+        tally
     }
-    tx.commit().context("committing a report batch")?;
-    Ok(ids)
+}
+
+/// Adds a batch's tally to `report_minutes` and `report_minute_facets`.
+fn add_minutes(conn: &Connection, tally: &Tally<'_>) -> Result<(), StoreError> {
+    let mut upsert_minute = conn
+        .prepare_cached(
+            "INSERT INTO report_minutes (service_id, minute, category, count) \
+             VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT DO UPDATE SET count = count + excluded.count",
+        )
+        .context("preparing the minute upsert")?;
+    for ((service, minute, category), n) in &tally.minutes {
+        upsert_minute
+            .execute(params![service, minute, category, n])
+            .context("adding to report_minutes")?;
+    }
+    let mut upsert_facet = conn
+        .prepare_cached(
+            "INSERT INTO report_minute_facets (service_id, minute, facet, value, count) \
+             VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT DO UPDATE SET count = count + excluded.count",
+        )
+        .context("preparing the facet upsert")?;
+    for ((service, minute, facet, value), n) in &tally.facets {
+        upsert_facet
+            .execute(params![service, minute, facet, value.to_string(), n])
+            .context("adding to report_minute_facets")?;
+    }
+    Ok(())
+}
+
+/// Adds each minute's network tally to `report_minute_networks`.
+fn add_networks(conn: &Connection, networks: &[NetworkCounts]) -> Result<(), StoreError> {
+    if networks.is_empty() {
+        return Ok(());
+    }
+    let mut upsert_networks = conn
+        .prepare_cached(
+            "INSERT INTO report_minute_networks \
+             (service_id, minute, reports, networks, new_networks, top_provider) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+             ON CONFLICT DO UPDATE SET reports = reports + excluded.reports, \
+             networks = networks + excluded.networks, \
+             new_networks = new_networks + excluded.new_networks, \
+             top_provider = MAX(top_provider, excluded.top_provider)",
+        )
+        .context("preparing the network upsert")?;
+    for n in networks {
+        upsert_networks
+            .execute(params![
+                n.service_id,
+                n.minute,
+                n.reports,
+                n.networks,
+                n.new_networks,
+                n.top_provider
+            ])
+            .context("adding to report_minute_networks")?;
+    }
+    Ok(())
 }
 
 /// The last counted report time of every reporter of one service since
