@@ -26,7 +26,6 @@
 //! - [`clock`]: where "now" comes from, so tests can move it.
 //! - [`sim`]: scenarios, the demo data, negative controls, backtests, the NAB scorer,
 //!   cross-validation, load generator.
-//! - [`vocabulary`]: the words of closed sets (statuses, severities, message kinds).
 #![forbid(unsafe_code)]
 
 pub mod alert;
@@ -43,6 +42,5 @@ pub mod metrics;
 pub mod monitor;
 pub mod sim;
 pub mod store;
-pub mod vocabulary;
 pub mod web;
 pub mod wire;

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::vocabulary::vocabulary;
+use crate::detect::vocabulary::vocabulary;
 
 /// How bad an event is. Rule (applied to the whole event so far):
 /// - `Critical`: peak ratio >= 10 and excess >= 1000 reports;
@@ -361,7 +361,7 @@ mod tests {
 
     #[test]
     fn the_words_are_serde_s_words() {
-        use crate::vocabulary::assert_serde_matches;
+        use crate::detect::vocabulary::assert_serde_matches;
         assert_serde_matches(Severity::ALL, |v| v.as_str());
         assert_serde_matches(OpenReason::ALL, |v| v.as_str());
         assert_serde_matches(EventStatus::ALL, |v| v.as_str());

@@ -28,6 +28,7 @@ pub mod sample;
 pub mod score;
 pub mod series;
 pub mod threshold;
+pub mod vocabulary;
 mod window;
 
 #[cfg(test)]

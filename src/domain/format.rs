@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::vocabulary::vocabulary;
+use crate::detect::vocabulary::vocabulary;
 
 /// How a subscription's messages are shaped: the format its receiver speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -32,7 +32,7 @@ mod tests {
 
     #[test]
     fn formats_are_their_words_everywhere() {
-        crate::vocabulary::assert_serde_matches(WebhookFormat::ALL, |f| f.as_str());
+        crate::detect::vocabulary::assert_serde_matches(WebhookFormat::ALL, |f| f.as_str());
         assert_eq!("pagerduty".parse(), Ok(WebhookFormat::PagerDuty));
         assert!("PagerDuty".parse::<WebhookFormat>().is_err());
     }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::vocabulary::vocabulary;
+use crate::detect::vocabulary::vocabulary;
 
 /// What a webhook message says: a test ping, or a change of an outage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -34,7 +34,7 @@ mod tests {
 
     #[test]
     fn kinds_are_their_words_everywhere() {
-        crate::vocabulary::assert_serde_matches(MessageKind::ALL, |k| k.as_str());
+        crate::detect::vocabulary::assert_serde_matches(MessageKind::ALL, |k| k.as_str());
         for k in MessageKind::ALL {
             assert_eq!(k.as_str().parse::<MessageKind>(), Ok(*k));
             assert_eq!(k.to_string(), k.as_str());

@@ -14,7 +14,7 @@ mod platform;
 mod region;
 mod slug;
 
-pub use crate::vocabulary::UnknownWord;
+pub use crate::detect::vocabulary::UnknownWord;
 pub use category::{Category, CategoryList};
 pub use comment::Comment;
 pub use error_code::ErrorCode;

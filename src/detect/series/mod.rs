@@ -31,7 +31,7 @@ pub enum Status {
     Outage,
 }
 
-crate::vocabulary::vocabulary!(Status, "status", {
+crate::detect::vocabulary::vocabulary!(Status, "status", {
     Ok => "ok",
     Elevated => "elevated",
     Outage => "outage",

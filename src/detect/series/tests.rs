@@ -34,7 +34,7 @@ fn feed_flat(
 
 #[test]
 fn statuses_are_their_words_and_read_as_people_say_them() {
-    crate::vocabulary::assert_serde_matches(Status::ALL, |s| s.as_str());
+    crate::detect::vocabulary::assert_serde_matches(Status::ALL, |s| s.as_str());
     assert_eq!("elevated".parse(), Ok(Status::Elevated));
     assert_eq!(Status::Elevated.label(), "Possible problems");
     let mut all = Status::ALL.to_vec();

@@ -1,10 +1,12 @@
-//! A leaf of the crate, used by the detector and the domain alike.
-//!
 //! The words downwave stores and sends for its closed sets (statuses,
 //! severities, message kinds): each is an enum in the code, and text only at
 //! the SQL row and the JSON edge. [`vocabulary!`] gives an enum its word
 //! (`as_str`, `Display`) and the way back (`FromStr`); serde's names must be
 //! the same words (each enum's tests check it).
+//!
+//! Here because the detector's own sets (statuses, severities) use it and
+//! the detector imports nothing outside itself; the domain's sets (message
+//! kinds, webhook formats) use it from here.
 
 /// A word outside an enum's set (a row written by a newer downwave, or a
 /// typo in a test).
@@ -31,12 +33,12 @@ macro_rules! vocabulary {
         }
 
         impl std::str::FromStr for $ty {
-            type Err = $crate::vocabulary::UnknownWord;
+            type Err = $crate::detect::vocabulary::UnknownWord;
 
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 match s {
                     $($word => Ok($ty::$variant),)+
-                    _ => Err($crate::vocabulary::UnknownWord {
+                    _ => Err($crate::detect::vocabulary::UnknownWord {
                         what: $what,
                         word: s.to_owned(),
                     }),
