@@ -7,24 +7,13 @@
 //! [`Settings`] the rest of the program reads.
 
 pub use crate::ingest::ForwardedHeader;
-use clap::{Args, ValueEnum};
+pub use crate::store::SyncMode;
+use clap::Args;
 use ipnet::IpNet;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// How hard SQLite works to keep a commit across a power cut.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SyncMode {
-    /// fsync the write-ahead log on every commit: an acknowledged report
-    /// survives a crash of the process and of the machine.
-    Full,
-    /// fsync only at checkpoints: survives a crash of the process, but the last
-    /// commits can be lost if the machine loses power.
-    Normal,
-}
 
 /// Every setting, as given on the command line, in the environment or in the
 /// TOML file. Unset fields take the defaults documented on each.
@@ -595,6 +584,16 @@ fn admin_token(token: Option<String>) -> Result<Option<String>, ConfigError> {
             rule: "visible ASCII characters without spaces (it is sent as \
                    'Authorization: Bearer TOKEN')",
         }),
+    }
+}
+
+impl Settings {
+    /// How this installation's database connections are tuned.
+    pub fn open_options(&self) -> crate::store::OpenOptions {
+        crate::store::OpenOptions {
+            sync: self.sqlite_synchronous,
+            busy_timeout: self.busy_timeout,
+        }
     }
 }
 

@@ -38,7 +38,6 @@ pub use webhooks::{
     Delivery, EventAlert, Webhook,
 };
 
-use crate::config::SyncMode;
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -167,6 +166,18 @@ impl<T> Context<T> for Result<T, rusqlite::Error> {
             source,
         })
     }
+}
+
+/// How hard SQLite works to keep a commit across a power cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncMode {
+    /// fsync the write-ahead log on every commit: an acknowledged report
+    /// survives a crash of the process and of the machine.
+    Full,
+    /// fsync only at checkpoints: survives a crash of the process, but the last
+    /// commits can be lost if the machine loses power.
+    Normal,
 }
 
 /// How a connection is tuned.
@@ -322,16 +333,6 @@ pub fn reporter_secret(conn: &Connection) -> Result<Vec<u8>, StoreError> {
 pub fn check_writable(conn: &Connection) -> Result<(), StoreError> {
     conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;")
         .context("taking the write lock")
-}
-
-impl crate::config::Settings {
-    /// How this installation's connections are tuned.
-    pub fn open_options(&self) -> OpenOptions {
-        OpenOptions {
-            sync: self.sqlite_synchronous,
-            busy_timeout: self.busy_timeout,
-        }
-    }
 }
 
 #[cfg(test)]

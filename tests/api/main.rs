@@ -9,6 +9,7 @@ mod durability;
 mod events;
 mod health;
 mod helpers;
+mod layout;
 mod networks;
 mod process;
 mod receiver;
