@@ -210,7 +210,6 @@ async fn the_dashboard_in_headless_chromium() {
         s.trusted_proxies = vec![];
     })
     .await;
-    let at = |h, m| Utc.with_ymd_and_hms(2026, 3, 2, h, m, 30).unwrap();
 
     // Before the outage: history up to 11:48.
     app.clock.set(at(11, 48));
@@ -230,6 +229,21 @@ async fn the_dashboard_in_headless_chromium() {
     let Some(b) = Browser::start().await else {
         return;
     };
+    follow_the_outage_on_an_open_page(&app, &b).await;
+    home_lists_and_filters(&app, &b).await;
+    report_button_answers_in_plain_words(&app, &b).await;
+    event_page_lists_the_waves(&b).await;
+    markup_is_shown_as_text(&app, &b, evil_name, evil_comment).await;
+    b.close().await;
+}
+
+fn at(h: u32, m: u32) -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, h, m, 30).unwrap()
+}
+
+/// The service page, open from before the outage: its status, the chart
+/// and the events table follow the detector without a reload.
+async fn follow_the_outage_on_an_open_page(app: &TestApp, b: &Browser) {
     b.client.goto(&app.url("/s/claude")).await.unwrap();
     assert_eq!(b.text("#status .pill").await, "No problems");
     // Our script tells the server the viewer's zone; times follow it.
@@ -294,8 +308,10 @@ async fn the_dashboard_in_headless_chromium() {
     assert!(title.contains("Claude"), "{title}");
     assert_eq!(b.count("#events tbody tr").await, 1);
     b.screenshot("service").await;
+}
 
-    // Home: Claude first, in outage; the filter box narrows the list.
+/// Home: Claude first, in outage; the filter box narrows the list.
+async fn home_lists_and_filters(app: &TestApp, b: &Browser) {
     b.client.goto(&app.url("/")).await.unwrap();
     assert_eq!(
         b.text("#service-list li:first-child .service-name").await,
@@ -317,10 +333,12 @@ async fn the_dashboard_in_headless_chromium() {
         || async { b.count("#service-list li:not([hidden])").await == 1 },
     )
     .await;
+}
 
-    // The report button: counted, then a duplicate, then (as another person
-    // on the same address: a new client token) over the address's share,
-    // then the rate limit, each answered in plain words.
+/// The report button: counted, then a duplicate, then (as another person
+/// on the same address: a new client token) over the address's share,
+/// then the rate limit, each answered in plain words.
+async fn report_button_answers_in_plain_words(app: &TestApp, b: &Browser) {
     b.client.goto(&app.url("/s/claude")).await.unwrap();
     b.client
         .find(Locator::Css("input[name=category][value=website]"))
@@ -389,8 +407,10 @@ async fn the_dashboard_in_headless_chromium() {
         counted, 3,
         "counted once, stored again as a duplicate and as over the address's share"
     );
+}
 
-    // The event page: its waves in a table.
+/// The event page: its waves in a table, its times in UTC on hover.
+async fn event_page_lists_the_waves(b: &Browser) {
     b.client
         .find(Locator::Css("#events tbody a"))
         .await
@@ -415,8 +435,10 @@ async fn the_dashboard_in_headless_chromium() {
         .unwrap();
     assert!(hover.ends_with("UTC"), "UTC on hover: {hover}");
     b.screenshot("event").await;
+}
 
-    // What people typed is shown as text, never run.
+/// What people typed is shown as text, never run.
+async fn markup_is_shown_as_text(app: &TestApp, b: &Browser, evil_name: &str, evil_comment: &str) {
     b.client.goto(&app.url("/s/evil")).await.unwrap();
     assert_eq!(b.text("h1").await, evil_name);
     assert_eq!(b.text(".comment-text").await, evil_comment);
@@ -428,7 +450,6 @@ async fn the_dashboard_in_headless_chromium() {
     })
     .await;
     b.screenshot("escaping").await;
-    b.close().await;
 }
 
 /// A server mid-outage (march-2 imported up to 14:50, three waves, open),

@@ -1,5 +1,6 @@
 //! Integration tests: the real server on port 0, a fresh database per test.
 
+mod announcements;
 mod browser;
 mod clients;
 mod connections;
