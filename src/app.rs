@@ -16,6 +16,8 @@ use crate::metrics::{self, Metrics, RouteLabels};
 use crate::monitor::{Monitor, MonitorHandle, MonitorThread};
 use crate::store::{self, Catalog, ReadPool};
 use crate::web as dashboard;
+use crate::web::cache::RenderCache;
+use crate::web::live::LiveHub;
 use actix_web::body::BoxBody;
 use actix_web::dev::{Server, ServerHandle, Service as _};
 use actix_web::http::header;
@@ -36,6 +38,8 @@ pub struct Application {
     /// The live detector, stopped last so it sees every committed minute.
     monitor: MonitorThread,
     state: web::Data<AppState>,
+    /// The live streams, ended first at shutdown.
+    live: web::Data<LiveHub>,
     /// Every open connection, swept by `run` for heads sent too slowly.
     connections: Arc<ConnectionWatch>,
 }
@@ -123,10 +127,19 @@ impl Application {
             settings.keep_alive,
             settings.header_read_timeout,
         ));
+        let live = web::Data::new(LiveHub::new(
+            settings.live_max_connections,
+            settings.live_heartbeat,
+        ));
+        let dashboard = Dashboard {
+            live: live.clone(),
+            cache: web::Data::new(RenderCache::new(settings.page_cache_max_bytes)),
+        };
         let server = serve(
             listener,
             &settings,
             state.clone(),
+            dashboard,
             metrics,
             connections.clone(),
         )?;
@@ -137,6 +150,7 @@ impl Application {
             dispatcher,
             monitor: monitor_thread,
             state,
+            live,
             connections,
         })
     }
@@ -152,8 +166,11 @@ impl Application {
     }
 
     /// Stops the server from elsewhere (tests); `stop(true)` is graceful.
-    pub fn handle(&self) -> ServerHandle {
-        self.server.handle()
+    pub fn handle(&self) -> StopHandle {
+        StopHandle {
+            server: self.server.handle(),
+            live: self.live.clone(),
+        }
     }
 
     /// Serves until SIGTERM, Ctrl-C or [`ServerHandle::stop`]; then commits
@@ -180,7 +197,15 @@ impl Application {
             }
         });
         let dispatcher = tokio::spawn(self.dispatcher.run());
+        // The server stops itself on these signals; the live streams, which
+        // would hold its graceful stop to the end, are ended first.
+        let live = self.live.clone();
+        let closer = tokio::spawn(async move {
+            shutdown_signal().await;
+            live.close();
+        });
         let served = self.server.await;
+        closer.abort();
         pruner.abort();
         sweeper.abort();
         // An attempt cut short here is retried after the restart (the
@@ -206,6 +231,7 @@ fn serve(
     listener: TcpListener,
     settings: &Settings,
     state: web::Data<AppState>,
+    dashboard: Dashboard,
     metrics: Arc<Metrics>,
     connections: Arc<ConnectionWatch>,
 ) -> std::io::Result<Server> {
@@ -216,6 +242,8 @@ fn serve(
         let metrics = metrics.clone();
         App::new()
             .app_data(state.clone())
+            .app_data(dashboard.live.clone())
+            .app_data(dashboard.cache.clone())
             .app_data(api::query_config())
             .app_data(api::path_config())
             .wrap_fn(move |mut req, srv| {
@@ -287,4 +315,42 @@ fn serve(
     .shutdown_timeout(settings.shutdown_timeout.as_secs())
     .listen(listener)?
     .run())
+}
+
+/// What the dashboard shares across workers besides the API's state.
+struct Dashboard {
+    live: web::Data<LiveHub>,
+    cache: web::Data<RenderCache>,
+}
+
+/// Stops a running server from elsewhere: ends the live streams, then stops
+/// the server as [`ServerHandle::stop`] does.
+#[derive(Clone)]
+pub struct StopHandle {
+    server: ServerHandle,
+    live: web::Data<LiveHub>,
+}
+
+impl StopHandle {
+    /// `graceful`: finish the requests in flight first.
+    pub async fn stop(&self, graceful: bool) {
+        self.live.close();
+        self.server.stop(graceful).await;
+    }
+}
+
+/// SIGTERM or Ctrl-C, the signals the HTTP server stops on.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
 }

@@ -210,13 +210,34 @@ pub struct ConfigArgs {
     pub import_read_timeout_secs: Option<u64>,
 
     /// Most open client connections, shared evenly by the HTTP workers; past
-    /// it, new connections wait in the listen backlog [default: 8192].
+    /// it, new connections wait in the listen backlog. Open pages hold one
+    /// each for their live stream, so this bounds the crowd too (and the
+    /// process's open-file limit, `ulimit -n`, must allow it)
+    /// [default: 25000].
     #[arg(long, env = "DOWNWAVE_MAX_CONNECTIONS", global = true)]
     pub max_connections: Option<usize>,
 
     /// How long shutdown waits for requests in flight, in seconds [default: 30].
     #[arg(long, env = "DOWNWAVE_SHUTDOWN_TIMEOUT_SECS", global = true)]
     pub shutdown_timeout_secs: Option<u64>,
+
+    /// Most open live streams (`/live`, one per open page); past it, pages
+    /// poll instead. Each holds a connection, so keep it under
+    /// max_connections [default: 20000].
+    #[arg(long, env = "DOWNWAVE_LIVE_MAX_CONNECTIONS", global = true)]
+    pub live_max_connections: Option<usize>,
+
+    /// How often an idle live stream sends a comment line, in seconds: it
+    /// keeps proxies from closing the stream, and it is how soon the place
+    /// of a viewer who left is given back [default: 15].
+    #[arg(long, env = "DOWNWAVE_LIVE_HEARTBEAT_SECS", global = true)]
+    pub live_heartbeat_secs: Option<u64>,
+
+    /// Most bytes the render cache keeps (each version of a page, chart,
+    /// badge or feed, with its gzip and Brotli forms); the oldest versions
+    /// go first [default: 67108864].
+    #[arg(long, env = "DOWNWAVE_PAGE_CACHE_MAX_BYTES", global = true)]
+    pub page_cache_max_bytes: Option<usize>,
 
     // Webhook delivery and import limits.
     /// HTTP proxy (`http://` or `https://` URL) that webhook deliveries go
@@ -297,6 +318,9 @@ pub struct Settings {
     pub import_read_timeout: Duration,
     pub max_connections: usize,
     pub shutdown_timeout: Duration,
+    pub live_max_connections: usize,
+    pub live_heartbeat: Duration,
+    pub page_cache_max_bytes: usize,
     // Webhook delivery and import limits.
     pub webhook_proxy: Option<String>,
     pub webhook_max_in_flight: usize,
@@ -403,6 +427,9 @@ impl ConfigArgs {
             import_read_timeout_secs,
             max_connections,
             shutdown_timeout_secs,
+            live_max_connections,
+            live_heartbeat_secs,
+            page_cache_max_bytes,
             webhook_proxy,
             webhook_max_in_flight,
             webhook_max_in_flight_per_subscription,
@@ -524,8 +551,23 @@ impl ConfigArgs {
                 300,
                 "import_read_timeout_secs",
             )?),
-            max_connections: positive(self.max_connections, 8192, "max_connections")?,
+            max_connections: positive(self.max_connections, 25_000, "max_connections")?,
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs.unwrap_or(30)),
+            live_max_connections: positive(
+                self.live_max_connections,
+                20_000,
+                "live_max_connections",
+            )?,
+            live_heartbeat: Duration::from_secs(positive(
+                self.live_heartbeat_secs,
+                15,
+                "live_heartbeat_secs",
+            )?),
+            page_cache_max_bytes: positive(
+                self.page_cache_max_bytes,
+                64 << 20,
+                "page_cache_max_bytes",
+            )?,
             webhook_proxy: match self.webhook_proxy.filter(|p| !p.is_empty()) {
                 Some(p) if p.starts_with("http://") || p.starts_with("https://") => Some(p),
                 Some(_) => {

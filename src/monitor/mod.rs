@@ -21,7 +21,7 @@
 mod board;
 mod memory;
 
-pub use board::{ServiceStatus, StatusBoard};
+pub use board::{BoardChange, ServiceStatus, StatusBoard};
 
 use crate::alert::outbox::{announce, judge};
 use crate::alert::AlertSettings;
@@ -280,6 +280,12 @@ impl Monitor {
     /// Brings every service's detector up to the last closed minute. Looks
     /// for new services when a minute has closed, or always with `force_scan`.
     fn tick(&mut self, force_scan: bool) -> Result<(), StoreError> {
+        let result = self.run_tick(force_scan);
+        self.board.publish(self.last_closed_minute());
+        result
+    }
+
+    fn run_tick(&mut self, force_scan: bool) -> Result<(), StoreError> {
         let closed = self.last_closed_minute();
         if !force_scan
             && !self.tracked.is_empty()

@@ -9,8 +9,10 @@
 //! Templates escape everything by default.
 
 mod assets;
+pub mod cache;
 pub mod chart;
 mod feed;
+pub mod live;
 mod pages;
 pub mod view;
 
@@ -40,7 +42,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/e/{id}", web::get().to(pages::event))
         .route("/badge/{slug}.svg", web::get().to(feed::badge))
         .route("/events.atom", web::get().to(feed::atom))
-        .route("/static/{file}", web::get().to(assets::serve));
+        .route("/static/{file}", web::get().to(assets::serve))
+        .route("/live", web::get().to(live::live));
 }
 
 /// A page that could not be shown, as an HTML page with the right status.

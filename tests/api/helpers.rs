@@ -17,7 +17,7 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub db_path: PathBuf,
     pub settings: Settings,
-    pub handle: actix_web::dev::ServerHandle,
+    pub handle: downwave::app::StopHandle,
     pub monitor: downwave::monitor::MonitorHandle,
     pub server: tokio::task::JoinHandle<anyhow::Result<()>>,
     /// Keeps the temporary directory (and the database) alive.

@@ -11,6 +11,7 @@ mod events;
 mod health;
 mod helpers;
 mod layout;
+mod live;
 mod networks;
 mod process;
 mod receiver;

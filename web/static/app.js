@@ -3,10 +3,17 @@
 "use strict";
 
 (function () {
-  // How often an open page asks whether it changed (the server answers 304
-  // when nothing did), in milliseconds. New events show within this delay
-  // after the detector opens them.
+  // An open page listens to /live (Server-Sent Events): the server tells
+  // every page at once when the dashboard changed, and each page then asks
+  // for itself again (answered from the server's render cache, or 304).
+  // Where EventSource is missing, or the server has no room for another
+  // stream, the page asks every POLL_MS instead (the server answers 304 when
+  // nothing changed).
   var POLL_MS = 2000;
+  // With a stream, a slow poll still runs in case a message was missed.
+  var SAFETY_POLL_MS = 60000;
+  // Pages do not all ask in the same millisecond after a change.
+  var SPREAD_MS = 1000;
   var TZ_COOKIE = "dw_tz";
 
   // Times are drawn by the server in the zone this cookie names (minutes
@@ -57,7 +64,27 @@
       applyFilter();
     }
 
-    setInterval(poll, POLL_MS);
+    var timer = null;
+    function pollEvery(ms) {
+      if (timer) clearInterval(timer);
+      timer = setInterval(poll, ms);
+    }
+
+    function listen() {
+      if (!window.EventSource) return false;
+      var stream = new EventSource("/live");
+      stream.addEventListener("change", function () {
+        setTimeout(poll, Math.random() * SPREAD_MS);
+      });
+      stream.onerror = function () {
+        // CLOSED: refused (503, too many viewers) or gone for good; the
+        // browser reconnects by itself from every other error.
+        if (stream.readyState === EventSource.CLOSED) pollEvery(POLL_MS);
+      };
+      return true;
+    }
+
+    pollEvery(listen() ? SAFETY_POLL_MS : POLL_MS);
     document.addEventListener("visibilitychange", poll);
     if (refreshNow) { etag = ""; poll(); }
   }
