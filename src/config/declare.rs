@@ -314,6 +314,15 @@ macro_rules! settings {
             fn into_settings(self) -> Settings {
                 Settings { $($field: ($conv)(self.$name),)* }
             }
+
+            /// Each value as a default is shown, by key.
+            #[cfg(test)]
+            fn shown(&self) -> Vec<(&'static str, String)> {
+                vec![$((
+                    stringify!($name),
+                    $crate::config::declare::ShowDefault::show(&self.$name),
+                ),)*]
+            }
         }
     };
     ($($declarations:tt)*) => { settings!(@norm [] $($declarations)*); };
