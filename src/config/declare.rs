@@ -177,6 +177,30 @@ macro_rules! default_text {
     };
 }
 
+/// [`SETTINGS`](super::SETTINGS), and one [`Setting`] per declaration in a
+/// module `entries` under the setting's name, for the clap attributes.
+macro_rules! setting_table {
+    ($({[$($doc:literal)+] $name:ident [$ty:ty] [$default:expr] [$($shown:literal)?]})*) => {
+        /// Every setting, in the order declared.
+        pub static SETTINGS: &[$crate::config::declare::Setting] = &[$(entries::$name),*];
+
+        /// One [`Setting`](declare::Setting) per declaration, under its name.
+        #[allow(non_upper_case_globals)]
+        mod entries {
+            use super::*;
+            $(
+                pub const $name: $crate::config::declare::Setting = $crate::config::declare::Setting {
+                    key: stringify!($name),
+                    flag: spelled!("--", $name, b'-', false),
+                    env: spelled!("DOWNWAVE_", $name, b'_', true),
+                    default: default_text!([$($shown)?] $ty, $default),
+                    doc: concat!($($doc, "\n"),+),
+                };
+            )*
+        }
+    };
+}
+
 /// Every setting, declared once. Each declaration is
 ///
 /// ```text
@@ -265,23 +289,7 @@ macro_rules! settings {
             $($name: $ty,)*
         }
 
-        /// Every setting, in the order declared.
-        pub static SETTINGS: &[$crate::config::declare::Setting] = &[$(entries::$name),*];
-
-        /// One [`Setting`](declare::Setting) per declaration, under its name.
-        #[allow(non_upper_case_globals)]
-        mod entries {
-            use super::*;
-            $(
-                pub const $name: $crate::config::declare::Setting = $crate::config::declare::Setting {
-                    key: stringify!($name),
-                    flag: spelled!("--", $name, b'-', false),
-                    env: spelled!("DOWNWAVE_", $name, b'_', true),
-                    default: default_text!([$($shown)?] $ty, $default),
-                    doc: concat!($($doc, "\n"),+),
-                };
-            )*
-        }
+        setting_table!($({[$($doc)+] $name [$ty] [$default] [$($shown)?]})*);
 
         impl ConfigArgs {
             /// Each field from `self` if set, else from `other`.
