@@ -10,8 +10,10 @@
 //! `backtest --input`) are then run by the real binary, in the order each
 //! document gives them, in a scratch folder that sees the repository's
 //! `eval/`. The README's tour (the demo, a report, a webhook) is followed
-//! against the real server; settings files in `toml` blocks must load, and
-//! links between the documents must lead somewhere.
+//! against the real server; settings files in `toml` blocks must load, the
+//! settings table in `docs/operations.md` must list every declared setting
+//! with its flag, variable and default, and links between the documents
+//! must lead somewhere.
 
 mod shell;
 mod tour;
@@ -411,6 +413,134 @@ fn settings_files_in_the_docs_are_valid() {
         }
     }
     assert!(seen >= 1, "the settings file example is gone from the docs");
+}
+
+/// The rows of the settings table in `docs/operations.md` (those of its
+/// `## Settings` section that start with a flag), each with its line and
+/// its cells.
+fn settings_rows(markdown: &str) -> Vec<(usize, Vec<String>)> {
+    let mut in_section = false;
+    let mut rows = Vec::new();
+    for (i, line) in markdown.lines().enumerate() {
+        if let Some(heading) = line.strip_prefix("## ") {
+            in_section = heading.trim() == "Settings";
+        } else if in_section && line.starts_with("| `--") {
+            let cells = line.trim().trim_matches('|').split('|');
+            rows.push((i + 1, cells.map(|c| c.trim().to_owned()).collect()));
+        }
+    }
+    rows
+}
+
+/// Where the settings table disagrees with the settings as declared
+/// (`downwave::config::SETTINGS`): a setting missing or listed twice, a
+/// flag, variable or default that is not the declared one (the default
+/// compared without its backticks), a row without a meaning or for no
+/// setting. One line per disagreement, naming the setting.
+fn settings_table_disagreements(markdown: &str) -> Vec<String> {
+    let rows = settings_rows(markdown);
+    let mut wrong = Vec::new();
+    for s in downwave::config::SETTINGS {
+        let flag = format!("`{}`", s.flag);
+        let mine: Vec<_> = rows.iter().filter(|(_, cells)| cells[0] == flag).collect();
+        let (line, cells) = match mine.as_slice() {
+            [one] => one,
+            [] => {
+                wrong.push(format!(
+                    "{}: no row; add | {flag} | `{}` | {} | … |",
+                    s.key,
+                    s.env,
+                    s.default_text()
+                ));
+                continue;
+            }
+            many => {
+                let lines: Vec<_> = many.iter().map(|(line, _)| line).collect();
+                wrong.push(format!(
+                    "{}: {} rows, on lines {lines:?}",
+                    s.key,
+                    many.len()
+                ));
+                continue;
+            }
+        };
+        let at = format!("{} (line {line})", s.key);
+        if cells.len() != 4 {
+            wrong.push(format!("{at}: {} cells, not 4", cells.len()));
+            continue;
+        }
+        if cells[1] != format!("`{}`", s.env) {
+            wrong.push(format!(
+                "{at}: environment {}, declared `{}`",
+                cells[1], s.env
+            ));
+        }
+        let default = cells[2].replace('`', "");
+        if default != s.default_text() {
+            wrong.push(format!(
+                "{at}: default {}, declared {}",
+                cells[2],
+                s.default_text()
+            ));
+        }
+        if cells[3].is_empty() {
+            wrong.push(format!("{at}: no meaning (declared: {})", s.doc_line()));
+        }
+    }
+    for (line, cells) in &rows {
+        let declared = downwave::config::SETTINGS
+            .iter()
+            .any(|s| cells[0] == format!("`{}`", s.flag));
+        if !declared {
+            wrong.push(format!("line {line}: {} is no setting", cells[0]));
+        }
+    }
+    wrong
+}
+
+#[test]
+fn the_settings_table_matches_the_declarations() {
+    let text = std::fs::read_to_string(Path::new(ROOT).join("docs/operations.md")).unwrap();
+    let wrong = settings_table_disagreements(&text);
+    assert!(
+        wrong.is_empty(),
+        "the settings table in docs/operations.md disagrees with src/config/mod.rs:\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn a_wrong_settings_row_fails_the_check() {
+    let text = std::fs::read_to_string(Path::new(ROOT).join("docs/operations.md")).unwrap();
+    let row = "| `--max-body-bytes` | `DOWNWAVE_MAX_BODY_BYTES` | `4096` |";
+    assert!(text.contains(row), "the sample row is gone from the table");
+    let cases = [
+        (
+            row.replace("`4096`", "`8192`"),
+            "max_body_bytes (line",
+            "default `8192`, declared 4096",
+        ),
+        (
+            row.replace("BODY_BYTES`", "BODY`"),
+            "max_body_bytes (line",
+            "environment `DOWNWAVE_MAX_BODY`",
+        ),
+        (
+            row.replace("--max-body-bytes", "--max-body-size"),
+            "max_body_bytes: no row",
+            "`--max-body-size` is no setting",
+        ),
+    ];
+    for (broken, names, says) in cases {
+        let wrong = settings_table_disagreements(&text.replace(row, &broken)).join("\n");
+        assert!(
+            wrong.contains(names) && wrong.contains(says),
+            "{broken}: {wrong}"
+        );
+    }
+    let twice = text.replace(row, &format!("{row} x |\n{row}"));
+    let wrong = settings_table_disagreements(&twice).join("\n");
+    assert!(wrong.contains("max_body_bytes: 2 rows"), "{wrong}");
 }
 
 /// GitHub's anchor for a heading: lower case, spaces to hyphens, other

@@ -401,27 +401,16 @@ fn a_database_newer_than_the_binary_is_refused() {
 fn help_documents_every_setting() {
     let out = Command::new(BIN).arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
-    for flag in [
-        "--listen",
-        "--database",
-        "--admin-token",
-        "--trusted-proxies",
-        "--max-body-bytes",
-        "--dedup-window-secs",
-        "--dedup-max-reporters",
-        "--rate-limit-per-minute",
-        "--rate-limit-burst",
-        "--rate-limit-ipv6-48-per-minute",
-        "--forwarded-header",
-        "--ingest-queue-capacity",
-        "--batch-max-reports",
-        "--batch-linger-ms",
-        "--series-max-points",
-        "--webhook-proxy",
-        "DOWNWAVE_LISTEN",
-        "DOWNWAVE_DATABASE",
-    ] {
-        assert!(help.contains(flag), "--help lacks {flag}");
+    for s in downwave::config::SETTINGS {
+        for shown in [s.flag, s.env] {
+            assert!(help.contains(shown), "--help lacks {shown}");
+        }
+        let default = format!("[default: {}]", s.default_text());
+        assert!(
+            help.contains(&default),
+            "--help lacks {}'s {default}",
+            s.key
+        );
     }
 }
 

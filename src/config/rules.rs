@@ -1,0 +1,64 @@
+//! The rules a setting's value must pass. Each returns, when the value
+//! breaks it, the rule in the words that end the error message ("the
+//! setting NAME must be RULE"); a declaration names its rules in order.
+
+/// Counts, sizes and durations that zero would stop or disable by accident.
+pub fn positive<T: Default + PartialOrd>(value: &T) -> Result<(), &'static str> {
+    if *value > T::default() {
+        Ok(())
+    } else {
+        Err("greater than zero")
+    }
+}
+
+/// A share of a whole: above 0 and at most 1 (not a number fails).
+pub fn share(value: &f64) -> Result<(), &'static str> {
+    if *value > 0.0 && *value <= 1.0 {
+        Ok(())
+    } else {
+        Err("above 0 and at most 1")
+    }
+}
+
+/// A number of days up to a century: past it the arithmetic on times would
+/// overflow.
+pub fn within_a_century(days: &u64) -> Result<(), &'static str> {
+    if *days <= 36_500 {
+        Ok(())
+    } else {
+        Err("at most 36500")
+    }
+}
+
+/// The detector's false-event budget: a finite number above 0 and at most
+/// 1000.
+pub fn false_event_budget(budget: &f64) -> Result<(), &'static str> {
+    if budget.is_finite() && *budget > 0.0 && *budget <= 1000.0 {
+        Ok(())
+    } else {
+        Err("a number above 0 and at most 1000")
+    }
+}
+
+/// The admin token, if one is set (empty means none). It travels as
+/// `Authorization: Bearer TOKEN`, so a token with spaces, control or
+/// non-ASCII characters could never be matched: refused at startup rather
+/// than leaving the admin endpoints locked with no word why.
+pub fn bearer_token(token: &str) -> Result<(), &'static str> {
+    if token.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(())
+    } else {
+        Err("visible ASCII characters without spaces (it is sent as \
+             'Authorization: Bearer TOKEN')")
+    }
+}
+
+/// The webhook proxy, if one is set (empty means none): an `http://` or
+/// `https://` URL.
+pub fn proxy_url(proxy: &str) -> Result<(), &'static str> {
+    if proxy.is_empty() || proxy.starts_with("http://") || proxy.starts_with("https://") {
+        Ok(())
+    } else {
+        Err("an http:// or https:// URL")
+    }
+}
