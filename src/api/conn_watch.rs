@@ -40,8 +40,9 @@ pub struct ConnectionWatch {
 /// One open connection, kept in its actix-web connection data.
 pub struct Connection {
     /// A second descriptor of the connection's socket, to shut it down from
-    /// the sweep; closed when actix-web drops the connection.
-    socket: std::net::TcpStream,
+    /// the sweep; closed when actix-web drops the connection, or when the
+    /// connection is given up to a live stream ([`Connection::unwatch`]).
+    socket: Mutex<Option<std::net::TcpStream>>,
     /// Milliseconds since the watch's epoch at which the connection last
     /// became idle, or [`BUSY`].
     idle_since: AtomicU64,
@@ -60,7 +61,34 @@ impl Connection {
 
     /// The request's answer is with the connection: the next head may come.
     pub fn idle(&self) {
-        self.idle_since.store(self.now_ms(), Ordering::Relaxed);
+        if self.watched() {
+            self.idle_since.store(self.now_ms(), Ordering::Relaxed);
+        }
+    }
+
+    /// Stops watching a connection that will close when its answer ends (a
+    /// live stream, sent with `Connection: close`): no head can follow, and
+    /// its second descriptor goes back, so that a crowd of open pages costs
+    /// one descriptor each.
+    pub fn unwatch(&self) {
+        self.busy();
+        if let Ok(mut socket) = self.socket.lock() {
+            socket.take();
+        }
+    }
+
+    fn watched(&self) -> bool {
+        self.socket.lock().is_ok_and(|s| s.is_some())
+    }
+
+    /// Shuts the connection down both ways: actix-web's next read sees the
+    /// end and drops it, which closes our descriptor too.
+    fn shut_down(&self) {
+        if let Ok(socket) = self.socket.lock() {
+            if let Some(socket) = socket.as_ref() {
+                let _ = socket.shutdown(std::net::Shutdown::Both);
+            }
+        }
     }
 }
 
@@ -84,7 +112,7 @@ impl ConnectionWatch {
             return;
         };
         let connection = Arc::new(Connection {
-            socket,
+            socket: Mutex::new(Some(socket)),
             idle_since: AtomicU64::new(0),
             epoch: self.epoch,
         });
@@ -110,9 +138,7 @@ impl ConnectionWatch {
             };
             let since = conn.idle_since.load(Ordering::Relaxed);
             if since != BUSY && now.saturating_sub(since) > limit {
-                // Both ways: actix-web's next read sees the end and drops
-                // the connection, which closes our descriptor too.
-                let _ = conn.socket.shutdown(std::net::Shutdown::Both);
+                conn.shut_down();
                 conn.busy();
                 cut += 1;
             }

@@ -15,11 +15,12 @@
 //! `503 live_full` and the page's script keeps polling instead, as it does
 //! where `EventSource` is missing or the stream breaks.
 
+use crate::api::conn_watch::Connection;
 use crate::api::AppState;
 use crate::monitor::BoardChange;
 use actix_web::http::header;
 use actix_web::web::{self, Bytes};
-use actix_web::HttpResponse;
+use actix_web::{HttpRequest, HttpResponse};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -93,7 +94,11 @@ impl LiveHub {
 }
 
 /// `GET /live`.
-pub async fn live(hub: web::Data<LiveHub>, state: web::Data<AppState>) -> HttpResponse {
+pub async fn live(
+    req: HttpRequest,
+    hub: web::Data<LiveHub>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let hub = hub.into_inner();
     let Some(place) = hub.join() else {
         return HttpResponse::ServiceUnavailable()
@@ -104,6 +109,11 @@ pub async fn live(hub: web::Data<LiveHub>, state: web::Data<AppState>) -> HttpRe
                 "message": "Too many live viewers right now; the page updates itself by asking instead."
             }}));
     };
+    // The connection closes when the stream ends, so it needs no deadline
+    // on a next request's head, nor the descriptor that deadline keeps.
+    if let Some(conn) = req.conn_data::<Arc<Connection>>() {
+        conn.unwatch();
+    }
     let stream = Stream {
         changes: state.monitor.board.subscribe(),
         closing: hub.closing.subscribe(),
@@ -112,6 +122,7 @@ pub async fn live(hub: web::Data<LiveHub>, state: web::Data<AppState>) -> HttpRe
         _place: place,
     };
     HttpResponse::Ok()
+        .force_close()
         .content_type("text/event-stream")
         .insert_header((header::CACHE_CONTROL, "no-store"))
         // nginx: pass each message on at once instead of buffering.

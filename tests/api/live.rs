@@ -46,6 +46,9 @@ async fn every_open_stream_hears_of_a_change_at_once() {
             "text/event-stream"
         );
         assert_eq!(r.headers()["cache-control"].to_str().unwrap(), "no-store");
+        // The connection ends with the stream (it gives back its deadline's
+        // descriptor, so no later request may use it).
+        assert_eq!(r.headers()["connection"].to_str().unwrap(), "close");
         streams.push((r, String::new()));
     }
     // Each stream starts with the generation now.
