@@ -549,7 +549,7 @@ fn service_chart(
             if waves == 1 { "" } else { "s" },
         )
     };
-    render_chart(
+    draw_series_chart(
         &format!(
             "{}: reports per minute, last {}",
             service.name,
@@ -566,7 +566,7 @@ fn service_chart(
 
 /// Draws a chart of `points` (one per `step` seconds from `from`) with
 /// `events` shaded and their wave peaks marked.
-fn render_chart(
+fn draw_series_chart(
     title: &str,
     description: &str,
     viewer: &Viewer,
@@ -762,7 +762,7 @@ pub async fn event(
     };
     let service = state.service(&record.service).await?;
     let open = record.is_open();
-    let chart = render_chart(
+    let chart = draw_series_chart(
         &format!("{}: outage #{id}", service.name),
         &format!(
             "Reports per {} for {} around outage #{id}, with the normal range; the event is shaded and its {} wave peak{} marked.",
@@ -894,7 +894,7 @@ mod tests {
             top_network_share: Some(0.2),
             concentrated: false,
         };
-        let svg = render_chart(
+        let svg = draw_series_chart(
             "t",
             "d",
             &Viewer { offset_secs: 0 },
