@@ -5,7 +5,7 @@
 use super::layout::Layout;
 use super::status::status_of;
 use crate::api::AppState;
-use crate::detect::Status;
+use crate::detect::{EventStatus, Status};
 use crate::domain::Minute;
 use crate::store::{self, EventFilter};
 use crate::web::chart;
@@ -14,6 +14,8 @@ use crate::web::{html, PageError, Representation};
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
+use std::sync::Arc;
 
 /// Width and height of a sparkline on the home page.
 const SPARK_SIZE: (u32, u32) = (160, 32);
@@ -67,18 +69,8 @@ pub async fn home(
     };
     let viewer = Viewer::from_request(&req);
     let filter = query.q.clone().unwrap_or_default();
-    let needle = filter.trim().to_lowercase();
     let total = services.len();
-    let shown: Vec<_> = services
-        .into_iter()
-        .filter(|s| {
-            needle.is_empty()
-                || s.name.to_lowercase().contains(&needle)
-                || s.slug.as_str().contains(&needle)
-        })
-        .collect();
-    let to = now - now.rem_euclid(SPARK_STEP) + SPARK_STEP;
-    let from = to - 86_400;
+    let shown = matching(services, &filter);
     // Only a service in outage has an open event to link to.
     let statuses: Vec<Status> = shown.iter().map(|s| status_of(&state, s)).collect();
     let ids: Vec<(i64, bool)> = shown
@@ -86,51 +78,109 @@ pub async fn home(
         .zip(&statuses)
         .map(|(s, &status)| (s.id, status == Status::Outage))
         .collect();
-    let series = state
+    let days = state
         .read(move |conn| {
             ids.iter()
-                .map(|&(id, in_outage)| {
-                    let day = store::totals(
-                        conn,
-                        id,
-                        Minute::from_unix(from),
-                        Minute::from_unix(to),
-                        SPARK_STEP,
-                    )?;
-                    // The last hour as the service page's summary counts it:
-                    // the 60 minutes up to and including the running one.
-                    let hour = store::totals(
-                        conn,
-                        id,
-                        Minute::from_unix(now - 59 * 60),
-                        Minute::from_unix(now + 60),
-                        3600,
-                    )?;
-                    let open = if in_outage {
-                        store::list_events(
-                            conn,
-                            &EventFilter {
-                                service_id: Some(id),
-                                status: Some(crate::detect::EventStatus::Open),
-                                since: None,
-                                limit: 1,
-                            },
-                        )?
-                    } else {
-                        Vec::new()
-                    };
-                    Ok((
-                        day,
-                        hour.first().map_or(0, |p| p.count),
-                        open.first().map(|e| e.id),
-                    ))
-                })
+                .map(|&(id, in_outage)| ServiceDay::read(conn, id, in_outage, now))
                 .collect::<Result<Vec<_>, store::StoreError>>()
         })
         .await?;
-    let mut rows = Vec::with_capacity(shown.len());
-    for ((service, status), (day, last_hour, open_event)) in shown.iter().zip(statuses).zip(series)
-    {
+    let mut rows = shown
+        .iter()
+        .zip(statuses)
+        .zip(days)
+        .map(|((service, status), day)| HomeRow::new(service, status, day))
+        .collect::<Result<Vec<_>, PageError>>()?;
+    rows.sort_by(outages_first);
+    let page = HomePage {
+        layout: Layout::new(&viewer, etag),
+        outages: rows.iter().filter(|r| r.status == Status::Outage).count(),
+        shown: rows.len(),
+        total,
+        rows,
+        filter,
+    };
+    html(&page, &page.layout.etag)
+}
+
+/// The services whose name or slug holds `filter` (any case), or all when
+/// it is blank.
+fn matching(services: Vec<Arc<store::Service>>, filter: &str) -> Vec<Arc<store::Service>> {
+    let needle = filter.trim().to_lowercase();
+    services
+        .into_iter()
+        .filter(|s| {
+            needle.is_empty()
+                || s.name.to_lowercase().contains(&needle)
+                || s.slug.as_str().contains(&needle)
+        })
+        .collect()
+}
+
+/// What the home page reads for one service.
+struct ServiceDay {
+    /// The last 24 hours in 10-minute buckets, up to the running one.
+    day: Vec<store::Point>,
+    /// Reports in the 60 minutes up to and including the running one.
+    last_hour: u64,
+    /// The open event to link to, for a service in outage.
+    open_event: Option<i64>,
+}
+
+impl ServiceDay {
+    fn read(
+        conn: &rusqlite::Connection,
+        id: i64,
+        in_outage: bool,
+        now: i64,
+    ) -> Result<Self, store::StoreError> {
+        let to = now - now.rem_euclid(SPARK_STEP) + SPARK_STEP;
+        let from = to - 86_400;
+        let day = store::totals(
+            conn,
+            id,
+            Minute::from_unix(from),
+            Minute::from_unix(to),
+            SPARK_STEP,
+        )?;
+        // The last hour as the service page's summary counts it:
+        // the 60 minutes up to and including the running one.
+        let hour = store::totals(
+            conn,
+            id,
+            Minute::from_unix(now - 59 * 60),
+            Minute::from_unix(now + 60),
+            3600,
+        )?;
+        let open = if in_outage {
+            store::list_events(
+                conn,
+                &EventFilter {
+                    service_id: Some(id),
+                    status: Some(EventStatus::Open),
+                    since: None,
+                    limit: 1,
+                },
+            )?
+        } else {
+            Vec::new()
+        };
+        Ok(ServiceDay {
+            day,
+            last_hour: hour.first().map_or(0, |p| p.count),
+            open_event: open.first().map(|e| e.id),
+        })
+    }
+}
+
+impl HomeRow {
+    /// A service's row, with its sparkline drawn.
+    fn new(service: &store::Service, status: Status, read: ServiceDay) -> Result<Self, PageError> {
+        let ServiceDay {
+            day,
+            last_hour,
+            open_event,
+        } = read;
         let counts: Vec<u64> = day.iter().map(|p| p.count).collect();
         let baseline: Vec<Option<f64>> = day.iter().map(|p| p.baseline).collect();
         let sparkline = chart::render_sparkline(
@@ -144,7 +194,7 @@ pub async fn home(
                 count(last_hour)
             ),
         )?;
-        rows.push(HomeRow {
+        Ok(HomeRow {
             slug: service.slug.as_str().to_owned(),
             name: service.name.clone(),
             status,
@@ -153,22 +203,16 @@ pub async fn home(
             last_hour_n: last_hour,
             sparkline,
             open_event,
-        });
+        })
     }
-    rows.sort_by(|a, b| {
-        a.status
-            .rank()
-            .cmp(&b.status.rank())
-            .then(b.last_hour_n.cmp(&a.last_hour_n))
-            .then_with(|| a.name.to_lowercase().cmp(&b.name.to_lowercase()))
-    });
-    let page = HomePage {
-        layout: Layout::new(&viewer, etag),
-        outages: rows.iter().filter(|r| r.status == Status::Outage).count(),
-        shown: rows.len(),
-        total,
-        rows,
-        filter,
-    };
-    html(&page, &page.layout.etag)
+}
+
+/// The home page's order: outages, then elevated, then the rest; within
+/// each, the most reports in the last hour first, then by name.
+fn outages_first(a: &HomeRow, b: &HomeRow) -> Ordering {
+    a.status
+        .rank()
+        .cmp(&b.status.rank())
+        .then(b.last_hour_n.cmp(&a.last_hour_n))
+        .then_with(|| a.name.to_lowercase().cmp(&b.name.to_lowercase()))
 }
