@@ -103,6 +103,58 @@ struct EventPage {
     alerts: Vec<AlertRow>,
 }
 
+/// Everything the event page reads, in one go.
+struct EventData {
+    record: EventRecord,
+    view: EventView,
+    /// The curve from an hour before the event to an hour after (or now),
+    /// `step` seconds a point over `[from, to)`.
+    points: Vec<store::Point>,
+    from: i64,
+    to: i64,
+    step: i64,
+    alerts: Vec<EventAlert>,
+}
+
+impl EventData {
+    /// Reads event `id` as of minute `now`; `None` if there is no such event.
+    fn read(
+        conn: &rusqlite::Connection,
+        id: i64,
+        now: i64,
+    ) -> Result<Option<Self>, store::StoreError> {
+        let Some(record) = store::get_event(conn, id)? else {
+            return Ok(None);
+        };
+        // The curve from an hour before to an hour after (or now).
+        let from = record.started_at - 3600;
+        let to = (record.end(now) + 3600)
+            .min(now)
+            .max(record.started_at + 60);
+        let step = if to - from > 2 * 86_400 { 300 } else { 60 };
+        let from = from - from.rem_euclid(step);
+        let to = to + (step - to.rem_euclid(step)) % step;
+        let points = store::totals(
+            conn,
+            record.service_id,
+            Minute::from_unix(from),
+            Minute::from_unix(to),
+            step,
+        )?;
+        let alerts = store::event_alerts(conn, id, EVENT_ALERTS)?;
+        let view = EventView::load(conn, record.clone())?;
+        Ok(Some(EventData {
+            record,
+            view,
+            points,
+            from,
+            to,
+            step,
+            alerts,
+        }))
+    }
+}
+
 /// `GET /e/{id}`: one event, its curve and waves, and the alerts sent.
 pub async fn event(
     req: HttpRequest,
@@ -121,33 +173,20 @@ pub async fn event(
     };
     let viewer = Viewer::from_request(&req);
     let found = state
-        .read(move |conn| {
-            let Some(record) = store::get_event(conn, id)? else {
-                return Ok(None);
-            };
-            // The curve from an hour before to an hour after (or now).
-            let from = record.started_at - 3600;
-            let to = (record.end(now) + 3600)
-                .min(now)
-                .max(record.started_at + 60);
-            let step = if to - from > 2 * 86_400 { 300 } else { 60 };
-            let from = from - from.rem_euclid(step);
-            let to = to + (step - to.rem_euclid(step)) % step;
-            let points = store::totals(
-                conn,
-                record.service_id,
-                Minute::from_unix(from),
-                Minute::from_unix(to),
-                step,
-            )?;
-            let alerts = store::event_alerts(conn, id, EVENT_ALERTS)?;
-            let view = EventView::load(conn, record.clone())?;
-            Ok(Some((record, view, points, alerts, from, to, step)))
-        })
+        .read(move |conn| EventData::read(conn, id, now))
         .await?;
-    let Some((record, view, points, alerts, from, to, step)) = found else {
+    let Some(data) = found else {
         return Err(PageError::not_found(format!("There is no event {id}.")));
     };
+    let EventData {
+        record,
+        view,
+        points,
+        from,
+        to,
+        step,
+        alerts,
+    } = data;
     let service = state.service(&record.service).await?;
     let open = record.is_open();
     let chart = draw_series_chart(
@@ -187,25 +226,12 @@ pub async fn event(
             .map(|s| format!("{:.0}%", (s * 100.0).clamp(0.0, 100.0))),
         concentrated: record.concentrated,
         chart,
-        waves: record
-            .waves
-            .iter()
-            .enumerate()
-            .map(|(i, w)| WaveRow {
-                number: i + 1,
-                started: viewer.time(w.started_at),
-                peak_at: viewer.time(w.peak_at),
-                peak: format!("{:.0}", w.peak),
-                ended: viewer.time(w.ended_at),
-                reports: count(w.reports),
-                duration: duration((w.ended_at - w.started_at) / 60),
-            })
-            .collect(),
+        waves: wave_rows(&record, &viewer),
         categories: view.top_categories,
         error_codes: view.top_error_codes,
         alerts: alerts
             .into_iter()
-            .map(|a: EventAlert| AlertRow {
+            .map(|a| AlertRow {
                 webhook_id: a.webhook_id,
                 format: a.format,
                 kind: a.kind,
@@ -217,4 +243,22 @@ pub async fn event(
             .collect(),
     };
     html(&page, &page.layout.etag)
+}
+
+/// The event's waves as the page's table rows, numbered from 1.
+fn wave_rows(record: &EventRecord, viewer: &Viewer) -> Vec<WaveRow> {
+    record
+        .waves
+        .iter()
+        .enumerate()
+        .map(|(i, w)| WaveRow {
+            number: i + 1,
+            started: viewer.time(w.started_at),
+            peak_at: viewer.time(w.peak_at),
+            peak: format!("{:.0}", w.peak),
+            ended: viewer.time(w.ended_at),
+            reports: count(w.reports),
+            duration: duration((w.ended_at - w.started_at) / 60),
+        })
+        .collect()
 }
