@@ -3,7 +3,7 @@
 //!
 //! Every layer is built by [`Geom::build`] with the same margins, the same
 //! fixed label-area sizes and the same ranges, so every layer gets the same
-//! coordinate mapping (see the module docs of [`super`]).
+//! coordinate mapping ("How layers are produced" in the chart module docs).
 
 use plotters::coord::types::{RangedCoordf64, RangedCoordi64};
 use plotters::coord::Shift;

@@ -45,7 +45,7 @@ pub struct ChartMark {
     pub short: String,
 }
 
-/// Everything [`render_chart`](super::render_chart) needs.
+/// Everything `render_chart` needs to draw one chart.
 #[derive(Debug, Clone)]
 pub struct ChartSpec<'a> {
     /// Short title, e.g. `"Claude: reports per minute, last 24 hours"`.
