@@ -307,9 +307,15 @@ fn every_variable_is_honoured() {
 /// In the child: every variable is read, a flag beats it, and it beats the file.
 fn check_the_variables() {
     use clap::Parser;
+    /// The settings as the command line reads them, flags and variables.
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        config: ConfigArgs,
+    }
     let parse = |args: &[&str]| {
         let argv = std::iter::once("downwave").chain(args.iter().copied());
-        shown(crate::cli::Cli::try_parse_from(argv).unwrap().config)
+        shown(Command::try_parse_from(argv).unwrap().config)
     };
     let from_env = parse(&[]);
     for s in SETTINGS {
