@@ -187,6 +187,7 @@ impl Application {
             }
         });
         let (connections, metrics) = (self.connections.clone(), self.state.metrics.clone());
+        let streams = self.live.clone();
         let sweeper = tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
             loop {
@@ -194,6 +195,7 @@ impl Application {
                 let cut = connections.sweep();
                 metrics.connections_timed_out.inc_by(cut as u64);
                 metrics.http_connections.set(connections.len() as i64);
+                metrics.live_streams.set(streams.open() as i64);
             }
         });
         let dispatcher = tokio::spawn(self.dispatcher.run());

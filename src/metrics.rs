@@ -88,6 +88,14 @@ pub struct Metrics {
     pub delivery_queue_age: Gauge<i64, std::sync::atomic::AtomicI64>,
     /// From an event change being committed to its first delivery attempt.
     pub delivery_first_attempt_seconds: Histogram,
+    /// Dashboard answers rendered (a version's first request).
+    pub page_renders: Counter,
+    /// Dashboard answers served from the render cache.
+    pub page_cache_hits: Counter,
+    /// Bytes the render cache holds.
+    pub page_cache_bytes: Gauge<i64, std::sync::atomic::AtomicI64>,
+    /// Live streams open.
+    pub live_streams: Gauge<i64, std::sync::atomic::AtomicI64>,
 }
 
 impl Metrics {
@@ -170,6 +178,22 @@ impl Metrics {
                 "HTTP request latency by route",
                 Family::new_with_constructor(latency as fn() -> Histogram),
             ),
+            page_renders: registered(
+                r,
+                "page_renders",
+                "Dashboard answers rendered (the first request of each version)",
+            ),
+            page_cache_hits: registered(
+                r,
+                "page_cache_hits",
+                "Dashboard answers served from the render cache",
+            ),
+            page_cache_bytes: registered(
+                r,
+                "page_cache_bytes",
+                "Bytes the render cache holds (every form of every version kept)",
+            ),
+            live_streams: registered(r, "live_streams", "Live update streams open"),
             // Last: the fields above register into it first.
             registry,
         }

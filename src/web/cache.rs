@@ -228,3 +228,119 @@ impl RenderCache {
         (inner.bytes, inner.order.len())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+    use std::io::Read as _;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn accepting(value: &str) -> HttpRequest {
+        TestRequest::default()
+            .insert_header((header::ACCEPT_ENCODING, value))
+            .to_http_request()
+    }
+
+    #[test]
+    fn the_best_accepted_encoding_is_chosen() {
+        let page = Rendered::new("<p>hello</p>".repeat(100));
+        let cases = [
+            ("gzip, deflate, br, zstd", Some("br")),
+            ("gzip", Some("gzip")),
+            ("br;q=0, gzip;q=0.5", Some("gzip")),
+            ("br;q=0, gzip;q=0", None),
+            ("*", Some("br")),
+            ("identity", None),
+        ];
+        for (accept, expected) in cases {
+            assert_eq!(page.for_request(&accepting(accept)).1, expected, "{accept}");
+        }
+        let none = TestRequest::default().to_http_request();
+        assert_eq!(page.for_request(&none).1, None);
+    }
+
+    #[test]
+    fn every_form_holds_the_same_body() {
+        let body = "<p>reports per minute</p>\n".repeat(500);
+        let page = Rendered::new(body.clone());
+        assert_eq!(page.identity, body.as_bytes());
+        let mut gunzipped = String::new();
+        flate2::read::GzDecoder::new(&page.gzip[..])
+            .read_to_string(&mut gunzipped)
+            .unwrap();
+        assert_eq!(gunzipped, body);
+        let mut unbrotlied = String::new();
+        brotli::Decompressor::new(&page.brotli[..], 4096)
+            .read_to_string(&mut unbrotlied)
+            .unwrap();
+        assert_eq!(unbrotlied, body);
+        assert!(page.brotli.len() < body.len() / 10 && page.gzip.len() < body.len() / 10);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_crowd_asking_at_once_causes_one_render() {
+        let cache = Arc::new(RenderCache::new(1 << 20));
+        let renders = Arc::new(AtomicUsize::new(0));
+        let mut asks = tokio::task::JoinSet::new();
+        for _ in 0..200 {
+            let (cache, renders) = (cache.clone(), renders.clone());
+            asks.spawn(async move {
+                let (page, _) = cache
+                    .get_or_render("/s/claude 24h 0 \"1\"".into(), || async {
+                        renders.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        Ok::<_, ()>("the page".to_owned())
+                    })
+                    .await
+                    .unwrap();
+                page.identity.clone()
+            });
+        }
+        while let Some(body) = asks.join_next().await {
+            assert_eq!(body.unwrap(), "the page");
+        }
+        assert_eq!(renders.load(Ordering::SeqCst), 1);
+        assert_eq!(cache.usage().1, 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_render_is_not_kept_and_the_oldest_go_past_the_bound() {
+        let cache = RenderCache::new(10_000);
+        let failed = cache
+            .get_or_render("a".into(), || async { Err::<String, _>("no database") })
+            .await;
+        assert!(failed.is_err());
+        assert_eq!(cache.usage(), (0, 0));
+        assert!(cache.inner.lock().unwrap().slots.is_empty());
+        let (_, rendered) = cache
+            .get_or_render("a".into(), || async { Ok::<_, ()>("now it works".into()) })
+            .await
+            .unwrap();
+        assert!(rendered);
+        // Incompressible bodies of about 3 kB each (three forms): the bound
+        // holds about one.
+        let noise = |seed: u64| {
+            let mut x = seed;
+            (0..3000)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    char::from(b'!' + (x % 90) as u8)
+                })
+                .collect::<String>()
+        };
+        for key in 1..=5u64 {
+            cache
+                .get_or_render(key.to_string(), || async move { Ok::<_, ()>(noise(key)) })
+                .await
+                .unwrap();
+            assert!(cache.usage().0 <= 10_000 || cache.usage().1 == 1);
+        }
+        let inner = cache.inner.lock().unwrap();
+        assert!(inner.slots.contains_key("5"), "the newest is kept");
+        assert!(!inner.slots.contains_key("1") && !inner.slots.contains_key("a"));
+        assert_eq!(inner.slots.len(), inner.order.len());
+    }
+}

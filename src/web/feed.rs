@@ -3,14 +3,15 @@
 
 use super::pages::status_of;
 use super::view;
-use super::{PageError, Representation};
+use super::{cached, PageError, Representation};
 use crate::api::AppState;
 use crate::detect::Status;
 use crate::domain::rfc3339;
-use crate::store::{self, EventFilter, EventRecord};
+use crate::store::{self, EventFilter, EventRecord, Service};
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// Entries in the feed.
 const FEED_ENTRIES: usize = 50;
@@ -80,8 +81,14 @@ pub async fn badge(
         Ok(tag) => tag,
         Err(not_modified) => return Ok(not_modified.response()),
     };
-    let svg = Badge::new(service.name.clone(), status).render()?;
-    Ok(Representation::Badge.ok(&etag, svg))
+    cached(
+        &req,
+        Representation::Badge,
+        &etag,
+        Some(""),
+        || async move { Ok(Badge::new(service.name.clone(), status).render()?) },
+    )
+    .await
 }
 
 /// Other parameters (a feed reader's tracking tags) are ignored.
@@ -125,11 +132,24 @@ pub async fn atom(
         Some(slug) => Some(state.service(slug).await?),
         None => None,
     };
-    let etag = match view::conditional(&req, Representation::Feed, state.monitor.board.generation())
-    {
+    let generation = state.monitor.board.generation();
+    let parts = (generation, service.as_ref().map(|s| s.id));
+    let etag = match view::conditional(&req, Representation::Feed, parts) {
         Ok(tag) => tag,
         Err(not_modified) => return Ok(not_modified.response()),
     };
+    let variant = service.as_ref().map_or("", |s| s.slug.as_str()).to_owned();
+    cached(&req, Representation::Feed, &etag, Some(&variant), || {
+        render(state, service)
+    })
+    .await
+}
+
+/// The feed of the latest events (of `service`, or of all), as XML.
+async fn render(
+    state: web::Data<AppState>,
+    service: Option<Arc<Service>>,
+) -> Result<String, PageError> {
     let filter = EventFilter {
         service_id: service.as_ref().map(|s| s.id),
         status: None,
@@ -149,60 +169,7 @@ pub async fn atom(
     };
     let entries: Vec<Entry> = events
         .iter()
-        .map(|e| {
-            let name = names(&e.service);
-            let (title, summary) = if e.concentrated {
-                (
-                    format!(
-                        "{name}: reports from few networks, {}",
-                        if e.is_open() { "ongoing" } else { "ended" }
-                    ),
-                    format!(
-                        "Reports about {name} rose far above normal from {} UTC, but from {} \
-                         network{} only (or mostly from one provider block): not treated as an \
-                         outage, and no one was paged.",
-                        rfc3339(e.started_at),
-                        e.networks.unwrap_or(0),
-                        if e.networks == Some(1) { "" } else { "s" }
-                    ),
-                )
-            } else if e.is_open() {
-                (
-                    format!("{name}: outage ({}) ongoing", e.severity),
-                    format!(
-                        "Reports about {name} rose far above normal from {} UTC: {} reports so far, \
-                         peaking at {:.0} a minute, in {} wave{}.",
-                        rfc3339(e.started_at),
-                        e.total,
-                        e.peak,
-                        e.waves.len(),
-                        if e.waves.len() == 1 { "" } else { "s" }
-                    ),
-                )
-            } else {
-                (
-                    format!("{name}: outage ({}) resolved", e.severity),
-                    format!(
-                        "Reports about {name} were far above normal from {} UTC for {}: {} \
-                         reports, peaking at {:.0} a minute, in {} wave{}.",
-                        rfc3339(e.started_at),
-                        view::duration((e.end(now) - e.started_at) / 60),
-                        e.total,
-                        e.peak,
-                        e.waves.len(),
-                        if e.waves.len() == 1 { "" } else { "s" }
-                    ),
-                )
-            };
-            Entry {
-                id: format!("{base}/e/{}", e.id),
-                url: format!("{base}/e/{}", e.id),
-                title,
-                updated: rfc3339(updated_at(e)),
-                published: rfc3339(e.detected_at),
-                summary,
-            }
-        })
+        .map(|e| entry(e, &names(&e.service), &base, now))
         .collect();
     let (self_url, title) = match &service {
         Some(s) => (
@@ -226,6 +193,60 @@ pub async fn atom(
         updated: rfc3339(updated),
         entries,
     };
-    let body = feed.render()?;
-    Ok(Representation::Feed.ok(&etag, body))
+    Ok(feed.render()?)
+}
+
+/// One event as a feed entry; `name` is its service's.
+fn entry(e: &EventRecord, name: &str, base: &str, now: i64) -> Entry {
+    let (title, summary) = if e.concentrated {
+        (
+            format!(
+                "{name}: reports from few networks, {}",
+                if e.is_open() { "ongoing" } else { "ended" }
+            ),
+            format!(
+                "Reports about {name} rose far above normal from {} UTC, but from {} \
+                 network{} only (or mostly from one provider block): not treated as an \
+                 outage, and no one was paged.",
+                rfc3339(e.started_at),
+                e.networks.unwrap_or(0),
+                if e.networks == Some(1) { "" } else { "s" }
+            ),
+        )
+    } else if e.is_open() {
+        (
+            format!("{name}: outage ({}) ongoing", e.severity),
+            format!(
+                "Reports about {name} rose far above normal from {} UTC: {} reports so far, \
+                 peaking at {:.0} a minute, in {} wave{}.",
+                rfc3339(e.started_at),
+                e.total,
+                e.peak,
+                e.waves.len(),
+                if e.waves.len() == 1 { "" } else { "s" }
+            ),
+        )
+    } else {
+        (
+            format!("{name}: outage ({}) resolved", e.severity),
+            format!(
+                "Reports about {name} were far above normal from {} UTC for {}: {} \
+                 reports, peaking at {:.0} a minute, in {} wave{}.",
+                rfc3339(e.started_at),
+                view::duration((e.end(now) - e.started_at) / 60),
+                e.total,
+                e.peak,
+                e.waves.len(),
+                if e.waves.len() == 1 { "" } else { "s" }
+            ),
+        )
+    };
+    Entry {
+        id: format!("{base}/e/{}", e.id),
+        url: format!("{base}/e/{}", e.id),
+        title,
+        updated: rfc3339(updated_at(e)),
+        published: rfc3339(e.detected_at),
+        summary,
+    }
 }

@@ -19,8 +19,9 @@ pub mod view;
 use crate::api::ApiError;
 use crate::store::StoreError;
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpResponse, ResponseError};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use askama::Template;
+use cache::{RenderCache, Rendered};
 
 pub use feed::FeedQuery;
 pub use pages::{ChartQuery, HomeQuery, Range, ServiceQuery};
@@ -215,6 +216,19 @@ impl Representation {
             .body(body)
     }
 
+    /// The `200` with a kept version, in the encoding the client accepts
+    /// best (no further compression happens on the way out).
+    fn ok_rendered(self, req: &HttpRequest, etag: &str, rendered: &Rendered) -> HttpResponse {
+        let (body, encoding) = rendered.for_request(req);
+        let mut res = HttpResponse::Ok();
+        self.headers(&mut res, etag)
+            .content_type(self.content_type());
+        if let Some(encoding) = encoding {
+            res.insert_header((header::CONTENT_ENCODING, encoding));
+        }
+        res.body(body)
+    }
+
     /// The bodiless `304` for a client that already has `etag`.
     fn not_modified(self, etag: &str) -> HttpResponse {
         let mut res = HttpResponse::NotModified();
@@ -222,9 +236,47 @@ impl Representation {
     }
 }
 
-/// Sends a rendered page with its security headers.
-fn html<T: Template>(page: &T, etag: &str) -> Result<HttpResponse, PageError> {
-    Ok(Representation::Page.ok(etag, page.render()?))
+/// The answer `etag` names, from the render cache: `render` runs only for
+/// the first request of a version (those that come while it runs wait for
+/// it), and everyone gets its precompressed bytes.
+///
+/// The cache key is the path, `variant` (what the handler parsed from the
+/// query that changes the body: a range, a filter), the viewer's zone where
+/// the body shows times, and the `ETag`. It is built from parsed values, not
+/// the raw query, so invented parameters cannot fill the cache with copies.
+/// `variant: None` (a free-text filter) renders without keeping.
+async fn cached<F, Fut>(
+    req: &HttpRequest,
+    kind: Representation,
+    etag: &str,
+    variant: Option<&str>,
+    render: F,
+) -> Result<HttpResponse, PageError>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<String, PageError>>,
+{
+    let cache = req.app_data::<web::Data<RenderCache>>();
+    let (Some(cache), Some(variant)) = (cache, variant) else {
+        return Ok(kind.ok(etag, render().await?));
+    };
+    let zone = if kind.follows_viewer() {
+        view::Viewer::from_request(req).offset_secs
+    } else {
+        0
+    };
+    let key = format!("{} {variant} {zone} {etag}", req.path());
+    let (rendered, fresh) = cache.get_or_render(key, render).await?;
+    if let Some(state) = req.app_data::<web::Data<crate::api::AppState>>() {
+        let metrics = &state.metrics;
+        if fresh {
+            metrics.page_renders.inc();
+            metrics.page_cache_bytes.set(cache.usage().0 as i64);
+        } else {
+            metrics.page_cache_hits.inc();
+        }
+    }
+    Ok(kind.ok_rendered(req, etag, &rendered))
 }
 
 /// An error page: the page policy, not cached.

@@ -102,8 +102,10 @@ pub fn count(n: u64) -> String {
 }
 
 /// Live pages poll themselves with `If-None-Match`; an answer's `ETag` is a
-/// hash of everything its content depends on (the detector's generation,
-/// the query, and the viewer's zone where the body shows times in it).
+/// hash of everything its content depends on: `parts` (the detector's
+/// generation and what the handler parsed from the path and query that
+/// changes the body, never the raw query, so that invented parameters make
+/// no new versions) and the viewer's zone where the body shows times in it.
 /// Returns the tag, or [`NotModified`].
 pub fn conditional(
     req: &HttpRequest,
@@ -112,7 +114,6 @@ pub fn conditional(
 ) -> Result<String, NotModified> {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     parts.hash(&mut h);
-    req.query_string().hash(&mut h);
     if kind.follows_viewer() {
         Viewer::from_request(req).hash(&mut h);
     }

@@ -403,3 +403,100 @@ async fn any_zone_cookie_gives_a_page() {
         assert!(page.contains(zone), "dw_tz={cookie} should give {zone}");
     }
 }
+
+/// The body of `path` fetched with `Accept-Encoding: accept`, decoded; and
+/// its `Content-Encoding`.
+async fn fetch_encoded(app: &TestApp, path: &str, accept: &str) -> (String, String, String) {
+    use std::io::Read as _;
+    let r = app
+        .client
+        .get(app.url(path))
+        .header("accept-encoding", accept)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{path}");
+    let encoding = header(&r, "content-encoding");
+    let etag = header(&r, "etag");
+    let raw = r.bytes().await.unwrap();
+    let mut body = String::new();
+    match encoding.as_str() {
+        "br" => brotli::Decompressor::new(&raw[..], 4096)
+            .read_to_string(&mut body)
+            .map(|_| ()),
+        "gzip" => flate2::read::GzDecoder::new(&raw[..])
+            .read_to_string(&mut body)
+            .map(|_| ()),
+        _ => {
+            body = String::from_utf8(raw.to_vec()).unwrap();
+            Ok(())
+        }
+    }
+    .unwrap();
+    (body, encoding, etag)
+}
+
+/// The value of a counter in `/metrics`.
+async fn metric(app: &TestApp, name: &str) -> f64 {
+    let text = app.get("/metrics").await.text().await.unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{name} not in /metrics"))
+}
+
+#[tokio::test]
+async fn each_version_is_rendered_once_and_sent_precompressed() {
+    let app = mid_outage().await;
+    for path in [
+        "/s/claude",
+        "/s/claude?range=7d",
+        "/s/claude/chart.svg",
+        "/",
+        "/badge/claude.svg",
+        "/events.atom",
+        "/e/1",
+    ] {
+        let renders = metric(&app, "downwave_page_renders_total").await;
+        let (plain, none, tag) = fetch_encoded(&app, path, "identity").await;
+        assert_eq!(none, "", "{path}");
+        let (brotli, br, tag_br) = fetch_encoded(&app, path, "gzip, deflate, br").await;
+        let (gzip, gz, tag_gz) = fetch_encoded(&app, path, "gzip").await;
+        assert_eq!((br.as_str(), gz.as_str()), ("br", "gzip"), "{path}");
+        // One version: the same body and tag in every encoding, rendered once.
+        assert_eq!(brotli, plain, "{path}");
+        assert_eq!(gzip, plain, "{path}");
+        assert_eq!((&tag_br, &tag_gz), (&tag, &tag), "{path}");
+        let rendered = metric(&app, "downwave_page_renders_total").await - renders;
+        assert_eq!(rendered, 1.0, "{path} rendered {rendered} times");
+    }
+    assert!(metric(&app, "downwave_page_cache_hits_total").await >= 14.0);
+    // The next minute is a new version.
+    let (before, _, tag) = fetch_encoded(&app, "/s/claude", "br").await;
+    app.clock.advance(chrono::Duration::minutes(1));
+    app.monitor.catch_up().await.unwrap();
+    let (after, _, new_tag) = fetch_encoded(&app, "/s/claude", "br").await;
+    assert_ne!(tag, new_tag);
+    assert_ne!(before, after);
+}
+
+#[tokio::test]
+async fn invented_query_parameters_and_filters_share_or_skip_the_cache() {
+    let app = mid_outage().await;
+    let renders = metric(&app, "downwave_page_renders_total").await;
+    for n in 0..5 {
+        fetch_encoded(&app, &format!("/s/claude?utm_source={n}"), "br").await;
+    }
+    // One version of the page, whatever else the query says.
+    assert_eq!(
+        metric(&app, "downwave_page_renders_total").await - renders,
+        1.0
+    );
+    // A free-text filter of the home page is rendered each time, never kept.
+    let renders = metric(&app, "downwave_page_renders_total").await;
+    for word in ["cla", "claud", "xyz"] {
+        let (body, encoding, _) = fetch_encoded(&app, &format!("/?q={word}"), "identity").await;
+        assert_eq!(encoding, "");
+        assert!(body.contains(&format!("value=\"{word}\"")), "{body}");
+    }
+    assert_eq!(metric(&app, "downwave_page_renders_total").await, renders);
+}

@@ -9,7 +9,7 @@ use crate::detect::Severity;
 use crate::domain::{MessageKind, Minute, WebhookFormat};
 use crate::store::{self, EventAlert, EventRecord, TopItem};
 use crate::web::view::{self, count, duration, TimeView, Viewer};
-use crate::web::{html, PageError, Representation};
+use crate::web::{cached, PageError, Representation};
 use crate::wire::EventView;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
@@ -172,77 +172,81 @@ pub async fn event(
         Err(not_modified) => return Ok(not_modified.response()),
     };
     let viewer = Viewer::from_request(&req);
-    let found = state
-        .read(move |conn| EventData::read(conn, id, now))
-        .await?;
-    let Some(data) = found else {
-        return Err(PageError::not_found(format!("There is no event {id}.")));
-    };
-    let EventData {
-        record,
-        view,
-        points,
-        from,
-        to,
-        step,
-        alerts,
-    } = data;
-    let service = state.service(&record.service).await?;
-    let open = record.is_open();
-    let chart = draw_series_chart(
-        &format!("{}: outage #{id}", service.name),
-        &format!(
-            "Reports per {} for {} around outage #{id}, with the normal range; the event is shaded and its {} wave peak{} marked.",
-            if step == 60 { "minute" } else { "5 minutes" },
-            service.name,
-            record.waves.len(),
-            if record.waves.len() == 1 { "" } else { "s" }
-        ),
-        &viewer,
-        (from, to),
-        step,
-        &points,
-        std::slice::from_ref(&record),
-    )?;
-    let page = EventPage {
-        layout: Layout::new(&viewer, etag),
-        id,
-        slug: service.slug.as_str().to_owned(),
-        name: service.name.clone(),
-        open,
-        severity: record.severity,
-        started: viewer.time(record.started_at),
-        detected: viewer.time(record.detected_at),
-        detected_after: duration((record.detected_at - record.started_at) / 60),
-        peak_at: viewer.time(record.peak_at),
-        peak: format!("{:.0}", record.peak),
-        resolved: record.resolved_at.map(|t| viewer.time(t)),
-        duration: duration((record.end(now) - record.started_at) / 60),
-        total: count(record.total.max(0) as u64),
-        excess: count(record.excess.max(0.0).round() as u64),
-        networks: record.networks.map(|_| networks_text(&record)),
-        top_share: record
-            .top_network_share
-            .map(|s| format!("{:.0}%", (s * 100.0).clamp(0.0, 100.0))),
-        concentrated: record.concentrated,
-        chart,
-        waves: wave_rows(&record, &viewer),
-        categories: view.top_categories,
-        error_codes: view.top_error_codes,
-        alerts: alerts
-            .into_iter()
-            .map(|a| AlertRow {
-                webhook_id: a.webhook_id,
-                format: a.format,
-                kind: a.kind,
-                status: a.status,
-                attempts: a.attempts,
-                queued: viewer.time(a.created_ms.div_euclid(1000)),
-                delivered: a.delivered_ms.map(|ms| viewer.time(ms.div_euclid(1000))),
-            })
-            .collect(),
-    };
-    html(&page, &page.layout.etag)
+    let tag = etag.clone();
+    cached(&req, Representation::Page, &tag, Some(""), || async move {
+        let found = state
+            .read(move |conn| EventData::read(conn, id, now))
+            .await?;
+        let Some(data) = found else {
+            return Err(PageError::not_found(format!("There is no event {id}.")));
+        };
+        let EventData {
+            record,
+            view,
+            points,
+            from,
+            to,
+            step,
+            alerts,
+        } = data;
+        let service = state.service(&record.service).await?;
+        let open = record.is_open();
+        let chart = draw_series_chart(
+            &format!("{}: outage #{id}", service.name),
+            &format!(
+                "Reports per {} for {} around outage #{id}, with the normal range; the event is shaded and its {} wave peak{} marked.",
+                if step == 60 { "minute" } else { "5 minutes" },
+                service.name,
+                record.waves.len(),
+                if record.waves.len() == 1 { "" } else { "s" }
+            ),
+            &viewer,
+            (from, to),
+            step,
+            &points,
+            std::slice::from_ref(&record),
+        )?;
+        let page = EventPage {
+            layout: Layout::new(&viewer, etag),
+            id,
+            slug: service.slug.as_str().to_owned(),
+            name: service.name.clone(),
+            open,
+            severity: record.severity,
+            started: viewer.time(record.started_at),
+            detected: viewer.time(record.detected_at),
+            detected_after: duration((record.detected_at - record.started_at) / 60),
+            peak_at: viewer.time(record.peak_at),
+            peak: format!("{:.0}", record.peak),
+            resolved: record.resolved_at.map(|t| viewer.time(t)),
+            duration: duration((record.end(now) - record.started_at) / 60),
+            total: count(record.total.max(0) as u64),
+            excess: count(record.excess.max(0.0).round() as u64),
+            networks: record.networks.map(|_| networks_text(&record)),
+            top_share: record
+                .top_network_share
+                .map(|s| format!("{:.0}%", (s * 100.0).clamp(0.0, 100.0))),
+            concentrated: record.concentrated,
+            chart,
+            waves: wave_rows(&record, &viewer),
+            categories: view.top_categories,
+            error_codes: view.top_error_codes,
+            alerts: alerts
+                .into_iter()
+                .map(|a| AlertRow {
+                    webhook_id: a.webhook_id,
+                    format: a.format,
+                    kind: a.kind,
+                    status: a.status,
+                    attempts: a.attempts,
+                    queued: viewer.time(a.created_ms.div_euclid(1000)),
+                    delivered: a.delivered_ms.map(|ms| viewer.time(ms.div_euclid(1000))),
+                })
+                .collect(),
+        };
+        Ok(page.render()?)
+    })
+    .await
 }
 
 /// The event's waves as the page's table rows, numbered from 1.

@@ -10,7 +10,7 @@ use crate::domain::Minute;
 use crate::store::{self, EventFilter};
 use crate::web::chart;
 use crate::web::view::{self, count, Viewer};
-use crate::web::{html, PageError, Representation};
+use crate::web::{cached, PageError, Representation};
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::{Deserialize, Serialize};
@@ -62,45 +62,51 @@ pub async fn home(
     let etag = match view::conditional(
         &req,
         Representation::Page,
-        (generation, now, services.len()),
+        (generation, now, services.len(), query.q.as_deref()),
     ) {
         Ok(tag) => tag,
         Err(not_modified) => return Ok(not_modified.response()),
     };
-    let viewer = Viewer::from_request(&req);
     let filter = query.q.clone().unwrap_or_default();
-    let total = services.len();
-    let shown = matching(services, &filter);
-    // Only a service in outage has an open event to link to.
-    let statuses: Vec<Status> = shown.iter().map(|s| status_of(&state, s)).collect();
-    let ids: Vec<(i64, bool)> = shown
-        .iter()
-        .zip(&statuses)
-        .map(|(s, &status)| (s.id, status == Status::Outage))
-        .collect();
-    let days = state
-        .read(move |conn| {
-            ids.iter()
-                .map(|&(id, in_outage)| ServiceDay::read(conn, id, in_outage, now))
-                .collect::<Result<Vec<_>, store::StoreError>>()
-        })
-        .await?;
-    let mut rows = shown
-        .iter()
-        .zip(statuses)
-        .zip(days)
-        .map(|((service, status), day)| HomeRow::new(service, status, day))
-        .collect::<Result<Vec<_>, PageError>>()?;
-    rows.sort_by(outages_first);
-    let page = HomePage {
-        layout: Layout::new(&viewer, etag),
-        outages: rows.iter().filter(|r| r.status == Status::Outage).count(),
-        shown: rows.len(),
-        total,
-        rows,
-        filter,
-    };
-    html(&page, &page.layout.etag)
+    // A free-text filter is not kept: anyone could make a copy per word.
+    let variant = filter.is_empty().then_some("");
+    let viewer = Viewer::from_request(&req);
+    let tag = etag.clone();
+    cached(&req, Representation::Page, &tag, variant, || async move {
+        let total = services.len();
+        let shown = matching(services, &filter);
+        // Only a service in outage has an open event to link to.
+        let statuses: Vec<Status> = shown.iter().map(|s| status_of(&state, s)).collect();
+        let ids: Vec<(i64, bool)> = shown
+            .iter()
+            .zip(&statuses)
+            .map(|(s, &status)| (s.id, status == Status::Outage))
+            .collect();
+        let days = state
+            .read(move |conn| {
+                ids.iter()
+                    .map(|&(id, in_outage)| ServiceDay::read(conn, id, in_outage, now))
+                    .collect::<Result<Vec<_>, store::StoreError>>()
+            })
+            .await?;
+        let mut rows = shown
+            .iter()
+            .zip(statuses)
+            .zip(days)
+            .map(|((service, status), day)| HomeRow::new(service, status, day))
+            .collect::<Result<Vec<_>, PageError>>()?;
+        rows.sort_by(outages_first);
+        let page = HomePage {
+            layout: Layout::new(&viewer, etag),
+            outages: rows.iter().filter(|r| r.status == Status::Outage).count(),
+            shown: rows.len(),
+            total,
+            rows,
+            filter,
+        };
+        Ok(page.render()?)
+    })
+    .await
 }
 
 /// The services whose name or slug holds `filter` (any case), or all when

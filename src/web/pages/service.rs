@@ -12,7 +12,7 @@ use crate::detect::Status;
 use crate::domain::Minute;
 use crate::store::{self, Comment, EventFilter, EventRecord, TopItem};
 use crate::web::view::{self, count, TimeView, Viewer};
-use crate::web::{html, PageError, Representation};
+use crate::web::{cached, PageError, Representation};
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::{Deserialize, Serialize};
@@ -133,7 +133,8 @@ impl ServiceRequest {
         let now = state.clock.now();
         let to = Minute::containing(now).unix();
         let generation = state.monitor.board.generation();
-        let etag = match view::conditional(req, kind, (generation, to, service.id)) {
+        let parts = (generation, to, service.id, range.key());
+        let etag = match view::conditional(req, kind, parts) {
             Ok(tag) => tag,
             Err(not_modified) => return Ok(Err(not_modified)),
         };
@@ -171,68 +172,79 @@ pub async fn service(
         from,
         to,
     } = r;
-    let comments_since_ms = state
-        .settings
-        .public_comments
-        .then(|| now.timestamp_millis() - 86_400_000);
-    let id = service.id;
-    let data = state
-        .read(move |conn| {
-            ServiceData::read(
-                conn,
-                id,
-                (from, to),
-                Minute::containing(now),
-                comments_since_ms,
-            )
-        })
-        .await?;
-    let status = status_of(&state, &service);
-    let chart = service_chart(&service, range, &viewer, from, to, &data.chart)?;
-    let page = ServicePage {
-        layout: Layout::new(&viewer, etag),
-        slug: service.slug.as_str().to_owned(),
-        name: service.name.clone(),
-        status,
-        status_label: status.label(),
-        concentrated: concentrated_now(&state, &service),
-        range: range.key(),
-        range_label: range.label(),
-        ranges: Range::ALL
-            .iter()
-            .map(|r| RangeLink {
-                key: r.key(),
-                label: r.label(),
-                current: *r == range,
-            })
-            .collect(),
-        chart,
-        last_15m: count(data.summary.last_15m),
-        last_hour: count(data.summary.last_hour),
-        last_day: count(data.summary.last_day),
-        categories: data.summary.categories,
-        error_codes: data.summary.error_codes,
-        regions: data.summary.regions,
-        events: data
-            .recent
-            .iter()
-            .map(|e| EventRow::new(e, &viewer, to))
-            .collect(),
-        comments: data
-            .comments
-            .into_iter()
-            .map(|c| CommentRow {
-                at: viewer.time(c.received_ms.div_euclid(1000)),
-                category: c.category,
-                error_code: c.error_code,
-                text: c.text,
-            })
-            .collect(),
-        show_comments: state.settings.public_comments,
-        form_categories: service.categories.iter().map(|c| c.to_string()).collect(),
-        dedup_minutes: state.settings.dedup_window.as_secs().div_ceil(60),
-    };
-    html(&page, &page.layout.etag)
+    let variant = range.key();
+    let tag = etag.clone();
+    cached(
+        &req,
+        Representation::Page,
+        &tag,
+        Some(variant),
+        || async move {
+            let comments_since_ms = state
+                .settings
+                .public_comments
+                .then(|| now.timestamp_millis() - 86_400_000);
+            let id = service.id;
+            let data = state
+                .read(move |conn| {
+                    ServiceData::read(
+                        conn,
+                        id,
+                        (from, to),
+                        Minute::containing(now),
+                        comments_since_ms,
+                    )
+                })
+                .await?;
+            let status = status_of(&state, &service);
+            let chart = service_chart(&service, range, &viewer, from, to, &data.chart)?;
+            let page = ServicePage {
+                layout: Layout::new(&viewer, etag),
+                slug: service.slug.as_str().to_owned(),
+                name: service.name.clone(),
+                status,
+                status_label: status.label(),
+                concentrated: concentrated_now(&state, &service),
+                range: range.key(),
+                range_label: range.label(),
+                ranges: Range::ALL
+                    .iter()
+                    .map(|r| RangeLink {
+                        key: r.key(),
+                        label: r.label(),
+                        current: *r == range,
+                    })
+                    .collect(),
+                chart,
+                last_15m: count(data.summary.last_15m),
+                last_hour: count(data.summary.last_hour),
+                last_day: count(data.summary.last_day),
+                categories: data.summary.categories,
+                error_codes: data.summary.error_codes,
+                regions: data.summary.regions,
+                events: data
+                    .recent
+                    .iter()
+                    .map(|e| EventRow::new(e, &viewer, to))
+                    .collect(),
+                comments: data
+                    .comments
+                    .into_iter()
+                    .map(|c| CommentRow {
+                        at: viewer.time(c.received_ms.div_euclid(1000)),
+                        category: c.category,
+                        error_code: c.error_code,
+                        text: c.text,
+                    })
+                    .collect(),
+                show_comments: state.settings.public_comments,
+                form_categories: service.categories.iter().map(|c| c.to_string()).collect(),
+                dedup_minutes: state.settings.dedup_window.as_secs().div_ceil(60),
+            };
+            Ok(page.render()?)
+        },
+    )
+    .await
 }
 
 #[derive(Debug, PartialEq, Deserialize, Serialize)]
@@ -255,9 +267,14 @@ pub async fn chart_svg(
         Err(not_modified) => return Ok(not_modified.response()),
     };
     let (id, from, to) = (r.service.id, r.from, r.to);
-    let data = state
-        .read(move |conn| ChartData::read(conn, id, from, to))
-        .await?;
-    let svg = service_chart(&r.service, r.range, &r.viewer, from, to, &data)?;
-    Ok(Representation::Chart.ok(&r.etag, svg))
+    let kind = Representation::Chart;
+    cached(&req, kind, &r.etag, Some(r.range.key()), || async move {
+        let data = state
+            .read(move |conn| ChartData::read(conn, id, from, to))
+            .await?;
+        Ok(service_chart(
+            &r.service, r.range, &r.viewer, from, to, &data,
+        )?)
+    })
+    .await
 }
