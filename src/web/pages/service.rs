@@ -272,9 +272,7 @@ pub async fn chart_svg(
         let data = state
             .read(move |conn| ChartData::read(conn, id, from, to))
             .await?;
-        Ok(service_chart(
-            &r.service, r.range, &r.viewer, from, to, &data,
-        )?)
+        service_chart(&r.service, r.range, &r.viewer, from, to, &data)
     })
     .await
 }
