@@ -500,3 +500,16 @@ async fn invented_query_parameters_and_filters_share_or_skip_the_cache() {
     }
     assert_eq!(metric(&app, "downwave_page_renders_total").await, renders);
 }
+
+#[tokio::test]
+async fn the_service_page_stays_under_60_kb_in_an_outage() {
+    let app = mid_outage().await;
+    for path in ["/s/claude", "/s/claude?range=6h", "/s/claude?range=7d"] {
+        let (body, _, _) = fetch_encoded(&app, path, "identity").await;
+        assert!(body.len() < 60_000, "{path}: {} bytes", body.len());
+        // The chart still tells each stretch of time on hover, without script.
+        let targets = body.matches("<rect x=").count();
+        assert!(targets >= 60, "{path}: {targets} hover targets");
+        assert!(body.contains("reports, normal \u{2248}"), "{path}");
+    }
+}

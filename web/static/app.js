@@ -73,13 +73,17 @@
     function listen() {
       if (!window.EventSource) return false;
       var stream = new EventSource("/live");
+      stream.onopen = function () { document.documentElement.setAttribute("data-live", "stream"); };
       stream.addEventListener("change", function () {
         setTimeout(poll, Math.random() * SPREAD_MS);
       });
       stream.onerror = function () {
         // CLOSED: refused (503, too many viewers) or gone for good; the
         // browser reconnects by itself from every other error.
-        if (stream.readyState === EventSource.CLOSED) pollEvery(POLL_MS);
+        if (stream.readyState === EventSource.CLOSED) {
+          document.documentElement.setAttribute("data-live", "poll");
+          pollEvery(POLL_MS);
+        }
       };
       return true;
     }

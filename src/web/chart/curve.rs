@@ -5,7 +5,7 @@
 
 use plotters::prelude::*;
 
-use super::markup::push_group;
+use super::markup::{push_group, push_group_styled};
 use super::palette::{BAND, BASELINE, COUNTS};
 use super::plot::Plot;
 use super::spec::{finite, ChartError};
@@ -26,8 +26,8 @@ pub(super) fn draw_band(plot: &Plot, body: &mut String) -> Result<(), ChartError
         for run in &band_runs {
             let up: Vec<(i64, f64)> = run.iter().map(|&(t, (_, u))| (plot.centre(t), u)).collect();
             let lo: Vec<(i64, f64)> = run.iter().map(|&(t, (b, _))| (plot.centre(t), b)).collect();
-            let mut poly = decimate(&up, col);
-            let mut lo = decimate(&lo, col);
+            let mut poly = simplify(plot, &decimate(&up, col));
+            let mut lo = simplify(plot, &decimate(&lo, col));
             lo.reverse();
             poly.extend(lo);
             chart.draw_series(std::iter::once(Polygon::new(poly, BAND.mix(0.35).filled())))?;
@@ -50,21 +50,30 @@ pub(super) fn draw_baseline(plot: &Plot, body: &mut String) -> Result<(), ChartE
     );
     let baseline = plot.geom.layer(|chart| {
         for run in &base_runs {
-            let pts = decimate(
-                &run.iter()
-                    .map(|&(t, b)| (plot.centre(t), b))
-                    .collect::<Vec<_>>(),
-                col,
+            let pts = simplify(
+                plot,
+                &decimate(
+                    &run.iter()
+                        .map(|&(t, b)| (plot.centre(t), b))
+                        .collect::<Vec<_>>(),
+                    col,
+                ),
             );
             if pts.len() == 1 {
                 chart.draw_series(std::iter::once(Circle::new(pts[0], 1, BASELINE.filled())))?;
             } else {
-                chart.draw_series(DashedLineSeries::new(pts, 5, 3, BASELINE.stroke_width(1)))?;
+                chart.draw_series(LineSeries::new(pts, BASELINE.stroke_width(1)))?;
             }
         }
         Ok(())
     })?;
-    push_group(body, "chart-baseline", &baseline);
+    // Dashed by the group: one line, not an element per dash.
+    push_group_styled(
+        body,
+        "chart-baseline",
+        "stroke-dasharray=\"5 3\"",
+        &baseline,
+    );
     Ok(())
 }
 
@@ -72,13 +81,16 @@ pub(super) fn draw_baseline(plot: &Plot, body: &mut String) -> Result<(), ChartE
 /// dot for a single bucket.
 pub(super) fn draw_counts(plot: &Plot, body: &mut String) -> Result<(), ChartError> {
     let y_max = plot.geom.y_max;
-    let count_pts = decimate(
-        &plot
-            .points
-            .iter()
-            .map(|p| (plot.centre(p.t), (p.count as f64).min(y_max)))
-            .collect::<Vec<_>>(),
-        |t| plot.column(t),
+    let count_pts = simplify(
+        plot,
+        &decimate(
+            &plot
+                .points
+                .iter()
+                .map(|p| (plot.centre(p.t), (p.count as f64).min(y_max)))
+                .collect::<Vec<_>>(),
+            |t| plot.column(t),
+        ),
     );
     let counts = plot.geom.layer(|chart| {
         if count_pts.len() == 1 {
@@ -134,6 +146,55 @@ pub(super) fn decimate(pts: &[(i64, f64)], col: impl Fn(i64) -> i64) -> Vec<(i64
         i = j;
     }
     out
+}
+
+/// How far, in pixels, a simplified curve may pass from a point it drops:
+/// half a pixel, the rounding plotters' SVG backend applies anyway.
+const SIMPLIFY_PX: f64 = 0.5;
+
+/// Drops the points of a curve that lie within [`SIMPLIFY_PX`] of the line
+/// between the points kept around them (Ramer-Douglas-Peucker, measured in
+/// pixels): a flat or straight stretch becomes two points, a spike keeps
+/// its top. What is drawn does not change by more than the rounding does.
+pub(super) fn simplify(plot: &Plot, pts: &[(i64, f64)]) -> Vec<(i64, f64)> {
+    if pts.len() < 3 {
+        return pts.to_vec();
+    }
+    let (py0, py1) = plot.pixels.1;
+    let y_scale = f64::from(py1 - py0) / plot.geom.y_max.max(f64::MIN_POSITIVE);
+    let px: Vec<(f64, f64)> = pts
+        .iter()
+        .map(|&(t, v)| (plot.x_pixel(t), v * y_scale))
+        .collect();
+    let mut keep = vec![false; pts.len()];
+    keep[0] = true;
+    keep[pts.len() - 1] = true;
+    let mut spans = vec![(0, pts.len() - 1)];
+    while let Some((a, b)) = spans.pop() {
+        let (ax, ay) = px[a];
+        let (dx, dy) = (px[b].0 - ax, px[b].1 - ay);
+        let length = (dx * dx + dy * dy).sqrt();
+        let mut far = (0.0, a);
+        for (k, &(x, y)) in px.iter().enumerate().take(b).skip(a + 1) {
+            let distance = if length == 0.0 {
+                ((x - ax).powi(2) + (y - ay).powi(2)).sqrt()
+            } else {
+                ((x - ax) * dy - (y - ay) * dx).abs() / length
+            };
+            if distance > far.0 {
+                far = (distance, k);
+            }
+        }
+        if far.0 > SIMPLIFY_PX {
+            keep[far.1] = true;
+            spans.push((a, far.1));
+            spans.push((far.1, b));
+        }
+    }
+    pts.iter()
+        .zip(keep)
+        .filter_map(|(p, kept)| kept.then_some(*p))
+        .collect()
 }
 
 /// Splits `(x, value)` pairs into runs of known values, for the baseline band

@@ -74,6 +74,12 @@ pub(super) fn push_group(out: &mut String, class: &str, inner: &str) {
     let _ = write!(out, "<g class=\"{class}\">\n{inner}\n</g>\n");
 }
 
+/// Like [`push_group`], with presentation attributes (`name="value"` ...)
+/// that the group's elements inherit.
+pub(super) fn push_group_styled(out: &mut String, class: &str, attributes: &str, inner: &str) {
+    let _ = write!(out, "<g class=\"{class}\" {attributes}>\n{inner}\n</g>\n");
+}
+
 /// Like [`push_group`], with a `<title>` (escaped) as the group's first child.
 pub(super) fn push_titled(out: &mut String, class: &str, title: &str, inner: &str) {
     let _ = write!(

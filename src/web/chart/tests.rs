@@ -631,3 +631,28 @@ fn sparkline_is_small_and_textless() {
         check_clean(&render_sparkline(c, &[Some(f64::NAN)], 120, 28, "empty").unwrap());
     }
 }
+
+#[test]
+fn simplifying_keeps_spikes_and_ends_and_drops_straight_stretches() {
+    use super::curve::simplify;
+    use super::plot::Plot;
+    let points = pts(1440, 60);
+    let s = spec(&points, &[], &[], 60, 1440);
+    let plot = Plot::new(&s).unwrap();
+    let t = |i: i64| TO - (1440 - i) * 60;
+    // A flat line with a spike in the middle, and a straight ramp.
+    let mut flat: Vec<(i64, f64)> = (0..1440).map(|i| (t(i), 6.0)).collect();
+    flat[700].1 = 300.0;
+    let kept = simplify(&plot, &flat);
+    assert_eq!(kept.first(), flat.first());
+    assert_eq!(kept.last(), flat.last());
+    assert!(kept.contains(&flat[700]), "the spike's top");
+    assert!(kept.len() <= 5, "{} points kept of a flat line", kept.len());
+    let ramp: Vec<(i64, f64)> = (0..1440).map(|i| (t(i), i as f64 / 10.0)).collect();
+    assert_eq!(simplify(&plot, &ramp).len(), 2);
+    // Noise larger than half a pixel stays.
+    let noisy: Vec<(i64, f64)> = (0..100)
+        .map(|i| (t(i * 14), (i % 2) as f64 * 60.0))
+        .collect();
+    assert_eq!(simplify(&plot, &noisy).len(), noisy.len());
+}

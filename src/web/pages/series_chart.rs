@@ -139,17 +139,17 @@ pub(super) fn draw_series_chart(
         spans: &spans,
         marks: &marks,
         utc_offset_secs: viewer.offset_secs,
-        // A week of minutes is a twelfth of a pixel each: merge hover
-        // targets to 2 px there (one per point on the shorter ranges).
-        tip_min_px: if (to - from) / step > 2 * CHART_SIZE.0 as i64 {
-            2.0
-        } else {
-            0.0
-        },
+        tip_min_px: HOVER_TARGET_PX,
         width: CHART_SIZE.0,
         height: CHART_SIZE.1,
     })?)
 }
+
+/// The narrowest hover target, in pixels: buckets are merged until each is
+/// this wide (about 90 targets across the chart, each saying its busiest
+/// minute), which keeps the page light (a target per minute of a day was
+/// three quarters of the page) and gives a finger something to touch.
+const HOVER_TARGET_PX: f64 = 10.0;
 
 #[cfg(test)]
 mod tests {
