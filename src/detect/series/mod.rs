@@ -391,6 +391,7 @@ impl SeriesDetector {
 
     /// The bucket against its baseline: the observation as far as one bucket
     /// tells, and its raw (uncalibrated) score.
+    #[inline(always)]
     fn score_bucket(&mut self, t: &Tuning, bucket_start: i64, count: u64) -> (Observation, f64) {
         let p = &t.params;
         // With 100k series ticked in turn nothing of a detector is cached: read each
@@ -434,6 +435,7 @@ impl SeriesDetector {
     /// Slide the persistence window by time: buckets that leave it teach the
     /// baseline, the dispersions and the score tails (unless they were part of
     /// an event, or scored before the series was warm).
+    #[inline(always)]
     fn slide_window(&mut self, t: &Tuning, bucket_start: i64, first: i64) {
         let u = t.params.tail_threshold_score;
         let horizon = bucket_start.saturating_sub(t.persist_secs);
@@ -464,6 +466,7 @@ impl SeriesDetector {
     /// Push the bucket into the persistence window and score the window's sum
     /// as one count sharing one rate error (the most cautious reading of
     /// correlated buckets).
+    #[inline(always)]
     fn window_evidence(&mut self, t: &Tuning, obs: &Observation, raw_score: f64) -> WindowEvidence {
         let freeze =
             self.state.open.as_ref().is_some_and(|ev| {
@@ -509,6 +512,7 @@ impl SeriesDetector {
 
     /// Sustained evidence: an EWMA over hours, scored as an equivalent window
     /// sum. Inside events it is fed the baseline, so an event leaves no residue.
+    #[inline(always)]
     fn sustained_evidence(
         &mut self,
         t: &Tuning,
