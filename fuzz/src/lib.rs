@@ -5,8 +5,8 @@
 
 use actix_web::ResponseError;
 use chrono::{DateTime, Utc};
-use downwave::domain::{CategoryList, ServiceSlug};
 use downwave::api::ApiError;
+use downwave::domain::{CategoryList, ServiceSlug};
 use downwave::ingest::PendingReport;
 use downwave::store::Service;
 
