@@ -64,6 +64,8 @@ fn crowd(args: CrowdArgs) -> anyhow::Result<()> {
             viewers: args.viewers,
             open_per_sec: args.open_per_sec,
             spread: Duration::from_millis(args.spread_ms),
+            // As many as the descriptor limit leaves room for.
+            max_fetches: usize::MAX,
         },
         visitors_per_sec: args.visitors_per_sec,
         reports_per_sec: args.reports_per_sec,

@@ -14,6 +14,8 @@ fn viewers(app: &TestApp, viewers: usize) -> ViewerOptions {
         viewers,
         open_per_sec: 200.0,
         spread: Duration::from_millis(200),
+        // Fewer than the viewers: some wait for a place.
+        max_fetches: 4,
     }
 }
 
@@ -51,6 +53,7 @@ async fn every_live_viewer_hears_of_a_change_and_fetches_the_new_page() {
     assert_eq!((report.opened, report.with_page), (20, 20));
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert_eq!(report.refused_503, 0);
+    assert!(report.peak_fetches <= 4, "{}", report.peak_fetches);
     // Only whole pages: the first load and one per change heard.
     assert_eq!(report.page_statuses.keys().collect::<Vec<_>>(), [&200]);
     assert!(

@@ -43,8 +43,9 @@ use std::time::{Duration, Instant};
 const REPORT_CONNECTIONS: usize = 64;
 /// Open-loop visitor connections.
 const VISITOR_CONNECTIONS: usize = 32;
-/// Room for the viewers' page fetches in flight after a change.
-const FETCH_ROOM: u64 = 1000;
+/// Descriptors besides the connections: the runtime, standard streams,
+/// `/proc` reads, the stream that asks for the latest change.
+const SPARE_DESCRIPTORS: u64 = 100;
 /// The categories reports cycle through.
 const CATEGORIES: [&str; 3] = ["login", "website", "app"];
 /// How often the processes' memory and descriptors are sampled.
@@ -70,7 +71,7 @@ pub struct CrowdOptions {
 }
 
 impl CrowdOptions {
-    fn settings(&self) -> RunSettings {
+    fn settings(&self, max_fetches: usize) -> RunSettings {
         let v = &self.viewers;
         RunSettings {
             addr: v.addr.clone(),
@@ -85,6 +86,7 @@ impl CrowdOptions {
             round_secs: self.round.as_secs(),
             rounds: self.rounds,
             page_connections: self.page_connections,
+            max_fetches,
         }
     }
 
@@ -108,29 +110,37 @@ impl CrowdOptions {
         }
     }
 
-    /// Descriptors the run holds at once: a stream per viewer, the pools,
-    /// and pages in flight after a change.
-    fn descriptors_needed(&self) -> u64 {
+    /// Descriptors the run holds besides the pages in flight: a stream
+    /// per viewer, the pools, and some to spare.
+    fn descriptors_held(&self) -> u64 {
         let pools = REPORT_CONNECTIONS + VISITOR_CONNECTIONS + self.page_connections;
-        self.viewers.viewers as u64 + pools as u64 + FETCH_ROOM
+        self.viewers.viewers as u64 + pools as u64 + SPARE_DESCRIPTORS
     }
 }
 
 /// Runs the whole bench and returns what it measured.
+///
+/// The descriptor limit is raised to fit every viewer's stream and page at
+/// once, as far as the hard limit allows; the page fetches in flight are
+/// bounded by what is left after the streams and pools.
 pub fn run(opts: &CrowdOptions) -> anyhow::Result<CrowdReport> {
-    let descriptors = procfs::raise_descriptor_limit(opts.descriptors_needed());
-    if !descriptors.enough() {
+    let held = opts.descriptors_held();
+    let descriptors = procfs::raise_descriptor_limit(held + opts.viewers.viewers as u64);
+    if descriptors.soft <= held {
         eprintln!(
-            "crowd: {} descriptors may be open at once and the limit is {} (hard {}); \
-             connections past it will fail with EMFILE (raise it: ulimit -n)",
-            descriptors.needed, descriptors.soft, descriptors.hard
+            "crowd: the streams and pools alone hold {held} descriptors and the limit is {} \
+             (hard {}); connections past it will fail with EMFILE (raise it: ulimit -n)",
+            descriptors.soft, descriptors.hard
         );
     }
+    let room = usize::try_from(descriptors.soft.saturating_sub(held)).unwrap_or(usize::MAX);
+    let mut opts = opts.clone();
+    opts.viewers.max_fetches = opts.viewers.max_fetches.min(room).max(1);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    runtime.block_on(bench(opts, descriptors))
+    runtime.block_on(bench(&opts, descriptors))
 }
 
 async fn bench(opts: &CrowdOptions, descriptors: DescriptorLimit) -> anyhow::Result<CrowdReport> {
@@ -174,7 +184,7 @@ async fn bench(opts: &CrowdOptions, descriptors: DescriptorLimit) -> anyhow::Res
     let reports_without_crowd = LoadFigures::from(&without);
     let reports_with_crowd = LoadFigures::from(&phase.reports);
     let mut report = CrowdReport {
-        settings: opts.settings(),
+        settings: opts.settings(v.max_fetches),
         descriptors,
         crowd_from_ms: phase.from_ms,
         crowd_to_ms: phase.to_ms,

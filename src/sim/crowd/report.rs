@@ -33,6 +33,8 @@ pub struct RunSettings {
     pub round_secs: u64,
     pub rounds: u32,
     pub page_connections: usize,
+    /// The viewers' bound on page fetches in flight.
+    pub max_fetches: usize,
 }
 
 /// One open- or closed-loop load, in numbers.
@@ -274,8 +276,13 @@ impl fmt::Display for CrowdReport {
         writeln!(f, "live viewers:")?;
         writeln!(
             f,
-            "  opened {} of {}, with their page {}; refused (503) {}; streams ended and reopened {}; heartbeats {}; page fetches in flight at most {}",
-            v.opened, v.viewers, v.with_page, v.refused_503, v.stream_ends, v.heartbeats, v.peak_fetches
+            "  opened {} of {}, with their page {}; refused (503) {}; streams ended and reopened {}; heartbeats {}",
+            v.opened, v.viewers, v.with_page, v.refused_503, v.stream_ends, v.heartbeats
+        )?;
+        writeln!(
+            f,
+            "  page fetches in flight at most {} (bound {}); fetches that waited for a place {}",
+            v.peak_fetches, s.max_fetches, v.fetch_waits
         )?;
         writeln!(f, "  page answers: {}", counts(&v.page_statuses))?;
         writeln!(f, "  errors: {}", counts(&v.errors))?;
@@ -405,6 +412,7 @@ mod tests {
                 round_secs: 3,
                 rounds: 2,
                 page_connections: 64,
+                max_fetches: 1000,
             },
             descriptors: DescriptorLimit::default(),
             crowd_from_ms: 1_000,

@@ -100,6 +100,9 @@ pub struct ViewerReport {
     pub errors: BTreeMap<String, u64>,
     /// Page fetches in flight at once, at most.
     pub peak_fetches: usize,
+    /// Page fetches that waited for a place (the generator's own bound on
+    /// descriptors), their wait counted in their time.
+    pub fetch_waits: u64,
     /// Every change up to the one the run ended at, oldest first.
     pub changes: Vec<ChangeReport>,
     /// Every delivery of those changes: change time and page time (ms).
@@ -111,10 +114,9 @@ impl ViewerReport {
     /// Puts the viewers' logs together, counting the changes up to
     /// `last_generation` (a later one reached some viewers as the run
     /// ended, and not the others: it is left out).
-    pub fn of(logs: &[ViewerLog], last_generation: u64, peak_fetches: usize) -> ViewerReport {
+    pub fn of(logs: &[ViewerLog], last_generation: u64) -> ViewerReport {
         let mut report = ViewerReport {
             viewers: logs.len(),
-            peak_fetches,
             ..ViewerReport::default()
         };
         let mut changes: BTreeMap<u64, (ChangeReport, Vec<f64>, Vec<f64>)> = BTreeMap::new();
@@ -239,7 +241,7 @@ mod tests {
                 ..ViewerLog::default()
             },
         ];
-        let r = ViewerReport::of(&logs, 3, 7);
+        let r = ViewerReport::of(&logs, 3);
         assert_eq!(
             (r.viewers, r.opened, r.with_page, r.refused_503),
             (4, 3, 3, 2)
@@ -279,7 +281,7 @@ mod tests {
             skipped: vec![4],
             ..ViewerLog::default()
         }];
-        let r = ViewerReport::of(&logs, 2, 0);
+        let r = ViewerReport::of(&logs, 2);
         assert_eq!(r.changes.len(), 1);
         assert!(r.change(2).unwrap().complete());
         assert_eq!(r.page_times.len(), 1);

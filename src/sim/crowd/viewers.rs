@@ -6,6 +6,13 @@
 //! `EventSource` does; a refused one (`503`) is tried again after as long
 //! (the script would poll every two seconds instead).
 //!
+//! The load generator holds a descriptor per stream and one per page in
+//! flight, as the server does; when the server is slow, every viewer may
+//! be waiting for its page at once. So that the generator's own limit is
+//! not what fails, at most `max_fetches` pages are in flight: a viewer past
+//! that waits for a place, its wait counted in its time (and the waits
+//! counted in the report).
+//!
 //! [`ViewerCrowd::open`] starts them on the current tokio runtime, a few
 //! at a time; the caller decides what changes the board (a real server's
 //! minutes, or a test moving its clock) and then asks the crowd to finish
@@ -21,7 +28,7 @@ use rand::Rng;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
 /// What `EventSource` waits before reconnecting until a stream says.
@@ -43,6 +50,8 @@ pub struct ViewerOptions {
     /// Each viewer asks for its page a random time up to this after a
     /// change.
     pub spread: Duration,
+    /// Most page fetches in flight at once (each holds a descriptor).
+    pub max_fetches: usize,
 }
 
 /// How far the crowd has come, for whoever waits on it.
@@ -54,6 +63,8 @@ struct Progress {
     streams: AtomicUsize,
     fetches: AtomicUsize,
     peak_fetches: AtomicUsize,
+    /// Fetches that waited for a place under `max_fetches`.
+    fetch_waits: AtomicU64,
     /// The latest generation any viewer heard of.
     latest: AtomicU64,
 }
@@ -62,6 +73,7 @@ struct Progress {
 struct Shared {
     site: Site,
     spread: Duration,
+    fetch_places: Semaphore,
     progress: Progress,
 }
 
@@ -93,9 +105,11 @@ impl ViewerCrowd {
     /// a second, and returns at once.
     pub fn open(opts: &ViewerOptions) -> anyhow::Result<ViewerCrowd> {
         anyhow::ensure!(opts.open_per_sec > 0.0, "open viewers at a positive rate");
+        anyhow::ensure!(opts.max_fetches > 0, "let at least one page fetch run");
         let shared = Arc::new(Shared {
             site: Site::new(&opts.addr, &opts.slug)?,
             spread: opts.spread,
+            fetch_places: Semaphore::new(opts.max_fetches),
             progress: Progress::default(),
         });
         let (stop, _) = watch::channel(None);
@@ -154,8 +168,11 @@ impl ViewerCrowd {
         for task in self.tasks {
             logs.push(task.await?);
         }
-        let peak = self.shared.progress.peak_fetches.load(Ordering::Relaxed);
-        Ok(ViewerReport::of(&logs, generation, peak))
+        let p = &self.shared.progress;
+        let mut report = ViewerReport::of(&logs, generation);
+        report.peak_fetches = p.peak_fetches.load(Ordering::Relaxed);
+        report.fetch_waits = p.fetch_waits.load(Ordering::Relaxed);
+        Ok(report)
     }
 }
 
@@ -317,7 +334,15 @@ impl Viewer {
     /// the page now (`200`, new when its `ETag` changed; or `304`), `None`
     /// when it could not.
     async fn fetch(&mut self) -> Option<bool> {
-        let progress = &self.shared.progress;
+        let shared = self.shared.clone();
+        let progress = &shared.progress;
+        let _place = match shared.fetch_places.try_acquire() {
+            Ok(place) => place,
+            Err(_) => {
+                progress.fetch_waits.fetch_add(1, Ordering::Relaxed);
+                shared.fetch_places.acquire().await.ok()?
+            }
+        };
         let now = progress.fetches.fetch_add(1, Ordering::Relaxed) + 1;
         progress.peak_fetches.fetch_max(now, Ordering::Relaxed);
         let answer =
