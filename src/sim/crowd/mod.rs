@@ -14,7 +14,8 @@
 //! - **the processes**: the server's CPU time and memory from `/proc`
 //!   around the crowd phase, and the load generator's own.
 //!
-//! The run, in order: reports alone (`baseline`); the viewers gather
+//! The run, in order: reports alone (`baseline`), and a round of
+//! `/healthz` alone; the viewers gather
 //! (`open_per_sec`), each loading its page; the page rounds; the crowd
 //! phase (`duration`: reports and visitors while the viewers follow every
 //! change); and the viewers finish at the board's latest generation.
@@ -160,6 +161,9 @@ async fn bench(opts: &CrowdOptions, descriptors: DescriptorLimit) -> anyhow::Res
     );
     let without = load(reports).await?;
     eprintln!("crowd: {without}");
+    let healthz = opts.load(Target::Healthz, opts.page_connections, None, opts.round);
+    let healthz_alone = load(healthz).await?;
+    eprintln!("crowd: alone: {healthz_alone}");
 
     let v = &opts.viewers;
     eprintln!("crowd: {} viewers gather, {}/s", v.viewers, v.open_per_sec);
@@ -195,6 +199,7 @@ async fn bench(opts: &CrowdOptions, descriptors: DescriptorLimit) -> anyhow::Res
         reports_with_crowd,
         visitors: LoadFigures::from(&phase.visitors),
         pages,
+        healthz_alone_per_sec: LoadFigures::from(&healthz_alone).ok_per_sec,
         server: phase.server,
         generator: phase.generator,
         targets: Vec::new(),
