@@ -49,6 +49,11 @@ pub enum Command {
     /// is lost, every alert is delivered once it succeeds, and memory stays
     /// flat (exit status 1 when a claim fails).
     Soak(SoakArgs),
+    /// An outage's load on a running server: live viewers holding /live
+    /// open who fetch their page at every change, new visitors, reports
+    /// (alone first, then with the crowd) and closed-loop page rounds;
+    /// prints latencies, rates and ratios against the targets.
+    Crowd(CrowdArgs),
 }
 
 #[derive(Subcommand)]
@@ -227,6 +232,58 @@ pub struct SoakArgs {
     /// The server binary [default: this one].
     #[arg(long)]
     pub binary: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct CrowdArgs {
+    /// Server address, host:port. Run the server with
+    /// `--trusted-proxies 127.0.0.1/32`, so that each report's address
+    /// in X-Forwarded-For counts.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: String,
+    /// The service whose page the crowd has open (must exist).
+    #[arg(long, default_value = "claude")]
+    pub slug: String,
+    /// Live viewers, each with a /live stream open (a descriptor here and
+    /// one on the server).
+    #[arg(long, default_value_t = 10_000)]
+    pub viewers: usize,
+    /// Streams opened per second while the viewers gather.
+    #[arg(long, default_value_t = 400.0)]
+    pub open_per_sec: f64,
+    /// After a change, each viewer asks for its page a random time up to
+    /// this later (the page script's spread), ms.
+    #[arg(long, default_value_t = 1000)]
+    pub spread_ms: u64,
+    /// New visitors a second (the page, its stylesheet and its script),
+    /// open loop.
+    #[arg(long, default_value_t = 100.0)]
+    pub visitors_per_sec: f64,
+    /// Reports a second, open loop, each from its own address.
+    #[arg(long, default_value_t = 2000.0)]
+    pub reports_per_sec: f64,
+    /// Seconds of the crowd phase; 150 sees at least two minutes close.
+    #[arg(long, default_value_t = 150)]
+    pub seconds: u64,
+    /// Seconds of reports alone, before the crowd gathers.
+    #[arg(long, default_value_t = 20)]
+    pub baseline_secs: u64,
+    /// Seconds of each closed-loop page round.
+    #[arg(long, default_value_t = 3)]
+    pub round_secs: u64,
+    /// Rounds of each page, alternated with /healthz.
+    #[arg(long, default_value_t = 2)]
+    pub rounds: u32,
+    /// Connections of each page round.
+    #[arg(long, default_value_t = 64)]
+    pub page_connections: usize,
+    /// The server's process id: its CPU time and memory are read from
+    /// /proc around the crowd phase.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
 }
 
 /// The default detector parameters with `--set name=value` changes applied.

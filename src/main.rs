@@ -6,8 +6,8 @@
 use clap::Parser;
 use downwave::app::Application;
 use downwave::cli::{
-    detector_params, BacktestArgs, Cli, Command, LoadTarget, LoadgenArgs, Scenario, ServiceCommand,
-    SimulateArgs, SoakArgs,
+    detector_params, BacktestArgs, Cli, Command, CrowdArgs, LoadTarget, LoadgenArgs, Scenario,
+    ServiceCommand, SimulateArgs, SoakArgs,
 };
 use downwave::clock::SystemClock;
 use downwave::config::Settings;
@@ -50,7 +50,39 @@ fn try_main(cli: Cli) -> anyhow::Result<()> {
         Command::Service { command } => service(cli.config.resolve()?, command),
         Command::Loadgen(args) => load(args),
         Command::Soak(args) => soak(args),
+        Command::Crowd(args) => crowd(args),
     }
+}
+
+fn crowd(args: CrowdArgs) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use downwave::sim::crowd::{self, CrowdOptions, ViewerOptions};
+    let report = crowd::run(&CrowdOptions {
+        viewers: ViewerOptions {
+            addr: args.addr,
+            slug: args.slug,
+            viewers: args.viewers,
+            open_per_sec: args.open_per_sec,
+            spread: Duration::from_millis(args.spread_ms),
+            // As many as the descriptor limit leaves room for.
+            max_fetches: usize::MAX,
+        },
+        visitors_per_sec: args.visitors_per_sec,
+        reports_per_sec: args.reports_per_sec,
+        duration: Duration::from_secs(args.seconds),
+        baseline: Duration::from_secs(args.baseline_secs),
+        round: Duration::from_secs(args.round_secs),
+        rounds: args.rounds,
+        page_connections: args.page_connections,
+        server_pid: args.server_pid,
+    })?;
+    print!("{report}");
+    if let Some(path) = args.json {
+        let json = serde_json::to_string_pretty(&report)?;
+        std::fs::write(&path, json + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }
 
 fn soak(args: SoakArgs) -> anyhow::Result<()> {

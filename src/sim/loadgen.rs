@@ -11,6 +11,9 @@
 //! 2001:db8::/32 each), so a server that trusts the load generator as a proxy
 //! neither rate-limits nor de-duplicates it. Those addresses only ever appear
 //! in a header; the only traffic is to the target URL.
+//!
+//! Page load (a [`Target::Visit`]) asks for a page and what it loads, in
+//! turn on one connection, with the `Accept-Encoding` a browser sends.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -24,20 +27,31 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     /// `POST /api/v1/reports`
     Reports,
     /// `GET /healthz`
     Healthz,
+    /// A browser's visit: a `GET` of each path (with its query) in turn on
+    /// one connection, with `Accept-Encoding: gzip, br` as browsers send
+    /// it. A visit counts as one request: its latency runs to the last
+    /// answer, and its status is the first that is neither 2xx nor 304 (or
+    /// the last one).
+    Visit(Vec<String>),
 }
 
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Target::Reports => "reports",
-            Target::Healthz => "healthz",
-        })
+        match self {
+            Target::Reports => f.pad("reports"),
+            Target::Healthz => f.pad("healthz"),
+            Target::Visit(paths) => match paths.as_slice() {
+                [] => f.pad("(nothing)"),
+                [one] => f.pad(one),
+                [first, rest @ ..] => f.pad(&format!("{first} +{}", rest.len())),
+            },
+        }
     }
 }
 
@@ -239,7 +253,7 @@ pub fn run(opts: &LoadOptions) -> anyhow::Result<LoadReport> {
         Duration::from_micros(latencies[i] as u64)
     };
     Ok(LoadReport {
-        target: opts.target,
+        target: opts.target.clone(),
         requests: latencies.len() as u64,
         elapsed,
         p50: pick(0.50),
@@ -291,14 +305,22 @@ async fn drive(
         let Some((sender, connection)) = conn.as_mut() else {
             continue;
         };
-        let req = template.request(&mut clients, n);
+        let mut answer = None;
+        for step in 0..template.steps() {
+            let req = template.request(&mut clients, n, step);
+            // This task drives the connection while it waits for the answer.
+            let status = tokio::select! {
+                biased;
+                status = send(sender, req) => status,
+                _ = &mut *connection => None,
+            };
+            let Some(status) = status else {
+                answer = None;
+                break;
+            };
+            answer = Some(visit_status(answer, status));
+        }
         n += 1;
-        // This task drives the connection while it waits for the answer.
-        let answer = tokio::select! {
-            biased;
-            answer = send(sender, req) => answer,
-            _ = connection => None,
-        };
         match answer {
             Some(status) => {
                 let us = t0.elapsed().as_micros().min(u32::MAX as u128) as u32;
@@ -317,13 +339,29 @@ async fn drive(
     out
 }
 
-type Sender = http1::SendRequest<Full<Bytes>>;
-type Connection = http1::Connection<TokioIo<tokio::net::TcpStream>, Full<Bytes>>;
+/// A visit's status so far, given its next answer: the first that is
+/// neither a success nor a `304` sticks.
+fn visit_status(so_far: Option<u16>, next: u16) -> u16 {
+    match so_far {
+        Some(s) if !((200..300).contains(&s) || s == 304) => s,
+        _ => next,
+    }
+}
+
+pub(crate) type Sender = http1::SendRequest<Full<Bytes>>;
+pub(crate) type Connection = http1::Connection<TokioIo<tokio::net::TcpStream>, Full<Bytes>>;
+
+/// An HTTP/1.1 connection to `addr`, or why there is none.
+pub(crate) async fn try_connect(addr: &str) -> std::io::Result<(Sender, Connection)> {
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    let _ = stream.set_nodelay(true);
+    http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(std::io::Error::other)
+}
 
 async fn connect(addr: &str) -> Option<(Sender, Connection)> {
-    let stream = tokio::net::TcpStream::connect(addr).await.ok()?;
-    let _ = stream.set_nodelay(true);
-    http1::handshake(TokioIo::new(stream)).await.ok()
+    try_connect(addr).await.ok()
 }
 
 async fn send(s: &mut Sender, req: Request<Full<Bytes>>) -> Option<u16> {
@@ -340,16 +378,19 @@ async fn send(s: &mut Sender, req: Request<Full<Bytes>>) -> Option<u16> {
 
 /// What every request of one connection shares, made once per connection
 /// (so that connections on different threads share no reference counts):
-/// the parsed path and host, and for reports a body per category and code.
+/// the parsed paths and host, and for reports a body per category and code.
 struct Template {
     target: Target,
-    uri: hyper::Uri,
+    uris: Vec<hyper::Uri>,
     host: HeaderValue,
     bodies: Vec<Bytes>,
 }
 
 /// The error codes reports cycle through.
 const ERROR_CODES: [u16; 3] = [529, 500, 500];
+
+/// What a browser says it can decode; the server answers precompressed.
+const BROWSER_ENCODINGS: HeaderValue = HeaderValue::from_static("gzip, br");
 
 impl Template {
     fn new(opts: &LoadOptions) -> anyhow::Result<Self> {
@@ -372,33 +413,53 @@ impl Template {
                 ))
             })
             .collect();
-        let uri = match opts.target {
-            Target::Healthz => "/healthz",
-            Target::Reports => "/api/v1/reports",
+        let uris = match &opts.target {
+            Target::Healthz => vec![hyper::Uri::from_static("/healthz")],
+            Target::Reports => vec![hyper::Uri::from_static("/api/v1/reports")],
+            Target::Visit(paths) => paths
+                .iter()
+                .map(|p| {
+                    p.parse()
+                        .map_err(|_| anyhow::anyhow!("'{p}' cannot be a request's path"))
+                })
+                .collect::<anyhow::Result<_>>()?,
         };
+        anyhow::ensure!(!uris.is_empty(), "a visit asks for at least one path");
         Ok(Template {
-            target: opts.target,
-            uri: hyper::Uri::from_static(uri),
+            target: opts.target.clone(),
+            uris,
             host,
             bodies,
         })
     }
 
-    /// The `n`th request of this connection.
-    fn request(&self, clients: &mut Clients, n: u64) -> Request<Full<Bytes>> {
+    /// Requests one visit (or report, or health check) makes.
+    fn steps(&self) -> usize {
+        self.uris.len()
+    }
+
+    /// Step `step` of the `n`th request of this connection.
+    fn request(&self, clients: &mut Clients, n: u64, step: usize) -> Request<Full<Bytes>> {
         let mut req = Request::new(Full::new(Bytes::new()));
-        *req.uri_mut() = self.uri.clone();
+        *req.uri_mut() = self.uris[step % self.uris.len()].clone();
         req.headers_mut().insert(header::HOST, self.host.clone());
-        if self.target == Target::Reports {
-            *req.method_mut() = Method::POST;
-            let body = &self.bodies[(n % self.bodies.len() as u64) as usize];
-            *req.body_mut() = Full::new(body.clone());
-            let headers = req.headers_mut();
-            headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            headers.insert(X_FORWARDED_FOR, forwarded_for(clients.next()));
+        match self.target {
+            Target::Reports => {
+                *req.method_mut() = Method::POST;
+                let body = &self.bodies[(n % self.bodies.len() as u64) as usize];
+                *req.body_mut() = Full::new(body.clone());
+                let headers = req.headers_mut();
+                headers.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                headers.insert(X_FORWARDED_FOR, forwarded_for(clients.next()));
+            }
+            Target::Visit(_) => {
+                req.headers_mut()
+                    .insert(header::ACCEPT_ENCODING, BROWSER_ENCODINGS);
+            }
+            Target::Healthz => {}
         }
         req
     }
@@ -446,8 +507,8 @@ mod tests {
     fn every_report_request_names_a_new_client_and_cycles_the_bodies() {
         let template = Template::new(&options("127.0.0.1:8080")).unwrap();
         let mut clients = Clients::default();
-        let a = template.request(&mut clients, 0);
-        let b = template.request(&mut clients, 1);
+        let a = template.request(&mut clients, 0, 0);
+        let b = template.request(&mut clients, 1, 0);
         assert_eq!(a.method(), Method::POST);
         assert_eq!(a.uri().path(), "/api/v1/reports");
         assert_ne!(a.headers()[X_FORWARDED_FOR], b.headers()[X_FORWARDED_FOR]);
@@ -458,5 +519,29 @@ mod tests {
             .unwrap();
         assert_eq!(addr.segments()[..2], [0x2001, 0xdb8]);
         assert_eq!(template.bodies.len(), ERROR_CODES.len());
+    }
+
+    #[test]
+    fn a_visit_asks_for_each_path_as_a_browser_and_keeps_the_first_failure() {
+        let mut opts = options("127.0.0.1:8080");
+        opts.target = Target::Visit(vec!["/s/claude?range=7d".into(), "/static/app.css".into()]);
+        let template = Template::new(&opts).unwrap();
+        assert_eq!(template.steps(), 2);
+        let mut clients = Clients::default();
+        let page = template.request(&mut clients, 0, 0);
+        let css = template.request(&mut clients, 0, 1);
+        assert_eq!(page.method(), Method::GET);
+        assert_eq!(page.uri(), "/s/claude?range=7d");
+        assert_eq!(css.uri(), "/static/app.css");
+        assert_eq!(page.headers()[header::ACCEPT_ENCODING], "gzip, br");
+        assert!(!page.headers().contains_key(X_FORWARDED_FOR));
+        assert_eq!(visit_status(None, 200), 200);
+        assert_eq!(visit_status(Some(304), 200), 200);
+        assert_eq!(visit_status(Some(503), 200), 503);
+        assert_eq!(visit_status(Some(200), 404), 404);
+        assert_eq!(
+            Target::Visit(vec!["/".into(), "/a".into()]).to_string(),
+            "/ +1"
+        );
     }
 }

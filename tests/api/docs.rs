@@ -30,8 +30,9 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_downwave");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
-/// Variables the docs' commands use, and the value each is checked with.
-const VARIABLES: [(&str, &str); 1] = [("TOKEN", "doc-token")];
+/// Variables the docs' commands use, and the value each is checked with
+/// (`$!`: the process id of the server started with `&` the line before).
+const VARIABLES: [(&str, &str); 2] = [("TOKEN", "doc-token"), ("!", "4242")];
 
 /// Placeholders of synopsis lines (`docs/detection.md` writes
 /// `--set false_events_per_30_days=B`, `--nab DIR`, `--grid name=v1,v2 ...`),

@@ -4,6 +4,7 @@ mod announcements;
 mod browser;
 mod clients;
 mod connections;
+mod crowd;
 mod dashboard;
 mod docs;
 mod durability;
