@@ -200,9 +200,14 @@ impl Default for OpenOptions {
 /// a new file and refuses one newer than this binary.
 pub fn open_writer(path: &Path, opts: &OpenOptions) -> Result<Connection, StoreError> {
     create_private(path)?;
-    let conn = Connection::open(path).context("opening the database")?;
+    let mut conn = Connection::open(path).context("opening the database")?;
     conn.busy_timeout(opts.busy_timeout)
         .context("setting the busy timeout")?;
+    // Every write transaction takes the write lock when it begins. A deferred
+    // one that reads first and writes later fails at once with SQLITE_BUSY
+    // (no busy timeout can help it) when another connection committed in
+    // between: the detector's and the report writer's would, under load.
+    conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
     conn.pragma_update(None, "journal_mode", "WAL")
         .context("switching to WAL mode")?;
     let sync = match opts.sync {
@@ -346,6 +351,36 @@ mod tests {
          ALTER TABLE events DROP COLUMN networks; \
          ALTER TABLE events DROP COLUMN top_network_share; \
          ALTER TABLE events DROP COLUMN concentrated;";
+
+    /// Two writers, as the detector and the report writer are: one reads and
+    /// then writes in a transaction while the other commits in between. A
+    /// deferred transaction would fail with "database is locked" at its first
+    /// write; a writer's transactions take the lock as they begin, so the
+    /// other waits its turn and both land.
+    #[test]
+    fn a_writer_that_reads_first_is_never_refused_by_another_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let opts = OpenOptions::default();
+        let mut first = open_writer(&path, &opts).unwrap();
+        let second = open_writer(&path, &opts).unwrap();
+        let tx = first.transaction().unwrap();
+        let _: i64 = tx
+            .query_row("SELECT count(*) FROM meta", [], |r| r.get(0))
+            .unwrap();
+        let other = std::thread::spawn(move || {
+            second.execute("INSERT INTO meta (key, value) VALUES ('b', x'02')", [])
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        tx.execute("INSERT INTO meta (key, value) VALUES ('a', x'01')", [])
+            .expect("the transaction holds the write lock from its start");
+        tx.commit().unwrap();
+        other.join().unwrap().expect("the other writer waited, then wrote");
+        let keys: i64 = first
+            .query_row("SELECT count(*) FROM meta WHERE key IN ('a', 'b')", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(keys, 2);
+    }
 
     #[test]
     fn creates_the_schema_once_and_keeps_the_secret() {
