@@ -14,6 +14,7 @@ use crate::ingest::{GroupCommitWriter, Rate, ReportLimiter, ReporterKey, WriterC
 use crate::ingest::{IngestHandle, WriterThreadHandle};
 use crate::metrics::{self, Metrics, RouteLabels};
 use crate::monitor::{Monitor, MonitorHandle, MonitorThread};
+use crate::os;
 use crate::store::{self, Catalog, ReadPool};
 use crate::web as dashboard;
 use crate::web::cache::RenderCache;
@@ -44,10 +45,46 @@ pub struct Application {
     connections: Arc<ConnectionWatch>,
 }
 
+/// Descriptors held besides the connections: the listener, the database
+/// files of the writer, the detector, the dispatcher and every reader (main
+/// file, WAL, shared memory), webhook deliveries in flight, the log.
+const DESCRIPTORS_BESIDES_CONNECTIONS: u64 = 128;
+
+/// Raises the soft descriptor limit to the hard one when it is below what
+/// `max_connections` can take (two descriptors a connection, while the
+/// connection watch holds its duplicate), and says at start when even the
+/// hard limit is short: past it, new connections fail with `EMFILE` and
+/// reads cannot open the database.
+fn fit_descriptor_limit(settings: &Settings) {
+    let needed = 2 * settings.max_connections as u64
+        + 3 * settings.read_connections as u64
+        + DESCRIPTORS_BESIDES_CONNECTIONS;
+    let limit = os::raise_descriptor_limit(needed);
+    if limit.raised() {
+        tracing::info!(
+            from = limit.soft_before,
+            to = limit.soft,
+            "raised the soft limit on open descriptors to the hard limit"
+        );
+    }
+    if limit.short() {
+        tracing::warn!(
+            limit = limit.soft,
+            needed,
+            max_connections = settings.max_connections,
+            "the limit on open descriptors is below what max_connections can take (two \
+             per connection); past it new connections fail with EMFILE and pages answer \
+             503. Raise the hard limit (ulimit -Hn, systemd LimitNOFILE) or lower \
+             max_connections"
+        );
+    }
+}
+
 impl Application {
     /// Opens (or creates) the database, starts the writer and binds the
     /// listener. Serving starts with [`Application::run`].
     pub fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
+        fit_descriptor_limit(&settings);
         let opts = settings.open_options();
         let conn = store::open_writer(&settings.database, &opts)
             .with_context(|| format!("opening the database {}", settings.database.display()))?;

@@ -24,6 +24,7 @@
 //! - [`alert`]: the network gate, the outbox, webhook formats, signing, address guard, dispatcher.
 //! - [`metrics`]: what `/metrics` shows.
 //! - [`clock`]: where "now" comes from, so tests can move it.
+//! - [`os`]: the descriptor limit, raised to fit the connections at start.
 //! - [`sim`]: scenarios, the demo data, negative controls, backtests, the NAB scorer,
 //!   cross-validation, load generator.
 #![forbid(unsafe_code)]
@@ -40,6 +41,7 @@ pub mod error;
 pub mod ingest;
 pub mod metrics;
 pub mod monitor;
+pub mod os;
 pub mod sim;
 pub mod store;
 pub mod web;

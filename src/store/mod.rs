@@ -375,9 +375,16 @@ mod tests {
         tx.execute("INSERT INTO meta (key, value) VALUES ('a', x'01')", [])
             .expect("the transaction holds the write lock from its start");
         tx.commit().unwrap();
-        other.join().unwrap().expect("the other writer waited, then wrote");
+        other
+            .join()
+            .unwrap()
+            .expect("the other writer waited, then wrote");
         let keys: i64 = first
-            .query_row("SELECT count(*) FROM meta WHERE key IN ('a', 'b')", [], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM meta WHERE key IN ('a', 'b')",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(keys, 2);
     }

@@ -264,3 +264,43 @@ async fn a_kept_alive_connection_used_in_time_stays_open() {
         "{metrics}"
     );
 }
+
+/// Started, as many shells and service managers start programs, with a soft
+/// limit on open descriptors far below the hard one, the real binary raises
+/// its soft limit to the hard one (a crowd of ten thousand open pages needs
+/// ten thousand descriptors) and says so.
+#[test]
+fn the_server_raises_its_soft_descriptor_limit_to_the_hard_one() {
+    let max_open_files = |pid: &str| -> (u64, u64) {
+        let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+        let line = limits
+            .lines()
+            .find(|l| l.starts_with("Max open files"))
+            .unwrap();
+        let mut n = line.split_whitespace().skip(3).map(|v| v.parse().unwrap());
+        (n.next().unwrap(), n.next().unwrap())
+    };
+    let (_, hard) = max_open_files("self");
+    let low = (hard / 2).min(1024);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("d.db");
+    let mut cmd = std::process::Command::new("bash");
+    cmd.arg("-c")
+        .arg(format!("ulimit -Sn {low} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_downwave"))
+        .arg("--database")
+        .arg(&db)
+        .env("RUST_LOG", "info");
+    let (mut child, _port, log) = crate::process::start_logged(&mut cmd);
+    let (soft, child_hard) = max_open_files(&child.id().to_string());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(child_hard, hard);
+    assert_eq!(soft, hard, "the soft limit stayed at {low}");
+    let log = log.lock().unwrap().join("\n");
+    assert!(
+        log.contains("raised the soft limit on open descriptors")
+            && log.contains(&format!("from={low}")),
+        "{log}"
+    );
+}

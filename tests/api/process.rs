@@ -26,10 +26,10 @@ fn start_server_with(db: &Path, args: &[&str]) -> (Child, u16) {
 }
 
 /// What a server started by [`start_logged`] printed so far.
-type Log = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+pub(crate) type Log = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
 
 /// Starts `cmd serve` on port 0; returns it with its port and its log.
-fn start_logged(cmd: &mut Command) -> (Child, u16, Log) {
+pub(crate) fn start_logged(cmd: &mut Command) -> (Child, u16, Log) {
     let mut child = cmd
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("NO_COLOR", "1")
@@ -39,8 +39,10 @@ fn start_logged(cmd: &mut Command) -> (Child, u16, Log) {
         .unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
+    let log = Log::default();
     let port = loop {
         let line = lines.next().expect("server printed its address").unwrap();
+        log.lock().unwrap().push(line.clone());
         if let Some(rest) = line.split("listening on http://127.0.0.1:").nth(1) {
             break rest
                 .split_whitespace()
@@ -51,7 +53,6 @@ fn start_logged(cmd: &mut Command) -> (Child, u16, Log) {
         }
     };
     // Keep draining the log so the server never blocks on a full pipe.
-    let log = Log::default();
     let kept = log.clone();
     std::thread::spawn(move || {
         for line in lines.map_while(Result::ok) {

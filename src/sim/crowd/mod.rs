@@ -32,10 +32,11 @@ pub use report::CrowdReport;
 pub use tally::{ChangeReport, ViewerReport};
 pub use viewers::{CrowdStatus, ViewerCrowd, ViewerOptions};
 
+use crate::os::{self, DescriptorLimit};
 use crate::sim::loadgen::{self, LoadOptions, LoadReport, Target};
 use anyhow::Context as _;
 use client::{assets_of, wall_ms, Site};
-use procfs::{DescriptorLimit, Proc, ProcSample};
+use procfs::{Proc, ProcSample};
 use report::{LoadFigures, PageRate, ProcFigures, RunSettings};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -126,7 +127,7 @@ impl CrowdOptions {
 /// bounded by what is left after the streams and pools.
 pub fn run(opts: &CrowdOptions) -> anyhow::Result<CrowdReport> {
     let held = opts.descriptors_held();
-    let descriptors = procfs::raise_descriptor_limit(held + opts.viewers.viewers as u64);
+    let descriptors = os::raise_descriptor_limit(held + opts.viewers.viewers as u64);
     if descriptors.soft <= held {
         eprintln!(
             "crowd: the streams and pools alone hold {held} descriptors and the limit is {} \

@@ -1,7 +1,6 @@
 //! What the crowd reads of processes: CPU time and memory from Linux's
-//! `/proc` (the server's, by its id, and the load generator's own), open
-//! descriptors, and the load generator's own descriptor limit, raised
-//! before it opens thousands of streams.
+//! `/proc` (the server's, by its id, and the load generator's own), and
+//! open descriptors.
 
 use serde::Serialize;
 use std::path::PathBuf;
@@ -84,43 +83,6 @@ pub fn status_kib(status: &str, name: &str) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
-/// This process's descriptor limit, before and after [`raise_descriptor_limit`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct DescriptorLimit {
-    pub soft_before: u64,
-    pub soft: u64,
-    pub hard: u64,
-    /// What the run expects to need.
-    pub needed: u64,
-}
-
-/// Raises this process's soft limit on open descriptors to its hard limit
-/// when the soft one is below `needed`: a viewer holds a stream open, so
-/// ten thousand viewers need ten thousand descriptors, and many shells
-/// start programs with a soft limit of 1024. The hard limit is not
-/// raised (only root may, and the operator decides it: `ulimit -Hn`).
-pub fn raise_descriptor_limit(needed: u64) -> DescriptorLimit {
-    use rustix::process::{getrlimit, setrlimit, Resource};
-    let limit = getrlimit(Resource::Nofile);
-    let unlimited = u64::MAX;
-    let soft_before = limit.current.unwrap_or(unlimited);
-    let hard = limit.maximum.unwrap_or(unlimited);
-    let mut soft = soft_before;
-    if soft < needed {
-        let mut raised = limit;
-        raised.current = limit.maximum;
-        if setrlimit(Resource::Nofile, raised).is_ok() {
-            soft = hard;
-        }
-    }
-    DescriptorLimit {
-        soft_before,
-        soft,
-        hard,
-        needed,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,14 +112,5 @@ mod tests {
         assert!(s.rss_kib > 0 && s.hwm_kib >= s.rss_kib, "{s:?}");
         assert!(s.fds.is_some_and(|n| n >= 3), "{s:?}");
         assert!(Proc(Some(u32::MAX)).sample().is_err());
-    }
-
-    #[test]
-    fn a_limit_already_high_enough_is_left_alone() {
-        let now = raise_descriptor_limit(0);
-        assert_eq!(now.soft, now.soft_before);
-        assert!(now.soft <= now.hard);
-        let raised = raise_descriptor_limit(now.hard);
-        assert_eq!(raised.soft, raised.hard);
     }
 }

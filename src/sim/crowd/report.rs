@@ -1,9 +1,10 @@
 //! What a crowd run measured, judged against its targets, as text for a
 //! person and as JSON for a program.
 
-use super::procfs::{DescriptorLimit, ProcSample};
+use super::procfs::ProcSample;
 use super::stats::{per_second, ratio, Summary};
 use super::tally::ViewerReport;
+use crate::os::DescriptorLimit;
 use crate::sim::loadgen::LoadReport;
 use serde::Serialize;
 use std::collections::BTreeMap;
