@@ -585,6 +585,12 @@ async fn without_its_script_the_report_form_explains_and_stays_inert() {
             revalidated: false
         }
     );
+    // What the page shows needs no script: the status, the chart with its
+    // waves and a tip on each stretch, the outage in the table.
+    assert_eq!(b.text("#status .pill").await, "Outage");
+    assert_eq!(b.count("#chart svg .chart-peaks > g").await, 3);
+    assert!(b.count("#chart svg .chart-tips rect > title").await >= 60);
+    assert_eq!(b.count("#events tbody tr").await, 1);
     let sentence = b.text("#report-needs-script").await;
     assert!(sentence.contains("needs this page's script"), "{sentence}");
     let button = b.client.find(Locator::Id("report-button")).await.unwrap();
