@@ -22,7 +22,9 @@ CREATE TABLE services (
     name       TEXT NOT NULL,
     -- JSON array of category names, in display order.
     categories TEXT NOT NULL,
-    created_at INTEGER NOT NULL
+    created_at INTEGER NOT NULL,
+    -- JSON array of the slugs of the providers it declares it depends on.
+    depends_on TEXT NOT NULL DEFAULT '[]'
 ) STRICT;
 
 -- Every report accepted, counted or not. Raw client addresses never reach this

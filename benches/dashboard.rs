@@ -30,6 +30,7 @@ fn seed(settings: &Settings, now: i64) {
                 slug: ServiceSlug::parse(slug).unwrap(),
                 name: name.into(),
                 categories: CategoryList::default_list(),
+                depends_on: Default::default(),
             },
             now,
         )

@@ -68,6 +68,19 @@ pub enum ServiceCommand {
         /// A problem category (repeatable); default: login, website, app, api, other.
         #[arg(long = "category")]
         categories: Vec<String>,
+        /// A provider it depends on, by slug (repeatable).
+        #[arg(long = "depends-on", value_name = "PROVIDER")]
+        depends_on: Vec<String>,
+    },
+    /// Set the providers a service depends on (none given: it depends on
+    /// none). A running server sees the change when it next starts; the
+    /// API (`PATCH /api/v1/services/{slug}`) changes it at once.
+    Depends {
+        /// The service.
+        slug: String,
+        /// A provider it depends on, by slug (repeatable).
+        #[arg(long = "on", value_name = "PROVIDER")]
+        providers: Vec<String>,
     },
     /// List the services.
     List,

@@ -11,7 +11,7 @@ use downwave::cli::{
 };
 use downwave::clock::SystemClock;
 use downwave::config::Settings;
-use downwave::domain::{CategoryList, ServiceName, ServiceSlug};
+use downwave::domain::{CategoryList, ProviderList, ServiceName, ServiceSlug};
 use downwave::sim::loadgen::{self, LoadOptions, Target};
 use downwave::store;
 use std::process::ExitCode;
@@ -131,26 +131,54 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
     })
 }
 
+/// Providers as `aws,cloudflare`, or `none`.
+fn list_or_none(providers: &ProviderList) -> String {
+    if providers.is_empty() {
+        return "none".to_owned();
+    }
+    let names: Vec<&str> = providers.iter().map(ServiceSlug::as_str).collect();
+    names.join(",")
+}
+
 fn service(settings: Settings, command: ServiceCommand) -> anyhow::Result<()> {
+    use anyhow::Context as _;
     let conn = store::open_writer(&settings.database, &settings.open_options())?;
     match command {
         ServiceCommand::Add {
             slug,
             name,
             categories,
+            depends_on,
         } => {
+            let slug = ServiceSlug::parse(&slug)?;
             let new = store::NewService {
-                slug: ServiceSlug::parse(&slug)?,
+                depends_on: ProviderList::parse(&slug, &depends_on)?,
+                slug,
                 name: ServiceName::parse(&name)?.into_inner(),
                 categories: CategoryList::parse(&categories)?,
             };
             let s = store::insert_service(&conn, &new, chrono::Utc::now().timestamp())?;
             println!("added {} ({})", s.slug, s.name);
         }
+        ServiceCommand::Depends { slug, providers } => {
+            let service = store::list_services(&conn)?
+                .into_iter()
+                .find(|s| s.slug.as_str() == slug)
+                .with_context(|| format!("there is no service '{slug}'"))?;
+            let depends_on = ProviderList::parse(&service.slug, &providers)?;
+            store::set_dependencies(&conn, service.id, &depends_on)?;
+            println!("{} depends on {}", service.slug, list_or_none(&depends_on));
+        }
         ServiceCommand::List => {
             for s in store::list_services(&conn)? {
                 let cats: Vec<&str> = s.categories.iter().map(|c| c.as_str()).collect();
-                println!("{}\t{}\t{}", s.slug, s.name, cats.join(","));
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    s.slug,
+                    s.name,
+                    cats.join(","),
+                    list_or_none(&s.depends_on)
+                );
             }
         }
     }

@@ -129,6 +129,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/services", web::get().to(services::list))
                 .route("/services", web::post().to(services::create))
                 .route("/services/{slug}", web::get().to(services::get))
+                .route("/services/{slug}", web::patch().to(services::update))
                 .route("/services/{slug}/series", web::get().to(series::series))
                 .route("/services/{slug}/summary", web::get().to(series::summary))
                 .route("/events", web::get().to(events::list))

@@ -1,9 +1,9 @@
-//! The service catalog: `GET|POST /api/v1/services`, `GET /api/v1/services/{slug}`.
+//! The service catalog: `GET|POST /api/v1/services`, `GET|PATCH /api/v1/services/{slug}`.
 
 use super::body::read_json;
 use super::ApiError;
 use super::{Admin, AppState};
-use crate::domain::{CategoryList, ServiceName, ServiceSlug};
+use crate::domain::{CategoryList, ProviderList, ServiceName, ServiceSlug};
 use crate::monitor::ServiceStatus;
 use crate::store::{self, NewService, Service};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -16,6 +16,17 @@ pub struct CreateService {
     name: String,
     #[serde(default)]
     categories: Vec<String>,
+    /// Slugs of the providers it depends on.
+    #[serde(default)]
+    depends_on: Vec<String>,
+}
+
+/// What `PATCH /api/v1/services/{slug}` may change.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateService {
+    /// Replaces the providers it depends on (`[]` clears them).
+    depends_on: Vec<String>,
 }
 
 /// A service with where it stands now.
@@ -70,8 +81,10 @@ pub async fn create(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let body: CreateService = read_json(&req, payload, state.settings.max_body_bytes).await?;
+    let slug = ServiceSlug::parse(&body.slug)?;
     let new = NewService {
-        slug: ServiceSlug::parse(&body.slug)?,
+        depends_on: ProviderList::parse(&slug, &body.depends_on)?,
+        slug,
         name: ServiceName::parse(&body.name)?.into_inner(),
         categories: CategoryList::parse(&body.categories)?,
     };
@@ -85,4 +98,27 @@ pub async fn create(
     let (service, all) = created;
     state.catalog.replace(all);
     Ok(HttpResponse::Created().json(service))
+}
+
+/// Changes what a service declares: today, the providers it depends on.
+pub async fn update(
+    _admin: Admin,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let service = state.service(&path).await?;
+    let body: UpdateService = read_json(&req, payload, state.settings.max_body_bytes).await?;
+    let depends_on = ProviderList::parse(&service.slug, &body.depends_on)?;
+    let id = service.id;
+    let all = state
+        .write(move |conn| {
+            store::set_dependencies(conn, id, &depends_on)?;
+            store::list_services(conn)
+        })
+        .await?;
+    state.catalog.replace(all);
+    let updated = state.service(&path).await?;
+    Ok(HttpResponse::Ok().json(ServiceView::new(&updated, &state)))
 }

@@ -11,6 +11,7 @@ mod message;
 mod minute;
 mod network;
 mod platform;
+mod providers;
 mod region;
 mod slug;
 
@@ -23,6 +24,7 @@ pub use message::MessageKind;
 pub use minute::{rfc3339, Minute};
 pub use network::{ClientAddr, HostKey, NetworkKeys, Scope};
 pub use platform::{Platform, ServiceName};
+pub use providers::ProviderList;
 pub use region::Region;
 pub use slug::ServiceSlug;
 

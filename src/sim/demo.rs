@@ -32,6 +32,7 @@ pub fn seed_demo(settings: &Settings) -> anyhow::Result<bool> {
                 slug: ServiceSlug::parse(slug)?,
                 name: name.to_owned(),
                 categories: CategoryList::default_list(),
+                depends_on: crate::domain::ProviderList::default(),
             },
             now,
         )?;

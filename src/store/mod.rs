@@ -30,7 +30,7 @@ pub use reports::{
 pub use series::{
     recent_comments, series, summary, top_items, totals, Bucket, Comment, Point, Summary, TopItem,
 };
-pub use services::{insert_service, list_services, Catalog, NewService, Service};
+pub use services::{insert_service, list_services, set_dependencies, Catalog, NewService, Service};
 pub use webhooks::{
     delete_webhook, disable_webhook, due_deliveries, enqueue_announcement, enqueue_ping,
     event_alerts, get_webhook, insert_webhook, list_deliveries, list_webhooks, new_message_id,
@@ -43,7 +43,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The schema this binary writes and reads.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// How a database at version `i + 1` becomes version `i + 2`. A new
@@ -74,6 +74,8 @@ const MIGRATIONS: [&str; (SCHEMA_VERSION - 1) as usize] = [
      ALTER TABLE events ADD COLUMN networks INTEGER;
      ALTER TABLE events ADD COLUMN top_network_share REAL;
      ALTER TABLE events ADD COLUMN concentrated INTEGER NOT NULL DEFAULT 0;",
+    // 4 -> 5: the providers a service declares it depends on.
+    "ALTER TABLE services ADD COLUMN depends_on TEXT NOT NULL DEFAULT '[]';",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -344,9 +346,14 @@ pub fn check_writable(conn: &Connection) -> Result<(), StoreError> {
 mod tests {
     use super::*;
 
-    /// What version 4 added, taken away again: a new file made to look
-    /// like one of version 3.
-    const UNDO_VERSION_4: &str = "DROP TABLE report_minute_networks; \
+    /// What version 5 added, taken away again: a new file made to look
+    /// like one of version 4.
+    const UNDO_VERSION_5: &str = "ALTER TABLE services DROP COLUMN depends_on;";
+
+    /// What versions 4 and 5 added, taken away again: a new file made to
+    /// look like one of version 3.
+    const UNDO_VERSION_4: &str = "ALTER TABLE services DROP COLUMN depends_on; \
+         DROP TABLE report_minute_networks; \
          ALTER TABLE reports DROP COLUMN network; ALTER TABLE reports DROP COLUMN provider; \
          ALTER TABLE events DROP COLUMN networks; \
          ALTER TABLE events DROP COLUMN top_network_share; \
@@ -458,6 +465,29 @@ mod tests {
             })
             .unwrap();
         assert_eq!((rows, sources), (1, 0));
+    }
+
+    #[test]
+    fn upgrades_a_version_4_database_and_keeps_its_services() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let conn = open_writer(&path, &OpenOptions::default()).unwrap();
+        conn.execute_batch(UNDO_VERSION_5).unwrap();
+        conn.execute_batch(
+            "INSERT INTO services VALUES (1, 'claude', 'Claude', '[\"login\"]', 0); \
+             PRAGMA user_version = 4;",
+        )
+        .unwrap();
+        drop(conn);
+        let conn = open_writer(&path, &OpenOptions::default()).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let services = list_services(&conn).unwrap();
+        assert_eq!(services.len(), 1);
+        assert_eq!(services[0].slug.as_str(), "claude");
+        assert!(services[0].depends_on.is_empty());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The service catalog.
 
 use super::{Context, StoreError};
-use crate::domain::{CategoryList, ServiceSlug};
+use crate::domain::{CategoryList, ProviderList, ServiceSlug};
 use rusqlite::{params, Connection};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -15,6 +15,8 @@ pub struct Service {
     pub slug: ServiceSlug,
     pub name: String,
     pub categories: CategoryList,
+    /// The providers it declares it depends on (slugs of other services).
+    pub depends_on: ProviderList,
     #[serde(skip)]
     pub created_at: i64,
 }
@@ -25,6 +27,7 @@ pub struct NewService {
     pub slug: ServiceSlug,
     pub name: String,
     pub categories: CategoryList,
+    pub depends_on: ProviderList,
 }
 
 pub fn insert_service(
@@ -35,8 +38,15 @@ pub fn insert_service(
     let cats: Vec<&str> = new.categories.iter().map(|c| c.as_str()).collect();
     let cats_json = serde_json::to_string(&cats).unwrap_or_else(|_| "[]".into());
     let res = conn.execute(
-        "INSERT INTO services (slug, name, categories, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![new.slug.as_str(), new.name, cats_json, now],
+        "INSERT INTO services (slug, name, categories, created_at, depends_on) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            new.slug.as_str(),
+            new.name,
+            cats_json,
+            now,
+            providers_json(&new.depends_on)
+        ],
     );
     match res {
         Ok(_) => Ok(Service {
@@ -44,6 +54,7 @@ pub fn insert_service(
             slug: new.slug.clone(),
             name: new.name.clone(),
             categories: new.categories.clone(),
+            depends_on: new.depends_on.clone(),
             created_at: now,
         }),
         Err(rusqlite::Error::SqliteFailure(e, _))
@@ -55,9 +66,32 @@ pub fn insert_service(
     }
 }
 
+fn providers_json(providers: &ProviderList) -> String {
+    serde_json::to_string(providers).unwrap_or_else(|_| "[]".into())
+}
+
+/// Replaces the providers a service declares it depends on; `false` when
+/// no service has that id.
+pub fn set_dependencies(
+    conn: &Connection,
+    service_id: i64,
+    depends_on: &ProviderList,
+) -> Result<bool, StoreError> {
+    let changed = conn
+        .execute(
+            "UPDATE services SET depends_on = ?2 WHERE id = ?1",
+            params![service_id, providers_json(depends_on)],
+        )
+        .context("setting a service's providers")?;
+    Ok(changed == 1)
+}
+
 pub fn list_services(conn: &Connection) -> Result<Vec<Service>, StoreError> {
     let mut stmt = conn
-        .prepare_cached("SELECT id, slug, name, categories, created_at FROM services ORDER BY slug")
+        .prepare_cached(
+            "SELECT id, slug, name, categories, created_at, depends_on FROM services \
+             ORDER BY slug",
+        )
         .context("listing services")?;
     let rows = stmt
         .query_map([], |r| {
@@ -67,23 +101,30 @@ pub fn list_services(conn: &Connection) -> Result<Vec<Service>, StoreError> {
                 r.get::<_, String>(2)?,
                 r.get::<_, String>(3)?,
                 r.get::<_, i64>(4)?,
+                r.get::<_, String>(5)?,
             ))
         })
         .context("listing services")?;
     let mut out = Vec::new();
     for row in rows {
-        let (id, slug, name, cats, created_at) = row.context("reading a service")?;
-        let slug = ServiceSlug::parse(&slug)
-            .map_err(|e| StoreError::Corrupt(format!("service {id}: {e}")))?;
-        let cats: Vec<String> = serde_json::from_str(&cats)
-            .map_err(|e| StoreError::Corrupt(format!("service {id} categories: {e}")))?;
-        let categories = CategoryList::parse(&cats)
-            .map_err(|e| StoreError::Corrupt(format!("service {id}: {e}")))?;
+        let (id, slug, name, cats, created_at, providers) = row.context("reading a service")?;
+        let corrupt = |what: &str, e: &dyn std::fmt::Display| {
+            StoreError::Corrupt(format!("service {id} {what}: {e}"))
+        };
+        let slug = ServiceSlug::parse(&slug).map_err(|e| corrupt("slug", &e))?;
+        let cats: Vec<String> =
+            serde_json::from_str(&cats).map_err(|e| corrupt("categories", &e))?;
+        let categories = CategoryList::parse(&cats).map_err(|e| corrupt("categories", &e))?;
+        let providers: Vec<String> =
+            serde_json::from_str(&providers).map_err(|e| corrupt("depends_on", &e))?;
+        let depends_on =
+            ProviderList::parse(&slug, &providers).map_err(|e| corrupt("depends_on", &e))?;
         out.push(Service {
             id,
             slug,
             name,
             categories,
+            depends_on,
             created_at,
         });
     }

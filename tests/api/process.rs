@@ -9,7 +9,7 @@ use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_downwave");
 
-fn downwave(db: &Path) -> Command {
+pub(crate) fn downwave(db: &Path) -> Command {
     let mut c = Command::new(BIN);
     c.arg("--database").arg(db).env("RUST_LOG", "info");
     c
@@ -259,7 +259,7 @@ fn assert_all_stored(db: &Path, acked: &[i64]) {
 
 /// Runs a command to its end, asserts that it succeeded (showing what it
 /// printed if not) and returns its standard output.
-fn run_ok(cmd: &mut Command) -> String {
+pub(crate) fn run_ok(cmd: &mut Command) -> String {
     ok_stdout(cmd.output().unwrap())
 }
 

@@ -125,3 +125,182 @@ async fn bad_service_definitions_are_refused() {
     )
     .await;
 }
+
+/// A service names the providers it depends on when it is made, and the
+/// list can be replaced or cleared later; the API shows it everywhere.
+#[tokio::test]
+async fn a_service_declares_its_providers() {
+    let app = spawn_app().await;
+    let r = app
+        .client
+        .post(app.url("/api/v1/services"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"slug": "slack", "name": "Slack", "depends_on": ["aws", "cloudflare"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let created: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(created["depends_on"], json!(["aws", "cloudflare"]));
+    let (_, slack) = app.get_json("/api/v1/services/slack").await;
+    assert_eq!(slack["depends_on"], json!(["aws", "cloudflare"]));
+    let (_, claude) = app.get_json("/api/v1/services/claude").await;
+    assert_eq!(claude["depends_on"], json!([]));
+
+    let patch = |slug: &str, body: serde_json::Value| {
+        app.client
+            .patch(app.url(&format!("/api/v1/services/{slug}")))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body)
+            .send()
+    };
+    let r = patch("slack", json!({"depends_on": ["gcp"]}))
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["depends_on"], json!(["gcp"]));
+    assert_eq!(body["status"], "ok");
+    let (_, list) = app.get_json("/api/v1/services").await;
+    let slack = list["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["slug"] == "slack")
+        .unwrap();
+    assert_eq!(slack["depends_on"], json!(["gcp"]));
+    let r = patch("slack", json!({"depends_on": []})).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let (_, slack) = app.get_json("/api/v1/services/slack").await;
+    assert_eq!(slack["depends_on"], json!([]));
+
+    // The declaration outlives a restart.
+    patch("slack", json!({"depends_on": ["aws"]}))
+        .await
+        .unwrap();
+    let (settings, dir, clock) = app.stop().await;
+    let app = spawn_on(settings, dir, clock).await;
+    let (_, slack) = app.get_json("/api/v1/services/slack").await;
+    assert_eq!(slack["depends_on"], json!(["aws"]));
+}
+
+#[tokio::test]
+async fn bad_provider_lists_are_refused_and_change_nothing() {
+    let app = spawn_app().await;
+    let post = |body: serde_json::Value| {
+        app.client
+            .post(app.url("/api/v1/services"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body)
+            .send()
+    };
+    let patch = |slug: &str, body: serde_json::Value| {
+        app.client
+            .patch(app.url(&format!("/api/v1/services/{slug}")))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body)
+            .send()
+    };
+    let cases = [
+        (json!({"depends_on": ["claude"]}), "depends_on_itself"),
+        (json!({"depends_on": ["aws", "aws"]}), "duplicate_provider"),
+        (json!({"depends_on": ["Not A Slug"]}), "invalid_slug"),
+        (
+            json!({"depends_on": (0..17).map(|i| format!("p{i}")).collect::<Vec<_>>()}),
+            "too_many_providers",
+        ),
+    ];
+    for (body, code) in cases {
+        assert_error(patch("claude", body.clone()).await.unwrap(), 422, code).await;
+        let mut create = body;
+        create["slug"] = json!("claude");
+        create["name"] = json!("Claude");
+        if code != "depends_on_itself" {
+            create["slug"] = json!("new-one");
+        }
+        assert_error(post(create).await.unwrap(), 422, code).await;
+    }
+    let (_, list) = app.get_json("/api/v1/services").await;
+    assert_eq!(
+        list["services"].as_array().unwrap().len(),
+        1,
+        "nothing made"
+    );
+    let (_, claude) = app.get_json("/api/v1/services/claude").await;
+    assert_eq!(claude["depends_on"], json!([]));
+    assert_error(
+        patch("nope", json!({"depends_on": []})).await.unwrap(),
+        404,
+        "unknown_service",
+    )
+    .await;
+    let unauthenticated = app
+        .client
+        .patch(app.url("/api/v1/services/claude"))
+        .json(&json!({"depends_on": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(unauthenticated, 401, "missing_token").await;
+    // Only depends_on may change.
+    assert_error(
+        patch("claude", json!({"name": "Renamed"})).await.unwrap(),
+        422,
+        "unknown_field",
+    )
+    .await;
+}
+
+/// The same through the command line, on the database file.
+#[test]
+fn the_service_command_declares_providers() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("d.db");
+    let add = [
+        "service",
+        "add",
+        "slack",
+        "--name",
+        "Slack",
+        "--depends-on",
+        "aws",
+    ];
+    crate::process::run_ok(crate::process::downwave(&db).args(add));
+    let list = crate::process::run_ok(crate::process::downwave(&db).args(["service", "list"]));
+    assert!(
+        list.contains("slack\tSlack\tlogin,website,app,api,other\taws"),
+        "{list}"
+    );
+    let set = [
+        "service",
+        "depends",
+        "slack",
+        "--on",
+        "cloudflare",
+        "--on",
+        "aws",
+    ];
+    assert!(
+        crate::process::run_ok(crate::process::downwave(&db).args(set))
+            .contains("slack depends on cloudflare,aws")
+    );
+    assert!(crate::process::run_ok(
+        crate::process::downwave(&db).args(["service", "depends", "slack"])
+    )
+    .contains("on none"));
+    for (args, says) in [
+        (
+            ["service", "depends", "slack", "--on", "slack"],
+            "cannot depend on itself",
+        ),
+        (
+            ["service", "depends", "nope", "--on", "aws"],
+            "there is no service 'nope'",
+        ),
+    ] {
+        let out = crate::process::downwave(&db).args(args).output().unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{stderr}");
+    }
+}
