@@ -183,6 +183,21 @@ CREATE TABLE detector_state (
 -- new one until `previous_secret_until` (Unix seconds). `routing_key` is the
 -- PagerDuty integration key. A subscription that answers 410 is disabled
 -- with a reason.
+-- Maintenance windows: while one is open for a service (starts_at <= t <
+-- ends_at, Unix seconds), its outages are recorded and shown as expected and
+-- page only the subscriptions that asked to hear of them (webhooks
+-- `during_maintenance`). A window is ended early by setting ends_at.
+CREATE TABLE maintenance (
+    id         INTEGER PRIMARY KEY,
+    service_id INTEGER NOT NULL REFERENCES services(id),
+    starts_at  INTEGER NOT NULL,
+    ends_at    INTEGER NOT NULL,
+    reason     TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    CHECK (ends_at > starts_at)
+) STRICT;
+CREATE INDEX maintenance_by_service ON maintenance(service_id, ends_at);
+
 CREATE TABLE webhooks (
     id                    INTEGER PRIMARY KEY,
     url                   TEXT NOT NULL,
@@ -196,7 +211,9 @@ CREATE TABLE webhooks (
     previous_secret_until INTEGER,
     routing_key           TEXT,
     disabled_reason       TEXT,
-    created_at            INTEGER NOT NULL
+    created_at            INTEGER NOT NULL,
+    -- 1: told of outages during a service's maintenance too.
+    during_maintenance    INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 
 -- The outbox: one row per message per subscription, written in the same

@@ -43,6 +43,21 @@ pub fn judge(
     Ok(gate::judge(policy, &minutes, event))
 }
 
+/// One event change to announce.
+#[derive(Debug, Clone, Copy)]
+pub struct AnnouncedChange {
+    pub event_id: i64,
+    pub kind: MessageKind,
+    /// Which wave (for `outage.wave`).
+    pub wave: usize,
+    /// The resolution of an event a replay no longer finds.
+    pub withdrawn: bool,
+    /// The minute of the change (Unix seconds): an opening or a wave in a
+    /// maintenance window of the service pages only the subscriptions that
+    /// asked to hear of outages during maintenance.
+    pub minute: i64,
+}
+
 /// Queues the announcement of an event change (in the caller's
 /// transaction). A wave is also a chance to announce the opening to
 /// subscriptions the event has just grown into. `withdrawn` marks the
@@ -52,15 +67,20 @@ pub fn judge(
 pub fn announce(
     conn: &Connection,
     alerts: &AlertSettings,
-    event_id: i64,
-    kind: MessageKind,
-    wave: usize,
-    withdrawn: bool,
+    change: AnnouncedChange,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<usize, StoreError> {
+    let AnnouncedChange {
+        event_id,
+        kind,
+        wave,
+        withdrawn,
+        minute,
+    } = change;
     let Some(record) = store::get_event(conn, event_id)? else {
         return Ok(0);
     };
+    let in_maintenance = store::maintenance_at(conn, record.service_id, minute)?.is_some();
     let view = crate::wire::EventView::load(conn, record)?;
     let mut payload = serde_json::to_value(&view).map_err(|source| StoreError::Encode {
         what: "an event",
@@ -92,6 +112,7 @@ pub fn announce(
                 kind: *k,
                 wave,
                 payload: &payload,
+                in_maintenance,
             },
             now_ms,
         )?;

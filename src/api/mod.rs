@@ -11,6 +11,7 @@ pub mod error;
 mod events;
 mod health;
 mod import;
+mod maintenance;
 mod metrics;
 mod reports;
 mod series;
@@ -130,6 +131,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/services", web::post().to(services::create))
                 .route("/services/{slug}", web::get().to(services::get))
                 .route("/services/{slug}", web::patch().to(services::update))
+                .route(
+                    "/services/{slug}/maintenance",
+                    web::get().to(maintenance::list),
+                )
+                .route(
+                    "/services/{slug}/maintenance",
+                    web::post().to(maintenance::create),
+                )
+                .route(
+                    "/services/{slug}/maintenance/{id}",
+                    web::delete().to(maintenance::end),
+                )
                 .route("/services/{slug}/series", web::get().to(series::series))
                 .route("/services/{slug}/summary", web::get().to(series::summary))
                 .route("/events", web::get().to(events::list))

@@ -32,6 +32,8 @@ pub struct CreateWebhook {
     enabled: Option<bool>,
     #[serde(default)]
     routing_key: Option<String>,
+    #[serde(default)]
+    during_maintenance: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -43,6 +45,7 @@ pub struct PatchWebhook {
     min_severity: Option<String>,
     enabled: Option<bool>,
     routing_key: Option<String>,
+    during_maintenance: Option<bool>,
 }
 
 /// A subscription as the API shows it: never its secrets.
@@ -54,6 +57,8 @@ struct WebhookView {
     services: Vec<String>,
     min_severity: Severity,
     enabled: bool,
+    /// Told of outages that open during a service's maintenance too.
+    during_maintenance: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     disabled_reason: Option<String>,
     /// Whether the previous secret still signs (a rotation is under way).
@@ -73,6 +78,7 @@ impl WebhookView {
             services: w.services.clone(),
             min_severity: w.min_severity,
             enabled: w.enabled,
+            during_maintenance: w.during_maintenance,
             disabled_reason: w.disabled_reason.clone(),
             rotating_until: w
                 .previous_secret_until
@@ -157,6 +163,7 @@ pub async fn create(
         routing_key: body.routing_key,
         disabled_reason: None,
         created_at: now,
+        during_maintenance: body.during_maintenance,
     };
     validate(&w, &state).await?;
     let created = state.write(move |c| store::insert_webhook(c, &w)).await?;
@@ -202,6 +209,9 @@ pub async fn patch(
     }
     if let Some(key) = body.routing_key {
         w.routing_key = Some(key);
+    }
+    if let Some(during) = body.during_maintenance {
+        w.during_maintenance = during;
     }
     if let Some(enabled) = body.enabled {
         w.enabled = enabled;

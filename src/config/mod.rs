@@ -21,7 +21,10 @@ pub use crate::ingest::ForwardedHeader;
 pub use crate::store::SyncMode;
 pub use declare::{DefaultText, Setting};
 use ipnet::IpNet;
-use rules::{bearer_token, false_event_budget, positive, proxy_url, share, within_a_century};
+use rules::{
+    bearer_token, false_event_budget, positive, proxy_url, share, within_a_century,
+    within_a_year_of_hours,
+};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -208,6 +211,13 @@ settings! {
     /// costs at most this many minutes of detector time per service.
     import_max_age_days: u64 = 90, check positive, check within_a_century
         => import_max_age: Duration = days;
+
+    /// Longest maintenance window, in hours.
+    maintenance_max_hours: u64 = 168, check positive, check within_a_year_of_hours;
+
+    /// Most maintenance windows of one service not yet over (open or
+    /// scheduled).
+    maintenance_max_windows: usize = 50, check positive;
 
     /// The detector's false-event budget: how many outages per 30 days a
     /// service may open on its own normal behaviour. Each service's thresholds

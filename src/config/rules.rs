@@ -30,6 +30,15 @@ pub fn within_a_century(days: &u64) -> Result<(), &'static str> {
     }
 }
 
+/// A number of hours within a year.
+pub fn within_a_year_of_hours(hours: &u64) -> Result<(), &'static str> {
+    if *hours <= 8_760 {
+        Ok(())
+    } else {
+        Err("at most 8760")
+    }
+}
+
 /// The detector's false-event budget: a finite number above 0 and at most
 /// 1000.
 pub fn false_event_budget(budget: &f64) -> Result<(), &'static str> {

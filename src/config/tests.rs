@@ -133,7 +133,7 @@ fn unknown_keys_and_zero_limits_are_refused() {
 
 /// A valid value other than the default for every setting, as it is written
 /// in a variable or after a flag.
-const SAMPLES: [(&str, &str); 46] = [
+const SAMPLES: [(&str, &str); 48] = [
     ("listen", "127.0.0.1:9"),
     ("database", "elsewhere.db"),
     ("admin_token", "s3cret"),
@@ -179,6 +179,8 @@ const SAMPLES: [(&str, &str); 46] = [
     ("webhook_max_in_flight", "16"),
     ("webhook_max_in_flight_per_subscription", "2"),
     ("import_max_age_days", "30"),
+    ("maintenance_max_hours", "12"),
+    ("maintenance_max_windows", "5"),
     ("false_events_per_30_days", "2.5"),
 ];
 

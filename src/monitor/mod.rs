@@ -23,7 +23,7 @@ mod memory;
 
 pub use board::{BoardChange, ServiceStatus, StatusBoard};
 
-use crate::alert::outbox::{announce, judge};
+use crate::alert::outbox::{announce, judge, AnnouncedChange};
 use crate::alert::AlertSettings;
 use crate::clock::Clock;
 use crate::detect::{
@@ -358,7 +358,14 @@ impl Monitor {
         let mut announced = 0;
         for &id in &ids {
             store::resolve_event(&tx, id, resolved_at)?;
-            announced += announce(&tx, &self.alerts, id, MessageKind::Resolved, 0, true, now)?;
+            let change = AnnouncedChange {
+                event_id: id,
+                kind: MessageKind::Resolved,
+                wave: 0,
+                withdrawn: true,
+                minute: resolved_at,
+            };
+            announced += announce(&tx, &self.alerts, change, now)?;
         }
         store::drop_set_aside_events(&tx, service_id)?;
         tx.commit().context("dropping events")?;
@@ -556,7 +563,14 @@ impl Monitor {
             // the same: it goes only to subscriptions told of the opening.
             let pages = !written.concentrated || c.kind == MessageKind::Resolved;
             if pages && recent(c.minute + STEP_SECS) {
-                announced += announce(&tx, &self.alerts, written.id, c.kind, c.wave, false, now)?;
+                let change = AnnouncedChange {
+                    event_id: written.id,
+                    kind: c.kind,
+                    wave: c.wave,
+                    withdrawn: false,
+                    minute: c.minute,
+                };
+                announced += announce(&tx, &self.alerts, change, now)?;
             }
         }
         let mut concentrated = HashMap::new();
@@ -566,15 +580,14 @@ impl Monitor {
             concentrated.insert(*service_id, written.concentrated);
             // The crowd has come: announced now, as it stands.
             if written.promoted && recent(until + STEP_SECS) {
-                announced += announce(
-                    &tx,
-                    &self.alerts,
-                    written.id,
-                    MessageKind::Opened,
-                    0,
-                    false,
-                    now,
-                )?;
+                let change = AnnouncedChange {
+                    event_id: written.id,
+                    kind: MessageKind::Opened,
+                    wave: 0,
+                    withdrawn: false,
+                    minute: until,
+                };
+                announced += announce(&tx, &self.alerts, change, now)?;
             }
         }
         for m in &found.memories {

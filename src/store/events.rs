@@ -538,6 +538,7 @@ mod tests {
                 kind: crate::domain::MessageKind::Opened,
                 wave: 0,
                 payload: "{}",
+                in_maintenance: false,
             };
             enqueue_announcement(&conn, &a, 0).unwrap()
         };

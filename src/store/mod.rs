@@ -6,6 +6,7 @@
 
 mod detector;
 mod events;
+mod maintenance;
 mod pool;
 mod reports;
 mod series;
@@ -21,6 +22,10 @@ pub use events::{
     network_minutes, open_event_concentrated, reset_detector, resolve_event,
     services_with_set_aside_events, set_aside_event_ids, upsert_event, EventFilter, EventNetworks,
     EventRecord, EventWrite, NetworkMinute,
+};
+pub use maintenance::{
+    end_maintenance, insert_maintenance, list_maintenance, maintenance_at, EndedMaintenance,
+    Maintenance,
 };
 pub use pool::ReadPool;
 pub use reports::{
@@ -43,7 +48,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The schema this binary writes and reads.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// How a database at version `i + 1` becomes version `i + 2`. A new
@@ -76,6 +81,19 @@ const MIGRATIONS: [&str; (SCHEMA_VERSION - 1) as usize] = [
      ALTER TABLE events ADD COLUMN concentrated INTEGER NOT NULL DEFAULT 0;",
     // 4 -> 5: the providers a service declares it depends on.
     "ALTER TABLE services ADD COLUMN depends_on TEXT NOT NULL DEFAULT '[]';",
+    // 5 -> 6: maintenance windows, and subscriptions that hear of outages
+    // during them.
+    "CREATE TABLE maintenance (
+         id         INTEGER PRIMARY KEY,
+         service_id INTEGER NOT NULL REFERENCES services(id),
+         starts_at  INTEGER NOT NULL,
+         ends_at    INTEGER NOT NULL,
+         reason     TEXT NOT NULL,
+         created_at INTEGER NOT NULL,
+         CHECK (ends_at > starts_at)
+     ) STRICT;
+     CREATE INDEX maintenance_by_service ON maintenance(service_id, ends_at);
+     ALTER TABLE webhooks ADD COLUMN during_maintenance INTEGER NOT NULL DEFAULT 0;",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -346,13 +364,17 @@ pub fn check_writable(conn: &Connection) -> Result<(), StoreError> {
 mod tests {
     use super::*;
 
-    /// What version 5 added, taken away again: a new file made to look
-    /// like one of version 4.
-    const UNDO_VERSION_5: &str = "ALTER TABLE services DROP COLUMN depends_on;";
+    /// What versions 5 and 6 added, taken away again: a new file made to
+    /// look like one of version 4.
+    const UNDO_VERSION_5: &str = "DROP TABLE maintenance; \
+         ALTER TABLE webhooks DROP COLUMN during_maintenance; \
+         ALTER TABLE services DROP COLUMN depends_on;";
 
-    /// What versions 4 and 5 added, taken away again: a new file made to
+    /// What versions 4 to 6 added, taken away again: a new file made to
     /// look like one of version 3.
-    const UNDO_VERSION_4: &str = "ALTER TABLE services DROP COLUMN depends_on; \
+    const UNDO_VERSION_4: &str = "DROP TABLE maintenance; \
+         ALTER TABLE webhooks DROP COLUMN during_maintenance; \
+         ALTER TABLE services DROP COLUMN depends_on; \
          DROP TABLE report_minute_networks; \
          ALTER TABLE reports DROP COLUMN network; ALTER TABLE reports DROP COLUMN provider; \
          ALTER TABLE events DROP COLUMN networks; \

@@ -21,6 +21,8 @@ pub struct Webhook {
     pub routing_key: Option<String>,
     pub disabled_reason: Option<String>,
     pub created_at: i64,
+    /// Told of outages that open during a service's maintenance too.
+    pub during_maintenance: bool,
 }
 
 impl Webhook {
@@ -45,7 +47,8 @@ impl Webhook {
 }
 
 const WEBHOOK_COLUMNS: &str = "id, url, format, services, min_severity, enabled, secret, \
-     previous_secret, previous_secret_until, routing_key, disabled_reason, created_at";
+     previous_secret, previous_secret_until, routing_key, disabled_reason, created_at, \
+     during_maintenance";
 
 fn webhook_from_row(r: &Row<'_>) -> rusqlite::Result<Webhook> {
     let services: String = r.get(3)?;
@@ -62,11 +65,12 @@ fn webhook_from_row(r: &Row<'_>) -> rusqlite::Result<Webhook> {
         routing_key: r.get(9)?,
         disabled_reason: r.get(10)?,
         created_at: r.get(11)?,
+        during_maintenance: r.get(12)?,
     })
 }
 
 /// Runs `sql` with `first` bound to `?1` and the subscription's stored
-/// fields to `?2` to `?11`, the order the insert and the update share.
+/// fields to `?2` to `?12`, the order the insert and the update share.
 fn execute_with_fields(
     conn: &Connection,
     sql: &str,
@@ -74,7 +78,7 @@ fn execute_with_fields(
     w: &Webhook,
 ) -> rusqlite::Result<usize> {
     let services = serde_json::to_string(&w.services).unwrap_or_else(|_| "[]".into());
-    let fields: [&dyn ToSql; 11] = [
+    let fields: [&dyn ToSql; 12] = [
         first,
         &w.url,
         &w.format.as_str(),
@@ -86,6 +90,7 @@ fn execute_with_fields(
         &w.previous_secret_until,
         &w.routing_key,
         &w.disabled_reason,
+        &w.during_maintenance,
     ];
     conn.execute(sql, &fields[..])
 }
@@ -95,8 +100,8 @@ pub fn insert_webhook(conn: &Connection, w: &Webhook) -> Result<Webhook, StoreEr
     execute_with_fields(
         conn,
         "INSERT INTO webhooks (created_at, url, format, services, min_severity, enabled, \
-         secret, previous_secret, previous_secret_until, routing_key, disabled_reason) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+         secret, previous_secret, previous_secret_until, routing_key, disabled_reason, \
+         during_maintenance) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         &w.created_at,
         w,
     )
@@ -113,7 +118,7 @@ pub fn update_webhook(conn: &Connection, w: &Webhook) -> Result<(), StoreError> 
         conn,
         "UPDATE webhooks SET url = ?2, format = ?3, services = ?4, min_severity = ?5, \
          enabled = ?6, secret = ?7, previous_secret = ?8, previous_secret_until = ?9, \
-         routing_key = ?10, disabled_reason = ?11 WHERE id = ?1",
+         routing_key = ?10, disabled_reason = ?11, during_maintenance = ?12 WHERE id = ?1",
         &w.id,
         w,
     )
@@ -238,6 +243,10 @@ pub struct Announcement<'a> {
     pub wave: usize,
     /// The event as of the change (JSON).
     pub payload: &'a str,
+    /// The service was in maintenance at the change: an opening or a wave
+    /// goes only to subscriptions that hear of outages during maintenance
+    /// (a resolution goes wherever the opening went).
+    pub in_maintenance: bool,
 }
 
 /// Queues the announcement for the subscriptions it concerns, idempotently
@@ -266,8 +275,11 @@ pub fn enqueue_announcement(
         .context("preparing an opened check")?;
     for w in list_webhooks(conn)? {
         let opened_key = format!("{}:{}:{}:0", w.id, a.event_id, MessageKind::Opened);
+        let muted = a.in_maintenance && !w.during_maintenance && a.kind != MessageKind::Resolved;
         let (key, send) = if a.kind == MessageKind::Opened {
-            (opened_key, w.wants(a.service, a.severity))
+            (opened_key, w.wants(a.service, a.severity) && !muted)
+        } else if muted {
+            continue;
         } else {
             let told: bool = was_opened
                 .query_row([&opened_key], |r| r.get(0))

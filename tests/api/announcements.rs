@@ -29,7 +29,7 @@ async fn play_march_2(app: &TestApp) {
 }
 
 /// [`play_march_2`] up to `end_minute` (minutes after midnight, from 11:00).
-async fn play_march_2_until(app: &TestApp, end_minute: i64) {
+pub(crate) async fn play_march_2_until(app: &TestApp, end_minute: i64) {
     let day = Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap();
     let first = (day + chrono::Duration::minutes(11 * 60)).timestamp();
     let end = (day + chrono::Duration::minutes(end_minute)).timestamp();

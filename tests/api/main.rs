@@ -13,6 +13,7 @@ mod health;
 mod helpers;
 mod layout;
 mod live;
+mod maintenance;
 mod networks;
 mod process;
 mod receiver;

@@ -1,0 +1,221 @@
+//! Maintenance windows: when a service's outages are expected.
+
+use super::{Context, StoreError};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+/// One window of a service, in Unix seconds: open while
+/// `starts_at <= t < ends_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Maintenance {
+    pub id: i64,
+    pub service_id: i64,
+    pub starts_at: i64,
+    pub ends_at: i64,
+    pub reason: String,
+    pub created_at: i64,
+}
+
+impl Maintenance {
+    /// Open at `t` (Unix seconds).
+    pub fn covers(&self, t: i64) -> bool {
+        self.starts_at <= t && t < self.ends_at
+    }
+}
+
+const COLUMNS: &str = "id, service_id, starts_at, ends_at, reason, created_at";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<Maintenance> {
+    Ok(Maintenance {
+        id: r.get(0)?,
+        service_id: r.get(1)?,
+        starts_at: r.get(2)?,
+        ends_at: r.get(3)?,
+        reason: r.get(4)?,
+        created_at: r.get(5)?,
+    })
+}
+
+/// Adds a window (its times already checked: `ends_at > starts_at`).
+pub fn insert_maintenance(
+    conn: &Connection,
+    service_id: i64,
+    starts_at: i64,
+    ends_at: i64,
+    reason: &str,
+    now: i64,
+) -> Result<Maintenance, StoreError> {
+    conn.execute(
+        "INSERT INTO maintenance (service_id, starts_at, ends_at, reason, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![service_id, starts_at, ends_at, reason, now],
+    )
+    .context("adding a maintenance window")?;
+    Ok(Maintenance {
+        id: conn.last_insert_rowid(),
+        service_id,
+        starts_at,
+        ends_at,
+        reason: reason.to_owned(),
+        created_at: now,
+    })
+}
+
+/// A service's windows that end after `since`, earliest first.
+pub fn list_maintenance(
+    conn: &Connection,
+    service_id: i64,
+    since: i64,
+) -> Result<Vec<Maintenance>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM maintenance WHERE service_id = ?1 AND ends_at > ?2 \
+             ORDER BY starts_at, id"
+        ))
+        .context("listing maintenance windows")?;
+    let rows = stmt
+        .query_map(params![service_id, since], from_row)
+        .context("listing maintenance windows")?;
+    rows.collect::<Result<Vec<_>, _>>()
+        .context("reading a maintenance window")
+}
+
+/// The window of a service open at `t`, if any (the one ending last when
+/// several overlap).
+pub fn maintenance_at(
+    conn: &Connection,
+    service_id: i64,
+    t: i64,
+) -> Result<Option<Maintenance>, StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM maintenance \
+         WHERE service_id = ?1 AND ends_at > ?2 AND starts_at <= ?2 \
+         ORDER BY ends_at DESC LIMIT 1"
+    ))
+    .context("reading maintenance windows")?
+    .query_row(params![service_id, t], from_row)
+    .optional()
+    .context("reading a maintenance window")
+}
+
+/// What ending a window did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndedMaintenance {
+    /// It had not begun: it is gone.
+    Cancelled,
+    /// It was open: it ends now.
+    EndedNow(Maintenance),
+    /// It had already ended: nothing changed.
+    AlreadyOver,
+    /// The service has no window with that id.
+    Unknown,
+}
+
+/// Ends a window of `service_id` at `now`: one not yet begun is deleted,
+/// an open one ends now.
+pub fn end_maintenance(
+    conn: &Connection,
+    service_id: i64,
+    id: i64,
+    now: i64,
+) -> Result<EndedMaintenance, StoreError> {
+    let found = conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM maintenance WHERE id = ?1 AND service_id = ?2"
+        ))
+        .context("reading a maintenance window")?
+        .query_row(params![id, service_id], from_row)
+        .optional()
+        .context("reading a maintenance window")?;
+    let Some(window) = found else {
+        return Ok(EndedMaintenance::Unknown);
+    };
+    if window.ends_at <= now {
+        return Ok(EndedMaintenance::AlreadyOver);
+    }
+    if window.starts_at >= now {
+        conn.execute("DELETE FROM maintenance WHERE id = ?1", [id])
+            .context("cancelling a maintenance window")?;
+        return Ok(EndedMaintenance::Cancelled);
+    }
+    conn.execute(
+        "UPDATE maintenance SET ends_at = ?2 WHERE id = ?1",
+        params![id, now],
+    )
+    .context("ending a maintenance window")?;
+    Ok(EndedMaintenance::EndedNow(Maintenance {
+        ends_at: now,
+        ..window
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{insert_service, open_writer, NewService, OpenOptions};
+
+    fn db() -> (tempfile::TempDir, Connection, i64) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_writer(&dir.path().join("m.db"), &OpenOptions::default()).unwrap();
+        let service = insert_service(
+            &conn,
+            &NewService {
+                slug: crate::domain::ServiceSlug::parse("claude").unwrap(),
+                name: "Claude".into(),
+                categories: crate::domain::CategoryList::default_list(),
+                depends_on: Default::default(),
+            },
+            0,
+        )
+        .unwrap();
+        (dir, conn, service.id)
+    }
+
+    #[test]
+    fn a_window_covers_its_start_and_not_its_end() {
+        let (_dir, conn, id) = db();
+        let w = insert_maintenance(&conn, id, 1_000, 2_000, "upgrade", 500).unwrap();
+        assert_eq!(maintenance_at(&conn, id, 999).unwrap(), None);
+        assert_eq!(maintenance_at(&conn, id, 1_000).unwrap(), Some(w.clone()));
+        assert_eq!(maintenance_at(&conn, id, 1_999).unwrap(), Some(w.clone()));
+        assert_eq!(maintenance_at(&conn, id, 2_000).unwrap(), None);
+        assert_eq!(maintenance_at(&conn, id + 1, 1_500).unwrap(), None);
+        assert_eq!(
+            list_maintenance(&conn, id, 0).unwrap(),
+            std::slice::from_ref(&w)
+        );
+        assert!(list_maintenance(&conn, id, 2_000).unwrap().is_empty());
+        assert!(w.covers(1_000) && !w.covers(2_000));
+    }
+
+    #[test]
+    fn ending_cancels_a_future_window_and_cuts_an_open_one() {
+        let (_dir, conn, id) = db();
+        let open = insert_maintenance(&conn, id, 1_000, 2_000, "", 500).unwrap();
+        let later = insert_maintenance(&conn, id, 5_000, 6_000, "", 500).unwrap();
+        let cut = end_maintenance(&conn, id, open.id, 1_500).unwrap();
+        assert_eq!(
+            cut,
+            EndedMaintenance::EndedNow(Maintenance {
+                ends_at: 1_500,
+                ..open.clone()
+            })
+        );
+        assert_eq!(maintenance_at(&conn, id, 1_600).unwrap(), None);
+        assert_eq!(
+            end_maintenance(&conn, id, open.id, 1_600).unwrap(),
+            EndedMaintenance::AlreadyOver
+        );
+        assert_eq!(
+            end_maintenance(&conn, id, later.id, 1_600).unwrap(),
+            EndedMaintenance::Cancelled
+        );
+        assert_eq!(
+            end_maintenance(&conn, id, later.id, 1_600).unwrap(),
+            EndedMaintenance::Unknown
+        );
+        assert_eq!(
+            end_maintenance(&conn, id + 1, open.id, 1_600).unwrap(),
+            EndedMaintenance::Unknown
+        );
+    }
+}
