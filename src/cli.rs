@@ -42,6 +42,12 @@ pub enum Command {
         #[command(subcommand)]
         command: ServiceCommand,
     },
+    /// Maintenance windows of a service, directly in the database (a
+    /// running server heeds them at once).
+    Maintenance {
+        #[command(subcommand)]
+        command: MaintenanceCommand,
+    },
     /// Drive a running server with HTTP load and print throughput and latency.
     Loadgen(LoadgenArgs),
     /// Run this binary as a server on loopback under mixed load, SIGKILL and
@@ -54,6 +60,39 @@ pub enum Command {
     /// (alone first, then with the crowd) and closed-loop page rounds;
     /// prints latencies, rates and ratios against the targets.
     Crowd(CrowdArgs),
+}
+
+#[derive(Subcommand)]
+pub enum MaintenanceCommand {
+    /// Add a window: from now (or --starts-at) for --minutes or until --ends-at.
+    Add {
+        /// The service.
+        slug: String,
+        /// When it begins (RFC 3339); now if not given.
+        #[arg(long)]
+        starts_at: Option<chrono::DateTime<chrono::Utc>>,
+        /// When it ends (RFC 3339); or give --minutes.
+        #[arg(long)]
+        ends_at: Option<chrono::DateTime<chrono::Utc>>,
+        /// How long it lasts; or give --ends-at.
+        #[arg(long)]
+        minutes: Option<u64>,
+        /// Why, shown on the service's page.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// List a service's windows not yet over, and those over within 7 days.
+    List {
+        /// The service.
+        slug: String,
+    },
+    /// End a window: an open one ends now, a scheduled one is cancelled.
+    End {
+        /// The service.
+        slug: String,
+        /// The window's id (from `maintenance list`).
+        id: i64,
+    },
 }
 
 #[derive(Subcommand)]

@@ -6,12 +6,15 @@
 use clap::Parser;
 use downwave::app::Application;
 use downwave::cli::{
-    detector_params, BacktestArgs, Cli, Command, CrowdArgs, LoadTarget, LoadgenArgs, Scenario,
-    ServiceCommand, SimulateArgs, SoakArgs,
+    detector_params, BacktestArgs, Cli, Command, CrowdArgs, LoadTarget, LoadgenArgs,
+    MaintenanceCommand, Scenario, ServiceCommand, SimulateArgs, SoakArgs,
 };
 use downwave::clock::SystemClock;
 use downwave::config::Settings;
-use downwave::domain::{CategoryList, ProviderList, ServiceName, ServiceSlug};
+use downwave::domain::{
+    rfc3339, CategoryList, MaintenanceWindow, ProviderList, ServiceName, ServiceSlug, WindowLimits,
+    WindowRequest,
+};
 use downwave::sim::loadgen::{self, LoadOptions, Target};
 use downwave::store;
 use std::process::ExitCode;
@@ -48,6 +51,7 @@ fn try_main(cli: Cli) -> anyhow::Result<()> {
         Command::Backtest(args) => backtest(args),
         Command::Simulate(args) => simulate(args),
         Command::Service { command } => service(cli.config.resolve()?, command),
+        Command::Maintenance { command } => maintenance(cli.config.resolve()?, command),
         Command::Loadgen(args) => load(args),
         Command::Soak(args) => soak(args),
         Command::Crowd(args) => crowd(args),
@@ -129,6 +133,84 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         );
         app.run().await
     })
+}
+
+/// How long ended windows stay in `maintenance list`.
+const LISTED_AFTER_END_SECS: i64 = 7 * 24 * 3600;
+
+fn maintenance(settings: Settings, command: MaintenanceCommand) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let conn = store::open_writer(&settings.database, &settings.open_options())?;
+    let slug = match &command {
+        MaintenanceCommand::Add { slug, .. }
+        | MaintenanceCommand::List { slug }
+        | MaintenanceCommand::End { slug, .. } => slug.clone(),
+    };
+    let service = store::list_services(&conn)?
+        .into_iter()
+        .find(|s| s.slug.as_str() == slug)
+        .with_context(|| format!("there is no service '{slug}'"))?;
+    let now = chrono::Utc::now().timestamp();
+    let line = |w: &store::Maintenance| {
+        format!(
+            "{}\t{}\t{}\t{}\t{}",
+            w.id,
+            rfc3339(w.starts_at),
+            rfc3339(w.ends_at),
+            w.state(now).as_str(),
+            w.reason
+        )
+    };
+    match command {
+        MaintenanceCommand::Add {
+            starts_at,
+            ends_at,
+            minutes,
+            reason,
+            ..
+        } => {
+            let window = MaintenanceWindow::parse(
+                &WindowRequest {
+                    starts_at: starts_at.map(|t| t.timestamp()),
+                    ends_at: ends_at.map(|t| t.timestamp()),
+                    minutes,
+                    reason: &reason,
+                },
+                now,
+                WindowLimits {
+                    max_hours: settings.maintenance_max_hours,
+                    max_reason_chars: settings.max_comment_chars,
+                },
+            )?;
+            let max = settings.maintenance_max_windows;
+            let added = store::insert_maintenance(&conn, service.id, &window, max, now)?
+                .with_context(|| {
+                    format!(
+                        "{slug} has {max} maintenance windows not yet over \
+                         (maintenance_max_windows); end one first"
+                    )
+                })?;
+            println!("added {}", line(&added));
+        }
+        MaintenanceCommand::List { .. } => {
+            for w in store::list_maintenance(&conn, service.id, now - LISTED_AFTER_END_SECS)? {
+                println!("{}", line(&w));
+            }
+        }
+        MaintenanceCommand::End { id, .. } => {
+            match store::end_maintenance(&conn, service.id, id, now)? {
+                store::EndedMaintenance::Cancelled => println!("cancelled {id}"),
+                store::EndedMaintenance::EndedNow(w) => println!("ended {}", line(&w)),
+                store::EndedMaintenance::AlreadyOver => {
+                    anyhow::bail!("maintenance window {id} is already over")
+                }
+                store::EndedMaintenance::Unknown => {
+                    anyhow::bail!("{slug} has no maintenance window {id}")
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Providers as `aws,cloudflare`, or `none`.

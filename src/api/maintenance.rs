@@ -9,15 +9,11 @@
 use super::body::read_json;
 use super::ApiError;
 use super::{Admin, AppState};
-use crate::domain::{rfc3339, Comment};
+use crate::domain::{rfc3339, MaintenanceWindow, WindowLimits, WindowRequest, WindowState};
 use crate::store::{self, EndedMaintenance, Maintenance, StoreError};
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-
-/// How far back a window may start: a window "from now" sent a little
-/// late still starts now.
-const START_SLACK_SECS: i64 = 60;
 
 /// How long ended windows stay in the list.
 const LISTED_AFTER_END_SECS: i64 = 7 * 24 * 3600;
@@ -38,27 +34,6 @@ pub struct NewWindow {
     reason: String,
 }
 
-/// Where a window stands at a moment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WindowState {
-    Scheduled,
-    InProgress,
-    Over,
-}
-
-impl WindowState {
-    pub fn of(w: &Maintenance, now: i64) -> Self {
-        if now < w.starts_at {
-            WindowState::Scheduled
-        } else if now < w.ends_at {
-            WindowState::InProgress
-        } else {
-            WindowState::Over
-        }
-    }
-}
-
 #[derive(Serialize)]
 struct WindowView<'a> {
     id: i64,
@@ -77,53 +52,9 @@ impl<'a> WindowView<'a> {
             starts_at: rfc3339(w.starts_at),
             ends_at: rfc3339(w.ends_at),
             reason: &w.reason,
-            state: WindowState::of(w, now),
+            state: w.state(now),
         }
     }
-}
-
-/// The window asked for, checked: `(starts_at, ends_at, reason)`.
-fn check(body: NewWindow, now: i64, state: &AppState) -> Result<(i64, i64, String), ApiError> {
-    let starts_at = body.starts_at.map_or(now, |t| t.timestamp());
-    if starts_at < now - START_SLACK_SECS {
-        return Err(ApiError::unprocessable(
-            "starts_in_past",
-            "a maintenance window starts now or later; leave starts_at out to start it now",
-        ));
-    }
-    let starts_at = starts_at.max(now);
-    let ends_at = match (body.ends_at, body.minutes) {
-        (Some(end), None) => end.timestamp(),
-        (None, Some(minutes)) => starts_at.saturating_add(
-            i64::try_from(minutes)
-                .unwrap_or(i64::MAX)
-                .saturating_mul(60),
-        ),
-        _ => {
-            return Err(ApiError::unprocessable(
-                "invalid_window",
-                "give the window's end as ends_at or its length as minutes, one of the two",
-            ))
-        }
-    };
-    if ends_at <= starts_at {
-        return Err(ApiError::unprocessable(
-            "invalid_window",
-            "a maintenance window ends after it starts",
-        ));
-    }
-    let max_hours = state.settings.maintenance_max_hours;
-    if ends_at - starts_at > i64::try_from(max_hours).unwrap_or(i64::MAX / 3600) * 3600 {
-        return Err(ApiError::unprocessable(
-            "maintenance_too_long",
-            format!("a maintenance window lasts at most {max_hours} hours (maintenance_max_hours)"),
-        ));
-    }
-    let reason = Comment::parse(&body.reason, state.settings.max_comment_chars)
-        .map_err(|e| ApiError::unprocessable("invalid_reason", e.message))?
-        .map(|c| c.as_str().to_owned())
-        .unwrap_or_default();
-    Ok((starts_at, ends_at, reason))
 }
 
 pub async fn create(
@@ -136,16 +67,23 @@ pub async fn create(
     let service = state.service(&path).await?;
     let body: NewWindow = read_json(&req, payload, state.settings.max_body_bytes).await?;
     let now = state.clock.now().timestamp();
-    let (starts_at, ends_at, reason) = check(body, now, &state)?;
+    let window = MaintenanceWindow::parse(
+        &WindowRequest {
+            starts_at: body.starts_at.map(|t| t.timestamp()),
+            ends_at: body.ends_at.map(|t| t.timestamp()),
+            minutes: body.minutes,
+            reason: &body.reason,
+        },
+        now,
+        WindowLimits {
+            max_hours: state.settings.maintenance_max_hours,
+            max_reason_chars: state.settings.max_comment_chars,
+        },
+    )?;
     let max_windows = state.settings.maintenance_max_windows;
     let id = service.id;
     let created = state
-        .write(move |conn| {
-            if store::list_maintenance(conn, id, now)?.len() >= max_windows {
-                return Ok(None);
-            }
-            store::insert_maintenance(conn, id, starts_at, ends_at, &reason, now).map(Some)
-        })
+        .write(move |conn| store::insert_maintenance(conn, id, &window, max_windows, now))
         .await?
         .ok_or_else(|| {
             ApiError::unprocessable(

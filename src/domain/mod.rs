@@ -14,6 +14,7 @@ mod platform;
 mod providers;
 mod region;
 mod slug;
+mod window;
 
 pub use crate::detect::vocabulary::UnknownWord;
 pub use category::{Category, CategoryList};
@@ -27,6 +28,7 @@ pub use platform::{Platform, ServiceName};
 pub use providers::ProviderList;
 pub use region::Region;
 pub use slug::ServiceSlug;
+pub use window::{MaintenanceWindow, WindowLimits, WindowRequest, WindowState};
 
 /// Why a value sent by a client was refused. The `code` is stable and part of
 /// the API; the message is a sentence for people.

@@ -1,6 +1,7 @@
 //! Maintenance windows: when a service's outages are expected.
 
 use super::{Context, StoreError};
+use crate::domain::{MaintenanceWindow, WindowState};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 /// One window of a service, in Unix seconds: open while
@@ -18,7 +19,12 @@ pub struct Maintenance {
 impl Maintenance {
     /// Open at `t` (Unix seconds).
     pub fn covers(&self, t: i64) -> bool {
-        self.starts_at <= t && t < self.ends_at
+        self.state(t) == WindowState::InProgress
+    }
+
+    /// Where it stands at `now`.
+    pub fn state(&self, now: i64) -> WindowState {
+        WindowState::at(self.starts_at, self.ends_at, now)
     }
 }
 
@@ -35,29 +41,44 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Maintenance> {
     })
 }
 
-/// Adds a window (its times already checked: `ends_at > starts_at`).
+/// Adds a window unless the service already has `max_windows` not yet
+/// over at `now` (then `None`). Run it in a write transaction, so that two
+/// additions cannot both pass the count.
 pub fn insert_maintenance(
     conn: &Connection,
     service_id: i64,
-    starts_at: i64,
-    ends_at: i64,
-    reason: &str,
+    window: &MaintenanceWindow,
+    max_windows: usize,
     now: i64,
-) -> Result<Maintenance, StoreError> {
+) -> Result<Option<Maintenance>, StoreError> {
+    let open: i64 = conn
+        .prepare_cached("SELECT count(*) FROM maintenance WHERE service_id = ?1 AND ends_at > ?2")
+        .context("counting maintenance windows")?
+        .query_row(params![service_id, now], |r| r.get(0))
+        .context("counting maintenance windows")?;
+    if usize::try_from(open).unwrap_or(usize::MAX) >= max_windows {
+        return Ok(None);
+    }
     conn.execute(
         "INSERT INTO maintenance (service_id, starts_at, ends_at, reason, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![service_id, starts_at, ends_at, reason, now],
+        params![
+            service_id,
+            window.starts_at,
+            window.ends_at,
+            window.reason,
+            now
+        ],
     )
     .context("adding a maintenance window")?;
-    Ok(Maintenance {
+    Ok(Some(Maintenance {
         id: conn.last_insert_rowid(),
         service_id,
-        starts_at,
-        ends_at,
-        reason: reason.to_owned(),
+        starts_at: window.starts_at,
+        ends_at: window.ends_at,
+        reason: window.reason.clone(),
         created_at: now,
-    })
+    }))
 }
 
 /// A service's windows that end after `since`, earliest first.
@@ -170,10 +191,50 @@ mod tests {
         (dir, conn, service.id)
     }
 
+    fn add(conn: &Connection, id: i64, starts_at: i64, ends_at: i64) -> Maintenance {
+        let window = MaintenanceWindow {
+            starts_at,
+            ends_at,
+            reason: "upgrade".into(),
+        };
+        insert_maintenance(conn, id, &window, 10, 500)
+            .unwrap()
+            .unwrap()
+    }
+
+    #[test]
+    fn no_more_windows_than_the_bound_are_open_at_once() {
+        let (_dir, conn, id) = db();
+        let window = MaintenanceWindow {
+            starts_at: 1_000,
+            ends_at: 2_000,
+            reason: String::new(),
+        };
+        assert!(insert_maintenance(&conn, id, &window, 2, 500)
+            .unwrap()
+            .is_some());
+        assert!(insert_maintenance(&conn, id, &window, 2, 500)
+            .unwrap()
+            .is_some());
+        assert_eq!(
+            insert_maintenance(&conn, id, &window, 2, 500).unwrap(),
+            None
+        );
+        // Once they are over, there is room again.
+        let later = MaintenanceWindow {
+            starts_at: 3_000,
+            ends_at: 4_000,
+            reason: String::new(),
+        };
+        assert!(insert_maintenance(&conn, id, &later, 2, 2_000)
+            .unwrap()
+            .is_some());
+    }
+
     #[test]
     fn a_window_covers_its_start_and_not_its_end() {
         let (_dir, conn, id) = db();
-        let w = insert_maintenance(&conn, id, 1_000, 2_000, "upgrade", 500).unwrap();
+        let w = add(&conn, id, 1_000, 2_000);
         assert_eq!(maintenance_at(&conn, id, 999).unwrap(), None);
         assert_eq!(maintenance_at(&conn, id, 1_000).unwrap(), Some(w.clone()));
         assert_eq!(maintenance_at(&conn, id, 1_999).unwrap(), Some(w.clone()));
@@ -190,8 +251,8 @@ mod tests {
     #[test]
     fn ending_cancels_a_future_window_and_cuts_an_open_one() {
         let (_dir, conn, id) = db();
-        let open = insert_maintenance(&conn, id, 1_000, 2_000, "", 500).unwrap();
-        let later = insert_maintenance(&conn, id, 5_000, 6_000, "", 500).unwrap();
+        let open = add(&conn, id, 1_000, 2_000);
+        let later = add(&conn, id, 5_000, 6_000);
         let cut = end_maintenance(&conn, id, open.id, 1_500).unwrap();
         assert_eq!(
             cut,

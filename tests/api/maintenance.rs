@@ -254,3 +254,63 @@ async fn a_window_that_ends_mid_outage_lets_the_next_wave_page() {
     );
     let _ = app;
 }
+
+/// The same through the command line, on the database file.
+#[test]
+fn the_maintenance_command_adds_lists_and_ends_windows() {
+    use crate::process::{downwave, run_ok};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("d.db");
+    run_ok(downwave(&db).args(["service", "add", "claude", "--name", "Claude"]));
+    let added = run_ok(downwave(&db).args([
+        "maintenance",
+        "add",
+        "claude",
+        "--minutes",
+        "90",
+        "--reason",
+        "database upgrade",
+    ]));
+    assert!(
+        added.starts_with("added 1\t") && added.contains("\tin_progress\tdatabase upgrade"),
+        "{added}"
+    );
+    let later = run_ok(downwave(&db).args([
+        "maintenance",
+        "add",
+        "claude",
+        "--starts-at",
+        "2099-01-01T02:00:00Z",
+        "--ends-at",
+        "2099-01-01T04:00:00Z",
+    ]));
+    assert!(
+        later.contains("2\t2099-01-01T02:00:00Z\t2099-01-01T04:00:00Z\tscheduled"),
+        "{later}"
+    );
+    let list = run_ok(downwave(&db).args(["maintenance", "list", "claude"]));
+    assert_eq!(list.lines().count(), 2, "{list}");
+    // Ended within the second it began, a window is cancelled instead.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert!(run_ok(downwave(&db).args(["maintenance", "end", "claude", "1"])).contains("\tover\t"));
+    assert!(
+        run_ok(downwave(&db).args(["maintenance", "end", "claude", "2"])).contains("cancelled 2")
+    );
+    for (args, says) in [
+        (vec!["maintenance", "end", "claude", "1"], "already over"),
+        (
+            vec!["maintenance", "end", "claude", "2"],
+            "no maintenance window 2",
+        ),
+        (vec!["maintenance", "add", "claude"], "one of the two"),
+        (
+            vec!["maintenance", "list", "nope"],
+            "there is no service 'nope'",
+        ),
+    ] {
+        let out = downwave(&db).args(&args).output().unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}
