@@ -94,6 +94,7 @@ pub async fn create(
                 ),
             )
         })?;
+    state.monitor.board.touch();
     Ok(HttpResponse::Created().json(WindowView::of(&created, service.slug.as_str(), now)))
 }
 
@@ -130,6 +131,12 @@ pub async fn end(
             store::end_maintenance(conn, id, window_id, now)
         })
         .await?;
+    if matches!(
+        ended,
+        EndedMaintenance::Cancelled | EndedMaintenance::EndedNow(_)
+    ) {
+        state.monitor.board.touch();
+    }
     match ended {
         EndedMaintenance::Cancelled => Ok(HttpResponse::NoContent().finish()),
         EndedMaintenance::EndedNow(w) => {

@@ -119,6 +119,7 @@ pub async fn update(
         })
         .await?;
     state.catalog.replace(all);
+    state.monitor.board.touch();
     let updated = state.service(&path).await?;
     Ok(HttpResponse::Ok().json(ServiceView::new(&updated, &state)))
 }

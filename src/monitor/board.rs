@@ -98,6 +98,16 @@ impl StatusBoard {
         self.dirty.store(true, Ordering::Release);
     }
 
+    /// Something the pages show changed outside the detector (a maintenance
+    /// window, a service's providers): the generation moves at the next
+    /// [`publish`], within the monitor's tick, so that pages and live
+    /// viewers see it.
+    ///
+    /// [`publish`]: StatusBoard::publish
+    pub fn touch(&self) {
+        self.dirty.store(true, Ordering::Release);
+    }
+
     /// Moves the generation once for everything the monitor did in one
     /// tick: when it set statuses, or when `closed` is a minute it has not
     /// published yet (pages show the time, so they change each minute even

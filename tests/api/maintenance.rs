@@ -19,6 +19,19 @@ fn march_2(h: u32, m: u32) -> String {
         .to_rfc3339()
 }
 
+/// The page at `path` once it says `text` (pages follow a change within the
+/// monitor's tick); fails after 5 s.
+async fn page_saying(app: &TestApp, path: &str, text: &str) -> String {
+    for _ in 0..100 {
+        let body = app.get(path).await.text().await.unwrap();
+        if body.contains(text) {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{path} never said {text:?}");
+}
+
 #[tokio::test]
 async fn windows_are_made_listed_ended_and_cancelled() {
     let app = spawn_app_with(|s| s.maintenance_max_windows = 2).await;
@@ -26,6 +39,9 @@ async fn windows_are_made_listed_ended_and_cancelled() {
         .set(Utc.with_ymd_and_hms(2026, 3, 2, 10, 0, 0).unwrap());
     let post = |body: Value| app.admin(Method::POST, WINDOWS, Some(body));
 
+    // The page as it was before any window (rendered and kept).
+    let before = app.get("/s/claude").await.text().await.unwrap();
+    assert!(!before.contains("class=\"notice\""));
     // Started now, for an hour.
     let (status, now) = post(json!({"minutes": 60, "reason": "database upgrade"})).await;
     assert_eq!(status, 201, "{now}");
@@ -33,6 +49,9 @@ async fn windows_are_made_listed_ended_and_cancelled() {
     assert_eq!(now["ends_at"], "2026-03-02T11:00:00Z");
     assert_eq!(now["state"], "in_progress");
     assert_eq!(now["reason"], "database upgrade");
+    // The service page says so (a new version of it, not the cached one).
+    let page = page_saying(&app, "/s/claude", "<strong>Maintenance</strong> until").await;
+    assert!(page.contains("database upgrade"));
     // Scheduled ahead.
     let (status, later) =
         post(json!({"starts_at": march_2(20, 0), "ends_at": march_2(22, 0)})).await;
@@ -68,8 +87,28 @@ async fn windows_are_made_listed_ended_and_cancelled() {
         (status, body["error"]["code"].as_str()),
         (409, Some("maintenance_over"))
     );
+    // With the open one over, the page tells of the one scheduled.
+    page_saying(
+        &app,
+        "/s/claude",
+        "<strong>Maintenance scheduled</strong> from",
+    )
+    .await;
     let (status, _) = app.admin(Method::DELETE, &path(&later), None).await;
     assert_eq!(status, 204);
+    // And with none left, of none (the notice goes at the next version).
+    for _ in 0..100 {
+        let page = app.get("/s/claude").await.text().await.unwrap();
+        if !page.contains("class=\"notice\"") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let page = app.get("/s/claude").await.text().await.unwrap();
+    assert!(
+        !page.contains("class=\"notice\""),
+        "no window left to tell of"
+    );
     let (status, body) = app.admin(Method::DELETE, &path(&later), None).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
@@ -206,6 +245,10 @@ async fn an_outage_in_a_window_pages_only_who_asked() {
     let events = app.events("?service=claude").await;
     assert_eq!(events.len(), 1, "the outage is recorded");
     assert_eq!(events[0]["waves"].as_array().unwrap().len(), 3);
+    // The page shows the window open, and the outage as one in maintenance.
+    let page = page_saying(&app, "/s/claude", "planned failover").await;
+    assert!(page.contains("<strong>Maintenance</strong> until"));
+    assert!(page.contains("pill-maintenance\">maintenance</span>"));
 }
 
 /// A window that ends at 12:50, in the dip after the first wave: the next

@@ -29,6 +29,8 @@ pub(super) struct EventRow {
     pub(super) waves: usize,
     pub(super) networks: String,
     pub(super) concentrated: bool,
+    /// It began in a maintenance window of its service.
+    pub(super) maintenance: bool,
 }
 
 impl EventRow {
@@ -44,6 +46,7 @@ impl EventRow {
             waves: e.waves.len(),
             networks: networks_text(e),
             concentrated: e.concentrated,
+            maintenance: false,
         }
     }
 }

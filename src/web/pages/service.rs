@@ -35,6 +35,23 @@ struct RangeLink {
     current: bool,
 }
 
+/// A maintenance window as the page tells it.
+struct WindowNotice {
+    start: TimeView,
+    end: TimeView,
+    reason: String,
+}
+
+impl WindowNotice {
+    fn new(w: &store::Maintenance, viewer: &Viewer) -> Self {
+        WindowNotice {
+            start: viewer.time(w.starts_at),
+            end: viewer.time(w.ends_at),
+            reason: w.reason.clone(),
+        }
+    }
+}
+
 struct CommentRow {
     at: TimeView,
     category: String,
@@ -52,6 +69,9 @@ struct ServicePage {
     status_label: &'static str,
     /// Its open event came from too few networks to be called an outage.
     concentrated: bool,
+    /// The maintenance window open now, or else the next one scheduled.
+    maintenance_now: Option<WindowNotice>,
+    maintenance_next: Option<WindowNotice>,
     range: &'static str,
     range_label: &'static str,
     ranges: Vec<RangeLink>,
@@ -75,6 +95,9 @@ struct ServiceData {
     recent: Vec<EventRecord>,
     summary: store::Summary,
     comments: Vec<Comment>,
+    /// Its maintenance windows that end after the chart's start or the
+    /// oldest recent event's, earliest first.
+    maintenance: Vec<store::Maintenance>,
 }
 
 impl ServiceData {
@@ -87,17 +110,20 @@ impl ServiceData {
         now: Minute,
         comments_since_ms: Option<i64>,
     ) -> Result<Self, store::StoreError> {
+        let recent = store::list_events(
+            conn,
+            &EventFilter {
+                service_id: Some(id),
+                status: None,
+                since: None,
+                limit: RECENT_EVENTS,
+            },
+        )?;
+        let windows_since = recent.iter().map(|e| e.started_at).fold(from, i64::min);
         Ok(ServiceData {
             chart: ChartData::read(conn, id, from, to)?,
-            recent: store::list_events(
-                conn,
-                &EventFilter {
-                    service_id: Some(id),
-                    status: None,
-                    since: None,
-                    limit: RECENT_EVENTS,
-                },
-            )?,
+            maintenance: store::list_maintenance(conn, id, windows_since)?,
+            recent,
             summary: store::summary(conn, id, now)?,
             comments: match comments_since_ms {
                 Some(since) => store::recent_comments(conn, id, since, RECENT_COMMENTS)?,
@@ -205,6 +231,17 @@ pub async fn service(
                 status,
                 status_label: status.label(),
                 concentrated: concentrated_now(&state, &service),
+                maintenance_now: data
+                    .maintenance
+                    .iter()
+                    .filter(|w| w.covers(now.timestamp()))
+                    .max_by_key(|w| w.ends_at)
+                    .map(|w| WindowNotice::new(w, &viewer)),
+                maintenance_next: data
+                    .maintenance
+                    .iter()
+                    .find(|w| w.starts_at > now.timestamp())
+                    .map(|w| WindowNotice::new(w, &viewer)),
                 range: range.key(),
                 range_label: range.label(),
                 ranges: Range::ALL
@@ -225,7 +262,11 @@ pub async fn service(
                 events: data
                     .recent
                     .iter()
-                    .map(|e| EventRow::new(e, &viewer, to))
+                    .map(|e| {
+                        let mut row = EventRow::new(e, &viewer, to);
+                        row.maintenance = data.maintenance.iter().any(|w| w.covers(e.started_at));
+                        row
+                    })
                     .collect(),
                 comments: data
                     .comments
