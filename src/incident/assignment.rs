@@ -4,8 +4,9 @@
 //! so that every change can be recorded and announced.
 //!
 //! The assignment remembers each outage's last facts: an outage that resolved
-//! long ago stays while it belongs to an open incident, so an incident whose
-//! cause recovered first keeps its cause until its last dependent recovers.
+//! long ago stays while its incident is open or recently resolved, so an
+//! incident whose cause recovered first keeps its cause until its last
+//! dependent recovers, and an ended incident ages out whole.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -186,8 +187,8 @@ pub fn reassess(
 }
 
 /// The outages the pass reads: those given, open or resolved within
-/// `retain_minutes`, and the remembered ones that belong to an open incident
-/// (whether given or not).
+/// `retain_minutes`, and the remembered ones that belong to an incident that
+/// is open or resolved within `retain_minutes` (whether given or not).
 fn retained_facts(
     previous: &Assignment,
     facts: &Facts,
@@ -195,8 +196,12 @@ fn retained_facts(
     now: i64,
 ) -> Facts {
     let horizon = now.saturating_sub(settings.retain_secs());
+    // An incident's outages stay together until its last one ages out, so
+    // an ended incident is not taken apart (and re-attributed) piece by piece.
     let held: BTreeSet<OutageId> = previous
-        .open_incidents()
+        .incidents
+        .iter()
+        .filter(|i| i.resolved_at.is_none_or(|r| r >= horizon))
         .flat_map(|i| i.members.iter().copied())
         .collect();
     let mut outages: Vec<OutageFact> = facts

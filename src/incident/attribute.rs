@@ -85,6 +85,11 @@ pub struct Grouping {
     pub attributions: BTreeMap<OutageId, Attribution>,
 }
 
+/// The most a declared dependency with the right timing says.
+const DECLARED: f64 = 0.95;
+/// The most timing and size alone say: less than a declaration.
+const TIMING_ONLY: f64 = 0.9;
+
 /// Groups and attributes every outage of `facts`.
 pub fn attribute(facts: &Facts, settings: &IncidentSettings) -> Grouping {
     Pass::new(facts, settings).run()
@@ -336,7 +341,7 @@ impl<'a> Pass<'a> {
             return Attribution {
                 kind: AttributionKind::Upstream,
                 cause: self.outs[p].id,
-                confidence: clamp01(0.95 * self.timing(i, p)),
+                confidence: clamp01(DECLARED * self.timing(i, p)),
                 evidence: format!("{}; declared dependency", self.began_phrase(i, p)),
             };
         }
@@ -352,7 +357,7 @@ impl<'a> Pass<'a> {
             return Attribution {
                 kind: AttributionKind::Spillover,
                 cause: e.id,
-                confidence: clamp01(self.timing(i, top) * crowd * (0.5 + 0.5 * margin)),
+                confidence: clamp01(TIMING_ONLY * self.timing(i, top) * crowd * (0.5 + 0.5 * margin)),
                 evidence: format!(
                     "{}; rose to {:.0}% of its peak ({:.1}x its own normal); no declared dependency",
                     self.began_phrase(i, top),
@@ -365,7 +370,9 @@ impl<'a> Pass<'a> {
         Attribution {
             kind: AttributionKind::Epicentre,
             cause: e.id,
-            confidence: clamp01(self.timing(i, top) * crowd * (0.5 + 0.5 * dominance)),
+            confidence: clamp01(
+                TIMING_ONLY * self.timing(i, top) * crowd * (0.5 + 0.5 * dominance),
+            ),
             evidence: format!(
                 "{}; rose {:.0}x its normal against {:.0}x for {}; no declared dependency; \
                  one of {followers} outages that followed it",
@@ -394,7 +401,7 @@ impl<'a> Pass<'a> {
             self.rise[i]
         );
         if declared > 0 {
-            confidence = confidence.max(0.95);
+            confidence = confidence.max(DECLARED);
             evidence.push_str(&format!(
                 "; {declared} of them declared {} as a provider",
                 self.name(i)
