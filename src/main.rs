@@ -409,18 +409,32 @@ fn check_aws_outage(params: &downwave::detect::DetectorParams, seeds: u64) -> an
     use downwave::incident::IncidentSettings;
     use downwave::sim::incident_acceptance::aws_outcome_with;
     println!(
-        "seed  incidents  cause  dependents_in/opened  declared_upstream  undeclared_to_provider  \
-         spillover/bystanders  solo  opened_after_s  reattributed  ok"
+        "seed  incidents  cause  dependents  upstream  undeclared_to_aws  spillover  \
+         bystander_share  solo               opened_after_s  reattributed  settled_min  ok"
     );
     let (mut failures, mut und, mut und_opened) = (0, 0, 0);
+    let mut confidence = [(0.0, 0usize); 3];
     for seed in 0..seeds {
         let o = aws_outcome_with(params, &IncidentSettings::default(), seed)?;
         let ok = o.misses().is_empty();
         failures += usize::from(!ok);
         und += o.undeclared_attributed;
         und_opened += o.undeclared_opened;
+        for (sum, (mean, n)) in confidence.iter_mut().zip([
+            (o.upstream_confidence, o.declared_upstream),
+            (o.undeclared_confidence, o.undeclared_attributed),
+            (o.spillover_confidence, o.bystanders_spillover),
+        ]) {
+            sum.0 += mean * n as f64;
+            sum.1 += n;
+        }
+        let solo = match (o.solo_offset_minutes, o.solo_kind) {
+            (Some(m), Some(k)) if !o.solo_ever_attributed_to_provider => format!("{m:+} min {k}"),
+            (_, _) if o.solo_ever_attributed_to_provider => "to AWS".to_string(),
+            _ => "-".to_string(),
+        };
         println!(
-            "{:>4}  {:>9}  {:>5}  {:>20}  {:>17}  {:>22}  {:>20}  {:>4}  {:>14}  {:>12}  {}",
+            "{:>4}  {:>9}  {:>5}  {:>10}  {:>8}  {:>17}  {:>9}  {:>15}  {:<17}  {:>14}  {:>12}  {:>11}  {}",
             seed,
             o.incidents,
             if o.cause_is_provider { "aws" } else { "OTHER" },
@@ -428,14 +442,14 @@ fn check_aws_outage(params: &downwave::detect::DetectorParams, seeds: u64) -> an
             format!("{}/{}", o.declared_upstream, o.declared_opened),
             format!("{}/{}", o.undeclared_attributed, o.undeclared_opened),
             format!("{}/{}", o.bystanders_spillover, o.bystanders_opened),
-            if o.solo_ever_attributed_to_provider {
-                "AWS"
-            } else {
-                o.solo_kind.map_or("-", |k| k.as_str())
-            },
+            o.bystander_max_share
+                .map_or("-".to_string(), |s| format!("{:.1}%", 100.0 * s)),
+            solo,
             o.opened_after_secs
                 .map_or("-".to_string(), |s| s.to_string()),
             o.reattributions,
+            o.settled_after_minutes
+                .map_or("-".to_string(), |m| m.to_string()),
             if ok {
                 "yes".to_string()
             } else {
@@ -443,9 +457,15 @@ fn check_aws_outage(params: &downwave::detect::DetectorParams, seeds: u64) -> an
             }
         );
     }
+    let mean = |(sum, n): (f64, usize)| sum / n.max(1) as f64;
     println!(
-        "{} of {seeds} seeds meet every criterion; undeclared dependents attributed to the provider: {und}/{und_opened}",
-        seeds as usize - failures
+        "{} of {seeds} seeds meet every criterion; undeclared dependents attributed to the \
+         provider: {und}/{und_opened}; mean confidence: upstream {:.2}, undeclared {:.2}, \
+         spillover {:.2}",
+        seeds as usize - failures,
+        mean(confidence[0]),
+        mean(confidence[1]),
+        mean(confidence[2])
     );
     anyhow::ensure!(failures == 0, "{failures} seeds failed");
     Ok(())

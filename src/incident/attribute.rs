@@ -111,8 +111,10 @@ struct Pass<'a> {
 impl<'a> Pass<'a> {
     fn new(facts: &'a Facts, s: &'a IncidentSettings) -> Self {
         let mut outs: Vec<&OutageFact> = facts.outages.iter().collect();
-        outs.sort_by_key(|o| (o.began_at, o.id));
+        // One fact per outage (the first given), then in the order they began.
+        outs.sort_by_key(|o| o.id);
         outs.dedup_by_key(|o| o.id);
+        outs.sort_by_key(|o| (o.began_at, o.id));
         let rise = outs.iter().map(|o| o.rise(s.rise_floor)).collect();
         let n = outs.len();
         Self {

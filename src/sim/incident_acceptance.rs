@@ -5,7 +5,7 @@
 //! declared dependencies. What came out is held against the acceptance
 //! criteria of the incident issue.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::aws_outage::{aws_outage, AwsOutage, Role, AWS_OUTAGE};
 use crate::detect::{DetectorParams, Event, EventChange, SeriesDetector, Tuning, TuningError};
@@ -53,6 +53,20 @@ pub struct AwsOutcome {
     pub opened_after_secs: Option<i64>,
     /// Attributions that changed kind or cause after the first.
     pub reattributions: usize,
+    /// Minutes from the provider's first abnormal minute to the end of the
+    /// minute of the last such change.
+    pub settled_after_minutes: Option<i64>,
+    /// Mean confidence of the declared dependents' upstream attributions,
+    /// of the undeclared ones attributed to the provider, of spillover.
+    pub upstream_confidence: f64,
+    pub undeclared_confidence: f64,
+    pub spillover_confidence: f64,
+    /// The largest excess of a bystander that opened, as a share of the
+    /// provider's excess (against `spillover_share`).
+    pub bystander_max_share: Option<f64>,
+    /// Minutes from the provider's outage to `solo`'s, as the detector
+    /// placed their first abnormal minutes.
+    pub solo_offset_minutes: Option<i64>,
 }
 
 impl AwsOutcome {
@@ -130,7 +144,9 @@ struct Run {
     /// Every outage the detectors opened, by service, in order.
     outages: BTreeMap<ServiceId, Vec<OutageId>>,
     /// Outages that were at some minute attributed to the provider's service.
-    ever_to_provider: Vec<OutageId>,
+    ever_to_provider: BTreeSet<OutageId>,
+    /// The `now` of the last pass that changed an attribution's kind or cause.
+    last_reattribution: Option<i64>,
     reattributions: usize,
 }
 
@@ -157,7 +173,8 @@ impl Run {
             incidents: BTreeMap::new(),
             placements: BTreeMap::new(),
             outages: BTreeMap::new(),
-            ever_to_provider: Vec::new(),
+            ever_to_provider: BTreeSet::new(),
+            last_reattribution: None,
             reattributions: 0,
         };
         let minutes = scenario.provider().series.minute_starts.len();
@@ -193,12 +210,18 @@ impl Run {
             facts.outages = current_outages(scenario, &detectors, &mut resolved, settings, now);
             let (next, changes) = reassess(&assignment, &facts, settings, now);
             assignment = next;
-            run.record(&assignment, &changes, provider);
+            run.record(&assignment, &changes, provider, now);
         }
         Ok(run)
     }
 
-    fn record(&mut self, assignment: &Assignment, changes: &[Change], provider: ServiceId) {
+    fn record(
+        &mut self,
+        assignment: &Assignment,
+        changes: &[Change],
+        provider: ServiceId,
+        now: i64,
+    ) {
         for incident in &assignment.incidents {
             let larger = self
                 .incidents
@@ -210,14 +233,18 @@ impl Run {
         }
         for (id, placement) in &assignment.outages {
             if placement.attribution.cause.service == provider && id.service != provider {
-                self.ever_to_provider.push(*id);
+                self.ever_to_provider.insert(*id);
             }
             self.placements.insert(*id, placement.clone());
         }
-        self.reattributions += changes
+        let changed = changes
             .iter()
             .filter(|c| matches!(c, Change::Attributed { from: Some(_), .. }))
             .count();
+        self.reattributions += changed;
+        if changed > 0 {
+            self.last_reattribution = Some(now);
+        }
     }
 
     /// The service's first outage that began in the scenario's hour.
@@ -268,7 +295,19 @@ impl Run {
             opened_after_secs: incident
                 .map(|i| i.opened_at - provider.series.truth.first_abnormal_minute),
             reattributions: self.reattributions,
+            settled_after_minutes: self
+                .last_reattribution
+                .map(|t| (t - provider.series.truth.first_abnormal_minute).div_euclid(60)),
+            upstream_confidence: 0.0,
+            undeclared_confidence: 0.0,
+            spillover_confidence: 0.0,
+            bystander_max_share: None,
+            solo_offset_minutes: None,
         };
+        let provider_fact = provider_outage
+            .and_then(|p| self.placements.get(&p))
+            .map(|p| &p.fact);
+        let mut confidences: [Vec<f64>; 3] = Default::default();
         for s in &scenario.services {
             let Some(id) = self.first_in_hour(ServiceId(s.id)) else {
                 continue;
@@ -285,20 +324,39 @@ impl Run {
                         usize::from(incident.is_some_and(|i| i.members.contains(&id)));
                     if declared {
                         o.declared_opened += 1;
-                        o.declared_upstream +=
-                            usize::from(to_provider && a.kind == AttributionKind::Upstream);
+                        let upstream = to_provider && a.kind == AttributionKind::Upstream;
+                        o.declared_upstream += usize::from(upstream);
+                        if upstream {
+                            confidences[0].push(a.confidence);
+                        }
                     } else {
                         o.undeclared_opened += 1;
                         o.undeclared_attributed += usize::from(to_provider);
+                        if to_provider {
+                            confidences[1].push(a.confidence);
+                        }
                     }
                 }
                 Role::Bystander => {
                     o.bystanders_opened += 1;
                     o.bystanders_spillover += usize::from(a.kind == AttributionKind::Spillover);
+                    if a.kind == AttributionKind::Spillover {
+                        confidences[2].push(a.confidence);
+                    }
+                    let share = provider_fact
+                        .zip(self.placements.get(&id))
+                        .map(|(p, b)| b.fact.excess() / p.excess().max(f64::MIN_POSITIVE));
+                    o.bystander_max_share = match (o.bystander_max_share, share) {
+                        (Some(a), Some(b)) => Some(a.max(b)),
+                        (a, b) => a.or(b),
+                    };
                 }
                 Role::Independent => {
                     o.solo_opened = true;
                     o.solo_kind = Some(a.kind);
+                    o.solo_offset_minutes = provider_fact
+                        .zip(self.placements.get(&id))
+                        .map(|(p, solo)| (solo.fact.began_at - p.began_at).div_euclid(60));
                     o.solo_ever_attributed_to_provider = self
                         .outages
                         .get(&ServiceId(s.id))
@@ -306,6 +364,10 @@ impl Run {
                 }
             }
         }
+        let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len().max(1) as f64;
+        o.upstream_confidence = mean(&confidences[0]);
+        o.undeclared_confidence = mean(&confidences[1]);
+        o.spillover_confidence = mean(&confidences[2]);
         o
     }
 }
@@ -390,6 +452,12 @@ mod tests {
             solo_kind: Some(AttributionKind::Independent),
             opened_after_secs: Some(180),
             reattributions: 0,
+            settled_after_minutes: None,
+            upstream_confidence: 0.95,
+            undeclared_confidence: 0.85,
+            spillover_confidence: 0.6,
+            bystander_max_share: Some(0.08),
+            solo_offset_minutes: Some(-30),
         };
         assert!(met.misses().is_empty());
         let missed = AwsOutcome {
