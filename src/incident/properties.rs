@@ -83,4 +83,38 @@ proptest! {
         let ids = |a: &Assignment| a.incidents.iter().map(|i| (i.id, i.cause)).collect::<Vec<_>>();
         prop_assert_eq!(ids(&first), ids(&second));
     }
+
+    #[test]
+    fn minute_by_minute_the_assignment_stays_consistent(f in cases()) {
+        // The outages appear as they begin; every pass's placements agree
+        // with its incidents, and an id that left never comes back.
+        let s = IncidentSettings::default();
+        let start = f.outages.iter().map(|o| o.began_at).min().unwrap_or(0);
+        let mut a = Assignment::default();
+        let mut gone = BTreeSet::new();
+        for minute in 0..100 {
+            let now = start + 60 * minute;
+            let seen = Facts {
+                services: f.services.clone(),
+                outages: f.outages.iter().filter(|o| o.began_at < now).cloned().collect(),
+            };
+            let (next, changes) = reassess(&a, &seen, &s, now);
+            for c in &changes {
+                if let Change::IncidentOpened { incident } = c {
+                    prop_assert!(!gone.contains(incident), "{:?} reused", incident);
+                }
+            }
+            for old in &a.incidents {
+                if next.incident(old.id).is_none() {
+                    gone.insert(old.id);
+                }
+            }
+            for (id, p) in &next.outages {
+                let held = next.incidents.iter().find(|i| i.members.contains(id)).map(|i| i.id);
+                prop_assert_eq!(p.incident, held);
+                prop_assert_eq!(p.incident.is_none(), p.attribution.kind == AttributionKind::Independent);
+            }
+            a = next;
+        }
+    }
 }
