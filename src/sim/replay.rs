@@ -85,3 +85,20 @@ pub async fn send(
         body: resp.text().await?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn import_bodies_split_at_whole_lines_under_the_limit() {
+        let s = super::super::scenario::march2(1);
+        let whole = import_jsonl(&s);
+        let bodies = import_bodies(&s, 1 << 20);
+        assert!(bodies.len() > 1, "{} bytes in one body", whole.len());
+        assert!(bodies
+            .iter()
+            .all(|b| b.len() <= 1 << 20 && b.ends_with('\n')));
+        assert_eq!(bodies.concat(), whole);
+    }
+}
