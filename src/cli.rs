@@ -185,6 +185,11 @@ pub enum Scenario {
     March2,
     /// The negative controls: 30 days of normal life each, with --check SEEDS.
     Controls,
+    /// A provider outage across 47 services (AWS, 20 October 2025): 40
+    /// dependents, half of them declared, 5 bystanders with spillover and one
+    /// independent outage in the same hour, after a week of background.
+    #[value(name = "aws-outage")]
+    AwsOutage,
 }
 
 #[derive(clap::Args)]
@@ -198,7 +203,9 @@ pub struct SimulateArgs {
     /// Random seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Write the per-minute counts to this CSV file (for `downwave backtest`).
+    /// Write the per-minute counts to this CSV file (for `downwave backtest`);
+    /// for aws-outage a folder, with one CSV per service and `services.json`
+    /// (slugs, names, declared providers, roles).
     #[arg(long)]
     pub csv: Option<PathBuf>,
     /// Import the reports into the downwave at this URL (http://host:port).
@@ -208,7 +215,8 @@ pub struct SimulateArgs {
     #[arg(long, env = "DOWNWAVE_ADMIN_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// Run the detector over seeds 0..N of the scenario and print a table
-    /// against the acceptance criteria.
+    /// against the acceptance criteria (for aws-outage, the detector and the
+    /// incident pass minute by minute).
     #[arg(long)]
     pub check: Option<u64>,
 }

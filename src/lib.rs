@@ -19,6 +19,7 @@
 //! - [`ingest`]: client address, rate limit, reporter hashes, the group-commit writer.
 //! - [`store`]: SQLite: the schema, its migrations and every query.
 //! - [`detect`]: the outage detector, pure: baseline, scores, events, waves.
+//! - [`incident`]: incidents across services, pure: upstream, epicentre, spillover, independent.
 //! - [`monitor`]: the live loop that runs the detector as each minute closes.
 //! - [`wire`]: the JSON of an outage event, as the API lists it and webhooks carry it.
 //! - [`alert`]: the network gate, the outbox, webhook formats, signing, address guard, dispatcher.
@@ -38,6 +39,7 @@ pub mod config;
 pub mod detect;
 pub mod domain;
 pub mod error;
+pub mod incident;
 pub mod ingest;
 pub mod metrics;
 pub mod monitor;

@@ -377,6 +377,9 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
         let seeds = args.check.unwrap_or(20);
         return check_controls(&params, seeds);
     }
+    if args.scenario == Scenario::AwsOutage {
+        return simulate_aws_outage(&args, &params);
+    }
     if let Some(seeds) = args.check {
         return check_march2(&params, seeds);
     }
@@ -433,6 +436,145 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
             Ok(())
         })?;
     }
+    Ok(())
+}
+
+/// `simulate aws-outage`: the check over seeds, the CSV folder, or the
+/// import of every service into a server.
+fn simulate_aws_outage(
+    args: &SimulateArgs,
+    params: &downwave::detect::DetectorParams,
+) -> anyhow::Result<()> {
+    use downwave::sim::{aws_outage, replay};
+    if let Some(seeds) = args.check {
+        return check_aws_outage(params, seeds);
+    }
+    anyhow::ensure!(
+        args.csv.is_some() || args.target.is_some(),
+        "say where the scenario goes: --csv DIR, --target URL or --check SEEDS"
+    );
+    let a = aws_outage::aws_outage(args.seed);
+    if let Some(dir) = &args.csv {
+        let n = a.write_csv_dir(dir)?;
+        println!(
+            "wrote {n} services' minutes and services.json to {} (the provider's outage from {})",
+            dir.display(),
+            downwave::domain::Minute::from_unix(aws_outage::AWS_OUTAGE)
+        );
+    }
+    let Some(target) = &args.target else {
+        return Ok(());
+    };
+    let base = target.trim_end_matches('/');
+    let token = args.token.as_deref();
+    runtime()?.block_on(async {
+        for s in &a.services {
+            let created = replay::send(
+                "POST",
+                &format!("{base}/api/v1/services"),
+                token,
+                "application/json",
+                serde_json::json!({"slug": s.slug, "name": s.name, "depends_on": s.depends_on})
+                    .to_string(),
+            )
+            .await?;
+            anyhow::ensure!(
+                created.status == 201 || created.status == 409,
+                "creating {} failed: {} {}",
+                s.slug,
+                created.status,
+                created.body
+            );
+            // Half of the server's default import_max_bytes (64 MiB) a request.
+            for body in replay::import_bodies(&s.series, 32 << 20) {
+                let answer = replay::send(
+                    "POST",
+                    &format!("{base}/api/v1/admin/import"),
+                    token,
+                    "application/x-ndjson",
+                    body,
+                )
+                .await?;
+                anyhow::ensure!(
+                    answer.status == 200,
+                    "the import of {} failed: {} {}",
+                    s.slug,
+                    answer.status,
+                    answer.body
+                );
+            }
+            println!("imported {} into {base}", s.slug);
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// Prints, per seed, what the detector and the incident pass made of
+/// aws-outage, against the acceptance criteria (`AwsOutcome::misses`).
+fn check_aws_outage(params: &downwave::detect::DetectorParams, seeds: u64) -> anyhow::Result<()> {
+    use downwave::incident::IncidentSettings;
+    use downwave::sim::incident_acceptance::aws_outcome_with;
+    println!(
+        "seed  incidents  cause  dependents  upstream  undeclared_to_aws  spillover  \
+         bystander_share  solo               opened_after_s  reattributed  settled_min  ok"
+    );
+    let (mut failures, mut und, mut und_opened) = (0, 0, 0);
+    let mut confidence = [(0.0, 0usize); 3];
+    for seed in 0..seeds {
+        let o = aws_outcome_with(params, &IncidentSettings::default(), seed)?;
+        let ok = o.misses().is_empty();
+        failures += usize::from(!ok);
+        und += o.undeclared_attributed;
+        und_opened += o.undeclared_opened;
+        for (sum, (mean, n)) in confidence.iter_mut().zip([
+            (o.upstream_confidence, o.declared_upstream),
+            (o.undeclared_confidence, o.undeclared_attributed),
+            (o.spillover_confidence, o.bystanders_spillover),
+        ]) {
+            sum.0 += mean * n as f64;
+            sum.1 += n;
+        }
+        let solo = match (o.solo_offset_minutes, o.solo_kind) {
+            (Some(m), Some(k)) if !o.solo_ever_attributed_to_provider => format!("{m:+} min {k}"),
+            (_, _) if o.solo_ever_attributed_to_provider => "to AWS".to_string(),
+            _ => "-".to_string(),
+        };
+        println!(
+            "{:>4}  {:>9}  {:>5}  {:>10}  {:>8}  {:>17}  {:>9}  {:>15}  {:<17}  {:>14}  {:>12}  {:>11}  {}",
+            seed,
+            o.incidents,
+            if o.cause_is_provider { "aws" } else { "OTHER" },
+            format!("{}/{}", o.dependents_in_incident, o.dependents_opened),
+            format!("{}/{}", o.declared_upstream, o.declared_opened),
+            format!("{}/{}", o.undeclared_attributed, o.undeclared_opened),
+            format!("{}/{}", o.bystanders_spillover, o.bystanders_opened),
+            o.bystander_max_share
+                .map_or("-".to_string(), |s| format!("{:.1}%", 100.0 * s)),
+            solo,
+            o.opened_after_secs
+                .map_or("-".to_string(), |s| s.to_string()),
+            o.reattributions,
+            o.settled_after_minutes
+                .map_or("-".to_string(), |m| m.to_string()),
+            if ok {
+                "yes".to_string()
+            } else {
+                format!("NO: {}", o.misses().join("; "))
+            }
+        );
+    }
+    let mean = |(sum, n): (f64, usize)| sum / n.max(1) as f64;
+    println!(
+        "{} of {seeds} seeds meet every criterion; undeclared dependents attributed to the \
+         provider: {und}/{und_opened}; mean confidence: upstream {:.2}, undeclared {:.2}, \
+         spillover {:.2}",
+        seeds as usize - failures,
+        mean(confidence[0]),
+        mean(confidence[1]),
+        mean(confidence[2])
+    );
+    anyhow::ensure!(failures == 0, "{failures} seeds failed");
     Ok(())
 }
 

@@ -19,7 +19,15 @@ struct ImportLine<'a> {
 
 /// The scenario's reports as newline-delimited import lines.
 pub fn import_jsonl(scenario: &Scenario) -> String {
-    let mut out = String::new();
+    import_bodies(scenario, usize::MAX).concat()
+}
+
+/// The scenario's import lines in request bodies of at most `max_bytes`
+/// each (whole lines; a body holds at least one), for a server whose
+/// `import_max_bytes` one body must fit.
+pub fn import_bodies(scenario: &Scenario, max_bytes: usize) -> Vec<String> {
+    let mut bodies = Vec::new();
+    let mut body = String::new();
     for r in scenario.reports() {
         let at = Utc
             .timestamp_opt(r.at, 0)
@@ -34,12 +42,19 @@ pub fn import_jsonl(scenario: &Scenario) -> String {
             region: r.region,
             platform: r.platform,
         };
-        if let Ok(json) = serde_json::to_string(&line) {
-            out.push_str(&json);
-            out.push('\n');
+        let Ok(json) = serde_json::to_string(&line) else {
+            continue;
+        };
+        if !body.is_empty() && body.len() + json.len() + 1 > max_bytes {
+            bodies.push(std::mem::take(&mut body));
         }
+        body.push_str(&json);
+        body.push('\n');
     }
-    out
+    if !body.is_empty() {
+        bodies.push(body);
+    }
+    bodies
 }
 
 /// An HTTP answer: status and body text.
@@ -69,4 +84,21 @@ pub async fn send(
         status: resp.status().as_u16(),
         body: resp.text().await?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn import_bodies_split_at_whole_lines_under_the_limit() {
+        let s = super::super::scenario::march2(1);
+        let whole = import_jsonl(&s);
+        let bodies = import_bodies(&s, 1 << 20);
+        assert!(bodies.len() > 1, "{} bytes in one body", whole.len());
+        assert!(bodies
+            .iter()
+            .all(|b| b.len() <= 1 << 20 && b.ends_with('\n')));
+        assert_eq!(bodies.concat(), whole);
+    }
 }

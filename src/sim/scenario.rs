@@ -60,7 +60,7 @@ pub struct Scenario {
 
 /// Background reports per minute: about 1 at night, 6.5 at 15:00 UTC, with the
 /// day's own mood (±10%).
-fn background_rate(t: i64, day_factor: f64) -> f64 {
+pub(super) fn background_rate(t: i64, day_factor: f64) -> f64 {
     let h = t.rem_euclid(86_400) as f64 / 3600.0;
     let bump = 0.5 - 0.5 * (2.0 * std::f64::consts::PI * (h - 3.0) / 24.0).cos();
     (1.0 + 5.5 * bump.powf(1.5)) * day_factor

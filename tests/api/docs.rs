@@ -221,12 +221,12 @@ fn check(args: &[String]) -> Result<Cli, String> {
         }
         Some(Command::Simulate(a)) => {
             tune(&detector_params(&a.set).map_err(|e| format!("--set: {e:#}"))?)?;
-            if a.scenario == Scenario::March2
+            if matches!(a.scenario, Scenario::March2 | Scenario::AwsOutage)
                 && a.csv.is_none()
                 && a.target.is_none()
                 && a.check.is_none()
             {
-                return Err("march-2 needs --csv, --target or --check".into());
+                return Err("march-2 and aws-outage need --csv, --target or --check".into());
             }
         }
         _ => {}

@@ -7,7 +7,9 @@
 //!   folder (and among the top-level ones), the arrows written as
 //!   `crate::…` and `super::…` paths form no cycle;
 //! - `src/detect/` names nothing of the crate outside itself: the detector
-//!   stays pure, fed by the monitor and tested on its own.
+//!   stays pure, fed by the monitor and tested on its own;
+//! - `src/incident/` names nothing of the crate outside itself but the
+//!   detector's vocabulary: the incident pass is pure too.
 //!
 //! Comments and the insides of string and character literals are blanked
 //! before anything is counted or read, so a brace or a path in a message
@@ -414,6 +416,20 @@ fn the_detector_names_nothing_of_the_crate_outside_itself() {
         .filter(|(from, _)| from.starts_with(&detect))
         .flat_map(|(_, targets)| targets)
         .filter(|(to, _)| !to.starts_with(&detect))
+        .map(|(to, file)| format!("{file} names crate::{}", to.join("::")))
+        .collect();
+    assert!(outside.is_empty(), "{}", outside.join("\n"));
+}
+
+#[test]
+fn the_incident_pass_names_nothing_but_the_detectors_words() {
+    let incident = vec!["incident".to_owned()];
+    let words = vec!["detect".to_owned(), "vocabulary".to_owned()];
+    let outside: Vec<String> = module_arrows()
+        .into_iter()
+        .filter(|(from, _)| from.starts_with(&incident))
+        .flat_map(|(_, targets)| targets)
+        .filter(|(to, _)| !to.starts_with(&incident) && *to != words)
         .map(|(to, file)| format!("{file} names crate::{}", to.join("::")))
         .collect();
     assert!(outside.is_empty(), "{}", outside.join("\n"));
