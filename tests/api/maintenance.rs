@@ -249,6 +249,13 @@ async fn an_outage_in_a_window_pages_only_who_asked() {
     let page = page_saying(&app, "/s/claude", "planned failover").await;
     assert!(page.contains("<strong>Maintenance</strong> until"));
     assert!(page.contains("pill-maintenance\">maintenance</span>"));
+    // And its chart shades the window apart from the outage.
+    let chart = app.get("/s/claude/chart.svg").await.text().await.unwrap();
+    assert!(
+        chart.contains("<g class=\"chart-window\"><title>Maintenance from"),
+        "{chart}"
+    );
+    assert!(chart.contains(": planned failover</title>"));
 }
 
 /// A window that ends at 12:50, in the dip after the first wave: the next

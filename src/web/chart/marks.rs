@@ -6,25 +6,50 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::markup::push_titled;
-use super::palette::{EVENT, MARK_FONT, PEAK};
+use super::palette::{EVENT, MAINTENANCE, MARK_FONT, PEAK};
 use super::plot::Plot;
-use super::spec::ChartError;
+use super::spec::{ChartError, ChartSpan};
 
 /// Draws the `chart-events` group: each span on its own backend, so that it
 /// can be wrapped with its `<title>`.
 pub(super) fn draw_events(plot: &Plot, body: &mut String) -> Result<(), ChartError> {
+    draw_spans(
+        plot,
+        &plot.spans,
+        ("chart-events", "chart-event"),
+        EVENT,
+        body,
+    )
+}
+
+/// Draws the `chart-maintenance` group: a maintenance window per span, in
+/// its own colour, below the events.
+pub(super) fn draw_windows(plot: &Plot, body: &mut String) -> Result<(), ChartError> {
+    let classes = ("chart-maintenance", "chart-window");
+    draw_spans(plot, &plot.windows, classes, MAINTENANCE, body)
+}
+
+/// Shades each span the plot's full height in `colour`, in a group of
+/// class `classes.0` with a `<g class="classes.1">` and `<title>` per span.
+fn draw_spans(
+    plot: &Plot,
+    spans: &[&ChartSpan],
+    classes: (&str, &str),
+    colour: RGBColor,
+    body: &mut String,
+) -> Result<(), ChartError> {
     let (from, to, y_max) = (plot.from, plot.to, plot.geom.y_max);
-    body.push_str("<g class=\"chart-events\">\n");
-    for s in &plot.spans {
+    body.push_str(&format!("<g class=\"{}\">\n", classes.0));
+    for s in spans {
         let (a, b) = (s.start.max(from), s.end.min(to - 1));
         let svg = plot.geom.layer(|chart| {
             chart.draw_series(std::iter::once(Rectangle::new(
                 [(a, y_max), (b, 0.0)],
-                EVENT.mix(0.12).filled(),
+                colour.mix(0.12).filled(),
             )))?;
             Ok(())
         })?;
-        push_titled(body, "chart-event", &s.label, &svg);
+        push_titled(body, classes.1, &s.label, &svg);
     }
     body.push_str("</g>\n");
     Ok(())

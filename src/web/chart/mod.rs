@@ -62,6 +62,7 @@ use plot::Plot;
 /// Renders the report-count chart as a complete `<svg>` document.
 ///
 /// Layers, bottom to top: `chart-axes` (background, grid, axes, labels),
+/// `chart-maintenance` (one `<g>` with a `<title>` per window),
 /// `chart-events` (one `<g>` with a `<title>` per span), `chart-band`,
 /// `chart-baseline`, `chart-counts`, `chart-peaks` (one `<g>` with a
 /// `<title>` per mark) and `chart-tips` (transparent hover targets whose
@@ -71,6 +72,7 @@ pub fn render_chart(spec: &ChartSpec) -> Result<String, ChartError> {
     let plot = Plot::new(spec)?;
     let mut body = String::new();
     axes::draw_axes(&plot, &mut body)?;
+    marks::draw_windows(&plot, &mut body)?;
     marks::draw_events(&plot, &mut body)?;
     curve::draw_band(&plot, &mut body)?;
     curve::draw_baseline(&plot, &mut body)?;

@@ -11,6 +11,7 @@ pub(super) const COUNTS: RGBColor = RGBColor(0x1D, 0x4E, 0xD8);
 pub(super) const BASELINE: RGBColor = RGBColor(0x47, 0x55, 0x69);
 pub(super) const BAND: RGBColor = RGBColor(0x94, 0xA3, 0xB8);
 pub(super) const EVENT: RGBColor = RGBColor(0xDC, 0x26, 0x26);
+pub(super) const MAINTENANCE: RGBColor = RGBColor(0x44, 0x40, 0x8A);
 pub(super) const PEAK: RGBColor = RGBColor(0xB9, 0x1C, 0x1C);
 
 /// Plotters' SVG backend writes `font-size = size / 1.24`; these give 12 px

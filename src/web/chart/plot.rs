@@ -24,6 +24,8 @@ pub(super) struct Plot<'s> {
     pub(super) points: Vec<ChartPoint>,
     /// Spans that overlap the range and are not empty.
     pub(super) spans: Vec<&'s ChartSpan>,
+    /// Maintenance windows, as `spans`.
+    pub(super) windows: Vec<&'s ChartSpan>,
     /// Marks inside the range with a finite value.
     pub(super) marks: Vec<&'s ChartMark>,
     /// The layout and ranges every layer is drawn on.
@@ -47,11 +49,9 @@ impl<'s> Plot<'s> {
             .iter()
             .filter(|m| m.t >= from && m.t < to && m.value.is_finite())
             .collect();
-        let spans: Vec<&ChartSpan> = spec
-            .spans
-            .iter()
-            .filter(|s| s.end > from && s.start < to && s.end > s.start)
-            .collect();
+        let visible = |s: &&ChartSpan| s.end > from && s.start < to && s.end > s.start;
+        let spans: Vec<&ChartSpan> = spec.spans.iter().filter(visible).collect();
+        let windows: Vec<&ChartSpan> = spec.windows.iter().filter(visible).collect();
         let (ticks, xfmt) = x_ticks(from, to, plot_width(spec.width), spec.utc_offset_secs);
         let geom = Geom {
             width: spec.width,
@@ -70,6 +70,7 @@ impl<'s> Plot<'s> {
             off: offset(spec.utc_offset_secs),
             points,
             spans,
+            windows,
             marks,
             geom,
             xfmt,

@@ -64,6 +64,9 @@ pub struct ChartSpec<'a> {
     pub points: &'a [ChartPoint],
     /// Shaded intervals (events), clipped to the x range.
     pub spans: &'a [ChartSpan],
+    /// Maintenance windows, shaded apart from the events (below them),
+    /// clipped to the x range.
+    pub windows: &'a [ChartSpan],
     /// Marked points (wave peaks). Marks outside the x range or with a
     /// non-finite value are skipped.
     pub marks: &'a [ChartMark],

@@ -38,6 +38,7 @@ fn spec<'a>(
         to: TO,
         points,
         spans,
+        windows: &[],
         marks,
         utc_offset_secs: 3600,
         tip_min_px: 0.0,
@@ -655,4 +656,41 @@ fn simplifying_keeps_spikes_and_ends_and_drops_straight_stretches() {
         .map(|i| (t(i * 14), (i % 2) as f64 * 60.0))
         .collect();
     assert_eq!(simplify(&plot, &noisy).len(), noisy.len());
+}
+
+#[test]
+fn maintenance_windows_are_shaded_below_the_events_with_their_titles() {
+    let (p, spans, marks) = sample();
+    let windows = [
+        ChartSpan {
+            start: TO - 6 * 3600,
+            end: TO - 2 * 3600,
+            label: "Maintenance from 08:00: database <upgrade>".into(),
+        },
+        ChartSpan {
+            start: TO + 3600,
+            end: TO + 7200,
+            label: "after the range".into(),
+        },
+    ];
+    let mut s = spec(&p, &spans, &marks, 60, 1440);
+    s.windows = &windows;
+    let svg = render_chart(&s).unwrap();
+    check_xml(&svg);
+    let shaded = group(&svg, "chart-maintenance");
+    assert_eq!(
+        shaded.matches("<g class=\"chart-window\"><title>").count(),
+        1
+    );
+    assert!(shaded.contains("<title>Maintenance from 08:00: database &lt;upgrade&gt;</title>"));
+    assert_eq!(shaded.matches("<rect ").count(), 1);
+    let pos = |class: &str| svg.find(&format!("<g class=\"{class}\"")).unwrap();
+    assert!(pos("chart-axes") < pos("chart-maintenance"));
+    assert!(pos("chart-maintenance") < pos("chart-events"));
+    // Without windows the group is there, empty.
+    let plain = render_chart(&spec(&p, &spans, &marks, 60, 1440)).unwrap();
+    assert_eq!(
+        group(&plain, "chart-maintenance").matches("<rect").count(),
+        0
+    );
 }

@@ -3,7 +3,7 @@
 //! and the alerts sent.
 
 use super::layout::Layout;
-use super::series_chart::draw_series_chart;
+use super::series_chart::{draw_series_chart, Shaded};
 use crate::api::AppState;
 use crate::detect::Severity;
 use crate::domain::{MessageKind, Minute, WebhookFormat};
@@ -207,7 +207,10 @@ pub async fn event(
             (from, to),
             step,
             &points,
-            std::slice::from_ref(&record),
+            Shaded {
+                events: std::slice::from_ref(&record),
+                windows: &[],
+            },
         )?;
         let page = EventPage {
             layout: Layout::new(&viewer, etag),

@@ -12,10 +12,20 @@ use crate::web::PageError;
 /// Width and height of the main chart, in SVG user units (it scales).
 const CHART_SIZE: (u32, u32) = (960, 320);
 
-/// What a service chart draws: a minute per point, the events shaded.
+/// What a service chart draws: a minute per point, the events and the
+/// maintenance windows shaded.
 pub(super) struct ChartData {
     pub(super) points: Vec<store::Point>,
     pub(super) events: Vec<EventRecord>,
+    pub(super) windows: Vec<store::Maintenance>,
+}
+
+/// What a chart shades: outage events (their waves marked) and maintenance
+/// windows.
+#[derive(Clone, Copy)]
+pub(super) struct Shaded<'a> {
+    pub(super) events: &'a [EventRecord],
+    pub(super) windows: &'a [store::Maintenance],
 }
 
 impl ChartData {
@@ -28,6 +38,10 @@ impl ChartData {
         Ok(ChartData {
             points: store::totals(conn, id, Minute::from_unix(from), Minute::from_unix(to), 60)?,
             events: store::events_overlapping(conn, id, from, to)?,
+            windows: store::list_maintenance(conn, id, from)?
+                .into_iter()
+                .filter(|w| w.starts_at < to)
+                .collect(),
         })
     }
 }
@@ -71,7 +85,10 @@ pub(super) fn service_chart(
         (from, to),
         60,
         &data.points,
-        events,
+        Shaded {
+            events,
+            windows: &data.windows,
+        },
     )
 }
 
@@ -84,8 +101,9 @@ pub(super) fn draw_series_chart(
     (from, to): (i64, i64),
     step: i64,
     points: &[store::Point],
-    events: &[EventRecord],
+    shaded: Shaded<'_>,
 ) -> Result<String, PageError> {
+    let events = shaded.events;
     let chart_points: Vec<ChartPoint> = points
         .iter()
         .map(|p| ChartPoint {
@@ -106,6 +124,23 @@ pub(super) fn draw_series_chart(
                 e.severity,
                 viewer.time(e.started_at).text
             ),
+        })
+        .collect();
+    let windows: Vec<ChartSpan> = shaded
+        .windows
+        .iter()
+        .map(|w| ChartSpan {
+            start: w.starts_at,
+            end: w.ends_at,
+            label: if w.reason.is_empty() {
+                format!("Maintenance from {}", viewer.time(w.starts_at).text)
+            } else {
+                format!(
+                    "Maintenance from {}: {}",
+                    viewer.time(w.starts_at).text,
+                    w.reason
+                )
+            },
         })
         .collect();
     let marks: Vec<ChartMark> = events
@@ -137,6 +172,7 @@ pub(super) fn draw_series_chart(
         to,
         points: &chart_points,
         spans: &spans,
+        windows: &windows,
         marks: &marks,
         utc_offset_secs: viewer.offset_secs,
         tip_min_px: HOVER_TARGET_PX,
@@ -202,7 +238,10 @@ mod tests {
             (from, from + 12 * step),
             step,
             &points,
-            std::slice::from_ref(&event),
+            Shaded {
+                events: std::slice::from_ref(&event),
+                windows: &[],
+            },
         )
         .unwrap();
         // The axis counts per 5 minutes; the wave's label keeps its peak
