@@ -100,6 +100,29 @@ pub fn list_maintenance(
         .context("reading a maintenance window")
 }
 
+/// The latest `limit` windows made (of one service, or of all), newest
+/// first, each with its service's slug: what the feed tells of.
+pub fn recent_maintenance(
+    conn: &Connection,
+    service_id: Option<i64>,
+    limit: usize,
+) -> Result<Vec<(Maintenance, String)>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT m.id, m.service_id, m.starts_at, m.ends_at, m.reason, m.created_at, s.slug \
+             FROM maintenance m JOIN services s ON s.id = m.service_id \
+             WHERE ?1 IS NULL OR m.service_id = ?1 ORDER BY m.id DESC LIMIT ?2",
+        )
+        .context("listing recent maintenance windows")?;
+    let rows = stmt
+        .query_map(params![service_id, limit as i64], |r| {
+            Ok((from_row(r)?, r.get::<_, String>(6)?))
+        })
+        .context("listing recent maintenance windows")?;
+    rows.collect::<Result<Vec<_>, _>>()
+        .context("reading a maintenance window")
+}
+
 /// The window of a service open at `t`, if any (the one ending last when
 /// several overlap).
 pub fn maintenance_at(

@@ -24,8 +24,8 @@ pub use events::{
     EventRecord, EventWrite, NetworkMinute,
 };
 pub use maintenance::{
-    end_maintenance, insert_maintenance, list_maintenance, maintenance_at, EndedMaintenance,
-    Maintenance,
+    end_maintenance, insert_maintenance, list_maintenance, maintenance_at, recent_maintenance,
+    EndedMaintenance, Maintenance,
 };
 pub use pool::ReadPool;
 pub use reports::{

@@ -6,7 +6,7 @@ use super::view;
 use super::{cached, PageError, Representation};
 use crate::api::AppState;
 use crate::detect::Status;
-use crate::domain::rfc3339;
+use crate::domain::{rfc3339, WindowState};
 use crate::store::{self, EventFilter, EventRecord, Service};
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
@@ -156,8 +156,13 @@ async fn render(
         since: None,
         limit: FEED_ENTRIES,
     };
-    let events = state
-        .read(move |conn| store::list_events(conn, &filter))
+    let (events, windows) = state
+        .read(move |conn| {
+            Ok((
+                store::list_events(conn, &filter)?,
+                store::recent_maintenance(conn, filter.service_id, FEED_ENTRIES)?,
+            ))
+        })
         .await?;
     let now = state.clock.now().timestamp();
     let base = state.settings.public_url.trim_end_matches('/').to_owned();
@@ -167,10 +172,19 @@ async fn render(
             .get(slug)
             .map_or_else(|| slug.to_owned(), |s| s.name.clone())
     };
-    let entries: Vec<Entry> = events
+    let mut entries: Vec<(i64, Entry)> = events
         .iter()
-        .map(|e| entry(e, &names(&e.service), &base, now))
+        .map(|e| (updated_at(e), entry(e, &names(&e.service), &base, now)))
+        .chain(windows.iter().map(|(w, slug)| {
+            let updated = window_updated_at(w, now);
+            (updated, window_entry(w, slug, &names(slug), &base, now))
+        }))
         .collect();
+    // Newest change first; the id breaks ties so the order is stable.
+    entries.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| b.1.id.cmp(&a.1.id)));
+    entries.truncate(FEED_ENTRIES);
+    let updated = entries.first().map_or(now, |(t, _)| *t);
+    let entries: Vec<Entry> = entries.into_iter().map(|(_, e)| e).collect();
     let (self_url, title) = match &service {
         Some(s) => (
             format!("{base}/events.atom?service={}", s.slug.as_str()),
@@ -181,7 +195,6 @@ async fn render(
             "Outages seen by downwave".to_owned(),
         ),
     };
-    let updated = events.iter().map(updated_at).max().unwrap_or(now);
     let feed = Feed {
         id: self_url.clone(),
         home_url: match &service {
@@ -194,6 +207,45 @@ async fn render(
         entries,
     };
     Ok(feed.render()?)
+}
+
+/// When a window last changed for a reader: made, begun, or over.
+fn window_updated_at(w: &store::Maintenance, now: i64) -> i64 {
+    [w.created_at, w.starts_at, w.ends_at]
+        .into_iter()
+        .filter(|t| *t <= now)
+        .max()
+        .unwrap_or(w.created_at)
+}
+
+/// One maintenance window as a feed entry; `name` is its service's.
+fn window_entry(w: &store::Maintenance, slug: &str, name: &str, base: &str, now: i64) -> Entry {
+    let when = format!(
+        "from {} to {} UTC",
+        rfc3339(w.starts_at),
+        rfc3339(w.ends_at)
+    );
+    let title = match w.state(now) {
+        WindowState::Scheduled => format!("{name}: maintenance scheduled"),
+        WindowState::InProgress => format!("{name}: maintenance in progress"),
+        WindowState::Over => format!("{name}: maintenance over"),
+    };
+    let why = if w.reason.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", w.reason)
+    };
+    Entry {
+        id: format!("{base}/s/{slug}#maintenance-{}", w.id),
+        url: format!("{base}/s/{slug}"),
+        title,
+        updated: rfc3339(window_updated_at(w, now)),
+        published: rfc3339(w.created_at),
+        summary: format!(
+            "Maintenance of {name} {when}{why}. Problems during it are expected; outages are \
+             recorded but page only those who asked to hear of them."
+        ),
+    }
 }
 
 /// One event as a feed entry; `name` is its service's.

@@ -87,6 +87,23 @@ async fn windows_are_made_listed_ended_and_cancelled() {
         (status, body["error"]["code"].as_str()),
         (409, Some("maintenance_over"))
     );
+    // The feed tells of both, the one that changed last (ended) first.
+    let feed = app
+        .get("/events.atom?service=claude")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let open = feed
+        .find("<title>Claude: maintenance over</title>")
+        .unwrap_or_else(|| panic!("{feed}"));
+    let scheduled = feed
+        .find("<title>Claude: maintenance scheduled</title>")
+        .expect("scheduled window in the feed");
+    assert!(open < scheduled, "{feed}");
+    assert!(
+        feed.contains("from 2026-03-02T10:00:00Z to 2026-03-02T10:30:00Z UTC: database upgrade.")
+    );
     // With the open one over, the page tells of the one scheduled.
     page_saying(
         &app,
