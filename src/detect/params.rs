@@ -160,6 +160,13 @@ pub struct DetectorParams {
     /// episodes for its threshold.
     #[serde(default = "defaults::rise_base_ratio")]
     pub rise_base_ratio: f64,
+    /// The relative-rise path opens only on a bucket at least this many times
+    /// its seasonal baseline: the rise ratio compares the trailing window with
+    /// the typical window of any hour, so at a series' busy hours it would call
+    /// the daily peak a rise; this asks that the rise be one against this time
+    /// of day too.
+    #[serde(default = "defaults::rise_seasonal_ratio")]
+    pub rise_seasonal_ratio: f64,
 }
 
 /// Defaults of fields added after states and parameter files were first saved.
@@ -177,16 +184,16 @@ mod defaults {
         1440.0
     }
     pub fn rise_ratio() -> f64 {
-        5.5
+        4.0
     }
     pub fn rise_guard_reports() -> f64 {
-        3.0
+        7.0
     }
     pub fn rise_rearm_minutes() -> f64 {
         60.0
     }
     pub fn long_level_tau_minutes() -> f64 {
-        3.0 * 1440.0
+        1440.0
     }
     pub fn persist_min_buckets() -> f64 {
         3.0
@@ -212,6 +219,9 @@ mod defaults {
     pub fn rise_base_ratio() -> f64 {
         2.0
     }
+    pub fn rise_seasonal_ratio() -> f64 {
+        2.0
+    }
 }
 
 impl Default for DetectorParams {
@@ -227,7 +237,7 @@ impl Default for DetectorParams {
             dispersion_prior: 0.3,
             dispersion_prior_minutes: 720.0,
             min_rate_per_minute: 0.02,
-            learn_clip_sigma: 3.0,
+            learn_clip_sigma: 4.0,
             tail_threshold_score: 2.0,
             tail_tau_days: 14.0,
             tail_prior_days: 3.0,
@@ -260,6 +270,7 @@ impl Default for DetectorParams {
             threshold_routine_periods: defaults::threshold_routine_periods(),
             wave_tail_fraction: defaults::wave_tail_fraction(),
             rise_base_ratio: defaults::rise_base_ratio(),
+            rise_seasonal_ratio: defaults::rise_seasonal_ratio(),
         }
     }
 }
@@ -305,7 +316,8 @@ impl DetectorParams {
                 return Err(TuningError::BadParam(name));
             }
         }
-        let non_negative: [(&'static str, f64); 18] = [
+        let non_negative: [(&'static str, f64); 19] = [
+            ("rise_seasonal_ratio", p.rise_seasonal_ratio),
             ("wave_tail_fraction", p.wave_tail_fraction),
             ("long_level_tau_minutes", p.long_level_tau_minutes),
             ("persist_min_buckets", p.persist_min_buckets),

@@ -361,7 +361,11 @@ impl SeriesDetector {
             && window.excess >= p.min_excess
         {
             Some(OpenReason::Persistent)
-        } else if rise.armed && crosses(Path::Rise) && rise.sum - rise.typical >= p.min_excess {
+        } else if rise.armed
+            && crosses(Path::Rise)
+            && rise.sum - rise.typical >= p.min_excess
+            && x >= p.rise_seasonal_ratio * mu
+        {
             Some(OpenReason::Rise)
         } else if high && crosses(Path::Sustained) && sustained.excess >= p.min_excess {
             Some(OpenReason::Sustained)
