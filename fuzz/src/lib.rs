@@ -24,6 +24,7 @@ pub fn service() -> Service {
         slug: ServiceSlug::parse("claude").expect("a valid slug"),
         name: "Claude".into(),
         categories: CategoryList::default_list(),
+        depends_on: Default::default(),
         created_at: 0,
     }
 }
