@@ -17,14 +17,14 @@ mod rules;
 #[cfg(test)]
 mod tests;
 
+use crate::incident::IncidentSettings;
 pub use crate::ingest::ForwardedHeader;
 pub use crate::store::SyncMode;
 pub use declare::{DefaultText, Setting};
 use ipnet::IpNet;
-use crate::incident::IncidentSettings;
 use rules::{
-    bearer_token, false_event_budget, finite_positive, positive, proxy_url, share, within_a_century,
-    within_a_year_of_hours,
+    bearer_token, false_event_budget, finite_positive, positive, proxy_url, share,
+    within_a_century, within_a_year_of_hours,
 };
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -343,7 +343,12 @@ fn an_assignment_survives_json() {
         &[(1, "AWS", &[]), (2, "Slack", &[1])],
         vec![outage(1, 0, 900.0, 3.0), outage(2, 4, 200.0, 10.0)],
     );
-    let (a, _) = reassess(&Assignment::default(), &f, &IncidentSettings::default(), T0 + 600);
+    let (a, _) = reassess(
+        &Assignment::default(),
+        &f,
+        &IncidentSettings::default(),
+        T0 + 600,
+    );
     assert_eq!(a.outages.len(), 2);
     let json = serde_json::to_string(&a).unwrap();
     let back: Assignment = serde_json::from_str(&json).unwrap();

@@ -71,10 +71,7 @@ impl IncidentPass {
 /// Every service's name and declared providers, by id.
 fn service_facts(conn: &Connection) -> Result<BTreeMap<ServiceId, ServiceFacts>, StoreError> {
     let services = store::list_services(conn)?;
-    let ids: HashMap<&str, i64> = services
-        .iter()
-        .map(|s| (s.slug.as_str(), s.id))
-        .collect();
+    let ids: HashMap<&str, i64> = services.iter().map(|s| (s.slug.as_str(), s.id)).collect();
     Ok(services
         .iter()
         .map(|s| {

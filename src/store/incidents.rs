@@ -24,9 +24,11 @@ const ASSIGNMENT_KEY: &str = "incident_assignment";
 /// The assignment the last pass left, if any.
 pub fn load_assignment(conn: &Connection) -> Result<Option<Assignment>, StoreError> {
     let saved: Option<Vec<u8>> = conn
-        .query_row("SELECT value FROM meta WHERE key = ?1", [ASSIGNMENT_KEY], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT value FROM meta WHERE key = ?1",
+            [ASSIGNMENT_KEY],
+            |r| r.get(0),
+        )
         .optional()
         .context("reading the incident assignment")?;
     saved
@@ -193,17 +195,23 @@ struct LoggedChange {
 impl LoggedChange {
     fn of(change: &Change, next: &Assignment) -> Self {
         let id = |i: &IncidentId| Some(i.0 as i64);
-        let link = |(kind, cause): &(AttributionKind, OutageId)| {
-            json!({"kind": kind.as_str(), "cause_event_id": event_id(*cause)})
-        };
+        let link = |(kind, cause): &(AttributionKind, OutageId)| json!({"kind": kind.as_str(), "cause_event_id": event_id(*cause)});
         let (name, incident, event, detail) = match change {
-            Change::IncidentOpened { incident } => ("incident_opened", id(incident), None, json!({})),
-            Change::OutageJoined { incident, outage } => {
-                ("outage_joined", id(incident), Some(event_id(*outage)), json!({}))
+            Change::IncidentOpened { incident } => {
+                ("incident_opened", id(incident), None, json!({}))
             }
-            Change::OutageLeft { incident, outage } => {
-                ("outage_left", id(incident), Some(event_id(*outage)), json!({}))
-            }
+            Change::OutageJoined { incident, outage } => (
+                "outage_joined",
+                id(incident),
+                Some(event_id(*outage)),
+                json!({}),
+            ),
+            Change::OutageLeft { incident, outage } => (
+                "outage_left",
+                id(incident),
+                Some(event_id(*outage)),
+                json!({}),
+            ),
             Change::CauseChanged { incident, from, to } => (
                 "cause_changed",
                 id(incident),
