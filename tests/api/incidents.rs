@@ -66,6 +66,18 @@ fn subset() -> Vec<SimService> {
     out
 }
 
+/// A client that opens a connection per request. Making the next
+/// service's week of import lines takes seconds in a debug build (more
+/// under a loaded machine), longer than the server keeps an idle connection
+/// open (`keep_alive_secs`): a pooled connection could be closed under a
+/// request being sent.
+fn fresh_connections() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
+}
+
 /// Creates the services with their declared providers and plays their
 /// reports: the history at once, then minute by minute until `end`, each
 /// minute imported before the clock passes it.
@@ -145,7 +157,8 @@ async fn a_provider_outage_becomes_one_incident_that_survives_a_restart() {
     let clock = Arc::new(ManualClock::new(
         Utc.timestamp_opt(AWS_OUTAGE - 86_400, 0).unwrap(),
     ));
-    let app = spawn_on(test_settings(&dir), dir, clock).await;
+    let mut app = spawn_on(test_settings(&dir), dir, clock).await;
+    app.client = fresh_connections();
     let services = subset();
     let end = AWS_OUTAGE + LIVE_AFTER_SECS;
     play(&app, &services, end).await;
@@ -218,7 +231,8 @@ async fn a_provider_outage_becomes_one_incident_that_survives_a_restart() {
 
     // A restart continues with the same incident.
     let (settings, dir, clock) = app.stop().await;
-    let app = spawn_on(settings, dir, clock).await;
+    let mut app = spawn_on(settings, dir, clock).await;
+    app.client = fresh_connections();
     play_minutes(&app, &services, end, end + 3 * 60).await;
     let (_, open) = app.get_json("/api/v1/incidents?status=open").await;
     let ids: Vec<&Value> = open["incidents"]
