@@ -417,3 +417,112 @@ pub fn incident_changes(
 pub fn is_incident_status(word: &str) -> bool {
     word == "withdrawn" || word.parse::<IncidentStatus>().is_ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::incident::{reassess, Facts, IncidentSettings, ServiceFacts};
+    use crate::store::{open_writer, OpenOptions};
+
+    const T0: i64 = 1_760_000_000 - 1_760_000_000 % 3600;
+
+    /// AWS and two services that declared it; each with one event, whose
+    /// facts the store reads back.
+    fn setup(conn: &Connection) -> Facts {
+        for (id, slug, deps) in [
+            (1, "aws", "[]"),
+            (2, "slack", "[\"aws\"]"),
+            (3, "zoom", "[\"aws\"]"),
+        ] {
+            conn.execute(
+                "INSERT INTO services (id, slug, name, categories, created_at, depends_on) \
+                 VALUES (?1, ?2, ?2, '[\"login\"]', 0, ?3)",
+                params![id, slug, deps],
+            )
+            .unwrap();
+            let start = T0 + 60 * (id - 1) * 2;
+            conn.execute(
+                "INSERT INTO events (id, service_id, seq, status, started_at, detected_at, \
+                 opened_by, peak_at, peak, ended_at, total, excess, expected, severity, waves, \
+                 peak_baseline) VALUES (?1 * 10, ?1, 1, 'open', ?2, ?2 + 60, 'extreme', ?2, \
+                 ?3, ?2 + 120, 100, 90, 10, 'major', '[]', 2)",
+                params![id, start, 400.0 / id as f64],
+            )
+            .unwrap();
+        }
+        let services = (1..=3)
+            .map(|id| {
+                let depends_on = if id == 1 { vec![] } else { vec![ServiceId(1)] };
+                (
+                    ServiceId(id),
+                    ServiceFacts {
+                        name: format!("s{id}"),
+                        depends_on,
+                    },
+                )
+            })
+            .collect();
+        Facts {
+            services,
+            outages: outage_facts(conn, 0).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_pass_is_stored_read_back_and_continued_after_a_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_writer(&dir.path().join("i.db"), &OpenOptions::default()).unwrap();
+        let facts = setup(&conn);
+        assert_eq!(facts.outages.len(), 3);
+        assert!(any_open_event(&conn).unwrap());
+        let settings = IncidentSettings::default();
+        let now = T0 + 600;
+        let (next, changes) = reassess(&Assignment::default(), &facts, &settings, now);
+        write_incident_pass(&conn, &next, &changes, now).unwrap();
+
+        let list = list_incidents(&conn, None, 10).unwrap();
+        assert_eq!(list.len(), 1);
+        let incident = &list[0];
+        assert_eq!(
+            (incident.status.as_str(), incident.cause_event_id),
+            ("open", 10)
+        );
+        assert_eq!(incident.cause_service.as_deref(), Some("aws"));
+        assert_eq!(incident.outages, 3);
+        let outages = incident_outages(&conn, incident.id).unwrap();
+        let slugs: Vec<&str> = outages.iter().map(|o| o.service.as_str()).collect();
+        assert_eq!(slugs, ["aws", "slack", "zoom"], "in the order they began");
+        assert_eq!(outages[1].kind, AttributionKind::Upstream);
+        assert_eq!(outages[1].cause_event_id, 10);
+        assert_eq!(
+            event_attribution(&conn, 30).unwrap().as_ref(),
+            outages.get(2)
+        );
+        let history = incident_changes(&conn, incident.id).unwrap();
+        assert_eq!(history[0].change, "incident_opened");
+        assert!(history.iter().any(|c| c.change == "attributed"
+            && c.event_id == Some(20)
+            && c.detail["to"]["kind"] == "upstream"));
+
+        // Reloaded, the assignment continues: the same incident, no change.
+        let saved = load_assignment(&conn)
+            .unwrap()
+            .expect("saved with the pass");
+        assert_eq!(saved, next);
+        let (again, changes) = reassess(&saved, &facts, &settings, now + 60);
+        assert!(changes.is_empty(), "{changes:?}");
+        write_incident_pass(&conn, &again, &changes, now + 60).unwrap();
+        assert_eq!(list_incidents(&conn, Some("open"), 10).unwrap().len(), 1);
+
+        // A withdrawal, as reassess reports one when a grouping no longer
+        // holds, marks the incident withdrawn and keeps its row.
+        let withdrawal = [Change::IncidentWithdrawn {
+            incident: IncidentId(incident.id as u64),
+        }];
+        write_incident_pass(&conn, &Assignment::default(), &withdrawal, now + 120).unwrap();
+        let withdrawn = get_incident(&conn, incident.id).unwrap().unwrap();
+        assert_eq!(withdrawn.status, "withdrawn");
+        assert!(list_incidents(&conn, Some("open"), 10).unwrap().is_empty());
+        assert!(is_incident_status("withdrawn") && !is_incident_status("maybe"));
+    }
+}
