@@ -45,10 +45,9 @@ impl IncidentPass {
         if !busy && !open_incident && !store::any_open_event(conn)? {
             return Ok(None);
         }
-        let retain = (self.settings.retain_minutes * 60.0).round() as i64;
         let facts = Facts {
             services: service_facts(conn)?,
-            outages: store::outage_facts(conn, now.saturating_sub(retain))?,
+            outages: store::outage_facts(conn, now.saturating_sub(self.settings.retain_secs()))?,
         };
         let (next, changes) = reassess(&self.assignment, &facts, &self.settings, now);
         store::write_incident_pass(conn, &next, &changes, now)?;

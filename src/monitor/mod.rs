@@ -12,6 +12,11 @@
 //! networks is stored as `concentrated` and announced to no one, until (if
 //! ever) its minutes bring the crowd; then it is announced as it stands.
 //!
+//! After the event changes, in the same transaction, the incident pass
+//! (`incidents.rs`, around the pure `crate::incident`) groups the outages
+//! open or recently resolved across services into incidents and records
+//! each event's attribution and every change.
+//!
 //! Restarts: every service's detector memory is saved every
 //! `SAVE_EVERY_MINUTES` and at shutdown. On start the monitor restores it and
 //! replays the minutes since from `report_minutes`; the detector is

@@ -123,9 +123,18 @@ async fn play_minutes(app: &TestApp, services: &[SimService], from: i64, to: i64
     app.monitor.catch_up().await.unwrap();
 }
 
+/// Events by the slug of their service.
+type ByService = std::collections::HashMap<String, Vec<Value>>;
+
+fn timestamp(v: &Value) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap())
+        .unwrap()
+        .timestamp()
+}
+
 /// Each service's events, by slug (the newest first).
-async fn events_by_service(app: &TestApp) -> std::collections::HashMap<String, Vec<Value>> {
-    let mut out: std::collections::HashMap<String, Vec<Value>> = Default::default();
+async fn events_by_service(app: &TestApp) -> ByService {
+    let mut out = ByService::default();
     for e in app.events("?limit=500").await {
         out.entry(e["service"].as_str().unwrap().to_owned())
             .or_default()
@@ -135,10 +144,7 @@ async fn events_by_service(app: &TestApp) -> std::collections::HashMap<String, V
 }
 
 /// The event of `slug` that began in the scenario's hour.
-fn outage_of<'a>(
-    events: &'a std::collections::HashMap<String, Vec<Value>>,
-    slug: &str,
-) -> &'a Value {
+fn outage_of<'a>(events: &'a ByService, slug: &str) -> &'a Value {
     let hour = (AWS_OUTAGE - 3600)..(AWS_OUTAGE + 3600);
     events
         .get(slug)
@@ -172,35 +178,29 @@ async fn a_provider_outage_becomes_one_incident_that_survives_a_restart() {
         .as_i64()
         .expect("aws's outage is in an incident");
 
-    // Every dependent that opened an outage is in it, attributed to aws:
-    // upstream when it declared aws, by timing when it did not.
-    let mut dependents = 0;
-    for s in services
+    check_dependents(&events, &services, incident, aws_event);
+    // The monitor runs the pass every minute: the incident formed at the
+    // first pass after three of these outages (`incident_min_outages`), or
+    // aws's and a declared dependent's, had been detected.
+    let detected = |e: &Value| timestamp(&e["detected_at"]);
+    let mut timing: Vec<i64> = services
         .iter()
-        .filter(|s| matches!(s.role, Role::Dependent { .. }))
-    {
-        let e = outage_of(&events, &s.slug);
-        dependents += 1;
-        assert_eq!(e["incident"], incident, "{}: {e}", s.slug);
-        assert_eq!(
-            e["attribution"]["cause"]["event_id"], aws_event,
-            "{}",
-            s.slug
-        );
-        assert_eq!(e["attribution"]["cause"]["service"], "aws");
-        let kind = if s.depends_on.is_empty() {
-            "epicentre"
-        } else {
-            "upstream"
-        };
-        assert_eq!(e["attribution"]["kind"], kind, "{}: {e}", s.slug);
-        let confidence = e["attribution"]["confidence"].as_f64().unwrap();
-        assert!((0.0..=1.0).contains(&confidence) && confidence > 0.5, "{e}");
-        assert!(e["attribution"]["evidence"]
-            .as_str()
-            .is_some_and(|t| t.contains("AWS")));
-    }
-    assert_eq!(dependents, 4);
+        .filter(|s| s.role != Role::Independent && s.role != Role::Bystander)
+        .map(|s| detected(outage_of(&events, &s.slug)))
+        .collect();
+    timing.sort();
+    let declared = services
+        .iter()
+        .filter(|s| !s.depends_on.is_empty())
+        .map(|s| detected(outage_of(&events, &s.slug)).max(detected(aws)))
+        .min()
+        .unwrap();
+    let (_, detail) = app.get_json(&format!("/api/v1/incidents/{incident}")).await;
+    assert_eq!(
+        timestamp(&detail["opened_at"]),
+        timing[2].min(declared),
+        "{detail}"
+    );
     // The bystander's small rise after aws is spillover from it.
     let bystander = services.iter().find(|s| s.role == Role::Bystander).unwrap();
     let b = outage_of(&events, &bystander.slug);
@@ -247,14 +247,42 @@ async fn a_provider_outage_becomes_one_incident_that_survives_a_restart() {
     app.stop().await;
 }
 
+/// Every dependent opened an outage, and each is in the incident,
+/// attributed to aws: upstream when it declared aws, by timing when it did
+/// not.
+fn check_dependents(events: &ByService, services: &[SimService], incident: i64, aws_event: i64) {
+    let mut dependents = 0;
+    for s in services
+        .iter()
+        .filter(|s| matches!(s.role, Role::Dependent { .. }))
+    {
+        let e = outage_of(events, &s.slug);
+        dependents += 1;
+        assert_eq!(e["incident"], incident, "{}: {e}", s.slug);
+        assert_eq!(
+            e["attribution"]["cause"]["event_id"], aws_event,
+            "{}",
+            s.slug
+        );
+        assert_eq!(e["attribution"]["cause"]["service"], "aws");
+        let kind = if s.depends_on.is_empty() {
+            "epicentre"
+        } else {
+            "upstream"
+        };
+        assert_eq!(e["attribution"]["kind"], kind, "{}: {e}", s.slug);
+        let confidence = e["attribution"]["confidence"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&confidence) && confidence > 0.5, "{e}");
+        assert!(e["attribution"]["evidence"]
+            .as_str()
+            .is_some_and(|t| t.contains("AWS")));
+    }
+    assert_eq!(dependents, 4);
+}
+
 /// The incidents API: the list (open first; `?status=`), one incident with
 /// its outages and its history, and the refusals.
-async fn check_incident_api(
-    app: &TestApp,
-    incident: i64,
-    aws_event: i64,
-    events: &std::collections::HashMap<String, Vec<Value>>,
-) {
+async fn check_incident_api(app: &TestApp, incident: i64, aws_event: i64, events: &ByService) {
     let (status, list) = app.get_json("/api/v1/incidents").await;
     assert_eq!(status, 200);
     let list = list["incidents"].as_array().unwrap().clone();
