@@ -89,3 +89,41 @@ fn service_facts(conn: &Connection) -> Result<BTreeMap<ServiceId, ServiceFacts>,
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{open_writer, OpenOptions};
+
+    #[test]
+    fn nothing_is_read_or_written_while_nothing_is_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_writer(&dir.path().join("m.db"), &OpenOptions::default()).unwrap();
+        let mut pass = IncidentPass::load(&conn, IncidentSettings::default()).unwrap();
+        assert_eq!(pass.run(&conn, 3600, false).unwrap(), None);
+        assert!(store::load_assignment(&conn).unwrap().is_none());
+        // An open event: the pass runs, judges it and saves its assignment.
+        conn.execute_batch(
+            "INSERT INTO services (id, slug, name, categories, created_at) \
+                 VALUES (1, 'claude', 'Claude', '[\"login\"]', 0); \
+             INSERT INTO events (id, service_id, seq, status, started_at, detected_at, \
+                 opened_by, peak_at, peak, ended_at, total, excess, expected, severity, waves, \
+                 peak_baseline) VALUES (7, 1, 1, 'open', 3000, 3060, 'extreme', 3000, 90, \
+                 3120, 180, 170, 10, 'major', '[]', 3);",
+        )
+        .unwrap();
+        let next = pass.run(&conn, 3600, false).unwrap().expect("a pass");
+        assert_eq!(next.outages.len(), 1);
+        assert_eq!(store::load_assignment(&conn).unwrap().as_ref(), Some(&next));
+        let judged = store::event_attribution(&conn, 7).unwrap().expect("judged");
+        assert_eq!(judged.kind.as_str(), "independent");
+        pass.keep(next);
+        // Resolved long ago and in no incident: nothing to do again.
+        conn.execute(
+            "UPDATE events SET status = 'resolved', resolved_at = 3600",
+            [],
+        )
+        .unwrap();
+        assert!(pass.run(&conn, 86_400, false).unwrap().is_none());
+    }
+}
