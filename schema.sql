@@ -1,4 +1,4 @@
--- downwave schema, version 4 (`SCHEMA_VERSION` in src/store/mod.rs).
+-- downwave schema, version 7 (`SCHEMA_VERSION` in src/store/mod.rs).
 --
 -- Applied on first start to an empty database (the binary embeds this file);
 -- the version lives in `PRAGMA user_version`. A database whose version is
@@ -145,12 +145,74 @@ CREATE TABLE events (
     networks     INTEGER,
     top_network_share REAL,
     concentrated INTEGER NOT NULL DEFAULT 0,
+    -- The baseline (reports per minute) at the peak: the normal the incident
+    -- pass measures the event's rise against; NULL for events from before it
+    -- was recorded (the pass reads the detector's minute then).
+    peak_baseline REAL,
     UNIQUE (service_id, seq)
 ) STRICT;
 
 -- Listing events by service and time, newest first, and finding open ones.
 CREATE INDEX events_by_service_start ON events(service_id, started_at);
 CREATE INDEX events_by_start ON events(started_at);
+
+-- Incidents across services (docs/incidents.md): outages that one failure
+-- caused, grouped under a likely cause. The monitor writes them each minute,
+-- in the transaction of the event changes the pass read. `id` is the pass's
+-- own incident id (kept across restarts by the assignment saved in `meta`
+-- under `incident_assignment`). `status`: open while any outage of it is,
+-- resolved once all are, withdrawn when the grouping no longer held (its
+-- outages went independent or to another incident); rows are never deleted.
+-- `cause_event_id` is the epicentre's event, `began_at` its first abnormal
+-- minute, `opened_at` the pass that formed the incident, `outages` how many
+-- outages it held at its last pass.
+CREATE TABLE incidents (
+    id             INTEGER PRIMARY KEY,
+    status         TEXT NOT NULL CHECK (status IN ('open', 'resolved', 'withdrawn')),
+    cause_event_id INTEGER NOT NULL,
+    began_at       INTEGER NOT NULL,
+    opened_at      INTEGER NOT NULL,
+    resolved_at    INTEGER,
+    outages        INTEGER NOT NULL,
+    updated_at     INTEGER NOT NULL
+) STRICT;
+-- Open incidents first, then the most recent (the incidents API).
+CREATE INDEX incidents_by_status ON incidents(status, opened_at);
+
+-- Each event's current attribution: its incident (NULL for an independent
+-- outage), how it relates to its cause (`kind`), the cause's event (itself
+-- for an epicentre or an independent outage), how sure the pass is (0 to 1)
+-- and the evidence in words. Updated every pass while the event is in it;
+-- an event that aged out of the pass keeps its last attribution.
+CREATE TABLE event_attributions (
+    event_id       INTEGER PRIMARY KEY,
+    incident_id    INTEGER,
+    kind           TEXT NOT NULL
+        CHECK (kind IN ('upstream', 'epicentre', 'spillover', 'independent')),
+    cause_event_id INTEGER NOT NULL,
+    confidence     REAL NOT NULL,
+    evidence       TEXT NOT NULL,
+    updated_at     INTEGER NOT NULL
+) STRICT;
+-- The outages of one incident.
+CREATE INDEX event_attributions_by_incident ON event_attributions(incident_id);
+
+-- Every change the incident pass made, append-only: `change` is
+-- incident_opened, outage_joined, outage_left, cause_changed,
+-- incident_resolved, incident_reopened, incident_withdrawn or attributed (an
+-- outage's first attribution and every change of its kind or cause);
+-- `incident_id` and `event_id` what it concerns, `detail` the rest as JSON
+-- (outages named by event id). `at` is the end of the minute the pass judged.
+CREATE TABLE attribution_changes (
+    id          INTEGER PRIMARY KEY,
+    at          INTEGER NOT NULL,
+    change      TEXT NOT NULL,
+    incident_id INTEGER,
+    event_id    INTEGER,
+    detail      TEXT NOT NULL
+) STRICT;
+-- The history of one incident.
+CREATE INDEX attribution_changes_by_incident ON attribution_changes(incident_id, id);
 
 -- What the detector made of each closed minute: the baseline, the upper edge
 -- of the normal band and the score (-log10 of the tail probability). The

@@ -126,6 +126,7 @@ impl Application {
                     window_secs: crate::ingest::network_window_secs(settings.dedup_window),
                 },
             },
+            settings.incident_settings(),
         )
         .context("starting the detector")?;
         let dispatcher = Dispatcher::new(

@@ -1,9 +1,10 @@
 //! Outage events: `GET /api/v1/events` and `GET /api/v1/events/{id}`.
 
+use super::incidents::AttributionView;
 use super::ApiError;
 use super::AppState;
 use crate::detect::EventStatus;
-use crate::store::{self, EventFilter};
+use crate::store::{self, EventFilter, EventRecord, StoreError};
 use crate::wire::EventView;
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -21,9 +22,31 @@ pub struct EventQuery {
     limit: Option<usize>,
 }
 
+/// An event as the events API shows it: the event as webhooks carry it,
+/// with its incident and its attribution (`null` until the incident pass
+/// has judged it; `incident` is `null` for an outage of its own).
+#[derive(Serialize)]
+struct EventAnswer {
+    #[serde(flatten)]
+    event: EventView,
+    incident: Option<i64>,
+    attribution: Option<AttributionView>,
+}
+
+impl EventAnswer {
+    fn load(conn: &rusqlite::Connection, e: EventRecord) -> Result<Self, StoreError> {
+        let attribution = store::event_attribution(conn, e.id)?;
+        Ok(EventAnswer {
+            event: EventView::load(conn, e)?,
+            incident: attribution.as_ref().and_then(|a| a.incident_id),
+            attribution: attribution.as_ref().map(AttributionView::of),
+        })
+    }
+}
+
 #[derive(Serialize)]
 struct EventList {
-    events: Vec<EventView>,
+    events: Vec<EventAnswer>,
 }
 
 pub async fn list(
@@ -51,7 +74,7 @@ pub async fn list(
         .read(move |conn| {
             store::list_events(conn, &filter)?
                 .into_iter()
-                .map(|e| EventView::load(conn, e))
+                .map(|e| EventAnswer::load(conn, e))
                 .collect::<Result<Vec<_>, _>>()
         })
         .await?;
@@ -66,7 +89,7 @@ pub async fn get(
     let event = state
         .read(move |conn| {
             store::get_event(conn, id)?
-                .map(|e| EventView::load(conn, e))
+                .map(|e| EventAnswer::load(conn, e))
                 .transpose()
         })
         .await?

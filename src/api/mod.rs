@@ -11,6 +11,7 @@ pub mod error;
 mod events;
 mod health;
 mod import;
+mod incidents;
 mod maintenance;
 mod metrics;
 mod reports;
@@ -147,6 +148,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/services/{slug}/summary", web::get().to(series::summary))
                 .route("/events", web::get().to(events::list))
                 .route("/events/{id}", web::get().to(events::get))
+                .route("/incidents", web::get().to(incidents::list))
+                .route("/incidents/{id}", web::get().to(incidents::get))
                 .route("/admin/import", web::post().to(import::import))
                 .route("/webhooks", web::post().to(webhooks::create))
                 .route("/webhooks", web::get().to(webhooks::list))

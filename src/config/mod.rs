@@ -17,13 +17,14 @@ mod rules;
 #[cfg(test)]
 mod tests;
 
+use crate::incident::IncidentSettings;
 pub use crate::ingest::ForwardedHeader;
 pub use crate::store::SyncMode;
 pub use declare::{DefaultText, Setting};
 use ipnet::IpNet;
 use rules::{
-    bearer_token, false_event_budget, positive, proxy_url, share, within_a_century,
-    within_a_year_of_hours,
+    bearer_token, false_event_budget, finite_positive, positive, proxy_url, share,
+    within_a_century, within_a_year_of_hours,
 };
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -226,6 +227,38 @@ settings! {
     false_events_per_30_days: f64 =
         crate::detect::DetectorParams::default().false_events_per_30_days,
         check false_event_budget;
+
+    /// Incidents: how many outages, the epicentre included, make an incident
+    /// when only timing links them (a declared dependency needs no quorum).
+    incident_min_outages: usize = IncidentSettings::default().min_outages, check positive;
+
+    /// Incidents: how many minutes after the epicentre's first abnormal
+    /// minute another outage may begin and still follow it.
+    incident_window_minutes: f64 = IncidentSettings::default().window_minutes,
+        check finite_positive;
+
+    /// Incidents: outages whose first abnormal minutes are this close
+    /// (minutes) began together; their order is not evidence of cause.
+    incident_simultaneous_minutes: f64 = IncidentSettings::default().simultaneous_minutes,
+        check finite_positive;
+
+    /// Incidents: a follower whose excess stays below this share (above 0, at
+    /// most 1) of the epicentre's may be spillover.
+    incident_spillover_share: f64 = IncidentSettings::default().spillover_share, check share;
+
+    /// Incidents: ...and only if it rose less than this many times its own
+    /// normal.
+    incident_spillover_max_rise: f64 = IncidentSettings::default().spillover_max_rise,
+        check finite_positive;
+
+    /// Incidents: the normal (reports per minute) a rise is measured against
+    /// is at least this.
+    incident_rise_floor: f64 = IncidentSettings::default().rise_floor, check finite_positive;
+
+    /// Incidents: how long (minutes) a resolved outage stays in the incident
+    /// pass.
+    incident_retain_minutes: f64 = IncidentSettings::default().retain_minutes,
+        check finite_positive;
 }
 
 /// The default number of HTTP workers: one per core the process may use.
@@ -307,6 +340,19 @@ impl ConfigArgs {
 }
 
 impl Settings {
+    /// The incident pass's settings, from the `incident_*` settings.
+    pub fn incident_settings(&self) -> IncidentSettings {
+        IncidentSettings {
+            min_outages: self.incident_min_outages,
+            window_minutes: self.incident_window_minutes,
+            simultaneous_minutes: self.incident_simultaneous_minutes,
+            spillover_share: self.incident_spillover_share,
+            spillover_max_rise: self.incident_spillover_max_rise,
+            rise_floor: self.incident_rise_floor,
+            retain_minutes: self.incident_retain_minutes,
+        }
+    }
+
     /// How this installation's database connections are tuned.
     pub fn open_options(&self) -> crate::store::OpenOptions {
         crate::store::OpenOptions {

@@ -20,6 +20,16 @@ pub fn share(value: &f64) -> Result<(), &'static str> {
     }
 }
 
+/// A finite number above 0 (minutes, multipliers): not a number and
+/// infinity fail.
+pub fn finite_positive(value: &f64) -> Result<(), &'static str> {
+    if value.is_finite() && *value > 0.0 {
+        Ok(())
+    } else {
+        Err("a finite number above 0")
+    }
+}
+
 /// A number of days up to a century: past it the arithmetic on times would
 /// overflow.
 pub fn within_a_century(days: &u64) -> Result<(), &'static str> {

@@ -25,6 +25,26 @@ fn defaults_match_the_documentation() {
         (100, 100)
     );
     assert_eq!(s.false_events_per_30_days, 10.0);
+    assert_eq!(
+        s.incident_settings(),
+        crate::incident::IncidentSettings::default()
+    );
+}
+
+#[test]
+fn incident_settings_must_be_finite_and_positive() {
+    for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        let args = ConfigArgs {
+            incident_window_minutes: Some(bad),
+            ..ConfigArgs::default()
+        };
+        assert!(args.resolve().is_err(), "{bad}");
+    }
+    let args = ConfigArgs {
+        incident_spillover_share: Some(1.5),
+        ..ConfigArgs::default()
+    };
+    assert!(args.resolve().is_err());
 }
 
 #[test]
@@ -133,7 +153,7 @@ fn unknown_keys_and_zero_limits_are_refused() {
 
 /// A valid value other than the default for every setting, as it is written
 /// in a variable or after a flag.
-const SAMPLES: [(&str, &str); 48] = [
+const SAMPLES: [(&str, &str); 55] = [
     ("listen", "127.0.0.1:9"),
     ("database", "elsewhere.db"),
     ("admin_token", "s3cret"),
@@ -182,6 +202,13 @@ const SAMPLES: [(&str, &str); 48] = [
     ("maintenance_max_hours", "12"),
     ("maintenance_max_windows", "5"),
     ("false_events_per_30_days", "2.5"),
+    ("incident_min_outages", "4"),
+    ("incident_window_minutes", "10"),
+    ("incident_simultaneous_minutes", "1.5"),
+    ("incident_spillover_share", "0.2"),
+    ("incident_spillover_max_rise", "8"),
+    ("incident_rise_floor", "2"),
+    ("incident_retain_minutes", "60"),
 ];
 
 /// Each setting's sample, or a failure that names the setting without one.

@@ -66,9 +66,36 @@ pub struct Placement {
 pub struct Assignment {
     /// Open incidents and resolved ones whose outages are still retained, by id.
     pub incidents: Vec<Incident>,
+    /// As a list of (outage, placement) pairs in JSON, whose keys are strings.
+    #[serde(with = "pairs")]
     pub outages: BTreeMap<OutageId, Placement>,
     /// The id the next new incident takes.
     next_incident: u64,
+}
+
+/// A map whose keys are not strings, as a list of pairs: the monitor saves
+/// the assignment as JSON so that a restart continues with the same ids.
+mod pairs {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::collections::BTreeMap;
+
+    pub fn serialize<S, K, V>(map: &BTreeMap<K, V>, s: S) -> Result<S::Ok, S::Error>
+    where
+        S: Serializer,
+        K: Serialize,
+        V: Serialize,
+    {
+        s.collect_seq(map.iter())
+    }
+
+    pub fn deserialize<'de, D, K, V>(d: D) -> Result<BTreeMap<K, V>, D::Error>
+    where
+        D: Deserializer<'de>,
+        K: Deserialize<'de> + Ord,
+        V: Deserialize<'de>,
+    {
+        Ok(Vec::<(K, V)>::deserialize(d)?.into_iter().collect())
+    }
 }
 
 /// One change between two assignments.

@@ -338,6 +338,27 @@ fn a_grouping_that_no_longer_holds_is_withdrawn() {
 }
 
 #[test]
+fn an_assignment_survives_json() {
+    let f = facts(
+        &[(1, "AWS", &[]), (2, "Slack", &[1])],
+        vec![outage(1, 0, 900.0, 3.0), outage(2, 4, 200.0, 10.0)],
+    );
+    let (a, _) = reassess(
+        &Assignment::default(),
+        &f,
+        &IncidentSettings::default(),
+        T0 + 600,
+    );
+    assert_eq!(a.outages.len(), 2);
+    let json = serde_json::to_string(&a).unwrap();
+    let back: Assignment = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, a);
+    // The next incident takes the next id after a round trip too.
+    let (again, _) = reassess(&back, &f, &IncidentSettings::default(), T0 + 660);
+    assert_eq!(again.incidents, a.incidents);
+}
+
+#[test]
 fn the_words_match_serde() {
     assert_serde_matches(AttributionKind::ALL, |k| k.as_str());
     assert_serde_matches(IncidentStatus::ALL, |k| k.as_str());

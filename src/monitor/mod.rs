@@ -12,6 +12,11 @@
 //! networks is stored as `concentrated` and announced to no one, until (if
 //! ever) its minutes bring the crowd; then it is announced as it stands.
 //!
+//! After the event changes, in the same transaction, the incident pass
+//! (`incidents.rs`, around the pure `crate::incident`) groups the outages
+//! open or recently resolved across services into incidents and records
+//! each event's attribution and every change.
+//!
 //! Restarts: every service's detector memory is saved every
 //! `SAVE_EVERY_MINUTES` and at shutdown. On start the monitor restores it and
 //! replays the minutes since from `report_minutes`; the detector is
@@ -19,6 +24,7 @@
 //! so the replay updates the same events instead of opening new ones.
 
 mod board;
+mod incidents;
 mod memory;
 
 pub use board::{BoardChange, ServiceStatus, StatusBoard};
@@ -30,7 +36,9 @@ use crate::detect::{
     DetectorParams, Event, EventChange, Observation, SeriesDetector, SeriesState, Status, Tuning,
 };
 use crate::domain::{MessageKind, Minute};
+use crate::incident::IncidentSettings;
 use crate::store::{self, Context as _, DetectorMinute, StoreError};
+use incidents::IncidentPass;
 use memory::{memory, save, Tracked};
 use rusqlite::Connection;
 use std::collections::{HashMap, HashSet};
@@ -171,6 +179,8 @@ pub struct Monitor {
     /// Saved memories not yet claimed by a service, from the last start.
     saved: HashMap<i64, (i64, String)>,
     board: Arc<StatusBoard>,
+    /// Incidents across services, judged after each run of minutes.
+    incidents: IncidentPass,
 }
 
 impl Monitor {
@@ -182,6 +192,7 @@ impl Monitor {
         grace: Duration,
         replay_max: Duration,
         alerts: AlertSettings,
+        incident_settings: IncidentSettings,
     ) -> Result<(MonitorHandle, MonitorThread), MonitorError> {
         // Parameters that cannot build a detector: refuse to start rather than
         // run blind.
@@ -190,6 +201,7 @@ impl Monitor {
             .into_iter()
             .map(|(id, last, state)| (id, (last, state)))
             .collect();
+        let incidents = IncidentPass::load(&conn, incident_settings)?;
         let board = Arc::new(StatusBoard::default());
         let (tx, rx) = mpsc::channel();
         let monitor = Monitor {
@@ -202,6 +214,7 @@ impl Monitor {
             tracked: HashMap::new(),
             saved,
             board: board.clone(),
+            incidents,
         };
         let join = std::thread::Builder::new()
             .name("downwave-detector".into())
@@ -545,8 +558,9 @@ impl Monitor {
 
     /// Writes the detectors' findings in one transaction: event changes
     /// (through the network gate) with their announcements, the open events'
-    /// running totals, memories due, and the detector minutes. Returns, per
-    /// service with an open event, whether it is concentrated.
+    /// running totals, the incident pass over them, memories due, and the
+    /// detector minutes. Returns, per service with an open event, whether it
+    /// is concentrated.
     fn write(&mut self, found: &Findings, until: i64) -> Result<HashMap<i64, bool>, StoreError> {
         let now = self.clock.now();
         let tx = self
@@ -590,11 +604,16 @@ impl Monitor {
                 announced += announce(&tx, &self.alerts, change, now)?;
             }
         }
+        let busy = !found.changes.is_empty() || !found.open.is_empty();
+        let assignment = self.incidents.run(&tx, until + STEP_SECS, busy)?;
         for m in &found.memories {
             store::save_detector_state(&tx, m.service_id, m.last, &m.state)?;
         }
         store::insert_detector_minutes(&tx, &found.minutes)?;
         tx.commit().context("committing detector results")?;
+        if let Some(assignment) = assignment {
+            self.incidents.keep(assignment);
+        }
         if announced > 0 {
             self.alerts.wake.notify_one();
         }

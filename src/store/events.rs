@@ -128,6 +128,7 @@ pub fn upsert_event(
         networks.networks,
         networks.top_network_share,
         concentrated,
+        e.peak_baseline,
     ];
     let id = match existing {
         Some((id, _)) => {
@@ -135,8 +136,8 @@ pub fn upsert_event(
                 "UPDATE events SET seq = ?1, status = ?2, started_at = ?3, detected_at = ?4, \
                  opened_by = ?5, peak_at = ?6, peak = ?7, ended_at = ?8, resolved_at = ?9, \
                  total = ?10, excess = ?11, expected = ?12, severity = ?13, waves = ?14, \
-                 networks = ?16, top_network_share = ?17, concentrated = ?18 \
-                 WHERE id = ?15",
+                 networks = ?16, top_network_share = ?17, concentrated = ?18, \
+                 peak_baseline = ?19 WHERE id = ?15",
             )
             .context("preparing the event update")?
             .execute(fields)
@@ -151,10 +152,11 @@ pub fn upsert_event(
             .prepare_cached(
                 "INSERT INTO events (id, seq, status, started_at, detected_at, opened_by, \
                  peak_at, peak, ended_at, resolved_at, total, excess, expected, severity, waves, \
-                 service_id, networks, top_network_share, concentrated) \
+                 service_id, networks, top_network_share, concentrated, peak_baseline) \
                  VALUES ((SELECT MAX(m) + 1 FROM (SELECT COALESCE(MAX(id), 0) AS m FROM events \
                           UNION ALL SELECT COALESCE(MAX(event_id), 0) FROM deliveries)), \
-                 ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) \
+                 ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
+                 ?19) \
                  RETURNING id",
             )
             .context("preparing the event insert")?

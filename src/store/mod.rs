@@ -6,6 +6,7 @@
 
 mod detector;
 mod events;
+mod incidents;
 mod maintenance;
 mod pool;
 mod reports;
@@ -22,6 +23,11 @@ pub use events::{
     network_minutes, open_event_concentrated, reset_detector, resolve_event,
     services_with_set_aside_events, set_aside_event_ids, upsert_event, EventFilter, EventNetworks,
     EventRecord, EventWrite, NetworkMinute,
+};
+pub use incidents::{
+    any_open_event, event_attribution, get_incident, incident_changes, incident_outages,
+    is_incident_status, list_incidents, load_assignment, outage_facts, write_incident_pass,
+    AttributionRecord, ChangeRecord, IncidentRecord,
 };
 pub use maintenance::{
     end_maintenance, insert_maintenance, list_maintenance, maintenance_at, recent_maintenance,
@@ -48,7 +54,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The schema this binary writes and reads.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// How a database at version `i + 1` becomes version `i + 2`. A new
@@ -94,6 +100,40 @@ const MIGRATIONS: [&str; (SCHEMA_VERSION - 1) as usize] = [
      ) STRICT;
      CREATE INDEX maintenance_by_service ON maintenance(service_id, ends_at);
      ALTER TABLE webhooks ADD COLUMN during_maintenance INTEGER NOT NULL DEFAULT 0;",
+    // 6 -> 7: incidents across services, each event's attribution, the log
+    // of every change, and the baseline at an event's peak the pass reads.
+    "ALTER TABLE events ADD COLUMN peak_baseline REAL;
+     CREATE TABLE incidents (
+         id             INTEGER PRIMARY KEY,
+         status         TEXT NOT NULL CHECK (status IN ('open', 'resolved', 'withdrawn')),
+         cause_event_id INTEGER NOT NULL,
+         began_at       INTEGER NOT NULL,
+         opened_at      INTEGER NOT NULL,
+         resolved_at    INTEGER,
+         outages        INTEGER NOT NULL,
+         updated_at     INTEGER NOT NULL
+     ) STRICT;
+     CREATE INDEX incidents_by_status ON incidents(status, opened_at);
+     CREATE TABLE event_attributions (
+         event_id       INTEGER PRIMARY KEY,
+         incident_id    INTEGER,
+         kind           TEXT NOT NULL
+             CHECK (kind IN ('upstream', 'epicentre', 'spillover', 'independent')),
+         cause_event_id INTEGER NOT NULL,
+         confidence     REAL NOT NULL,
+         evidence       TEXT NOT NULL,
+         updated_at     INTEGER NOT NULL
+     ) STRICT;
+     CREATE INDEX event_attributions_by_incident ON event_attributions(incident_id);
+     CREATE TABLE attribution_changes (
+         id          INTEGER PRIMARY KEY,
+         at          INTEGER NOT NULL,
+         change      TEXT NOT NULL,
+         incident_id INTEGER,
+         event_id    INTEGER,
+         detail      TEXT NOT NULL
+     ) STRICT;
+     CREATE INDEX attribution_changes_by_incident ON attribution_changes(incident_id, id);",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -364,14 +404,19 @@ pub fn check_writable(conn: &Connection) -> Result<(), StoreError> {
 mod tests {
     use super::*;
 
-    /// What versions 5 and 6 added, taken away again: a new file made to
-    /// look like one of version 4.
+    /// What version 7 added, taken away again: a new file made to look like
+    /// one of version 6.
+    const UNDO_VERSION_7: &str = "DROP TABLE incidents; DROP TABLE event_attributions; \
+         DROP TABLE attribution_changes; ALTER TABLE events DROP COLUMN peak_baseline;";
+
+    /// What versions 5 and 6 added, taken away again (after
+    /// [`UNDO_VERSION_7`]): a new file made to look like one of version 4.
     const UNDO_VERSION_5: &str = "DROP TABLE maintenance; \
          ALTER TABLE webhooks DROP COLUMN during_maintenance; \
          ALTER TABLE services DROP COLUMN depends_on;";
 
-    /// What versions 4 to 6 added, taken away again: a new file made to
-    /// look like one of version 3.
+    /// What versions 4 to 6 added, taken away again (after
+    /// [`UNDO_VERSION_7`]): a new file made to look like one of version 3.
     const UNDO_VERSION_4: &str = "DROP TABLE maintenance; \
          ALTER TABLE webhooks DROP COLUMN during_maintenance; \
          ALTER TABLE services DROP COLUMN depends_on; \
@@ -436,6 +481,7 @@ mod tests {
         let conn = open_writer(&path, &OpenOptions::default()).unwrap();
         // Make it look like a version-1 file: the schema without the
         // indexes of version 2 and the column of version 3.
+        conn.execute_batch(UNDO_VERSION_7).unwrap();
         conn.execute_batch(UNDO_VERSION_4).unwrap();
         conn.execute_batch(
             "DROP INDEX deliveries_by_event; DROP INDEX reports_with_comments; \
@@ -466,6 +512,7 @@ mod tests {
         let path = dir.path().join("t.db");
         let conn = open_writer(&path, &OpenOptions::default()).unwrap();
         // A version-2 file: reports without `source`, one of them stored.
+        conn.execute_batch(UNDO_VERSION_7).unwrap();
         conn.execute_batch(UNDO_VERSION_4).unwrap();
         conn.execute_batch(
             "ALTER TABLE reports DROP COLUMN source; \
@@ -494,6 +541,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
         let conn = open_writer(&path, &OpenOptions::default()).unwrap();
+        conn.execute_batch(UNDO_VERSION_7).unwrap();
         conn.execute_batch(UNDO_VERSION_5).unwrap();
         conn.execute_batch(
             "INSERT INTO services VALUES (1, 'claude', 'Claude', '[\"login\"]', 0); \
@@ -517,6 +565,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
         let conn = open_writer(&path, &OpenOptions::default()).unwrap();
+        conn.execute_batch(UNDO_VERSION_7).unwrap();
         conn.execute_batch(UNDO_VERSION_4).unwrap();
         conn.execute_batch(
             "INSERT INTO services VALUES (1, 'claude', 'Claude', '[\"login\"]', 0); \
@@ -570,6 +619,36 @@ mod tests {
             )
             .unwrap();
         assert_eq!(summed, (4, 1), "counts add up, the top is kept");
+    }
+
+    #[test]
+    fn upgrades_a_version_6_database_and_keeps_its_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let conn = open_writer(&path, &OpenOptions::default()).unwrap();
+        conn.execute_batch(UNDO_VERSION_7).unwrap();
+        conn.execute_batch(
+            "INSERT INTO services VALUES (1, 'claude', 'Claude', '[\"login\"]', 0, '[]'); \
+             INSERT INTO events (service_id, seq, status, started_at, detected_at, opened_by, \
+                 peak_at, peak, ended_at, total, excess, expected, severity, waves) \
+                 VALUES (1, 1, 'open', 60, 120, 'extreme', 60, 40, 120, 40, 39, 1, 'minor', '[]'); \
+             INSERT INTO detector_minutes VALUES (1, 60, 1.5, 4, 9, 'outage'); \
+             PRAGMA user_version = 6;",
+        )
+        .unwrap();
+        drop(conn);
+        let conn = open_writer(&path, &OpenOptions::default()).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        // The event is kept; its baseline at the peak is the detector's.
+        let facts = outage_facts(&conn, 0).unwrap();
+        assert_eq!(facts.len(), 1);
+        assert_eq!((facts[0].peak, facts[0].peak_baseline), (40.0, 1.5));
+        assert!(load_assignment(&conn).unwrap().is_none());
+        assert!(list_incidents(&conn, None, 10).unwrap().is_empty());
+        assert_eq!(event_attribution(&conn, 1).unwrap(), None);
     }
 
     #[test]

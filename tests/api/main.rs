@@ -11,6 +11,7 @@ mod durability;
 mod events;
 mod health;
 mod helpers;
+mod incidents;
 mod layout;
 mod live;
 mod maintenance;

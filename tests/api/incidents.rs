@@ -1,0 +1,339 @@
+//! Incidents across services, live: part of the aws-outage scenario (seed 0)
+//! played into the real server minute by minute, the incident pass run by
+//! the monitor, and its conclusions read through the incidents and events
+//! APIs, before and after a restart.
+
+use crate::helpers::*;
+use chrono::{TimeZone, Utc};
+use downwave::clock::ManualClock;
+use downwave::sim::aws_outage::{aws_outage, Role, SimService, AWS_OUTAGE};
+use downwave::sim::replay::{import_bodies, import_jsonl};
+use downwave::sim::scenario::Scenario;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// The history goes in at once up to this long before the provider's
+/// outage; the minutes after, one at a time.
+const LIVE_BEFORE_SECS: i64 = 10 * 60;
+/// How long after the provider's outage the test plays: past `solo`'s own
+/// outage, which begins 36 minutes after it in seed 0.
+const LIVE_AFTER_SECS: i64 = 50 * 60;
+
+/// The scenario's minutes of one service in `[from, to)`.
+fn slice(s: &Scenario, from: i64, to: i64) -> Scenario {
+    let keep: Vec<usize> = (0..s.minute_starts.len())
+        .filter(|&i| (from..to).contains(&s.minute_starts[i]))
+        .collect();
+    let pick = |v: &[u64]| keep.iter().map(|&i| v[i]).collect();
+    Scenario {
+        minute_starts: keep.iter().map(|&i| s.minute_starts[i]).collect(),
+        background: pick(&s.background),
+        outage: pick(&s.outage),
+        ..s.clone()
+    }
+}
+
+fn reports(s: &SimService) -> u64 {
+    s.series.background.iter().chain(&s.series.outage).sum()
+}
+
+/// The provider, the two smallest declared and undeclared dependents, one
+/// bystander and `solo` (the others are left out to keep the import short:
+/// a bystander is a large service, a week of it 20 seconds in a debug build).
+fn subset() -> Vec<SimService> {
+    let all = aws_outage(0).services;
+    let smallest = |declared: bool| {
+        let mut deps: Vec<&SimService> = all
+            .iter()
+            .filter(|s| s.role == Role::Dependent { declared })
+            .collect();
+        deps.sort_by_key(|s| reports(s));
+        deps.into_iter().take(2).cloned().collect::<Vec<_>>()
+    };
+    let mut out = vec![all[0].clone()];
+    out.extend(smallest(true));
+    out.extend(smallest(false));
+    // The bystander whose rise is the largest share of the provider's
+    // peak: the likeliest to open an outage.
+    let peak = |s: &SimService| s.series.outage.iter().copied().max().unwrap_or(0);
+    out.extend(
+        all.iter()
+            .filter(|s| s.role == Role::Bystander)
+            .max_by_key(|s| peak(s) * 1000 / reports(s).max(1))
+            .cloned(),
+    );
+    out.extend(all.iter().filter(|s| s.role == Role::Independent).cloned());
+    out
+}
+
+/// A client that opens a connection per request. Making the next
+/// service's week of import lines takes seconds in a debug build (more
+/// under a loaded machine), longer than the server keeps an idle connection
+/// open (`keep_alive_secs`): a pooled connection could be closed under a
+/// request being sent.
+fn fresh_connections() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
+}
+
+/// Creates the services with their declared providers and plays their
+/// reports: the history at once, then minute by minute until `end`, each
+/// minute imported before the clock passes it.
+async fn play(app: &TestApp, services: &[SimService], end: i64) {
+    for s in services {
+        let r = app
+            .client
+            .post(app.url("/api/v1/services"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({"slug": s.slug, "name": s.name, "depends_on": s.depends_on}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201, "creating {}", s.slug);
+    }
+    let live = AWS_OUTAGE - LIVE_BEFORE_SECS;
+    app.clock.set(Utc.timestamp_opt(live, 0).unwrap());
+    for s in services {
+        // Bodies well under the ingest queue (65,536 reports) each.
+        for body in import_bodies(&slice(&s.series, i64::MIN, live), 4 << 20) {
+            let r = app.import(body).await;
+            assert_eq!(r.status().as_u16(), 200, "history of {}", s.slug);
+        }
+    }
+    play_minutes(app, services, live, end).await;
+}
+
+/// Imports each minute of `[from, to)` and moves the clock past it.
+async fn play_minutes(app: &TestApp, services: &[SimService], from: i64, to: i64) {
+    let mut minute = from;
+    while minute < to {
+        app.clock.set(Utc.timestamp_opt(minute, 0).unwrap());
+        let lines: String = services
+            .iter()
+            .map(|s| import_jsonl(&slice(&s.series, minute, minute + 60)))
+            .collect();
+        if !lines.is_empty() {
+            assert_eq!(app.import(lines).await.status().as_u16(), 200);
+        }
+        minute += 60;
+    }
+    app.clock.set(Utc.timestamp_opt(to + 5, 0).unwrap());
+    app.monitor.catch_up().await.unwrap();
+}
+
+/// Events by the slug of their service.
+type ByService = std::collections::HashMap<String, Vec<Value>>;
+
+fn timestamp(v: &Value) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap())
+        .unwrap()
+        .timestamp()
+}
+
+/// Each service's events, by slug (the newest first).
+async fn events_by_service(app: &TestApp) -> ByService {
+    let mut out = ByService::default();
+    for e in app.events("?limit=500").await {
+        out.entry(e["service"].as_str().unwrap().to_owned())
+            .or_default()
+            .push(e);
+    }
+    out
+}
+
+/// The event of `slug` that began in the scenario's hour.
+fn outage_of<'a>(events: &'a ByService, slug: &str) -> &'a Value {
+    let hour = (AWS_OUTAGE - 3600)..(AWS_OUTAGE + 3600);
+    events
+        .get(slug)
+        .and_then(|es| {
+            es.iter().find(|e| {
+                let at = chrono::DateTime::parse_from_rfc3339(e["started_at"].as_str().unwrap());
+                hour.contains(&at.unwrap().timestamp())
+            })
+        })
+        .unwrap_or_else(|| panic!("{slug} opened no outage in the hour: {events:?}"))
+}
+
+#[tokio::test]
+async fn a_provider_outage_becomes_one_incident_that_survives_a_restart() {
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let clock = Arc::new(ManualClock::new(
+        Utc.timestamp_opt(AWS_OUTAGE - 86_400, 0).unwrap(),
+    ));
+    let mut app = spawn_on(test_settings(&dir), dir, clock).await;
+    app.client = fresh_connections();
+    let services = subset();
+    let end = AWS_OUTAGE + LIVE_AFTER_SECS;
+    play(&app, &services, end).await;
+
+    let events = events_by_service(&app).await;
+    let aws = outage_of(&events, "aws");
+    let aws_event = aws["id"].as_i64().unwrap();
+    assert_eq!(aws["attribution"]["kind"], "epicentre", "{aws}");
+    assert_eq!(aws["attribution"]["cause"]["event_id"], aws_event);
+    let incident = aws["incident"]
+        .as_i64()
+        .expect("aws's outage is in an incident");
+
+    check_dependents(&events, &services, incident, aws_event);
+    // The monitor runs the pass every minute: the incident formed at the
+    // first pass after three of these outages (`incident_min_outages`), or
+    // aws's and a declared dependent's, had been detected.
+    let detected = |e: &Value| timestamp(&e["detected_at"]);
+    let mut timing: Vec<i64> = services
+        .iter()
+        .filter(|s| s.role != Role::Independent && s.role != Role::Bystander)
+        .map(|s| detected(outage_of(&events, &s.slug)))
+        .collect();
+    timing.sort();
+    let declared = services
+        .iter()
+        .filter(|s| !s.depends_on.is_empty())
+        .map(|s| detected(outage_of(&events, &s.slug)).max(detected(aws)))
+        .min()
+        .unwrap();
+    let (_, detail) = app.get_json(&format!("/api/v1/incidents/{incident}")).await;
+    assert_eq!(
+        timestamp(&detail["opened_at"]),
+        timing[2].min(declared),
+        "{detail}"
+    );
+    // The bystander's small rise after aws is spillover from it.
+    let bystander = services.iter().find(|s| s.role == Role::Bystander).unwrap();
+    let b = outage_of(&events, &bystander.slug);
+    assert_eq!(b["attribution"]["kind"], "spillover", "{b}");
+    assert_eq!(b["attribution"]["cause"]["event_id"], aws_event);
+    assert_eq!(b["incident"], incident);
+    // solo's own outage is never attributed to aws, at any pass.
+    let solo = outage_of(&events, "solo");
+    let solo_event = solo["id"].as_i64().unwrap();
+    assert_eq!(solo["attribution"]["kind"], "independent", "{solo}");
+    assert_ne!(solo["incident"], incident);
+    let solo_to_aws: i64 = app
+        .db()
+        .query_row(
+            "SELECT count(*) FROM attribution_changes WHERE event_id = ?1 \
+             AND json_extract(detail, '$.to.cause_event_id') = ?2",
+            [solo_event, aws_event],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(solo_to_aws, 0);
+    // GET /api/v1/events/{id} carries the same.
+    let (status, one) = app.get_json(&format!("/api/v1/events/{solo_event}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(one["attribution"], solo["attribution"]);
+
+    check_incident_api(&app, incident, aws_event, &events).await;
+
+    // A restart continues with the same incident.
+    let (settings, dir, clock) = app.stop().await;
+    let mut app = spawn_on(settings, dir, clock).await;
+    app.client = fresh_connections();
+    play_minutes(&app, &services, end, end + 3 * 60).await;
+    let (_, open) = app.get_json("/api/v1/incidents?status=open").await;
+    let ids: Vec<&Value> = open["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| &i["id"])
+        .collect();
+    assert_eq!(ids, [&json!(incident)], "{open}");
+    let (_, detail) = app.get_json(&format!("/api/v1/incidents/{incident}")).await;
+    assert_eq!(detail["cause"]["event_id"], aws_event);
+    app.stop().await;
+}
+
+/// Every dependent opened an outage, and each is in the incident,
+/// attributed to aws: upstream when it declared aws, by timing when it did
+/// not.
+fn check_dependents(events: &ByService, services: &[SimService], incident: i64, aws_event: i64) {
+    let mut dependents = 0;
+    for s in services
+        .iter()
+        .filter(|s| matches!(s.role, Role::Dependent { .. }))
+    {
+        let e = outage_of(events, &s.slug);
+        dependents += 1;
+        assert_eq!(e["incident"], incident, "{}: {e}", s.slug);
+        assert_eq!(
+            e["attribution"]["cause"]["event_id"], aws_event,
+            "{}",
+            s.slug
+        );
+        assert_eq!(e["attribution"]["cause"]["service"], "aws");
+        let kind = if s.depends_on.is_empty() {
+            "epicentre"
+        } else {
+            "upstream"
+        };
+        assert_eq!(e["attribution"]["kind"], kind, "{}: {e}", s.slug);
+        let confidence = e["attribution"]["confidence"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&confidence) && confidence > 0.5, "{e}");
+        assert!(e["attribution"]["evidence"]
+            .as_str()
+            .is_some_and(|t| t.contains("AWS")));
+    }
+    assert_eq!(dependents, 4);
+}
+
+/// The incidents API: the list (open first; `?status=`), one incident with
+/// its outages and its history, and the refusals.
+async fn check_incident_api(app: &TestApp, incident: i64, aws_event: i64, events: &ByService) {
+    let (status, list) = app.get_json("/api/v1/incidents").await;
+    assert_eq!(status, 200);
+    let list = list["incidents"].as_array().unwrap().clone();
+    let open: Vec<&Value> = list.iter().filter(|i| i["status"] == "open").collect();
+    assert_eq!(open.len(), 1, "one open incident: {list:?}");
+    assert_eq!(list[0]["id"], incident, "open first");
+    assert_eq!(
+        list[0]["cause"],
+        json!({"event_id": aws_event, "service": "aws"})
+    );
+    assert_eq!(
+        list[0]["outage_count"], 6,
+        "aws, 4 dependents, the bystander"
+    );
+    assert!(list[0]["resolved_at"].is_null());
+    let (_, only_open) = app.get_json("/api/v1/incidents?status=open").await;
+    assert_eq!(only_open["incidents"].as_array().unwrap().len(), 1);
+
+    let (status, detail) = app.get_json(&format!("/api/v1/incidents/{incident}")).await;
+    assert_eq!(status, 200, "{detail}");
+    assert_eq!(detail["id"], incident);
+    let outages = detail["outages"].as_array().unwrap();
+    assert_eq!(outages.len(), 6, "{detail}");
+    assert_eq!(outages[0]["service"], "aws", "in the order they began");
+    for o in outages {
+        let slug = o["service"].as_str().unwrap();
+        let e = outage_of(events, slug);
+        assert_eq!(o["event_id"], e["id"]);
+        assert_eq!(o["kind"], e["attribution"]["kind"]);
+        assert_eq!(o["cause"]["event_id"], aws_event);
+        for field in ["confidence", "evidence", "started_at"] {
+            assert!(!o[field].is_null(), "{field}: {o}");
+        }
+    }
+    let history = detail["history"].as_array().unwrap();
+    assert_eq!(history[0]["change"], "incident_opened", "{history:?}");
+    assert!(history.iter().any(|c| c["change"] == "outage_joined"));
+    assert!(history
+        .iter()
+        .all(|c| c["at"].as_str().is_some_and(|t| t.ends_with('Z'))));
+
+    assert_error(
+        app.get("/api/v1/incidents/999999").await,
+        404,
+        "unknown_incident",
+    )
+    .await;
+    assert_error(
+        app.get("/api/v1/incidents?status=maybe").await,
+        422,
+        "invalid_status",
+    )
+    .await;
+}
