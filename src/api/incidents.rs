@@ -62,7 +62,7 @@ impl AttributionView {
 struct IncidentView {
     id: i64,
     /// `open`, `resolved`, or `withdrawn` (the grouping no longer held).
-    status: String,
+    status: store::StoredIncidentStatus,
     /// The epicentre's outage: the likely cause.
     cause: OutageRef,
     /// The cause's first abnormal minute.
@@ -149,17 +149,18 @@ pub async fn list(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    if let Some(status) = &q.status {
-        if !store::is_incident_status(status) {
-            return Err(ApiError::unprocessable(
+    let status = match &q.status {
+        Some(word) => Some(word.parse::<store::StoredIncidentStatus>().map_err(|_| {
+            ApiError::unprocessable(
                 "invalid_status",
                 "status must be open, resolved or withdrawn",
-            ));
-        }
-    }
+            )
+        })?),
+        None => None,
+    };
     let limit = q.limit.unwrap_or(50).clamp(1, MAX_LIMIT);
     let incidents = state
-        .read(move |conn| store::list_incidents(conn, q.status.as_deref(), limit))
+        .read(move |conn| store::list_incidents(conn, status, limit))
         .await?
         .into_iter()
         .map(IncidentView::of)

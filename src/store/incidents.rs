@@ -12,8 +12,7 @@
 
 use super::{word, Context, StoreError};
 use crate::incident::{
-    Assignment, AttributionKind, Change, IncidentId, IncidentStatus, OutageFact, OutageId,
-    ServiceId,
+    Assignment, AttributionKind, Change, IncidentId, OutageFact, OutageId, ServiceId,
 };
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::{json, Value};
@@ -246,12 +245,27 @@ impl LoggedChange {
     }
 }
 
+/// Where a stored incident stands: as the pass left it, or withdrawn (a
+/// later pass no longer found its grouping).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoredIncidentStatus {
+    Open,
+    Resolved,
+    Withdrawn,
+}
+
+crate::detect::vocabulary::vocabulary!(StoredIncidentStatus, "incident status", {
+    Open => "open",
+    Resolved => "resolved",
+    Withdrawn => "withdrawn",
+});
+
 /// An incident as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IncidentRecord {
     pub id: i64,
-    /// `open`, `resolved`, or `withdrawn` (its grouping no longer held).
-    pub status: String,
+    pub status: StoredIncidentStatus,
     pub cause_event_id: i64,
     /// The slug of the cause's service.
     pub cause_service: Option<String>,
@@ -268,7 +282,7 @@ const INCIDENT_COLUMNS: &str = "i.id, i.status, i.cause_event_id, s.slug, i.bega
 fn incident_from_row(r: &Row<'_>) -> rusqlite::Result<IncidentRecord> {
     Ok(IncidentRecord {
         id: r.get(0)?,
-        status: r.get(1)?,
+        status: word(r, 1)?,
         cause_event_id: r.get(2)?,
         cause_service: r.get(3)?,
         began_at: r.get(4)?,
@@ -282,7 +296,7 @@ fn incident_from_row(r: &Row<'_>) -> rusqlite::Result<IncidentRecord> {
 /// of `status` when given.
 pub fn list_incidents(
     conn: &Connection,
-    status: Option<&str>,
+    status: Option<StoredIncidentStatus>,
     limit: usize,
 ) -> Result<Vec<IncidentRecord>, StoreError> {
     let sql = format!(
@@ -291,7 +305,10 @@ pub fn list_incidents(
     );
     let mut stmt = conn.prepare_cached(&sql).context("listing incidents")?;
     let rows = stmt
-        .query_map(params![status, limit as i64], incident_from_row)
+        .query_map(
+            params![status.map(StoredIncidentStatus::as_str), limit as i64],
+            incident_from_row,
+        )
         .context("listing incidents")?;
     rows.collect::<Result<Vec<_>, _>>()
         .context("reading an incident")
@@ -413,11 +430,6 @@ pub fn incident_changes(
         .context("reading an incident change")
 }
 
-/// Whether an incident's status word is one the store writes.
-pub fn is_incident_status(word: &str) -> bool {
-    word == "withdrawn" || word.parse::<IncidentStatus>().is_ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -512,7 +524,12 @@ mod tests {
         let (again, changes) = reassess(&saved, &facts, &settings, now + 60);
         assert!(changes.is_empty(), "{changes:?}");
         write_incident_pass(&conn, &again, &changes, now + 60).unwrap();
-        assert_eq!(list_incidents(&conn, Some("open"), 10).unwrap().len(), 1);
+        assert_eq!(
+            list_incidents(&conn, Some(StoredIncidentStatus::Open), 10)
+                .unwrap()
+                .len(),
+            1
+        );
 
         // A withdrawal, as reassess reports one when a grouping no longer
         // holds, marks the incident withdrawn and keeps its row.
@@ -521,8 +538,11 @@ mod tests {
         }];
         write_incident_pass(&conn, &Assignment::default(), &withdrawal, now + 120).unwrap();
         let withdrawn = get_incident(&conn, incident.id).unwrap().unwrap();
-        assert_eq!(withdrawn.status, "withdrawn");
-        assert!(list_incidents(&conn, Some("open"), 10).unwrap().is_empty());
-        assert!(is_incident_status("withdrawn") && !is_incident_status("maybe"));
+        assert_eq!(withdrawn.status, StoredIncidentStatus::Withdrawn);
+        assert!(list_incidents(&conn, Some(StoredIncidentStatus::Open), 10)
+            .unwrap()
+            .is_empty());
+        assert_eq!("withdrawn".parse(), Ok(StoredIncidentStatus::Withdrawn));
+        assert!("maybe".parse::<StoredIncidentStatus>().is_err());
     }
 }

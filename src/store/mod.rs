@@ -26,8 +26,8 @@ pub use events::{
 };
 pub use incidents::{
     any_open_event, event_attribution, get_incident, incident_changes, incident_outages,
-    is_incident_status, list_incidents, load_assignment, outage_facts, write_incident_pass,
-    AttributionRecord, ChangeRecord, IncidentRecord,
+    list_incidents, load_assignment, outage_facts, write_incident_pass, AttributionRecord,
+    ChangeRecord, IncidentRecord, StoredIncidentStatus,
 };
 pub use maintenance::{
     end_maintenance, insert_maintenance, list_maintenance, maintenance_at, recent_maintenance,
