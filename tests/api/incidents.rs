@@ -207,6 +207,7 @@ async fn a_provider_outage_becomes_one_incident_that_survives_a_restart() {
     assert_eq!(b["attribution"]["kind"], "spillover", "{b}");
     assert_eq!(b["attribution"]["cause"]["event_id"], aws_event);
     assert_eq!(b["incident"], incident);
+    check_pages(&app, &services, &events, aws_event).await;
     // solo's own outage is never attributed to aws, at any pass.
     let solo = outage_of(&events, "solo");
     let solo_event = solo["id"].as_i64().unwrap();
@@ -336,4 +337,46 @@ async fn check_incident_api(app: &TestApp, incident: i64, aws_event: i64, events
         "invalid_status",
     )
     .await;
+}
+
+/// The page of each service whose outage is still open names the cause: a
+/// dependent's outage is likely caused by AWS's, the bystander's rise is
+/// likely spillover from it, and solo's names no cause.
+async fn check_pages(app: &TestApp, services: &[SimService], events: &ByService, aws_event: i64) {
+    let link = format!("<a href=\"/e/{aws_event}\">");
+    let mut named = 0;
+    for s in services.iter().filter(|s| s.slug != "aws") {
+        let e = outage_of(events, &s.slug);
+        let page = app
+            .get(&format!("/s/{}", s.slug))
+            .await
+            .text()
+            .await
+            .unwrap();
+        let sentence = match s.role {
+            Role::Independent => {
+                assert!(!page.contains("notice-cause"), "solo names no cause");
+                continue;
+            }
+            Role::Bystander => "is likely spillover from the ",
+            _ => "are likely caused by the ",
+        };
+        if e["status"] != "open" {
+            continue;
+        }
+        let at = page
+            .find(sentence)
+            .unwrap_or_else(|| panic!("{}: no cause named", s.slug));
+        assert!(
+            page[at..].starts_with(&format!("{sentence}{link}")),
+            "{}",
+            &page[at..at + 200]
+        );
+        assert!(page[at..].contains("outage</a> that began "), "{}", s.slug);
+        named += 1;
+    }
+    assert!(
+        named >= 2,
+        "at least two open outages named their cause ({named})"
+    );
 }

@@ -52,6 +52,54 @@ impl WindowNotice {
     }
 }
 
+/// Another service's outage that likely explains this one's, as the
+/// incident pass attributed the open outage (upstream or spillover).
+struct CauseNotice {
+    /// The cause's service, by name.
+    name: String,
+    /// Its outage's page.
+    url: String,
+    /// How long before this outage it began, in words.
+    earlier: String,
+    /// A rise of people who cannot reach the cause, not a failure here.
+    spillover: bool,
+}
+
+impl CauseNotice {
+    /// From the open outage's attribution and the cause's outage.
+    fn new(
+        attribution: &store::AttributionRecord,
+        cause: &EventRecord,
+        state: &AppState,
+    ) -> Option<Self> {
+        use crate::incident::AttributionKind;
+        // An epicentre's follower (no declared provider, began right after
+        // it) is caused by it too; the epicentre itself is its own cause.
+        let spillover = match attribution.kind {
+            AttributionKind::Upstream | AttributionKind::Epicentre => false,
+            AttributionKind::Spillover => true,
+            AttributionKind::Independent => return None,
+        };
+        if cause.service == attribution.service {
+            return None;
+        }
+        let minutes = (attribution.started_at - cause.started_at).max(0) / 60;
+        Some(CauseNotice {
+            name: state
+                .catalog
+                .get(&cause.service)
+                .map_or_else(|| cause.service.clone(), |s| s.name.clone()),
+            url: format!("/e/{}", cause.id),
+            earlier: match minutes {
+                0 => "within the same minute".to_owned(),
+                1 => "1 minute earlier".to_owned(),
+                n => format!("{n} minutes earlier"),
+            },
+            spillover,
+        })
+    }
+}
+
 struct CommentRow {
     at: TimeView,
     category: String,
@@ -69,6 +117,8 @@ struct ServicePage {
     status_label: &'static str,
     /// Its open event came from too few networks to be called an outage.
     concentrated: bool,
+    /// The outage elsewhere that likely causes the open one here.
+    cause: Option<CauseNotice>,
     /// The maintenance window open now, or else the next one scheduled.
     maintenance_now: Option<WindowNotice>,
     maintenance_next: Option<WindowNotice>,
@@ -98,6 +148,9 @@ struct ServiceData {
     /// Its maintenance windows that end after the chart's start or the
     /// oldest recent event's, earliest first.
     maintenance: Vec<store::Maintenance>,
+    /// The open outage's attribution by the incident pass, and the cause's
+    /// outage, when the pass has judged it.
+    attribution: Option<(store::AttributionRecord, EventRecord)>,
 }
 
 impl ServiceData {
@@ -120,9 +173,17 @@ impl ServiceData {
             },
         )?;
         let windows_since = recent.iter().map(|e| e.started_at).fold(from, i64::min);
+        let attribution = match recent.iter().find(|e| e.is_open()) {
+            Some(open) => match store::event_attribution(conn, open.id)? {
+                Some(a) => store::get_event(conn, a.cause_event_id)?.map(|cause| (a, cause)),
+                None => None,
+            },
+            None => None,
+        };
         Ok(ServiceData {
             chart: ChartData::read(conn, id, from, to)?,
             maintenance: store::list_maintenance(conn, id, windows_since)?,
+            attribution,
             recent,
             summary: store::summary(conn, id, now)?,
             comments: match comments_since_ms {
@@ -231,6 +292,10 @@ pub async fn service(
                 status,
                 status_label: status.label(),
                 concentrated: concentrated_now(&state, &service),
+                cause: data
+                    .attribution
+                    .as_ref()
+                    .and_then(|(a, cause)| CauseNotice::new(a, cause, &state)),
                 maintenance_now: data
                     .maintenance
                     .iter()
