@@ -379,4 +379,23 @@ async fn check_pages(app: &TestApp, services: &[SimService], events: &ByService,
         named >= 2,
         "at least two open outages named their cause ({named})"
     );
+    let aws = app.get("/s/aws").await.text().await.unwrap();
+    assert!(!aws.contains("notice-cause"), "the cause names no cause");
+    // The home page leads with the incident and lists whom it affects.
+    let home = app.get("/").await.text().await.unwrap();
+    let lead = home
+        .find("class=\"incident\"")
+        .expect("the home page leads with the incident");
+    let list = home.find("id=\"service-list\"").unwrap();
+    assert!(lead < list, "above the services");
+    let heading = format!("{link}AWS outage</a>: 5 other services affected</h2>");
+    assert!(home[lead..list].contains(&heading), "{}", &home[lead..list]);
+    for s in services
+        .iter()
+        .filter(|s| s.role != Role::Independent && s.slug != "aws")
+    {
+        let item = format!("<li><a href=\"/s/{}\">", s.slug);
+        assert!(home[lead..list].contains(&item), "{}", s.slug);
+    }
+    assert!(!home[lead..list].contains("/s/solo\""), "solo is not in it");
 }

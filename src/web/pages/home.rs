@@ -39,10 +39,52 @@ struct HomeRow {
     open_event: Option<i64>,
 }
 
+/// Open incidents listed on the home page.
+const OPEN_INCIDENTS: usize = 5;
+
+/// An open incident as the home page leads with it: the cause's outage and
+/// the other services it holds.
+struct IncidentLead {
+    cause_name: String,
+    cause_url: String,
+    /// The services affected besides the cause, in the order they began.
+    affected: Vec<(String, String)>,
+}
+
+impl IncidentLead {
+    fn read(
+        conn: &rusqlite::Connection,
+        incident: &store::IncidentRecord,
+        state: &AppState,
+    ) -> Result<Option<Self>, store::StoreError> {
+        let Some(cause) = incident.cause_service.as_deref() else {
+            return Ok(None);
+        };
+        let name = |slug: &str| {
+            state
+                .catalog
+                .get(slug)
+                .map_or_else(|| slug.to_owned(), |s| s.name.clone())
+        };
+        let mut affected: Vec<(String, String)> = Vec::new();
+        for o in store::incident_outages(conn, incident.id)? {
+            if o.service != cause && !affected.iter().any(|(slug, _)| *slug == o.service) {
+                affected.push((o.service.clone(), name(&o.service)));
+            }
+        }
+        Ok(Some(IncidentLead {
+            cause_name: name(cause),
+            cause_url: format!("/e/{}", incident.cause_event_id),
+            affected,
+        }))
+    }
+}
+
 #[derive(Template)]
 #[template(path = "home.html")]
 struct HomePage {
     layout: Layout,
+    incidents: Vec<IncidentLead>,
     rows: Vec<HomeRow>,
     filter: String,
     shown: usize,
@@ -82,11 +124,19 @@ pub async fn home(
             .zip(&statuses)
             .map(|(s, &status)| (s.id, status == Status::Outage))
             .collect();
-        let days = state
+        let lead_state = state.clone();
+        let (days, incidents) = state
             .read(move |conn| {
-                ids.iter()
+                let days = ids
+                    .iter()
                     .map(|&(id, in_outage)| ServiceDay::read(conn, id, in_outage, now))
-                    .collect::<Result<Vec<_>, store::StoreError>>()
+                    .collect::<Result<Vec<_>, store::StoreError>>()?;
+                let open = store::StoredIncidentStatus::Open;
+                let mut incidents = Vec::new();
+                for i in store::list_incidents(conn, Some(open), OPEN_INCIDENTS)? {
+                    incidents.extend(IncidentLead::read(conn, &i, &lead_state)?);
+                }
+                Ok((days, incidents))
             })
             .await?;
         let mut rows = shown
@@ -98,6 +148,7 @@ pub async fn home(
         rows.sort_by(outages_first);
         let page = HomePage {
             layout: Layout::new(&viewer, etag),
+            incidents,
             outages: rows.iter().filter(|r| r.status == Status::Outage).count(),
             shown: rows.len(),
             total,
