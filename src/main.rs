@@ -135,9 +135,6 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
     })
 }
 
-/// How long ended windows stay in `maintenance list`.
-const LISTED_AFTER_END_SECS: i64 = 7 * 24 * 3600;
-
 fn maintenance(settings: Settings, command: MaintenanceCommand) -> anyhow::Result<()> {
     use anyhow::Context as _;
     let conn = store::open_writer(&settings.database, &settings.open_options())?;
@@ -146,10 +143,7 @@ fn maintenance(settings: Settings, command: MaintenanceCommand) -> anyhow::Resul
         | MaintenanceCommand::List { slug }
         | MaintenanceCommand::End { slug, .. } => slug.clone(),
     };
-    let service = store::list_services(&conn)?
-        .into_iter()
-        .find(|s| s.slug.as_str() == slug)
-        .with_context(|| format!("there is no service '{slug}'"))?;
+    let service = service_by_slug(&conn, &slug)?;
     let now = chrono::Utc::now().timestamp();
     let line = |w: &store::Maintenance| {
         format!(
@@ -193,7 +187,7 @@ fn maintenance(settings: Settings, command: MaintenanceCommand) -> anyhow::Resul
             println!("added {}", line(&added));
         }
         MaintenanceCommand::List { .. } => {
-            for w in store::list_maintenance(&conn, service.id, now - LISTED_AFTER_END_SECS)? {
+            for w in store::listed_maintenance(&conn, service.id, now)? {
                 println!("{}", line(&w));
             }
         }
@@ -213,6 +207,15 @@ fn maintenance(settings: Settings, command: MaintenanceCommand) -> anyhow::Resul
     Ok(())
 }
 
+/// The service named by `slug`, or an error that says there is none.
+fn service_by_slug(conn: &rusqlite::Connection, slug: &str) -> anyhow::Result<store::Service> {
+    use anyhow::Context as _;
+    store::list_services(conn)?
+        .into_iter()
+        .find(|s| s.slug.as_str() == slug)
+        .with_context(|| format!("there is no service '{slug}'"))
+}
+
 /// Providers as `aws,cloudflare`, or `none`.
 fn list_or_none(providers: &ProviderList) -> String {
     if providers.is_empty() {
@@ -223,7 +226,6 @@ fn list_or_none(providers: &ProviderList) -> String {
 }
 
 fn service(settings: Settings, command: ServiceCommand) -> anyhow::Result<()> {
-    use anyhow::Context as _;
     let conn = store::open_writer(&settings.database, &settings.open_options())?;
     match command {
         ServiceCommand::Add {
@@ -243,10 +245,7 @@ fn service(settings: Settings, command: ServiceCommand) -> anyhow::Result<()> {
             println!("added {} ({})", s.slug, s.name);
         }
         ServiceCommand::Depends { slug, providers } => {
-            let service = store::list_services(&conn)?
-                .into_iter()
-                .find(|s| s.slug.as_str() == slug)
-                .with_context(|| format!("there is no service '{slug}'"))?;
+            let service = service_by_slug(&conn, &slug)?;
             let depends_on = ProviderList::parse(&service.slug, &providers)?;
             store::set_dependencies(&conn, service.id, &depends_on)?;
             println!("{} depends on {}", service.slug, list_or_none(&depends_on));

@@ -15,9 +15,6 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// How long ended windows stay in the list.
-const LISTED_AFTER_END_SECS: i64 = 7 * 24 * 3600;
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewWindow {
@@ -106,7 +103,7 @@ pub async fn list(
     let now = state.clock.now().timestamp();
     let id = service.id;
     let windows = state
-        .read(move |conn| store::list_maintenance(conn, id, now - LISTED_AFTER_END_SECS))
+        .read(move |conn| store::listed_maintenance(conn, id, now))
         .await?;
     let views: Vec<WindowView> = windows
         .iter()

@@ -81,6 +81,19 @@ pub fn insert_maintenance(
     }))
 }
 
+/// How long a window stays listed after it is over.
+const LISTED_AFTER_END_SECS: i64 = 7 * 24 * 3600;
+
+/// A service's windows as the API and the command line list them: those
+/// not over at `now`, and those over within the last 7 days.
+pub fn listed_maintenance(
+    conn: &Connection,
+    service_id: i64,
+    now: i64,
+) -> Result<Vec<Maintenance>, StoreError> {
+    list_maintenance(conn, service_id, now - LISTED_AFTER_END_SECS)
+}
+
 /// A service's windows that end after `since`, earliest first.
 pub fn list_maintenance(
     conn: &Connection,

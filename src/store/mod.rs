@@ -30,8 +30,8 @@ pub use incidents::{
     ChangeRecord, IncidentRecord, StoredIncidentStatus,
 };
 pub use maintenance::{
-    end_maintenance, insert_maintenance, list_maintenance, maintenance_at, recent_maintenance,
-    EndedMaintenance, Maintenance,
+    end_maintenance, insert_maintenance, list_maintenance, listed_maintenance, maintenance_at,
+    recent_maintenance, EndedMaintenance, Maintenance,
 };
 pub use pool::ReadPool;
 pub use reports::{
