@@ -474,27 +474,36 @@ mod tests {
         assert_eq!(a, b);
     }
 
-    #[test]
-    fn upgrades_a_version_1_database() {
+    /// A new file made to look like an older one (what the `undo` steps
+    /// added taken away, then `setup`, which sets its `user_version`),
+    /// opened again: it must come back at this binary's version.
+    fn upgraded_from(undo: &[&str], setup: &str) -> (tempfile::TempDir, Connection) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
         let conn = open_writer(&path, &OpenOptions::default()).unwrap();
-        // Make it look like a version-1 file: the schema without the
-        // indexes of version 2 and the column of version 3.
-        conn.execute_batch(UNDO_VERSION_7).unwrap();
-        conn.execute_batch(UNDO_VERSION_4).unwrap();
-        conn.execute_batch(
-            "DROP INDEX deliveries_by_event; DROP INDEX reports_with_comments; \
-             ALTER TABLE reports DROP COLUMN source; \
-             PRAGMA user_version = 1;",
-        )
-        .unwrap();
+        for step in undo {
+            conn.execute_batch(step).unwrap();
+        }
+        conn.execute_batch(setup).unwrap();
         drop(conn);
         let conn = open_writer(&path, &OpenOptions::default()).unwrap();
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
         assert_eq!(version, SCHEMA_VERSION);
+        (dir, conn)
+    }
+
+    #[test]
+    fn upgrades_a_version_1_database() {
+        // Make it look like a version-1 file: the schema without the
+        // indexes of version 2 and the column of version 3.
+        let (_dir, conn) = upgraded_from(
+            &[UNDO_VERSION_7, UNDO_VERSION_4],
+            "DROP INDEX deliveries_by_event; DROP INDEX reports_with_comments; \
+             ALTER TABLE reports DROP COLUMN source; \
+             PRAGMA user_version = 1;",
+        );
         let index: i64 = conn
             .query_row(
                 "SELECT count(*) FROM sqlite_master \
@@ -508,26 +517,15 @@ mod tests {
 
     #[test]
     fn upgrades_a_version_2_database_and_keeps_its_reports() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let conn = open_writer(&path, &OpenOptions::default()).unwrap();
         // A version-2 file: reports without `source`, one of them stored.
-        conn.execute_batch(UNDO_VERSION_7).unwrap();
-        conn.execute_batch(UNDO_VERSION_4).unwrap();
-        conn.execute_batch(
+        let (_dir, conn) = upgraded_from(
+            &[UNDO_VERSION_7, UNDO_VERSION_4],
             "ALTER TABLE reports DROP COLUMN source; \
              INSERT INTO services VALUES (1, 'claude', 'Claude', '[\"login\"]', 0); \
              INSERT INTO reports (service_id, received_ms, minute, category, reporter, counted) \
                  VALUES (1, 60000, 60, 'login', x'00', 1); \
              PRAGMA user_version = 2;",
-        )
-        .unwrap();
-        drop(conn);
-        let conn = open_writer(&path, &OpenOptions::default()).unwrap();
-        let version: i64 = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .unwrap();
-        assert_eq!(version, SCHEMA_VERSION);
+        );
         let (rows, sources): (i64, i64) = conn
             .query_row("SELECT count(*), count(source) FROM reports", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
@@ -538,22 +536,11 @@ mod tests {
 
     #[test]
     fn upgrades_a_version_4_database_and_keeps_its_services() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let conn = open_writer(&path, &OpenOptions::default()).unwrap();
-        conn.execute_batch(UNDO_VERSION_7).unwrap();
-        conn.execute_batch(UNDO_VERSION_5).unwrap();
-        conn.execute_batch(
+        let (_dir, conn) = upgraded_from(
+            &[UNDO_VERSION_7, UNDO_VERSION_5],
             "INSERT INTO services VALUES (1, 'claude', 'Claude', '[\"login\"]', 0); \
              PRAGMA user_version = 4;",
-        )
-        .unwrap();
-        drop(conn);
-        let conn = open_writer(&path, &OpenOptions::default()).unwrap();
-        let version: i64 = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .unwrap();
-        assert_eq!(version, SCHEMA_VERSION);
+        );
         let services = list_services(&conn).unwrap();
         assert_eq!(services.len(), 1);
         assert_eq!(services[0].slug.as_str(), "claude");
@@ -562,12 +549,8 @@ mod tests {
 
     #[test]
     fn upgrades_a_version_3_database_and_keeps_its_reports_and_events() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let conn = open_writer(&path, &OpenOptions::default()).unwrap();
-        conn.execute_batch(UNDO_VERSION_7).unwrap();
-        conn.execute_batch(UNDO_VERSION_4).unwrap();
-        conn.execute_batch(
+        let (_dir, conn) = upgraded_from(
+            &[UNDO_VERSION_7, UNDO_VERSION_4],
             "INSERT INTO services VALUES (1, 'claude', 'Claude', '[\"login\"]', 0); \
              INSERT INTO reports (service_id, received_ms, minute, category, reporter, counted, \
                  source) VALUES (1, 60000, 60, 'login', x'00', 1, x'01'); \
@@ -576,14 +559,7 @@ mod tests {
                  peak_at, peak, ended_at, total, excess, expected, severity, waves) \
                  VALUES (1, 1, 'open', 60, 120, 'extreme', 60, 40, 120, 40, 39, 1, 'minor', '[]'); \
              PRAGMA user_version = 3;",
-        )
-        .unwrap();
-        drop(conn);
-        let conn = open_writer(&path, &OpenOptions::default()).unwrap();
-        let version: i64 = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .unwrap();
-        assert_eq!(version, SCHEMA_VERSION);
+        );
         let (rows, networks): (i64, i64) = conn
             .query_row("SELECT count(*), count(network) FROM reports", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
@@ -623,25 +599,15 @@ mod tests {
 
     #[test]
     fn upgrades_a_version_6_database_and_keeps_its_events() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let conn = open_writer(&path, &OpenOptions::default()).unwrap();
-        conn.execute_batch(UNDO_VERSION_7).unwrap();
-        conn.execute_batch(
+        let (_dir, conn) = upgraded_from(
+            &[UNDO_VERSION_7],
             "INSERT INTO services VALUES (1, 'claude', 'Claude', '[\"login\"]', 0, '[]'); \
              INSERT INTO events (service_id, seq, status, started_at, detected_at, opened_by, \
                  peak_at, peak, ended_at, total, excess, expected, severity, waves) \
                  VALUES (1, 1, 'open', 60, 120, 'extreme', 60, 40, 120, 40, 39, 1, 'minor', '[]'); \
              INSERT INTO detector_minutes VALUES (1, 60, 1.5, 4, 9, 'outage'); \
              PRAGMA user_version = 6;",
-        )
-        .unwrap();
-        drop(conn);
-        let conn = open_writer(&path, &OpenOptions::default()).unwrap();
-        let version: i64 = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .unwrap();
-        assert_eq!(version, SCHEMA_VERSION);
+        );
         // The event is kept; its baseline at the peak is the detector's.
         let facts = outage_facts(&conn, 0).unwrap();
         assert_eq!(facts.len(), 1);
