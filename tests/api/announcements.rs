@@ -11,7 +11,7 @@ use serde_json::json;
 use std::time::Duration;
 
 /// The message types a receiver path got, in arrival order.
-fn kinds_at(rx: &Receiver, path: &str) -> Vec<String> {
+pub(crate) fn kinds_at(rx: &Receiver, path: &str) -> Vec<String> {
     rx.received_at(path)
         .iter()
         .map(|r| r.body["type"].as_str().unwrap().to_owned())

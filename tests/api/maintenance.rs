@@ -1,7 +1,7 @@
 //! Maintenance windows: made, listed, ended and refused through the API, and
 //! what subscribers hear of an outage that opens during one.
 
-use crate::announcements::play_march_2_until;
+use crate::announcements::{kinds_at, play_march_2_until};
 use crate::helpers::*;
 use crate::receiver::{eventually, Receiver};
 use crate::webhooks::webhook_app;
@@ -203,14 +203,6 @@ async fn bad_windows_are_refused() {
     assert_eq!(list["maintenance"], json!([]), "nothing was made");
 }
 
-/// The message types a receiver path got, in arrival order.
-fn kinds(rx: &Receiver, path: &str) -> Vec<String> {
-    rx.received_at(path)
-        .iter()
-        .map(|r| r.body["type"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 /// A server with two subscriptions: `/muted` (the default) and `/told`
 /// (`during_maintenance`), and a window on claude from 11:00 to `until`.
 async fn subscribed_with_window(until: String) -> (TestApp, Receiver) {
@@ -246,7 +238,7 @@ async fn an_outage_in_a_window_pages_only_who_asked() {
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
-        kinds(&rx, "/told"),
+        kinds_at(&rx, "/told"),
         [
             "outage.opened",
             "outage.wave",
@@ -257,7 +249,7 @@ async fn an_outage_in_a_window_pages_only_who_asked() {
     assert!(
         rx.received_at("/muted").is_empty(),
         "{:?}",
-        kinds(&rx, "/muted")
+        kinds_at(&rx, "/muted")
     );
     let events = app.events("?service=claude").await;
     assert_eq!(events.len(), 1, "the outage is recorded");
@@ -283,14 +275,14 @@ async fn a_window_that_ends_mid_outage_lets_the_next_wave_page() {
     let (app, rx) = subscribed_with_window(march_2(12, 50)).await;
     play_march_2_until(&app, 16 * 60 + 30).await;
     eventually("the whole outage at /muted", || {
-        kinds(&rx, "/muted")
+        kinds_at(&rx, "/muted")
             .last()
             .is_some_and(|k| k == "outage.resolved")
     })
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
-        kinds(&rx, "/told"),
+        kinds_at(&rx, "/told"),
         [
             "outage.opened",
             "outage.wave",
@@ -299,7 +291,7 @@ async fn a_window_that_ends_mid_outage_lets_the_next_wave_page() {
         ]
     );
     assert_eq!(
-        kinds(&rx, "/muted"),
+        kinds_at(&rx, "/muted"),
         [
             "outage.opened",
             "outage.wave",
