@@ -1,4 +1,4 @@
--- downwave schema, version 7 (`SCHEMA_VERSION` in src/store/mod.rs).
+-- downwave schema, version 8 (`SCHEMA_VERSION` in src/store/mod.rs).
 --
 -- Applied on first start to an empty database (the binary embeds this file);
 -- the version lives in `PRAGMA user_version`. A database whose version is
@@ -273,9 +273,14 @@ CREATE TABLE webhooks (
     previous_secret_until INTEGER,
     routing_key           TEXT,
     disabled_reason       TEXT,
+    -- `during_maintenance`: 1 if told of outages during a service's
+    -- maintenance too. `alerts`: what it is told of when one failure breaks
+    -- many services: every outage, the causes only, or incidents
+    -- (`AlertPolicy`).
     created_at            INTEGER NOT NULL,
-    -- 1: told of outages during a service's maintenance too.
-    during_maintenance    INTEGER NOT NULL DEFAULT 0
+    during_maintenance    INTEGER NOT NULL DEFAULT 0,
+    alerts                TEXT NOT NULL DEFAULT 'outages'
+        CHECK (alerts IN ('outages', 'causes', 'incidents'))
 ) STRICT;
 
 -- The outbox: one row per message per subscription, written in the same
@@ -301,7 +306,10 @@ CREATE TABLE deliveries (
     last_status     INTEGER,
     last_error      TEXT,
     created_ms      INTEGER NOT NULL,
-    delivered_ms    INTEGER
+    -- `incident_id`: the incident an `incident.*` message is about (its
+    -- `event_id` is NULL).
+    delivered_ms    INTEGER,
+    incident_id     INTEGER
 ) STRICT;
 
 -- The dispatcher's question: which pending messages are due?
@@ -310,3 +318,5 @@ CREATE INDEX deliveries_due ON deliveries(status, next_attempt_ms);
 CREATE INDEX deliveries_by_webhook ON deliveries(webhook_id, id);
 -- The alerts sent for one event (its dashboard page), in order.
 CREATE INDEX deliveries_by_event ON deliveries(event_id, id);
+-- The messages about one incident, in order.
+CREATE INDEX deliveries_by_incident ON deliveries(incident_id, id);

@@ -125,6 +125,7 @@ impl Application {
                     max_share: settings.outage_max_network_share,
                     window_secs: crate::ingest::network_window_secs(settings.dedup_window),
                 },
+                hold: std::time::Duration::from_secs(settings.alert_hold_minutes * 60),
             },
             settings.incident_settings(),
         )

@@ -1,10 +1,11 @@
 //! Alerts to on-call: the network gate that keeps an outage from a handful
 //! of networks from paging anyone, the outbox the detector writes beside each
-//! event change, payload renderers for the formats on-call tools speak
+//! event change, the alerts that follow an incident's cause, payload renderers for the formats on-call tools speak
 //! (generic Standard Webhooks, Slack, Discord, PagerDuty, Alertmanager),
 //! signing, the SSRF guard, and the dispatcher that delivers it all.
 
 pub mod dispatcher;
+pub mod follow;
 pub mod gate;
 pub mod guard;
 pub mod outbox;

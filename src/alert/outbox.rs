@@ -24,6 +24,16 @@ pub struct AlertSettings {
     pub wake: Arc<tokio::sync::Notify>,
     /// What an event's networks must show before it pages anyone.
     pub gate: GatePolicy,
+    /// How long an outage in no incident waits before it pages a
+    /// subscription that follows the cause (see `follow`).
+    pub hold: Duration,
+}
+
+impl AlertSettings {
+    /// The dashboard's absolute URL of a page (`/e/7`).
+    pub fn link(&self, path: &str) -> String {
+        format!("{}{path}", self.public_url.trim_end_matches('/'))
+    }
 }
 
 /// What the networks behind `event` say (see [`gate::judge`]), from the
@@ -58,6 +68,25 @@ pub struct AnnouncedChange {
     pub minute: i64,
 }
 
+/// An event as its messages carry it (the view, and the payload with its
+/// link made absolute); `withdrawn` marks the resolution of an event that a
+/// replay of imported history no longer finds.
+pub(super) fn event_payload(
+    conn: &Connection,
+    alerts: &AlertSettings,
+    record: store::EventRecord,
+    withdrawn: bool,
+) -> Result<(crate::wire::EventView, String), StoreError> {
+    let view = crate::wire::EventView::load(conn, record)?;
+    let mut payload = serde_json::to_value(&view).map_err(|source| StoreError::Encode {
+        what: "an event",
+        source,
+    })?;
+    payload["url"] = serde_json::Value::String(alerts.link(&view.url));
+    payload["withdrawn"] = serde_json::Value::Bool(withdrawn);
+    Ok((view, payload.to_string()))
+}
+
 /// Queues the announcement of an event change (in the caller's
 /// transaction). A wave is also a chance to announce the opening to
 /// subscriptions the event has just grown into. `withdrawn` marks the
@@ -81,18 +110,7 @@ pub fn announce(
         return Ok(0);
     };
     let in_maintenance = store::maintenance_at(conn, record.service_id, minute)?.is_some();
-    let view = crate::wire::EventView::load(conn, record)?;
-    let mut payload = serde_json::to_value(&view).map_err(|source| StoreError::Encode {
-        what: "an event",
-        source,
-    })?;
-    payload["url"] = serde_json::Value::String(format!(
-        "{}{}",
-        alerts.public_url.trim_end_matches('/'),
-        view.url
-    ));
-    payload["withdrawn"] = serde_json::Value::Bool(withdrawn);
-    let payload = payload.to_string();
+    let (view, payload) = event_payload(conn, alerts, record, withdrawn)?;
     let now_ms = now.timestamp_millis();
     let mut queued = 0;
     // A wave announces the opening too, to a subscription that has not had

@@ -82,7 +82,116 @@ fn headline(m: &Message<'_>) -> String {
             text(d, "duration_minutes"),
             text(d, "total")
         ),
-        _ => "downwave test message: this subscription works".to_owned(),
+        MessageKind::IncidentOpened => {
+            format!("Incident: {} outage, {} affected", cause_name(d), others(d))
+        }
+        MessageKind::IncidentUpdated => {
+            format!("{} outage now affects {}", cause_name(d), others(d))
+        }
+        MessageKind::IncidentResolved if withdrawn(d) => format!(
+            "Withdrawn: the {} outage incident, its outages no longer group together",
+            cause_name(d)
+        ),
+        MessageKind::IncidentResolved => format!(
+            "Resolved: {} outage after {} minutes, {} affected",
+            cause_name(d),
+            text(d, "duration_minutes"),
+            others(d)
+        ),
+        MessageKind::Ping => "downwave test message: this subscription works".to_owned(),
+    }
+}
+
+/// The name of an incident's cause ("AWS"), its slug if it has none.
+fn cause_name(d: &Value) -> String {
+    let name = text(&d["cause"], "name");
+    if name.is_empty() {
+        text(&d["cause"], "service")
+    } else {
+        name
+    }
+}
+
+/// "37 other services" besides an incident's cause.
+fn others(d: &Value) -> String {
+    match d["services"].as_array().map_or(0, Vec::len) {
+        1 => "1 other service".to_owned(),
+        n => format!("{n} other services"),
+    }
+}
+
+/// Most affected services an incident message names; the rest are counted.
+const NAMED_SERVICES: usize = 10;
+
+/// "Slack, GitHub and 35 more"
+fn affected(d: &Value) -> String {
+    let services = d["services"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let mut names: Vec<String> = services
+        .iter()
+        .take(NAMED_SERVICES)
+        .map(|s| text(s, "name"))
+        .collect();
+    if services.len() > NAMED_SERVICES {
+        names.push(format!("{} more", services.len() - NAMED_SERVICES));
+    }
+    match names.split_last() {
+        None => "none".to_owned(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// What one message is about, for the keys that tie its messages together
+/// (PagerDuty's `dedup_key`, Alertmanager's fingerprint): `event-7`,
+/// `incident-3`.
+fn subject(m: &Message<'_>) -> String {
+    if m.kind.is_incident() {
+        format!("incident-{}", text(m.data, "id"))
+    } else {
+        format!("event-{}", text(m.data, "id"))
+    }
+}
+
+/// When what the message is about began.
+fn began(m: &Message<'_>) -> String {
+    if m.kind.is_incident() {
+        text(m.data, "began_at")
+    } else {
+        text(m.data, "started_at")
+    }
+}
+
+/// The short facts of a change, as name and value.
+fn facts(m: &Message<'_>) -> Vec<(&'static str, String)> {
+    let d = m.data;
+    if m.kind.is_incident() {
+        vec![
+            ("Severity", text(d, "severity")),
+            ("Began", text(d, "began_at")),
+            ("Cause", cause_name(d)),
+            ("Services affected", text(d, "outage_count")),
+        ]
+    } else {
+        vec![
+            ("Severity", text(d, "severity")),
+            ("Started", text(d, "started_at")),
+            ("Peak", format!("{} reports/min", text(d, "peak"))),
+            ("Reports", text(d, "total")),
+            ("Networks", networks(d)),
+        ]
+    }
+}
+
+/// The longer facts of a change, as name and value.
+fn details(m: &Message<'_>) -> Vec<(&'static str, String)> {
+    let d = m.data;
+    if m.kind.is_incident() {
+        vec![("Also affected", affected(d))]
+    } else {
+        vec![
+            ("Most reported", non_empty(shares(d, "top_categories"))),
+            ("Error codes", non_empty(shares(d, "top_error_codes"))),
+        ]
     }
 }
 
@@ -123,27 +232,25 @@ fn slack(m: &Message<'_>) -> Value {
             {"type": "section", "text": {"type": "mrkdwn", "text": title}}
         ]});
     }
-    let fields = [
-        ("Severity", text(d, "severity")),
-        ("Started", text(d, "started_at")),
-        ("Peak", format!("{} reports/min", text(d, "peak"))),
-        ("Reports", text(d, "total")),
-        ("Networks", networks(d)),
-    ];
+    let details: Vec<String> = details(m)
+        .iter()
+        .map(|(k, v)| format!("*{k}:* {}", slack_escape(v)))
+        .collect();
+    let what = if m.kind.is_incident() {
+        "incident"
+    } else {
+        "event"
+    };
     json!({
         "text": title,
         "blocks": [
             {"type": "header", "text": {"type": "plain_text", "text": headline(m).chars().take(150).collect::<String>()}},
-            {"type": "section", "fields": fields.iter().map(|(k, v)| json!({
+            {"type": "section", "fields": facts(m).iter().map(|(k, v)| json!({
                 "type": "mrkdwn", "text": format!("*{k}*\n{}", slack_escape(v))
             })).collect::<Vec<_>>()},
-            {"type": "section", "text": {"type": "mrkdwn", "text": format!(
-                "*Most reported:* {}\n*Error codes:* {}",
-                slack_escape(&shares(d, "top_categories")),
-                slack_escape(&shares(d, "top_error_codes"))
-            )}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": details.join("\n")}},
             {"type": "context", "elements": [{"type": "mrkdwn", "text": format!(
-                "<{}|Open in downwave> · event {}", text(d, "url"), text(d, "id")
+                "<{}|Open in downwave> · {what} {}", text(d, "url"), text(d, "id")
             )}]}
         ]
     })
@@ -151,10 +258,10 @@ fn slack(m: &Message<'_>) -> Value {
 
 fn discord(m: &Message<'_>) -> Value {
     let d = m.data;
-    // Red while open, green when resolved, grey when withdrawn, blue for a ping.
+    // Red while open, green when ended, grey when withdrawn, blue for a ping.
     let color = match m.kind {
-        MessageKind::Resolved if withdrawn(d) => 0x757575,
-        MessageKind::Resolved => 0x2e7d32,
+        _ if m.kind.ends() && withdrawn(d) => 0x757575,
+        _ if m.kind.ends() => 0x2e7d32,
         MessageKind::Ping => 0x1565c0,
         _ => 0xc62828,
     };
@@ -166,14 +273,13 @@ fn discord(m: &Message<'_>) -> Value {
     });
     if m.kind != MessageKind::Ping {
         embed["url"] = d["url"].clone();
-        embed["fields"] = json!([
-            {"name": "Severity", "value": text(d, "severity"), "inline": true},
-            {"name": "Peak", "value": format!("{} reports/min", text(d, "peak")), "inline": true},
-            {"name": "Reports", "value": text(d, "total"), "inline": true},
-            {"name": "Networks", "value": networks(d), "inline": true},
-            {"name": "Most reported", "value": non_empty(shares(d, "top_categories")), "inline": false},
-            {"name": "Error codes", "value": non_empty(shares(d, "top_error_codes")), "inline": false},
-        ]);
+        let inline = facts(m)
+            .into_iter()
+            .map(|(k, v)| json!({"name": k, "value": v, "inline": true}));
+        let block = details(m)
+            .into_iter()
+            .map(|(k, v)| json!({"name": k, "value": v, "inline": false}));
+        embed["fields"] = Value::Array(inline.chain(block).collect());
     }
     // No @everyone, no role or user pings, whatever a service name holds.
     json!({"embeds": [embed], "allowed_mentions": {"parse": []}})
@@ -187,15 +293,16 @@ fn non_empty(s: String) -> String {
     }
 }
 
-/// PagerDuty Events API v2: `trigger` on open and on each wave (updates the
-/// same incident), `resolve` on resolution, one `dedup_key` per event.
+/// PagerDuty Events API v2: `trigger` on open and on each wave or update
+/// (updates the same incident), `resolve` on resolution, one `dedup_key` per
+/// event or incident.
 fn pagerduty(m: &Message<'_>) -> Value {
     let d = m.data;
     let dedup_key = match m.kind {
         MessageKind::Ping => format!("downwave-ping-{}", m.timestamp),
-        _ => format!("downwave-event-{}", text(d, "id")),
+        _ => format!("downwave-{}", subject(m)),
     };
-    if m.kind == MessageKind::Resolved {
+    if m.kind.ends() {
         return json!({
             "routing_key": m.routing_key,
             "event_action": "resolve",
@@ -216,16 +323,21 @@ fn pagerduty(m: &Message<'_>) -> Value {
             "summary": headline(m).chars().take(1024).collect::<String>(),
             "source": "downwave",
             "severity": if m.kind == MessageKind::Ping { "info" } else { severity },
-            "timestamp": if m.kind == MessageKind::Ping { m.timestamp.to_owned() } else { text(d, "started_at") },
-            "component": text(d, "service"),
-            "group": "outage",
+            "timestamp": if m.kind == MessageKind::Ping { m.timestamp.to_owned() } else { began(m) },
+            "component": if m.kind.is_incident() { text(&d["cause"], "service") } else { text(d, "service") },
+            "group": if m.kind.is_incident() { "incident" } else { "outage" },
             "class": m.kind.as_str(),
             "custom_details": d,
         },
     });
     if m.kind != MessageKind::Ping {
         body["client_url"] = d["url"].clone();
-        body["links"] = json!([{"href": d["url"], "text": "Event on downwave"}]);
+        let page = if m.kind.is_incident() {
+            "Incident on downwave"
+        } else {
+            "Event on downwave"
+        };
+        body["links"] = json!([{"href": d["url"], "text": page}]);
     }
     body
 }
@@ -237,32 +349,59 @@ pub fn fingerprint(event_id: &str) -> String {
 }
 
 /// Alertmanager's webhook payload, version 4: `firing` then `resolved`.
+/// An outage is the alert `DownwaveOutage` labelled with its `event_id`; an
+/// incident is `DownwaveIncident` labelled with its `incident_id` and its
+/// cause's service.
 fn alertmanager(m: &Message<'_>) -> Value {
     let d = m.data;
-    let resolved = m.kind == MessageKind::Resolved;
+    let resolved = m.kind.ends();
     let status = if resolved { "resolved" } else { "firing" };
     let id = if m.kind == MessageKind::Ping {
         "ping".to_owned()
     } else {
         text(d, "id")
     };
+    let (alertname, id_label, service, key) = match m.kind {
+        MessageKind::Ping => ("DownwaveTest", "event_id", String::new(), id.clone()),
+        k if k.is_incident() => (
+            "DownwaveIncident",
+            "incident_id",
+            text(&d["cause"], "service"),
+            subject(m),
+        ),
+        _ => ("DownwaveOutage", "event_id", text(d, "service"), id.clone()),
+    };
     let labels = json!({
-        "alertname": if m.kind == MessageKind::Ping { "DownwaveTest" } else { "DownwaveOutage" },
-        "service": text(d, "service"),
+        "alertname": alertname,
+        "service": service,
         "severity": text(d, "severity"),
-        "event_id": id,
+        id_label: id,
     });
-    let annotations = json!({
-        "summary": headline(m),
-        "description": format!(
+    let description = if m.kind.is_incident() {
+        format!(
+            "Likely cause: {} ({} services affected). Also affected: {}.",
+            cause_name(d),
+            text(d, "outage_count"),
+            affected(d)
+        )
+    } else {
+        format!(
             "Most reported: {}. Error codes: {}. Networks: {}.",
             non_empty(shares(d, "top_categories")),
             non_empty(shares(d, "top_error_codes")),
             networks(d)
-        ),
+        )
+    };
+    let mut annotations = json!({
+        "summary": headline(m),
+        "description": description,
         "dashboard": d["url"],
-        "networks": d["networks"].as_i64().map_or_else(String::new, |n| n.to_string()),
     });
+    if !m.kind.is_incident() {
+        annotations["networks"] = json!(d["networks"]
+            .as_i64()
+            .map_or_else(String::new, |n| n.to_string()));
+    }
     let ends_at = if resolved {
         text(d, "resolved_at")
     } else {
@@ -270,11 +409,11 @@ fn alertmanager(m: &Message<'_>) -> Value {
     };
     json!({
         "version": "4",
-        "groupKey": format!("{{}}:{{alertname=\"DownwaveOutage\", event_id=\"{id}\"}}"),
+        "groupKey": format!("{{}}:{{alertname=\"{alertname}\", {id_label}=\"{id}\"}}"),
         "truncatedAlerts": 0,
         "status": status,
         "receiver": "downwave",
-        "groupLabels": {"alertname": labels["alertname"], "event_id": id},
+        "groupLabels": {"alertname": alertname, id_label: id},
         "commonLabels": labels,
         "commonAnnotations": annotations,
         "externalURL": d["url"],
@@ -282,10 +421,10 @@ fn alertmanager(m: &Message<'_>) -> Value {
             "status": status,
             "labels": labels,
             "annotations": annotations,
-            "startsAt": if m.kind == MessageKind::Ping { m.timestamp.to_owned() } else { text(d, "started_at") },
+            "startsAt": if m.kind == MessageKind::Ping { m.timestamp.to_owned() } else { began(m) },
             "endsAt": ends_at,
             "generatorURL": d["url"],
-            "fingerprint": fingerprint(&id),
+            "fingerprint": fingerprint(&key),
         }],
     })
 }
@@ -439,6 +578,136 @@ mod tests {
         assert!(slack["blocks"][1]
             .to_string()
             .contains("none with an address"));
+    }
+
+    /// An incident as its messages carry it: AWS and 12 other services.
+    fn incident() -> Value {
+        let services: Vec<Value> = (1..=12)
+            .map(|i| {
+                json!({"service": format!("dep{i}"), "name": format!("Dep <{i}>"),
+                       "event_id": 100 + i, "kind": "upstream", "status": "open",
+                       "severity": "major", "started_at": "2025-10-20T06:53:00Z",
+                       "url": format!("http://downwave.example/e/{}", 100 + i)})
+            })
+            .collect();
+        json!({
+            "id": 3, "status": "open", "withdrawn": false, "severity": "critical",
+            "cause": {"service": "aws", "name": "AWS", "event_id": 100,
+                      "url": "http://downwave.example/e/100"},
+            "began_at": "2025-10-20T06:49:00Z", "opened_at": "2025-10-20T06:52:00Z",
+            "resolved_at": null, "duration_minutes": null, "outage_count": 13,
+            "revision": 12, "services": services, "url": "http://downwave.example/i/3"
+        })
+    }
+
+    #[test]
+    fn an_incident_is_one_alert_from_opening_to_resolution_in_every_format() {
+        let mut i = incident();
+        let opened = msg("incident.opened", &i);
+        assert_eq!(
+            headline(&opened),
+            "Incident: AWS outage, 12 other services affected"
+        );
+        assert_eq!(
+            headline(&msg("incident.updated", &i)),
+            "AWS outage now affects 12 other services"
+        );
+        assert_eq!(
+            affected(&i),
+            "Dep <1>, Dep <2>, Dep <3>, Dep <4>, Dep <5>, Dep <6>, Dep <7>, Dep <8>, \
+             Dep <9>, Dep <10> and 2 more"
+        );
+        let pd = [
+            render_as("pagerduty", &msg("incident.opened", &i)),
+            render_as("pagerduty", &msg("incident.updated", &i)),
+        ];
+        let am = [
+            render_as("alertmanager", &msg("incident.opened", &i)),
+            render_as("alertmanager", &msg("incident.updated", &i)),
+        ];
+        i["status"] = json!("resolved");
+        i["resolved_at"] = json!("2025-10-20T09:49:00Z");
+        i["duration_minutes"] = json!(180);
+        let ended = msg("incident.resolved", &i);
+        assert_eq!(
+            headline(&ended),
+            "Resolved: AWS outage after 180 minutes, 12 other services affected"
+        );
+        // PagerDuty: one incident, triggered, updated, resolved; its key is
+        // not any outage's.
+        let pd_end = render_as("pagerduty", &ended);
+        assert_eq!(
+            pd.iter().map(|p| &p["event_action"]).collect::<Vec<_>>(),
+            ["trigger", "trigger"]
+        );
+        assert_eq!(pd_end["event_action"], "resolve");
+        for p in &pd {
+            assert_eq!(p["dedup_key"], "downwave-incident-3");
+            assert_eq!(p["payload"]["component"], "aws");
+            assert_eq!(p["payload"]["group"], "incident");
+            assert_eq!(p["payload"]["timestamp"], "2025-10-20T06:49:00Z");
+        }
+        assert_eq!(pd_end["dedup_key"], "downwave-incident-3");
+        // Alertmanager: one alert by its incident id, firing then resolved.
+        let am_end = render_as("alertmanager", &ended);
+        for a in am.iter().chain([&am_end]) {
+            assert_eq!(a["alerts"][0]["labels"]["alertname"], "DownwaveIncident");
+            assert_eq!(a["alerts"][0]["labels"]["incident_id"], "3");
+            assert_eq!(a["alerts"][0]["labels"]["service"], "aws");
+            assert_eq!(
+                a["alerts"][0]["fingerprint"],
+                fingerprint("incident-3"),
+                "{a}"
+            );
+        }
+        assert_ne!(fingerprint("incident-3"), fingerprint("3"), "not event 3's");
+        assert_eq!(am[0]["status"], "firing");
+        assert_eq!(am_end["status"], "resolved");
+        assert_eq!(am_end["alerts"][0]["endsAt"], "2025-10-20T09:49:00Z");
+        // Slack and Discord: the cause, the count, the names (escaped).
+        let slack = render_as("slack", &msg("incident.opened", &i));
+        let body = slack.to_string();
+        assert!(body.contains("*Cause*\\nAWS"), "{body}");
+        assert!(body.contains("*Services affected*\\n13"), "{body}");
+        assert!(
+            body.contains("Dep &lt;1&gt;") && !body.contains("Dep <1>"),
+            "{body}"
+        );
+        assert!(body.contains("incident 3"), "{body}");
+        let discord = render_as("discord", &ended);
+        assert_eq!(discord["embeds"][0]["color"], 0x2e7d32);
+        assert_eq!(discord["embeds"][0]["url"], "http://downwave.example/i/3");
+        let names: Vec<&Value> = discord["embeds"][0]["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| &f["name"])
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "Severity",
+                "Began",
+                "Cause",
+                "Services affected",
+                "Also affected"
+            ]
+        );
+        let generic = render_as("generic", &ended);
+        assert_eq!(generic["type"], "incident.resolved");
+        assert_eq!(generic["data"]["services"].as_array().unwrap().len(), 12);
+        // A withdrawn incident says so.
+        i["withdrawn"] = json!(true);
+        let taken_back = msg("incident.resolved", &i);
+        assert!(headline(&taken_back).starts_with("Withdrawn: the AWS outage incident"));
+        assert_eq!(
+            render_as("discord", &taken_back)["embeds"][0]["color"],
+            0x757575
+        );
+        assert_eq!(
+            render_as("pagerduty", &taken_back)["event_action"],
+            "resolve"
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use super::{Admin, AppState};
 use crate::alert::guard::check_target;
 use crate::alert::signing::new_secret;
 use crate::detect::Severity;
-use crate::domain::{rfc3339, ServiceSlug, WebhookFormat};
+use crate::domain::{rfc3339, AlertPolicy, ServiceSlug, WebhookFormat};
 use crate::store::{self, Delivery, Webhook};
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{TimeZone, Utc};
@@ -34,6 +34,8 @@ pub struct CreateWebhook {
     routing_key: Option<String>,
     #[serde(default)]
     during_maintenance: bool,
+    #[serde(default)]
+    alerts: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -46,6 +48,7 @@ pub struct PatchWebhook {
     enabled: Option<bool>,
     routing_key: Option<String>,
     during_maintenance: Option<bool>,
+    alerts: Option<String>,
 }
 
 /// A subscription as the API shows it: never its secrets.
@@ -59,6 +62,8 @@ struct WebhookView {
     enabled: bool,
     /// Told of outages that open during a service's maintenance too.
     during_maintenance: bool,
+    /// Every outage, the causes only, or incidents.
+    alerts: AlertPolicy,
     #[serde(skip_serializing_if = "Option::is_none")]
     disabled_reason: Option<String>,
     /// Whether the previous secret still signs (a rotation is under way).
@@ -79,6 +84,7 @@ impl WebhookView {
             min_severity: w.min_severity,
             enabled: w.enabled,
             during_maintenance: w.during_maintenance,
+            alerts: w.alerts,
             disabled_reason: w.disabled_reason.clone(),
             rotating_until: w
                 .previous_secret_until
@@ -97,6 +103,17 @@ fn parse_format(text: &str) -> Result<WebhookFormat, ApiError> {
         ApiError::unprocessable(
             "invalid_format",
             format!("format must be one of: {}", all.join(", ")),
+        )
+    })
+}
+
+/// An alert policy as a client wrote it.
+fn parse_alerts(text: &str) -> Result<AlertPolicy, ApiError> {
+    text.parse().map_err(|_| {
+        let all: Vec<&str> = AlertPolicy::ALL.iter().map(|p| p.as_str()).collect();
+        ApiError::unprocessable(
+            "invalid_alerts",
+            format!("alerts must be one of: {}", all.join(", ")),
         )
     })
 }
@@ -164,6 +181,12 @@ pub async fn create(
         disabled_reason: None,
         created_at: now,
         during_maintenance: body.during_maintenance,
+        alerts: body
+            .alerts
+            .as_deref()
+            .map(parse_alerts)
+            .transpose()?
+            .unwrap_or_default(),
     };
     validate(&w, &state).await?;
     let created = state.write(move |c| store::insert_webhook(c, &w)).await?;
@@ -212,6 +235,9 @@ pub async fn patch(
     }
     if let Some(during) = body.during_maintenance {
         w.during_maintenance = during;
+    }
+    if let Some(alerts) = body.alerts {
+        w.alerts = parse_alerts(&alerts)?;
     }
     if let Some(enabled) = body.enabled {
         w.enabled = enabled;

@@ -24,7 +24,7 @@ pub use declare::{DefaultText, Setting};
 use ipnet::IpNet;
 use rules::{
     bearer_token, false_event_budget, finite_positive, positive, proxy_url, share,
-    within_a_century, within_a_year_of_hours,
+    within_a_century, within_a_day_of_minutes, within_a_year_of_hours,
 };
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -151,6 +151,13 @@ settings! {
     /// Event changes older than this many seconds are recorded but not
     /// announced (imports of old history page no one).
     alert_max_age_secs: u64 = 3600 => alert_max_age: Duration = Duration::from_secs;
+
+    /// For subscriptions that follow the cause (`alerts`: `causes` or
+    /// `incidents`): how many minutes an outage in no incident waits before
+    /// it pages them, so that a provider's outage is grouped with the
+    /// services that follow it before anyone is paged for it alone. 0 pages
+    /// at once.
+    alert_hold_minutes: u64 = 5, check within_a_day_of_minutes;
 
     /// How long an idle kept-alive connection stays open for its next
     /// request, in seconds.

@@ -49,6 +49,15 @@ pub fn within_a_year_of_hours(hours: &u64) -> Result<(), &'static str> {
     }
 }
 
+/// A number of minutes of at most a day.
+pub fn within_a_day_of_minutes(minutes: &u64) -> Result<(), &'static str> {
+    if *minutes <= 1_440 {
+        Ok(())
+    } else {
+        Err("at most 1440")
+    }
+}
+
 /// The detector's false-event budget: a finite number above 0 and at most
 /// 1000.
 pub fn false_event_budget(budget: &f64) -> Result<(), &'static str> {

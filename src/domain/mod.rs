@@ -21,7 +21,7 @@ pub use category::{Category, CategoryList};
 pub use comment::Comment;
 pub use error_code::ErrorCode;
 pub use format::WebhookFormat;
-pub use message::MessageKind;
+pub use message::{AlertPolicy, MessageKind};
 pub use minute::{rfc3339, Minute};
 pub use network::{ClientAddr, HostKey, NetworkKeys, Scope};
 pub use platform::{Platform, ServiceName};

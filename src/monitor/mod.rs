@@ -29,6 +29,7 @@ mod memory;
 
 pub use board::{BoardChange, ServiceStatus, StatusBoard};
 
+use crate::alert::follow::follow;
 use crate::alert::outbox::{announce, judge, AnnouncedChange};
 use crate::alert::AlertSettings;
 use crate::clock::Clock;
@@ -606,6 +607,10 @@ impl Monitor {
         }
         let busy = !found.changes.is_empty() || !found.open.is_empty();
         let assignment = self.incidents.run(&tx, until + STEP_SECS, busy)?;
+        // Subscriptions that follow the cause hear of what the pass found.
+        if assignment.is_some() && recent(until + STEP_SECS) {
+            announced += follow(&tx, &self.alerts, until + STEP_SECS, now)?;
+        }
         for m in &found.memories {
             store::save_detector_state(&tx, m.service_id, m.last, &m.state)?;
         }

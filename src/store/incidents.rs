@@ -11,6 +11,7 @@
 //! which replays keep.
 
 use super::{word, Context, StoreError};
+use crate::detect::Severity;
 use crate::incident::{
     Assignment, AttributionKind, Change, IncidentId, OutageFact, OutageId, ServiceId,
 };
@@ -389,6 +390,74 @@ pub fn incident_outages(
         .context("listing an incident's outages")?;
     rows.collect::<Result<Vec<_>, _>>()
         .context("reading an incident's outage")
+}
+
+/// An open outage as the alerts that follow the cause read it: who it
+/// concerns and what the incident pass made of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FollowedOutage {
+    pub event_id: i64,
+    pub service_id: i64,
+    /// The slug of its service.
+    pub service: String,
+    pub severity: Severity,
+    pub detected_at: i64,
+    /// Its incident, if the pass placed it in one.
+    pub incident_id: Option<i64>,
+    /// The outage that explains it (itself for a cause or an independent
+    /// outage, and for one the pass has not judged yet).
+    pub cause_event_id: i64,
+}
+
+impl FollowedOutage {
+    /// Whether another service's outage explains this one: a declared
+    /// provider's, the epicentre's it followed, or one it spilled over from.
+    pub fn caused_elsewhere(&self) -> bool {
+        self.incident_id.is_some() && self.cause_event_id != self.event_id
+    }
+}
+
+/// The outages open now that may page someone (not concentrated), with
+/// their attribution, in the order they were detected.
+pub fn open_outages(conn: &Connection) -> Result<Vec<FollowedOutage>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT e.id, e.service_id, s.slug, e.severity, e.detected_at, a.incident_id, \
+                    COALESCE(a.cause_event_id, e.id) \
+             FROM events e JOIN services s ON s.id = e.service_id \
+             LEFT JOIN event_attributions a ON a.event_id = e.id \
+             WHERE e.status = 'open' AND e.seq > 0 AND e.concentrated = 0 \
+             ORDER BY e.detected_at, e.id",
+        )
+        .context("reading the open outages")?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(FollowedOutage {
+                event_id: r.get(0)?,
+                service_id: r.get(1)?,
+                service: r.get(2)?,
+                severity: word(r, 3)?,
+                detected_at: r.get(4)?,
+                incident_id: r.get(5)?,
+                cause_event_id: r.get(6)?,
+            })
+        })
+        .context("reading the open outages")?;
+    rows.collect::<Result<Vec<_>, _>>()
+        .context("reading an open outage")
+}
+
+/// How many times an incident's outages or cause changed (outages joined
+/// or left, the cause changed, it reopened): its messages tell one
+/// revision from the next by this.
+pub fn incident_revision(conn: &Connection, incident_id: i64) -> Result<i64, StoreError> {
+    conn.prepare_cached(
+        "SELECT count(*) FROM attribution_changes WHERE incident_id = ?1 \
+         AND change IN ('outage_joined', 'outage_left', 'cause_changed', 'incident_reopened')",
+    )
+    .context("preparing an incident's revision")?
+    .query_row([incident_id], |r| r.get(0))
+    .context("reading an incident's revision")
 }
 
 /// One entry of the change log.

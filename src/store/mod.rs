@@ -26,8 +26,9 @@ pub use events::{
 };
 pub use incidents::{
     any_open_event, event_attribution, get_incident, incident_changes, incident_outages,
-    list_incidents, load_assignment, outage_facts, write_incident_pass, AttributionRecord,
-    ChangeRecord, IncidentRecord, StoredIncidentStatus,
+    incident_revision, list_incidents, load_assignment, open_outages, outage_facts,
+    write_incident_pass, AttributionRecord, ChangeRecord, FollowedOutage, IncidentRecord,
+    StoredIncidentStatus,
 };
 pub use maintenance::{
     end_maintenance, insert_maintenance, list_maintenance, listed_maintenance, maintenance_at,
@@ -43,10 +44,11 @@ pub use series::{
 };
 pub use services::{insert_service, list_services, set_dependencies, Catalog, NewService, Service};
 pub use webhooks::{
-    delete_webhook, disable_webhook, due_deliveries, enqueue_announcement, enqueue_ping,
-    event_alerts, get_webhook, insert_webhook, list_deliveries, list_webhooks, new_message_id,
-    oldest_pending_ms, record_attempt, redeliver, update_webhook, Announcement, AttemptRecord,
-    Delivery, EventAlert, Webhook,
+    delete_webhook, disable_webhook, due_deliveries, enqueue_announcement,
+    enqueue_incident_message, enqueue_outage_opening, enqueue_ping, event_alerts, get_webhook,
+    incident_told, incidents_told_open, insert_webhook, list_deliveries, list_webhooks,
+    new_message_id, oldest_pending_ms, record_attempt, redeliver, told_of_opening, update_webhook,
+    Announcement, AttemptRecord, Delivery, EventAlert, IncidentTold, Webhook,
 };
 
 use rusqlite::{Connection, OpenFlags};
@@ -54,7 +56,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The schema this binary writes and reads.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// How a database at version `i + 1` becomes version `i + 2`. A new
@@ -134,6 +136,12 @@ const MIGRATIONS: [&str; (SCHEMA_VERSION - 1) as usize] = [
          detail      TEXT NOT NULL
      ) STRICT;
      CREATE INDEX attribution_changes_by_incident ON attribution_changes(incident_id, id);",
+    // 7 -> 8: subscriptions that hear of incidents or of causes only, and
+    // the messages about an incident.
+    "ALTER TABLE webhooks ADD COLUMN alerts TEXT NOT NULL DEFAULT 'outages'
+         CHECK (alerts IN ('outages', 'causes', 'incidents'));
+     ALTER TABLE deliveries ADD COLUMN incident_id INTEGER;
+     CREATE INDEX deliveries_by_incident ON deliveries(incident_id, id);",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -404,8 +412,14 @@ pub fn check_writable(conn: &Connection) -> Result<(), StoreError> {
 mod tests {
     use super::*;
 
-    /// What version 7 added, taken away again: a new file made to look like
-    /// one of version 6.
+    /// What version 8 added, taken away again: a new file made to look like
+    /// one of version 7.
+    const UNDO_VERSION_8: &str = "DROP INDEX deliveries_by_incident; \
+         ALTER TABLE deliveries DROP COLUMN incident_id; \
+         ALTER TABLE webhooks DROP COLUMN alerts;";
+
+    /// What version 7 added, taken away again (after [`UNDO_VERSION_8`]): a
+    /// new file made to look like one of version 6.
     const UNDO_VERSION_7: &str = "DROP TABLE incidents; DROP TABLE event_attributions; \
          DROP TABLE attribution_changes; ALTER TABLE events DROP COLUMN peak_baseline;";
 
@@ -499,7 +513,7 @@ mod tests {
         // Make it look like a version-1 file: the schema without the
         // indexes of version 2 and the column of version 3.
         let (_dir, conn) = upgraded_from(
-            &[UNDO_VERSION_7, UNDO_VERSION_4],
+            &[UNDO_VERSION_8, UNDO_VERSION_7, UNDO_VERSION_4],
             "DROP INDEX deliveries_by_event; DROP INDEX reports_with_comments; \
              ALTER TABLE reports DROP COLUMN source; \
              PRAGMA user_version = 1;",
@@ -519,7 +533,7 @@ mod tests {
     fn upgrades_a_version_2_database_and_keeps_its_reports() {
         // A version-2 file: reports without `source`, one of them stored.
         let (_dir, conn) = upgraded_from(
-            &[UNDO_VERSION_7, UNDO_VERSION_4],
+            &[UNDO_VERSION_8, UNDO_VERSION_7, UNDO_VERSION_4],
             "ALTER TABLE reports DROP COLUMN source; \
              INSERT INTO services VALUES (1, 'claude', 'Claude', '[\"login\"]', 0); \
              INSERT INTO reports (service_id, received_ms, minute, category, reporter, counted) \
@@ -537,7 +551,7 @@ mod tests {
     #[test]
     fn upgrades_a_version_4_database_and_keeps_its_services() {
         let (_dir, conn) = upgraded_from(
-            &[UNDO_VERSION_7, UNDO_VERSION_5],
+            &[UNDO_VERSION_8, UNDO_VERSION_7, UNDO_VERSION_5],
             "INSERT INTO services VALUES (1, 'claude', 'Claude', '[\"login\"]', 0); \
              PRAGMA user_version = 4;",
         );
@@ -550,7 +564,7 @@ mod tests {
     #[test]
     fn upgrades_a_version_3_database_and_keeps_its_reports_and_events() {
         let (_dir, conn) = upgraded_from(
-            &[UNDO_VERSION_7, UNDO_VERSION_4],
+            &[UNDO_VERSION_8, UNDO_VERSION_7, UNDO_VERSION_4],
             "INSERT INTO services VALUES (1, 'claude', 'Claude', '[\"login\"]', 0); \
              INSERT INTO reports (service_id, received_ms, minute, category, reporter, counted, \
                  source) VALUES (1, 60000, 60, 'login', x'00', 1, x'01'); \
@@ -600,7 +614,7 @@ mod tests {
     #[test]
     fn upgrades_a_version_6_database_and_keeps_its_events() {
         let (_dir, conn) = upgraded_from(
-            &[UNDO_VERSION_7],
+            &[UNDO_VERSION_8, UNDO_VERSION_7],
             "INSERT INTO services VALUES (1, 'claude', 'Claude', '[\"login\"]', 0, '[]'); \
              INSERT INTO events (service_id, seq, status, started_at, detected_at, opened_by, \
                  peak_at, peak, ended_at, total, excess, expected, severity, waves) \
@@ -615,6 +629,28 @@ mod tests {
         assert!(load_assignment(&conn).unwrap().is_none());
         assert!(list_incidents(&conn, None, 10).unwrap().is_empty());
         assert_eq!(event_attribution(&conn, 1).unwrap(), None);
+    }
+
+    #[test]
+    fn upgrades_a_version_7_database_and_keeps_its_subscriptions() {
+        let (_dir, conn) = upgraded_from(
+            &[UNDO_VERSION_8],
+            "INSERT INTO webhooks (id, url, format, services, min_severity, enabled, secret, \
+                 created_at) VALUES (1, 'https://example.com/h', 'generic', '[]', 'minor', 1, \
+                 'whsec_x', 0); \
+             INSERT INTO deliveries (webhook_id, event_id, kind, message_id, payload, status, \
+                 attempts, created_ms) VALUES (1, NULL, 'ping', 'msg_1', '{}', 'delivered', 1, 0); \
+             PRAGMA user_version = 7;",
+        );
+        let w = get_webhook(&conn, 1)
+            .unwrap()
+            .expect("the subscription is kept");
+        assert_eq!(
+            w.alerts,
+            crate::domain::AlertPolicy::Outages,
+            "told of every outage, as before"
+        );
+        assert_eq!(list_deliveries(&conn, 1, 10).unwrap().len(), 1);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use super::{word, Context, StoreError};
 use crate::detect::Severity;
-use crate::domain::{MessageKind, WebhookFormat};
+use crate::domain::{AlertPolicy, MessageKind, WebhookFormat};
 use rusqlite::{params, Connection, OptionalExtension, Row, ToSql};
 
 /// A subscription as stored (with its secrets: never serialise this whole).
@@ -23,6 +23,8 @@ pub struct Webhook {
     pub created_at: i64,
     /// Told of outages that open during a service's maintenance too.
     pub during_maintenance: bool,
+    /// Every outage, the causes only, or incidents.
+    pub alerts: AlertPolicy,
 }
 
 impl Webhook {
@@ -48,7 +50,7 @@ impl Webhook {
 
 const WEBHOOK_COLUMNS: &str = "id, url, format, services, min_severity, enabled, secret, \
      previous_secret, previous_secret_until, routing_key, disabled_reason, created_at, \
-     during_maintenance";
+     during_maintenance, alerts";
 
 fn webhook_from_row(r: &Row<'_>) -> rusqlite::Result<Webhook> {
     let services: String = r.get(3)?;
@@ -66,11 +68,12 @@ fn webhook_from_row(r: &Row<'_>) -> rusqlite::Result<Webhook> {
         disabled_reason: r.get(10)?,
         created_at: r.get(11)?,
         during_maintenance: r.get(12)?,
+        alerts: word(r, 13)?,
     })
 }
 
 /// Runs `sql` with `first` bound to `?1` and the subscription's stored
-/// fields to `?2` to `?12`, the order the insert and the update share.
+/// fields to `?2` to `?13`, the order the insert and the update share.
 fn execute_with_fields(
     conn: &Connection,
     sql: &str,
@@ -78,7 +81,7 @@ fn execute_with_fields(
     w: &Webhook,
 ) -> rusqlite::Result<usize> {
     let services = serde_json::to_string(&w.services).unwrap_or_else(|_| "[]".into());
-    let fields: [&dyn ToSql; 12] = [
+    let fields: [&dyn ToSql; 13] = [
         first,
         &w.url,
         &w.format.as_str(),
@@ -91,6 +94,7 @@ fn execute_with_fields(
         &w.routing_key,
         &w.disabled_reason,
         &w.during_maintenance,
+        &w.alerts.as_str(),
     ];
     conn.execute(sql, &fields[..])
 }
@@ -101,7 +105,8 @@ pub fn insert_webhook(conn: &Connection, w: &Webhook) -> Result<Webhook, StoreEr
         conn,
         "INSERT INTO webhooks (created_at, url, format, services, min_severity, enabled, \
          secret, previous_secret, previous_secret_until, routing_key, disabled_reason, \
-         during_maintenance) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+         during_maintenance, alerts) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         &w.created_at,
         w,
     )
@@ -118,7 +123,8 @@ pub fn update_webhook(conn: &Connection, w: &Webhook) -> Result<(), StoreError> 
         conn,
         "UPDATE webhooks SET url = ?2, format = ?3, services = ?4, min_severity = ?5, \
          enabled = ?6, secret = ?7, previous_secret = ?8, previous_secret_until = ?9, \
-         routing_key = ?10, disabled_reason = ?11, during_maintenance = ?12 WHERE id = ?1",
+         routing_key = ?10, disabled_reason = ?11, during_maintenance = ?12, alerts = ?13 \
+         WHERE id = ?1",
         &w.id,
         w,
     )
@@ -188,6 +194,8 @@ pub struct Delivery {
     pub id: i64,
     pub webhook_id: i64,
     pub event_id: Option<i64>,
+    /// The incident an `incident.*` message is about.
+    pub incident_id: Option<i64>,
     pub kind: MessageKind,
     pub message_id: String,
     #[serde(skip)]
@@ -203,7 +211,7 @@ pub struct Delivery {
 
 const DELIVERY_COLUMNS: &str = "d.id, d.webhook_id, d.event_id, d.kind, d.message_id, d.payload, \
      d.status, d.attempts, d.next_attempt_ms, d.last_status, d.last_error, d.created_ms, \
-     d.delivered_ms";
+     d.delivered_ms, d.incident_id";
 
 fn delivery_from_row(r: &Row<'_>) -> rusqlite::Result<Delivery> {
     Ok(Delivery {
@@ -220,6 +228,7 @@ fn delivery_from_row(r: &Row<'_>) -> rusqlite::Result<Delivery> {
         last_error: r.get(10)?,
         created_ms: r.get(11)?,
         delivered_ms: r.get(12)?,
+        incident_id: r.get(13)?,
     })
 }
 
@@ -249,62 +258,221 @@ pub struct Announcement<'a> {
     pub in_maintenance: bool,
 }
 
+/// The key that makes a message to one subscription unique: the same
+/// change replayed queues nothing new. `subject` is an event's id, or `i`
+/// and an incident's id; `step` tells waves and revisions apart.
+fn dedup_key(webhook_id: i64, subject: &str, kind: MessageKind, step: i64) -> String {
+    format!("{webhook_id}:{subject}:{kind}:{step}")
+}
+
+/// The key of an event's opening to one subscription (whichever path
+/// queued it: [`enqueue_announcement`] or [`enqueue_outage_opening`]).
+fn opened_key(webhook_id: i64, event_id: i64) -> String {
+    dedup_key(webhook_id, &event_id.to_string(), MessageKind::Opened, 0)
+}
+
+/// One message to queue for one subscription.
+struct Queued<'a> {
+    webhook_id: i64,
+    event_id: Option<i64>,
+    incident_id: Option<i64>,
+    kind: MessageKind,
+    key: &'a str,
+    payload: &'a str,
+}
+
+/// Queues one message unless its key was queued before; returns 1 if it
+/// was queued.
+fn queue(conn: &Connection, m: &Queued<'_>, now_ms: i64) -> Result<usize, StoreError> {
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO deliveries (webhook_id, event_id, incident_id, kind, message_id, \
+         dedup_key, payload, status, attempts, next_attempt_ms, created_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, ?8)",
+    )
+    .context("preparing a delivery")?
+    .execute(params![
+        m.webhook_id,
+        m.event_id,
+        m.incident_id,
+        m.kind.as_str(),
+        new_message_id(),
+        m.key,
+        m.payload,
+        now_ms
+    ])
+    .context("queueing a delivery")
+}
+
+/// Whether a message with this key was ever queued.
+fn queued_before(conn: &Connection, key: &str) -> Result<bool, StoreError> {
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM deliveries WHERE dedup_key = ?1)")
+        .context("preparing a queued check")?
+        .query_row([key], |r| r.get(0))
+        .context("checking a queued message")
+}
+
 /// Queues the announcement for the subscriptions it concerns, idempotently
 /// (the same change replayed queues nothing new); returns how many queued.
 ///
-/// `outage.opened` goes to every enabled subscription whose filters the
-/// event now passes and that has not had it yet: an event that grows into a
-/// subscription's minimum severity is announced then. `outage.wave` and
-/// `outage.resolved` go only to subscriptions that were told of the opening,
-/// so no one receives a resolution for an incident they never saw open.
+/// `outage.opened` goes to every enabled subscription told of every outage
+/// ([`AlertPolicy::Outages`]) whose filters the event now passes and that
+/// has not had it yet: an event that grows into a subscription's minimum
+/// severity is announced then. The other policies hear of an opening
+/// through [`enqueue_outage_opening`], once the incident pass has judged
+/// the outage. `outage.wave` and `outage.resolved` go to every subscription
+/// that was told of the opening, whatever its policy, so no one receives a
+/// resolution for an outage they never saw open, and no one told of an
+/// opening misses its resolution.
 pub fn enqueue_announcement(
     conn: &Connection,
     a: &Announcement<'_>,
     now_ms: i64,
 ) -> Result<usize, StoreError> {
     let mut queued = 0;
-    let mut insert = conn
-        .prepare_cached(
-            "INSERT OR IGNORE INTO deliveries (webhook_id, event_id, kind, message_id, dedup_key, \
-             payload, status, attempts, next_attempt_ms, created_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?7)",
-        )
-        .context("preparing a delivery")?;
-    let mut was_opened = conn
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM deliveries WHERE dedup_key = ?1)")
-        .context("preparing an opened check")?;
     for w in list_webhooks(conn)? {
-        let opened_key = format!("{}:{}:{}:0", w.id, a.event_id, MessageKind::Opened);
+        let opened = opened_key(w.id, a.event_id);
         let muted = a.in_maintenance && !w.during_maintenance && a.kind != MessageKind::Resolved;
         let (key, send) = if a.kind == MessageKind::Opened {
-            (opened_key, w.wants(a.service, a.severity) && !muted)
+            let send = w.alerts == AlertPolicy::Outages && w.wants(a.service, a.severity);
+            (opened, send && !muted)
         } else if muted {
             continue;
         } else {
-            let told: bool = was_opened
-                .query_row([&opened_key], |r| r.get(0))
-                .context("checking an opened announcement")?;
             (
-                format!("{}:{}:{}:{}", w.id, a.event_id, a.kind, a.wave),
-                w.enabled && told,
+                dedup_key(w.id, &a.event_id.to_string(), a.kind, a.wave as i64),
+                w.enabled && queued_before(conn, &opened)?,
             )
         };
         if !send {
             continue;
         }
-        queued += insert
-            .execute(params![
-                w.id,
-                a.event_id,
-                a.kind.as_str(),
-                new_message_id(),
-                key,
-                a.payload,
-                now_ms
-            ])
-            .context("queueing a delivery")?;
+        queued += queue(
+            conn,
+            &Queued {
+                webhook_id: w.id,
+                event_id: Some(a.event_id),
+                incident_id: None,
+                kind: a.kind,
+                key: &key,
+                payload: a.payload,
+            },
+            now_ms,
+        )?;
     }
     Ok(queued)
+}
+
+/// Queues an outage's opening for one subscription (one whose policy
+/// waits for the incident pass); nothing if it was queued before. The key
+/// is the one [`enqueue_announcement`] uses, so its waves and resolution
+/// follow.
+pub fn enqueue_outage_opening(
+    conn: &Connection,
+    webhook_id: i64,
+    event_id: i64,
+    payload: &str,
+    now_ms: i64,
+) -> Result<usize, StoreError> {
+    queue(
+        conn,
+        &Queued {
+            webhook_id,
+            event_id: Some(event_id),
+            incident_id: None,
+            kind: MessageKind::Opened,
+            key: &opened_key(webhook_id, event_id),
+            payload,
+        },
+        now_ms,
+    )
+}
+
+/// Whether a subscription was told of an event's opening.
+pub fn told_of_opening(
+    conn: &Connection,
+    webhook_id: i64,
+    event_id: i64,
+) -> Result<bool, StoreError> {
+    queued_before(conn, &opened_key(webhook_id, event_id))
+}
+
+/// Queues an `incident.*` message for one subscription: `revision` tells
+/// the updates of one incident apart (an update of a revision already sent
+/// queues nothing); an opening and a resolution are sent once each.
+pub fn enqueue_incident_message(
+    conn: &Connection,
+    webhook_id: i64,
+    incident_id: i64,
+    kind: MessageKind,
+    revision: i64,
+    payload: &str,
+    now_ms: i64,
+) -> Result<usize, StoreError> {
+    let step = if kind == MessageKind::IncidentUpdated {
+        revision
+    } else {
+        0
+    };
+    queue(
+        conn,
+        &Queued {
+            webhook_id,
+            event_id: None,
+            incident_id: Some(incident_id),
+            kind,
+            key: &dedup_key(webhook_id, &format!("i{incident_id}"), kind, step),
+            payload,
+        },
+        now_ms,
+    )
+}
+
+/// What a subscription was last told of an incident: the revision of the
+/// newest `incident.*` message queued for it (its payload's `revision`),
+/// and whether the resolution was queued; `None` if it was never told.
+pub fn incident_told(
+    conn: &Connection,
+    webhook_id: i64,
+    incident_id: i64,
+) -> Result<Option<IncidentTold>, StoreError> {
+    conn.prepare_cached(
+        "SELECT max(json_extract(payload, '$.revision')), \
+                max(kind = 'incident.resolved') \
+         FROM deliveries WHERE webhook_id = ?1 AND incident_id = ?2 \
+         HAVING count(*) > 0",
+    )
+    .context("preparing an incident check")?
+    .query_row(params![webhook_id, incident_id], |r| {
+        Ok(IncidentTold {
+            revision: r.get::<_, Option<i64>>(0)?.unwrap_or(0),
+            resolved: r.get(1)?,
+        })
+    })
+    .optional()
+    .context("checking what a subscription was told of an incident")
+}
+
+/// See [`incident_told`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IncidentTold {
+    pub revision: i64,
+    pub resolved: bool,
+}
+
+/// The incidents a subscription was told of and not yet told the end of.
+pub fn incidents_told_open(conn: &Connection, webhook_id: i64) -> Result<Vec<i64>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT incident_id FROM deliveries WHERE webhook_id = ?1 \
+             AND incident_id IS NOT NULL GROUP BY incident_id \
+             HAVING max(kind = 'incident.resolved') = 0 ORDER BY incident_id",
+        )
+        .context("listing the incidents told")?;
+    let rows = stmt
+        .query_map([webhook_id], |r| r.get(0))
+        .context("listing the incidents told")?;
+    rows.collect::<Result<Vec<_>, _>>()
+        .context("reading an incident told")
 }
 
 /// Queues a `ping` for one subscription; returns the delivery.
@@ -330,6 +498,7 @@ pub fn enqueue_ping(
 /// same event to the same subscription is still pending, so they arrive in
 /// order; pings belong to no event and wait for nothing (`=` is never true
 /// of NULL, where `IS` would make every ping wait for every earlier one).
+/// Messages about one incident wait for each other the same way.
 pub fn due_deliveries(
     conn: &Connection,
     now_ms: i64,
@@ -344,6 +513,8 @@ pub fn due_deliveries(
          AND d.webhook_id NOT IN (SELECT value FROM json_each(?4)) \
          AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.webhook_id = d.webhook_id \
              AND e.event_id = d.event_id AND e.status = 'pending' AND e.id < d.id) \
+         AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.webhook_id = d.webhook_id \
+             AND e.incident_id = d.incident_id AND e.status = 'pending' AND e.id < d.id) \
          ORDER BY d.next_attempt_ms, d.id LIMIT ?2"
     );
     let as_json = |ids: &[i64]| serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
