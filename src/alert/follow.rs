@@ -145,7 +145,7 @@ impl Pass<'_> {
             for w in subscriptions {
                 let kind = match store::incident_told(self.conn, w.id, i.id)? {
                     None if self.concerns(w, &view)? => MessageKind::IncidentOpened,
-                    Some(told) if view.revision > told.revision => MessageKind::IncidentUpdated,
+                    Some(told) if view.revision > told => MessageKind::IncidentUpdated,
                     _ => continue,
                 };
                 let payload = match &payload {
@@ -230,4 +230,180 @@ fn incident_payload(alerts: &AlertSettings, view: &IncidentView) -> Result<Strin
         }
     }
     Ok(payload.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::gate::GatePolicy;
+    use crate::store::{open_writer, OpenOptions};
+    use chrono::TimeZone;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    fn alerts() -> AlertSettings {
+        AlertSettings {
+            public_url: "https://status.example.com".into(),
+            max_age: Duration::from_secs(3600),
+            wake: Arc::new(tokio::sync::Notify::new()),
+            gate: GatePolicy {
+                min_networks: 10,
+                max_share: 0.5,
+                window_secs: 900,
+            },
+            hold: Duration::from_secs(300),
+        }
+    }
+
+    /// What each subscription was sent, as `kind:subject` (`e` and an
+    /// event id, `i` and an incident id), oldest first.
+    fn sent(conn: &Connection, webhook_id: i64) -> Vec<String> {
+        let mut out: Vec<String> = store::list_deliveries(conn, webhook_id, 100)
+            .unwrap()
+            .iter()
+            .map(|d| match (d.event_id, d.incident_id) {
+                (Some(e), _) => format!("{}:e{e}", d.kind),
+                (_, Some(i)) => format!("{}:i{i}", d.kind),
+                _ => d.kind.to_string(),
+            })
+            .collect();
+        out.reverse();
+        out
+    }
+
+    fn run(conn: &Connection, minute: i64) -> usize {
+        let now = chrono::Utc.timestamp_opt(minute, 0).unwrap();
+        follow(conn, &alerts(), minute, now).unwrap()
+    }
+
+    /// aws (event 10) caused slack's outage (11) through a declared
+    /// dependency: incident 1. solo's (12) is its own, detected at 900.
+    /// Subscriptions: 1 every outage, 2 causes, 3 incidents, 4 incidents of
+    /// solo only, 5 incidents of slack only, which is in maintenance.
+    fn world() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_writer(&dir.path().join("f.db"), &OpenOptions::default()).unwrap();
+        let mut sql = String::new();
+        for (id, slug) in [(1, "aws"), (2, "slack"), (3, "solo")] {
+            sql += &format!(
+                "INSERT INTO services (id, slug, name, categories, created_at) \
+                 VALUES ({id}, '{slug}', '{slug}', '[\"login\"]', 0);"
+            );
+        }
+        for (id, service, detected) in [(10, 1, 600), (11, 2, 720), (12, 3, 900)] {
+            sql += &format!(
+                "INSERT INTO events (id, service_id, seq, status, started_at, detected_at, \
+                     opened_by, peak_at, peak, ended_at, total, excess, expected, severity, \
+                     waves) VALUES ({id}, {service}, 1, 'open', {}, {detected}, 'extreme', \
+                     {detected}, 90, {detected}, 180, 170, 10, 'major', '[]');",
+                detected - 60
+            );
+        }
+        sql += "INSERT INTO event_attributions VALUES (10, 1, 'epicentre', 10, 0.9, 'e', 0); \
+                INSERT INTO event_attributions VALUES (11, 1, 'upstream', 10, 0.9, 'u', 0); \
+                INSERT INTO event_attributions VALUES (12, NULL, 'independent', 12, 1, 'i', 0); \
+                INSERT INTO incidents VALUES (1, 'open', 10, 540, 780, NULL, 2, 780); \
+                INSERT INTO attribution_changes (at, change, incident_id, event_id, detail) \
+                    VALUES (780, 'incident_opened', 1, NULL, '{}'), \
+                           (780, 'outage_joined', 1, 10, '{}'), \
+                           (780, 'outage_joined', 1, 11, '{}'); \
+                INSERT INTO maintenance VALUES (1, 2, 0, 100000, 'upgrade', 0);";
+        for (id, alerts, services) in [
+            (1, "outages", "[]"),
+            (2, "causes", "[]"),
+            (3, "incidents", "[]"),
+            (4, "incidents", "[\"solo\"]"),
+            (5, "incidents", "[\"slack\"]"),
+        ] {
+            sql += &format!(
+                "INSERT INTO webhooks (id, url, format, services, min_severity, enabled, secret, \
+                     created_at, alerts) VALUES ({id}, 'https://h.example/{id}', 'generic', \
+                     '{services}', 'minor', 1, 'whsec_x', 0, '{alerts}');"
+            );
+        }
+        conn.execute_batch(&sql).unwrap();
+        (dir, conn)
+    }
+
+    #[test]
+    fn causes_page_consequences_do_not_and_an_incident_pages_once() {
+        let (_dir, conn) = world();
+        // solo's outage is 1 minute old: held.
+        run(&conn, 960);
+        assert!(sent(&conn, 1).is_empty(), "every outage: the outbox's part");
+        assert_eq!(
+            sent(&conn, 2),
+            ["outage.opened:e10"],
+            "the cause, not slack"
+        );
+        assert_eq!(sent(&conn, 3), ["incident.opened:i1"]);
+        assert!(sent(&conn, 4).is_empty(), "the incident is none of solo's");
+        assert!(sent(&conn, 5).is_empty(), "slack is in maintenance");
+        // Held long enough: solo's outage, in no incident, pages.
+        assert_eq!(run(&conn, 1200), 3);
+        assert_eq!(sent(&conn, 2), ["outage.opened:e10", "outage.opened:e12"]);
+        assert_eq!(sent(&conn, 3), ["incident.opened:i1", "outage.opened:e12"]);
+        assert_eq!(sent(&conn, 4), ["outage.opened:e12"]);
+        assert_eq!(run(&conn, 1260), 0, "the same pass again sends nothing");
+
+        // solo joins the incident (a change: a new revision): an update, to
+        // the subscription told of it only.
+        conn.execute_batch(
+            "UPDATE event_attributions SET incident_id = 1, kind = 'epicentre', \
+                 cause_event_id = 10 WHERE event_id = 12; \
+             INSERT INTO attribution_changes (at, change, incident_id, event_id, detail) \
+                 VALUES (1320, 'outage_joined', 1, 12, '{}');",
+        )
+        .unwrap();
+        run(&conn, 1320);
+        assert_eq!(
+            sent(&conn, 3),
+            [
+                "incident.opened:i1",
+                "outage.opened:e12",
+                "incident.updated:i1"
+            ]
+        );
+        // Now it concerns solo's subscription, which hears of it whole.
+        assert_eq!(sent(&conn, 4), ["outage.opened:e12", "incident.opened:i1"]);
+        let payload = &store::list_deliveries(&conn, 3, 1).unwrap()[0].payload;
+        let data: serde_json::Value = serde_json::from_str(payload).unwrap();
+        assert_eq!(data["revision"], 3);
+        assert_eq!(data["outage_count"], 3);
+        assert_eq!(data["url"], "https://status.example.com/i/1");
+        assert_eq!(data["cause"]["service"], "aws");
+
+        // It ends: a resolution to each subscription told of it, once.
+        conn.execute(
+            "UPDATE incidents SET status = 'resolved', resolved_at = 1500",
+            [],
+        )
+        .unwrap();
+        run(&conn, 1500);
+        run(&conn, 1560);
+        assert_eq!(sent(&conn, 3).last().unwrap(), "incident.resolved:i1");
+        assert_eq!(sent(&conn, 4).last().unwrap(), "incident.resolved:i1");
+        assert_eq!(sent(&conn, 3).len(), 4);
+        assert!(sent(&conn, 5).is_empty(), "never told, never resolved");
+        // It reopens: an update fires it again, and its next end resolves it
+        // again.
+        conn.execute_batch(
+            "UPDATE incidents SET status = 'open', resolved_at = NULL; \
+             INSERT INTO attribution_changes (at, change, incident_id, event_id, detail) \
+                 VALUES (1620, 'incident_reopened', 1, NULL, '{}');",
+        )
+        .unwrap();
+        run(&conn, 1620);
+        conn.execute(
+            "UPDATE incidents SET status = 'withdrawn', resolved_at = 1680",
+            [],
+        )
+        .unwrap();
+        run(&conn, 1680);
+        let tail: Vec<String> = sent(&conn, 3).into_iter().skip(4).collect();
+        assert_eq!(tail, ["incident.updated:i1", "incident.resolved:i1"]);
+        let payload = &store::list_deliveries(&conn, 3, 1).unwrap()[0].payload;
+        let data: serde_json::Value = serde_json::from_str(payload).unwrap();
+        assert_eq!(data["withdrawn"], true);
+    }
 }

@@ -48,7 +48,7 @@ pub use webhooks::{
     enqueue_incident_message, enqueue_outage_opening, enqueue_ping, event_alerts, get_webhook,
     incident_told, incidents_told_open, insert_webhook, list_deliveries, list_webhooks,
     new_message_id, oldest_pending_ms, record_attempt, redeliver, told_of_opening, update_webhook,
-    Announcement, AttemptRecord, Delivery, EventAlert, IncidentTold, Webhook,
+    Announcement, AttemptRecord, Delivery, EventAlert, Webhook,
 };
 
 use rusqlite::{Connection, OpenFlags};

@@ -397,8 +397,8 @@ pub fn told_of_opening(
 }
 
 /// Queues an `incident.*` message for one subscription: `revision` tells
-/// the updates of one incident apart (an update of a revision already sent
-/// queues nothing); an opening and a resolution are sent once each.
+/// the updates and resolutions of one incident apart (one that reopens and
+/// ends again is resolved again); the opening is sent once.
 pub fn enqueue_incident_message(
     conn: &Connection,
     webhook_id: i64,
@@ -408,10 +408,10 @@ pub fn enqueue_incident_message(
     payload: &str,
     now_ms: i64,
 ) -> Result<usize, StoreError> {
-    let step = if kind == MessageKind::IncidentUpdated {
-        revision
-    } else {
+    let step = if kind == MessageKind::IncidentOpened {
         0
+    } else {
+        revision
     };
     queue(
         conn,
@@ -427,45 +427,37 @@ pub fn enqueue_incident_message(
     )
 }
 
-/// What a subscription was last told of an incident: the revision of the
-/// newest `incident.*` message queued for it (its payload's `revision`),
-/// and whether the resolution was queued; `None` if it was never told.
+/// The revision (its payload's `revision`) of the newest `incident.*`
+/// message queued for a subscription about an incident; `None` if it was
+/// never told of it.
 pub fn incident_told(
     conn: &Connection,
     webhook_id: i64,
     incident_id: i64,
-) -> Result<Option<IncidentTold>, StoreError> {
+) -> Result<Option<i64>, StoreError> {
     conn.prepare_cached(
-        "SELECT max(json_extract(payload, '$.revision')), \
-                max(kind = 'incident.resolved') \
-         FROM deliveries WHERE webhook_id = ?1 AND incident_id = ?2 \
-         HAVING count(*) > 0",
+        "SELECT max(json_extract(payload, '$.revision')) FROM deliveries \
+         WHERE webhook_id = ?1 AND incident_id = ?2 HAVING count(*) > 0",
     )
     .context("preparing an incident check")?
     .query_row(params![webhook_id, incident_id], |r| {
-        Ok(IncidentTold {
-            revision: r.get::<_, Option<i64>>(0)?.unwrap_or(0),
-            resolved: r.get(1)?,
-        })
+        Ok(r.get::<_, Option<i64>>(0)?.unwrap_or(0))
     })
     .optional()
     .context("checking what a subscription was told of an incident")
 }
 
-/// See [`incident_told`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IncidentTold {
-    pub revision: i64,
-    pub resolved: bool,
-}
-
-/// The incidents a subscription was told of and not yet told the end of.
+/// The incidents a subscription was told of whose newest message to it is
+/// not a resolution: told they began (or began again), not yet that they
+/// ended.
 pub fn incidents_told_open(conn: &Connection, webhook_id: i64) -> Result<Vec<i64>, StoreError> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT incident_id FROM deliveries WHERE webhook_id = ?1 \
-             AND incident_id IS NOT NULL GROUP BY incident_id \
-             HAVING max(kind = 'incident.resolved') = 0 ORDER BY incident_id",
+            "SELECT d.incident_id FROM deliveries d WHERE d.webhook_id = ?1 \
+             AND d.incident_id IS NOT NULL AND d.kind != 'incident.resolved' \
+             AND d.id = (SELECT max(e.id) FROM deliveries e \
+                 WHERE e.webhook_id = ?1 AND e.incident_id = d.incident_id) \
+             ORDER BY d.incident_id",
         )
         .context("listing the incidents told")?;
     let rows = stmt
