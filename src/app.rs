@@ -238,6 +238,16 @@ impl Application {
             }
         });
         let dispatcher = tokio::spawn(self.dispatcher.run());
+        let retention = tokio::spawn(
+            crate::retention::Retention {
+                database: self.state.settings.database.clone(),
+                open: self.state.settings.open_options(),
+                days: self.state.settings.report_retention_days,
+                clock: self.state.clock.clone(),
+                metrics: self.state.metrics.clone(),
+            }
+            .run(),
+        );
         // The server stops itself on these signals; the live streams, which
         // would hold its graceful stop to the end, are ended first.
         let live = self.live.clone();
@@ -249,6 +259,7 @@ impl Application {
         closer.abort();
         pruner.abort();
         sweeper.abort();
+        retention.abort();
         // An attempt cut short here is retried after the restart (the
         // outbox row stays pending), so nothing is lost.
         dispatcher.abort();

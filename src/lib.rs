@@ -21,6 +21,7 @@
 //! - [`detect`]: the outage detector, pure: baseline, scores, events, waves.
 //! - [`incident`]: incidents across services, pure: upstream, epicentre, spillover, independent.
 //! - [`monitor`]: the live loop that runs the detector as each minute closes.
+//! - [`retention`]: raw reports deleted once older than the retention, their counts kept.
 //! - [`wire`]: the JSON of an outage event, as the API lists it and webhooks carry it.
 //! - [`alert`]: the network gate, the outbox, webhook formats, signing, address guard, dispatcher.
 //! - [`metrics`]: what `/metrics` shows.
@@ -44,6 +45,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod monitor;
 pub mod os;
+pub mod retention;
 pub mod sim;
 pub mod store;
 pub mod web;

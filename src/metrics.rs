@@ -71,6 +71,8 @@ pub struct Metrics {
     pub commit_seconds: Histogram,
     /// Batches that failed to commit (their reports were answered 503).
     pub commit_failures: Counter,
+    /// Raw reports deleted for being older than `report_retention_days`.
+    pub reports_pruned: Counter,
     /// Open client connections, at the last sweep.
     pub http_connections: Gauge<i64, std::sync::atomic::AtomicI64>,
     /// Connections shut down for sending a request head too slowly.
@@ -149,6 +151,11 @@ impl Metrics {
                 r,
                 "ingest_commit_failures",
                 "Batches that failed to commit",
+            ),
+            reports_pruned: registered(
+                r,
+                "reports_pruned",
+                "Raw reports deleted for being older than report_retention_days",
             ),
             rate_limiter_keys: registered(
                 r,

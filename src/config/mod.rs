@@ -148,6 +148,12 @@ settings! {
     /// moderation; turn off for a public site that cannot watch them).
     public_comments: bool = true;
 
+    /// How many days raw reports are kept (who reported, when, what, the
+    /// comment); older ones are deleted every few minutes. The per-minute
+    /// counts, facets, networks and events made of them are kept for good.
+    /// 0 keeps raw reports for good too.
+    report_retention_days: u64 = 90, check within_a_century;
+
     /// Event changes older than this many seconds are recorded but not
     /// announced (imports of old history page no one).
     alert_max_age_secs: u64 = 3600 => alert_max_age: Duration = Duration::from_secs;

@@ -36,8 +36,8 @@ pub use maintenance::{
 };
 pub use pool::ReadPool;
 pub use reports::{
-    commit_batch, recent_counted_networks, recent_counted_reporters, recent_counted_sources,
-    NetworkCounts, NewReport, Report,
+    commit_batch, prune_reports, recent_counted_networks, recent_counted_reporters,
+    recent_counted_sources, NetworkCounts, NewReport, Report,
 };
 pub use series::{
     recent_comments, series, summary, top_items, totals, Bucket, Comment, Point, Summary, TopItem,

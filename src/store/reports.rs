@@ -226,6 +226,23 @@ fn add_networks(conn: &Connection, networks: &[NetworkCounts]) -> Result<(), Sto
     Ok(())
 }
 
+/// Deletes at most `limit` raw reports received before `before_ms`, service
+/// by service through `reports_by_service_time`; returns how many went.
+/// The per-minute counts, facets, networks and events made of them stay:
+/// only the reports themselves (reporter hashes, comments) age out. Small
+/// batches, each its own statement, so ingest waits at most one batch.
+pub fn prune_reports(conn: &Connection, before_ms: i64, limit: usize) -> Result<usize, StoreError> {
+    conn.prepare_cached(
+        // CROSS JOIN keeps services outside: a range of the index per
+        // service, where a plain join scans the whole index.
+        "DELETE FROM reports WHERE rowid IN (SELECT r.rowid FROM services s \
+         CROSS JOIN reports r ON r.service_id = s.id AND r.received_ms < ?1 LIMIT ?2)",
+    )
+    .context("preparing to prune reports")?
+    .execute(params![before_ms, limit as i64])
+    .context("pruning reports")
+}
+
 /// The last counted report time of every reporter of one service since
 /// `since_ms`: what the de-duplicator needs to carry on after a restart.
 pub fn recent_counted_reporters(

@@ -130,3 +130,59 @@ async fn summary_reports_windows_and_top_values() {
         (Some(0), Some(0), Some(4))
     );
 }
+
+/// Raw reports older than `report_retention_days` are deleted (at start, as
+/// every ten minutes after); the counts they made stay, and so do newer
+/// reports.
+#[tokio::test]
+async fn old_reports_age_out_and_their_counts_stay() {
+    let app = spawn_app_with(|s| s.report_retention_days = 2).await;
+    let old = start_time() - Duration::days(3);
+    let lines: String = (0..5)
+        .map(|i| {
+            let at = (old + Duration::minutes(i)).to_rfc3339();
+            format!(
+                "{}\n",
+                json!({"service": "claude", "category": "login", "at": at})
+            )
+        })
+        .collect();
+    assert_eq!(app.import(lines).await.status().as_u16(), 200);
+    report_at(&app, 1, "GB", "login").await;
+    let stored = |app: &TestApp| -> i64 {
+        app.db()
+            .query_row("SELECT count(*) FROM reports", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(stored(&app), 6);
+
+    let (settings, dir, clock) = app.stop().await;
+    let app = spawn_on(settings, dir, clock).await;
+    for _ in 0..100 {
+        if stored(&app) == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(stored(&app), 1, "the report of today stays");
+    let from = old.format("%Y-%m-%dT%H:%M:00Z");
+    let to = (old + Duration::minutes(5)).format("%Y-%m-%dT%H:%M:00Z");
+    let (status, s) = app
+        .get_json(&format!(
+            "/api/v1/services/claude/series?from={from}&to={to}"
+        ))
+        .await;
+    assert_eq!(status, 200, "{s}");
+    let counts: Vec<i64> = s["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["count"].as_i64().unwrap())
+        .collect();
+    assert_eq!(counts, [1, 1, 1, 1, 1], "the counts stay");
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("downwave_reports_pruned_total 5"),
+        "{metrics}"
+    );
+}

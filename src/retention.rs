@@ -1,0 +1,75 @@
+//! Retention: raw reports older than `report_retention_days` are deleted,
+//! a batch at a time, every few minutes. What they made stays: per-minute
+//! counts, facets and networks, detector minutes, events and incidents, so
+//! charts, baselines and history are whole; what goes is who reported
+//! (hashed), from which network, and their comments.
+//!
+//! Runs beside the report writer on a connection of its own: each batch is
+//! one short write, and a pause between batches lets queued reports in, so
+//! ingest never waits for more than one batch.
+
+use crate::clock::Clock;
+use crate::metrics::Metrics;
+use crate::store::{self, OpenOptions};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often old reports are looked for.
+pub const EVERY: Duration = Duration::from_secs(600);
+/// Most reports one batch deletes.
+const BATCH: usize = 5_000;
+/// The pause between two batches.
+const PAUSE: Duration = Duration::from_millis(50);
+
+/// What the retention task needs.
+pub struct Retention {
+    pub database: PathBuf,
+    pub open: OpenOptions,
+    pub days: u64,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Retention {
+    /// Deletes every report received more than `days` before now, in
+    /// batches; returns how many went. Nothing with `days` 0.
+    pub async fn prune(&self) -> anyhow::Result<usize> {
+        if self.days == 0 {
+            return Ok(0);
+        }
+        let before_ms = self.clock.now().timestamp_millis() - self.days as i64 * 86_400_000;
+        let (path, open) = (self.database.clone(), self.open.clone());
+        let mut conn =
+            tokio::task::spawn_blocking(move || store::open_writer(&path, &open)).await??;
+        let mut total = 0;
+        loop {
+            let (back, deleted) = tokio::task::spawn_blocking(move || {
+                let deleted = store::prune_reports(&conn, before_ms, BATCH);
+                (conn, deleted)
+            })
+            .await?;
+            conn = back;
+            let deleted = deleted?;
+            total += deleted;
+            self.metrics.reports_pruned.inc_by(deleted as u64);
+            if deleted < BATCH {
+                return Ok(total);
+            }
+            tokio::time::sleep(PAUSE).await;
+        }
+    }
+
+    /// Prunes now and every [`EVERY`] after, until dropped.
+    pub async fn run(self) {
+        let mut tick = tokio::time::interval(EVERY);
+        loop {
+            tick.tick().await;
+            match self.prune().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(reports = n, days = self.days, "old reports deleted"),
+                Err(e) => tracing::error!(error = format!("{e:#}"), "deleting old reports failed"),
+            }
+        }
+    }
+}
