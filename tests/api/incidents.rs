@@ -388,8 +388,11 @@ async fn check_pages(app: &TestApp, services: &[SimService], events: &ByService,
         .expect("the home page leads with the incident");
     let list = home.find("id=\"service-list\"").unwrap();
     assert!(lead < list, "above the services");
-    let heading = format!("{link}AWS outage</a>: 5 other services affected</h2>");
+    let incident = outage_of(events, "aws")["incident"].clone();
+    let heading =
+        format!("<a href=\"/i/{incident}\">AWS outage: 5 other services affected</a></h2>");
     assert!(home[lead..list].contains(&heading), "{}", &home[lead..list]);
+    assert!(home[lead..list].contains(&format!("Likely cause: the {link}AWS outage</a>")));
     for s in services
         .iter()
         .filter(|s| s.role != Role::Independent && s.slug != "aws")
