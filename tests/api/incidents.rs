@@ -3,6 +3,8 @@
 //! the monitor, and its conclusions read through the incidents and events
 //! APIs, before and after a restart.
 
+mod page;
+
 use crate::helpers::*;
 use chrono::{TimeZone, Utc};
 use downwave::clock::ManualClock;
@@ -208,6 +210,7 @@ async fn a_provider_outage_becomes_one_incident_that_survives_a_restart() {
     assert_eq!(b["attribution"]["cause"]["event_id"], aws_event);
     assert_eq!(b["incident"], incident);
     check_pages(&app, &services, &events, aws_event).await;
+    page::check_incident_page(&app, incident, &services, &events).await;
     // solo's own outage is never attributed to aws, at any pass.
     let solo = outage_of(&events, "solo");
     let solo_event = solo["id"].as_i64().unwrap();
