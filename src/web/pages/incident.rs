@@ -57,12 +57,11 @@ impl IncidentLead {
         let Some(cause) = incident.cause_service.as_deref() else {
             return Ok(None);
         };
-        let mut affected: Vec<(String, String)> = Vec::new();
-        for o in store::incident_outages(conn, incident.id)? {
-            if o.service != cause && !affected.iter().any(|(slug, _)| *slug == o.service) {
-                affected.push((o.service.clone(), service_name(state, &o.service)));
-            }
-        }
+        let outages = store::incident_outages(conn, incident.id)?;
+        let affected = others(cause, outages.iter().map(|o| o.service.as_str()))
+            .into_iter()
+            .map(|slug| (slug.to_owned(), service_name(state, slug)))
+            .collect();
         Ok(Some(IncidentLead {
             url: format!("/i/{}", incident.id),
             cause_name: service_name(state, cause),
@@ -75,6 +74,18 @@ impl IncidentLead {
     pub(super) fn headline(&self) -> String {
         headline(&self.cause_name, self.affected.len())
     }
+}
+
+/// The services of `slugs` other than the cause's, once each, in order:
+/// a service may have had two outages in one incident.
+fn others<'a>(cause: &str, slugs: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut out: Vec<&str> = Vec::new();
+    for slug in slugs {
+        if slug != cause && !out.contains(&slug) {
+            out.push(slug);
+        }
+    }
+    out
 }
 
 /// A service's name by its slug (the slug itself if it is gone).
@@ -101,6 +112,8 @@ struct IncidentData {
     /// The curves drawn, the cause's first: each outage's service's
     /// buckets over the chart's span.
     curves: Vec<(EventRecord, Vec<store::Point>)>,
+    /// When it ended ([`end`]).
+    end: i64,
     /// The chart's span `[from, to)` and its bucket, in seconds.
     from: i64,
     to: i64,
@@ -126,7 +139,8 @@ impl IncidentData {
         }
         let cause = store::get_event(conn, incident.cause_event_id)?;
         let drawn = drawn(cause.as_ref(), &outages);
-        let (from, to, step) = span(&incident, &drawn, now);
+        let end = end(&incident, &drawn, now);
+        let (from, to, step) = span(&incident, end, now);
         let mut curves = Vec::with_capacity(drawn.len());
         for event in drawn {
             let (a, b) = (Minute::from_unix(from), Minute::from_unix(to));
@@ -138,6 +152,7 @@ impl IncidentData {
             outages,
             cause,
             curves,
+            end,
             from,
             to,
             step,
@@ -157,12 +172,10 @@ fn drawn<'a>(cause: Option<&'a EventRecord>, outages: &'a [Outage]) -> Vec<&'a E
     cause.into_iter().chain(others).take(MAX_CURVES).collect()
 }
 
-/// The chart's span and bucket: from [`LEAD_IN_SECS`] before the incident
-/// began to [`TAIL_SECS`] after it ended (or now, if sooner), in minutes up
-/// to 12 hours, 5 minutes up to 3 days and hours beyond, aligned to them.
-/// An open incident ends now; a withdrawn one when its last drawn outage did.
-fn span(incident: &IncidentRecord, drawn: &[&EventRecord], now: i64) -> (i64, i64, i64) {
-    let end = match incident.status {
+/// When the incident ended: now while open, at its resolution, and when
+/// its last drawn outage did once withdrawn.
+fn end(incident: &IncidentRecord, drawn: &[&EventRecord], now: i64) -> i64 {
+    match incident.status {
         StoredIncidentStatus::Open => now,
         StoredIncidentStatus::Resolved => incident.resolved_at.unwrap_or(now),
         StoredIncidentStatus::Withdrawn => drawn
@@ -170,7 +183,14 @@ fn span(incident: &IncidentRecord, drawn: &[&EventRecord], now: i64) -> (i64, i6
             .map(|e| e.end(now))
             .max()
             .unwrap_or(incident.began_at),
-    };
+    }
+}
+
+/// The chart's span and bucket: from [`LEAD_IN_SECS`] before the incident
+/// began to [`TAIL_SECS`] after it ended ([`end`]; or now, if sooner), in
+/// minutes up to 12 hours, 5 minutes up to 3 days and hours beyond,
+/// aligned to them.
+fn span(incident: &IncidentRecord, end: i64, now: i64) -> (i64, i64, i64) {
     let from = incident.began_at - LEAD_IN_SECS;
     let to = (end + TAIL_SECS).min(now).max(incident.began_at + 60);
     let step = match to - from {
@@ -256,6 +276,8 @@ struct IncidentPage {
     opened: TimeView,
     resolved: Option<TimeView>,
     duration: String,
+    /// Still open: its duration is so far.
+    open: bool,
     chart: String,
     /// "minute" or "5 minutes" or "hour": the chart's bucket.
     bucket: &'static str,
@@ -293,7 +315,7 @@ pub async fn incident(
             return Err(PageError::not_found(format!("There is no incident {id}.")));
         };
         let layout = Layout::new(&viewer, etag);
-        Ok(IncidentPage::new(data, &state, layout, &viewer, now)?.render()?)
+        Ok(IncidentPage::new(data, &state, layout, &viewer)?.render()?)
     })
     .await
 }
@@ -304,29 +326,31 @@ impl IncidentPage {
         state: &AppState,
         layout: Layout,
         viewer: &Viewer,
-        now: i64,
     ) -> Result<Self, PageError> {
         let IncidentData {
             incident,
             outages,
             cause,
             curves,
+            end,
             from,
             to,
             step,
         } = data;
-        let cause_slug = incident.cause_service.clone().unwrap_or_default();
-        let cause_name = match &incident.cause_service {
-            Some(slug) => service_name(state, slug),
-            None => format!("Incident #{}", incident.id),
+        let cause_slug = incident.cause_service.as_deref().unwrap_or_default();
+        let affected = others(
+            cause_slug,
+            outages.iter().map(|o| o.attribution.service.as_str()),
+        );
+        // The cause's outage is gone only if its row is: no name to give.
+        let headline = match &incident.cause_service {
+            Some(slug) => headline(&service_name(state, slug), affected.len()),
+            None => format!(
+                "Incident #{}: {} services affected",
+                incident.id,
+                affected.len()
+            ),
         };
-        let mut others: Vec<&str> = Vec::new();
-        for o in &outages {
-            let slug = o.attribution.service.as_str();
-            if slug != cause_slug && !others.contains(&slug) {
-                others.push(slug);
-            }
-        }
         let bucket = match step {
             60 => "minute",
             300 => "5 minutes",
@@ -347,11 +371,10 @@ impl IncidentPage {
             let drawn = curves.iter().position(|(e, _)| e.id == event);
             drawn.map(chart::curve_swatch)
         };
-        let end = incident.resolved_at.unwrap_or(now);
         Ok(IncidentPage {
             layout,
             id: incident.id,
-            headline: headline(&cause_name, others.len()),
+            headline,
             status: incident.status,
             cause: cause.map(|e| CauseLink {
                 name: service_name(state, &e.service),
@@ -363,6 +386,7 @@ impl IncidentPage {
             opened: viewer.time(incident.opened_at),
             resolved: incident.resolved_at.map(|t| viewer.time(t)),
             duration: duration((end - incident.began_at) / 60),
+            open: incident.status == StoredIncidentStatus::Open,
             chart,
             bucket,
             legend,
@@ -507,6 +531,8 @@ mod tests {
             "AWS outage: 37 other services affected"
         );
         assert_eq!(headline("AWS", 1), "AWS outage: 1 other service affected");
+        let slugs = ["aws", "slack", "zoom", "slack", "aws"];
+        assert_eq!(others("aws", slugs.into_iter()), ["slack", "zoom"]);
     }
 
     #[test]
@@ -536,15 +562,17 @@ mod tests {
         let cause = event(1, "aws", BEGAN, 1000.0);
         let now = BEGAN + 50 * 60;
         let open = incident(StoredIncidentStatus::Open, None);
-        assert_eq!(span(&open, &[&cause], now), (BEGAN - 1800, now, 60));
+        assert_eq!(end(&open, &[&cause], now), now);
+        assert_eq!(span(&open, now, now), (BEGAN - 1800, now, 60));
         // Resolved an hour ago: its tail, not now.
         let ended = BEGAN + 3 * 3600;
         let resolved = incident(StoredIncidentStatus::Resolved, Some(ended));
-        let (from, to, step) = span(&resolved, &[&cause], ended + 3600);
+        assert_eq!(end(&resolved, &[&cause], ended + 3600), ended);
+        let (from, to, step) = span(&resolved, ended, ended + 3600);
         assert_eq!((from, to, step), (BEGAN - 1800, ended + 1800, 60));
         // Two days long: 5-minute buckets, aligned.
         let long = incident(StoredIncidentStatus::Resolved, Some(BEGAN + 2 * 86_400));
-        let (from, to, step) = span(&long, &[&cause], BEGAN + 10 * 86_400);
+        let (from, to, step) = span(&long, BEGAN + 2 * 86_400, BEGAN + 10 * 86_400);
         assert_eq!(step, 300);
         assert_eq!((from % 300, to % 300), (0, 0));
         assert!(from <= BEGAN - 1800 && to >= BEGAN + 2 * 86_400 + 1800);
@@ -553,8 +581,8 @@ mod tests {
         over.status = EventStatus::Resolved;
         over.resolved_at = Some(BEGAN + 600);
         let withdrawn = incident(StoredIncidentStatus::Withdrawn, None);
-        let (_, to, _) = span(&withdrawn, &[&over], BEGAN + 86_400);
-        assert_eq!(to, BEGAN + 600 + 1800);
+        assert_eq!(end(&withdrawn, &[&over], BEGAN + 86_400), BEGAN + 600);
+        assert_eq!(end(&withdrawn, &[], BEGAN + 86_400), BEGAN, "nothing drawn");
     }
 
     #[test]
@@ -608,6 +636,7 @@ mod tests {
             opened: viewer.time(BEGAN + 180),
             resolved: None,
             duration: duration(50),
+            open: true,
             chart,
             bucket: "minute",
             legend,
