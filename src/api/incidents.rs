@@ -72,6 +72,8 @@ struct IncidentView {
     resolved_at: Option<String>,
     /// How many outages it holds.
     outage_count: i64,
+    /// The incident's page on the dashboard.
+    url: String,
 }
 
 impl IncidentView {
@@ -87,6 +89,7 @@ impl IncidentView {
             opened_at: rfc3339(i.opened_at),
             resolved_at: i.resolved_at.map(rfc3339),
             outage_count: i.outages,
+            url: format!("/i/{}", i.id),
         }
     }
 }

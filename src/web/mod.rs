@@ -41,6 +41,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/s/{slug}", web::get().to(pages::service))
         .route("/s/{slug}/chart.svg", web::get().to(pages::chart_svg))
         .route("/e/{id}", web::get().to(pages::event))
+        .route("/i/{id}", web::get().to(pages::incident))
         .route("/badge/{slug}.svg", web::get().to(feed::badge))
         .route("/events.atom", web::get().to(feed::atom))
         .route("/static/{file}", web::get().to(assets::serve))

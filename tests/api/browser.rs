@@ -6,8 +6,13 @@
 //! chromium-driver`; `.ci/run` installs them). `DOWNWAVE_CHROMIUM` and
 //! `DOWNWAVE_CHROMEDRIVER` point at other binaries.
 
+mod axe;
+/// The incident pages, on the server the live incidents test plays.
+pub(crate) mod incident;
+
 use crate::events::march2_between;
 use crate::helpers::*;
+use axe::axe_violations;
 use chrono::{TimeZone, Utc};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
@@ -608,22 +613,6 @@ async fn without_its_script_the_report_form_explains_and_stays_inert() {
     b.close().await;
 }
 
-/// axe-core's own file, from npm (`.ci/run` installs it into `target/npm`;
-/// `DOWNWAVE_AXE_CORE` points at another copy). Never part of the repository.
-fn axe_source() -> Option<String> {
-    let path = std::env::var("DOWNWAVE_AXE_CORE").map_or_else(
-        |_| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("target/npm/node_modules/axe-core/axe.min.js")
-        },
-        PathBuf::from,
-    );
-    match std::fs::read_to_string(&path) {
-        Ok(source) => Some(source),
-        Err(e) => missing(&format!("cannot read axe-core at {} ({e})", path.display())),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn axe_finds_no_violation_on_a_phone_or_a_desktop() {
     let (app, event) = mid_outage_for_a_browser().await;
@@ -643,50 +632,4 @@ async fn axe_finds_no_violation_on_a_concentrated_event() {
     let event = format!("/e/{}", events[0]["id"]);
     let found = axe_violations(&app, &["/", "/s/claude", event.as_str()]).await;
     assert!(found.is_empty(), "accessibility:\n{}", found.join("\n"));
-}
-
-/// What axe-core (WCAG 2.1 A/AA and best practice) finds on each page at a
-/// phone's and a desktop's size, and any page wider than the screen.
-async fn axe_violations(app: &TestApp, paths: &[&str]) -> Vec<String> {
-    // Skipped (each helper says so) where the browser or axe-core is missing.
-    let Some(axe) = axe_source() else {
-        return Vec::new();
-    };
-    let Some(b) = Browser::start().await else {
-        return Vec::new();
-    };
-    let mut found = Vec::new();
-    for (width, height) in [(375, 812), (1280, 900)] {
-        b.viewport(width, height).await;
-        for &path in paths {
-            b.client.goto(&app.url(path)).await.unwrap();
-            b.client.execute(&axe, vec![]).await.unwrap();
-            let run = "const done = arguments[arguments.length - 1]; \
-                 axe.run(document, {runOnly: {type: 'tag', values: \
-                   ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']}}) \
-                 .then(r => done(r.violations.map(v => v.id + ' (' + v.impact + '): ' + \
-                   v.nodes.map(n => n.target.join(' ')).join(', ')))) \
-                 .catch(e => done(['axe failed: ' + e]));";
-            let violations = b.client.execute_async(run, vec![]).await.unwrap();
-            for v in violations.as_array().unwrap() {
-                found.push(format!(
-                    "{path} at {width}×{height}: {}",
-                    v.as_str().unwrap()
-                ));
-            }
-            // Nothing is wider than the screen.
-            let wide = b
-                .client
-                .execute("return document.documentElement.scrollWidth;", vec![])
-                .await
-                .unwrap();
-            if wide.as_u64().unwrap() > u64::from(width) {
-                found.push(format!(
-                    "{path} at {width}×{height}: laid out {wide} px wide"
-                ));
-            }
-        }
-    }
-    b.close().await;
-    found
 }

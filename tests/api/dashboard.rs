@@ -178,7 +178,7 @@ async fn live_pages_answer_304_until_the_detector_moves() {
 
 /// The headers a browser or a cache keeps from a `200` and updates from
 /// each `304`; `Vary` as its set of names (several lines mean one list).
-fn kept_headers(r: &reqwest::Response) -> Vec<(&'static str, String)> {
+pub(crate) fn kept_headers(r: &reqwest::Response) -> Vec<(&'static str, String)> {
     let names = [
         "etag",
         "cache-control",

@@ -4,6 +4,8 @@
 //! APIs, before and after a restart; and what subscriptions of each alert
 //! policy are told of it, at a real receiver, until every outage has ended.
 
+mod page;
+
 use crate::announcements::kinds_at;
 use crate::helpers::*;
 use crate::receiver::{eventually, Receiver};
@@ -220,6 +222,7 @@ async fn a_provider_outage_becomes_one_incident_that_survives_a_restart() {
     assert_eq!(b["attribution"]["cause"]["event_id"], aws_event);
     assert_eq!(b["incident"], incident);
     check_pages(&app, &services, &events, aws_event).await;
+    page::check_incident_page(&app, incident, &services, &events).await;
     // solo's own outage is never attributed to aws, at any pass.
     let solo = outage_of(&events, "solo");
     let solo_event = solo["id"].as_i64().unwrap();
@@ -601,8 +604,11 @@ async fn check_pages(app: &TestApp, services: &[SimService], events: &ByService,
         .expect("the home page leads with the incident");
     let list = home.find("id=\"service-list\"").unwrap();
     assert!(lead < list, "above the services");
-    let heading = format!("{link}AWS outage</a>: 5 other services affected</h2>");
+    let incident = outage_of(events, "aws")["incident"].clone();
+    let heading =
+        format!("<a href=\"/i/{incident}\">AWS outage: 5 other services affected</a></h2>");
     assert!(home[lead..list].contains(&heading), "{}", &home[lead..list]);
+    assert!(home[lead..list].contains(&format!("Likely cause: the {link}AWS outage</a>")));
     for s in services
         .iter()
         .filter(|s| s.role != Role::Independent && s.slug != "aws")

@@ -82,9 +82,21 @@ pub(super) fn push_group_styled(out: &mut String, class: &str, attributes: &str,
 
 /// Like [`push_group`], with a `<title>` (escaped) as the group's first child.
 pub(super) fn push_titled(out: &mut String, class: &str, title: &str, inner: &str) {
+    push_titled_styled(out, class, "", title, inner);
+}
+
+/// Like [`push_titled`], with presentation attributes (` name="value"` ...,
+/// each with its leading space) that the group's elements inherit.
+pub(super) fn push_titled_styled(
+    out: &mut String,
+    class: &str,
+    attributes: &str,
+    title: &str,
+    inner: &str,
+) {
     let _ = write!(
         out,
-        "<g class=\"{class}\"><title>{}</title>\n{inner}\n</g>\n",
+        "<g class=\"{class}\"{attributes}><title>{}</title>\n{inner}\n</g>\n",
         esc(title)
     );
 }

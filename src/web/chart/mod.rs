@@ -34,6 +34,8 @@
 //! - `axes`, `marks`, `curve`, `tips`: the layers, bottom to top.
 //! - `markup`: the SVG text around plotters' output: groups, escaping, ids.
 //! - `palette`: colours and font sizes.
+//! - `relative`: several curves on one time axis, each relative to its
+//!   own normal, on a log scale (an incident's services).
 //! - `sparkline`: the tiny chart for lists.
 
 mod axes;
@@ -43,6 +45,7 @@ mod marks;
 mod markup;
 mod palette;
 mod plot;
+mod relative;
 mod scale;
 mod sparkline;
 mod spec;
@@ -53,6 +56,9 @@ mod tests;
 
 use std::fmt::Write as _;
 
+pub use relative::{
+    curve_swatch, render_relative_chart, times_normal, RelativeCurve, RelativeSpec,
+};
 pub use sparkline::render_sparkline;
 pub use spec::{ChartError, ChartMark, ChartPoint, ChartSpan, ChartSpec};
 
@@ -79,20 +85,29 @@ pub fn render_chart(spec: &ChartSpec) -> Result<String, ChartError> {
     curve::draw_counts(&plot, &mut body)?;
     marks::draw_peaks(&plot, &mut body)?;
     tips::draw_tips(&plot, &mut body);
-    Ok(document(spec, &plot.id, &body))
+    let size = (spec.width, spec.height);
+    Ok(document(
+        (spec.title, spec.description),
+        &plot.id,
+        size,
+        &body,
+    ))
 }
 
-/// The root `<svg>` around the layers, named by the spec's title and
-/// description (`aria-labelledby` points at both).
-fn document(spec: &ChartSpec, id: &str, body: &str) -> String {
+/// The root `<svg>` around the layers, named by a title and a description
+/// (`aria-labelledby` points at both).
+fn document(
+    (title, description): (&str, &str),
+    id: &str,
+    (w, h): (u32, u32),
+    body: &str,
+) -> String {
     let mut out = String::with_capacity(body.len() + 512);
     let _ = write!(
         out,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-labelledby=\"{id}-t {id}-d\">\n<title id=\"{id}-t\">{}</title>\n<desc id=\"{id}-d\">{}</desc>\n",
-        esc(spec.title),
-        esc(spec.description),
-        w = spec.width,
-        h = spec.height,
+        esc(title),
+        esc(description),
     );
     out.push_str(&strip_style_attrs(body));
     out.push_str("</svg>\n");

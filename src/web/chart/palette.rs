@@ -1,6 +1,7 @@
 //! The charts' colours and font sizes, chosen for contrast against the white
 //! background: text 12.6:1, axis 7.0:1, counts 6.7:1, baseline 7.6:1,
-//! peaks 6.5:1 (a unit test checks them).
+//! peaks 6.5:1, each of the curves of a chart of several at least 4.5:1
+//! (a unit test checks them).
 
 use plotters::style::RGBColor;
 
@@ -18,3 +19,18 @@ pub(super) const PEAK: RGBColor = RGBColor(0xB9, 0x1C, 0x1C);
 /// and 11 px text in the output.
 pub(super) const LABEL_FONT: f64 = 12.0 * 1.24;
 pub(super) const MARK_FONT: f64 = 11.0 * 1.24;
+
+/// The colours of the curves of a chart of several, in the order they are
+/// given out: far apart in hue, each dark enough to read as a line on white.
+pub(super) const CURVES: [RGBColor; 6] = [
+    RGBColor(0xB9, 0x1C, 0x1C),
+    RGBColor(0x1D, 0x4E, 0xD8),
+    RGBColor(0x04, 0x78, 0x57),
+    RGBColor(0x7E, 0x22, 0xCE),
+    RGBColor(0xA1, 0x4A, 0x07),
+    RGBColor(0x0E, 0x74, 0x90),
+];
+/// After the colours, the dash patterns (`stroke-dasharray`): the seventh
+/// curve has the first colour, dashed, so that no two of twelve look alike
+/// and a curve is told apart by more than its colour.
+pub(super) const CURVE_DASHES: [&str; 2] = ["", "7 4"];

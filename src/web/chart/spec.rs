@@ -89,24 +89,35 @@ impl ChartSpec<'_> {
     /// range, a step that is not positive, and times so far out that the
     /// time arithmetic of the drawing could overflow.
     pub(super) fn check(&self) -> Result<(), ChartError> {
-        if self.width < 200 || self.height < 100 || self.width > 20_000 || self.height > 20_000 {
-            return Err(ChartError::InvalidSize {
-                width: self.width,
-                height: self.height,
-            });
-        }
-        // Bounded so that no time arithmetic in the drawing can overflow.
-        const MAX_ABS_T: i64 = 1 << 40; // about year 36,800
-        if self.from >= self.to
-            || self.from < -MAX_ABS_T
-            || self.to > MAX_ABS_T
-            || self.step_secs <= 0
-            || self.step_secs > MAX_ABS_T
-        {
-            return Err(ChartError::InvalidRange);
-        }
-        Ok(())
+        check_frame(
+            self.width,
+            self.height,
+            (self.from, self.to),
+            self.step_secs,
+        )
     }
+}
+
+/// The checks of [`ChartSpec::check`], for any chart drawn on the shared
+/// layout: a size that can be laid out, a non-empty range of times far
+/// enough from the ends of `i64` that no time arithmetic overflows, and a
+/// positive step.
+pub(super) fn check_frame(
+    width: u32,
+    height: u32,
+    (from, to): (i64, i64),
+    step_secs: i64,
+) -> Result<(), ChartError> {
+    if width < 200 || height < 100 || width > 20_000 || height > 20_000 {
+        return Err(ChartError::InvalidSize { width, height });
+    }
+    // Bounded so that no time arithmetic in the drawing can overflow.
+    const MAX_ABS_T: i64 = 1 << 40; // about year 36,800
+    if from >= to || from < -MAX_ABS_T || to > MAX_ABS_T || step_secs <= 0 || step_secs > MAX_ABS_T
+    {
+        return Err(ChartError::InvalidRange);
+    }
+    Ok(())
 }
 
 /// A baseline or band value as the charts read it: a non-finite one counts

@@ -5,7 +5,7 @@
 use super::curve::decimate;
 use super::layer::Geom;
 use super::markup::{esc, strip_style_attrs};
-use super::palette::{AXIS, BASELINE, COUNTS, PEAK, TEXT};
+use super::palette::{AXIS, BASELINE, COUNTS, CURVES, PEAK, TEXT};
 use super::scale::{fmt_x, offset, x_ticks, y_unit, XFormat};
 use super::*;
 use plotters::prelude::*;
@@ -102,7 +102,7 @@ fn check_xml(s: &str) -> usize {
     elements
 }
 
-fn check_clean(s: &str) {
+pub(super) fn check_clean(s: &str) {
     assert!(!s.contains("style="), "inline style found");
     assert!(!s.to_ascii_lowercase().contains("<script"), "script found");
     assert!(
@@ -605,6 +605,9 @@ fn palette_meets_contrast_targets() {
         ("peak", PEAK),
     ] {
         assert!(ratio(c) >= 3.0, "{name} {}", ratio(c));
+    }
+    for c in CURVES {
+        assert!(ratio(c) >= 4.5, "curve {c:?}: {}", ratio(c));
     }
 }
 

@@ -2,6 +2,7 @@
 //! ([`EventRow`]), and as its own page (`/e/{id}`) with its curve, its waves
 //! and the alerts sent.
 
+use super::incident::IncidentLead;
 use super::layout::Layout;
 use super::series_chart::{draw_series_chart, Shaded};
 use crate::api::AppState;
@@ -104,6 +105,8 @@ struct EventPage {
     categories: Vec<TopItem>,
     error_codes: Vec<TopItem>,
     alerts: Vec<AlertRow>,
+    /// The incident across services this outage belongs to, if any.
+    incident: Option<IncidentLead>,
 }
 
 /// Everything the event page reads, in one go.
@@ -117,6 +120,8 @@ struct EventData {
     to: i64,
     step: i64,
     alerts: Vec<EventAlert>,
+    /// The incident the pass placed it in, if any.
+    incident: Option<IncidentLead>,
 }
 
 impl EventData {
@@ -125,6 +130,7 @@ impl EventData {
         conn: &rusqlite::Connection,
         id: i64,
         now: i64,
+        state: &AppState,
     ) -> Result<Option<Self>, store::StoreError> {
         let Some(record) = store::get_event(conn, id)? else {
             return Ok(None);
@@ -146,6 +152,13 @@ impl EventData {
         )?;
         let alerts = store::event_alerts(conn, id, EVENT_ALERTS)?;
         let view = EventView::load(conn, record.clone())?;
+        let incident = match store::event_attribution(conn, id)?.and_then(|a| a.incident_id) {
+            Some(incident) => match store::get_incident(conn, incident)? {
+                Some(incident) => IncidentLead::read(conn, &incident, state)?,
+                None => None,
+            },
+            None => None,
+        };
         Ok(Some(EventData {
             record,
             view,
@@ -154,6 +167,7 @@ impl EventData {
             to,
             step,
             alerts,
+            incident,
         }))
     }
 }
@@ -177,8 +191,9 @@ pub async fn event(
     let viewer = Viewer::from_request(&req);
     let tag = etag.clone();
     cached(&req, Representation::Page, &tag, Some(""), || async move {
+        let reader = state.clone();
         let found = state
-            .read(move |conn| EventData::read(conn, id, now))
+            .read(move |conn| EventData::read(conn, id, now, &reader))
             .await?;
         let Some(data) = found else {
             return Err(PageError::not_found(format!("There is no event {id}.")));
@@ -191,6 +206,7 @@ pub async fn event(
             to,
             step,
             alerts,
+            incident,
         } = data;
         let service = state.service(&record.service).await?;
         let open = record.is_open();
@@ -249,6 +265,7 @@ pub async fn event(
                     delivered: a.delivered_ms.map(|ms| viewer.time(ms.div_euclid(1000))),
                 })
                 .collect(),
+            incident,
         };
         Ok(page.render()?)
     })

@@ -2,6 +2,7 @@
 //! its reports in the last hour and a 24-hour sparkline; a filter box that
 //! works without JavaScript.
 
+use super::incident::IncidentLead;
 use super::layout::Layout;
 use super::status::status_of;
 use crate::api::AppState;
@@ -41,44 +42,6 @@ struct HomeRow {
 
 /// Open incidents listed on the home page.
 const OPEN_INCIDENTS: usize = 5;
-
-/// An open incident as the home page leads with it: the cause's outage and
-/// the other services it holds.
-struct IncidentLead {
-    cause_name: String,
-    cause_url: String,
-    /// The services affected besides the cause, in the order they began.
-    affected: Vec<(String, String)>,
-}
-
-impl IncidentLead {
-    fn read(
-        conn: &rusqlite::Connection,
-        incident: &store::IncidentRecord,
-        state: &AppState,
-    ) -> Result<Option<Self>, store::StoreError> {
-        let Some(cause) = incident.cause_service.as_deref() else {
-            return Ok(None);
-        };
-        let name = |slug: &str| {
-            state
-                .catalog
-                .get(slug)
-                .map_or_else(|| slug.to_owned(), |s| s.name.clone())
-        };
-        let mut affected: Vec<(String, String)> = Vec::new();
-        for o in store::incident_outages(conn, incident.id)? {
-            if o.service != cause && !affected.iter().any(|(slug, _)| *slug == o.service) {
-                affected.push((o.service.clone(), name(&o.service)));
-            }
-        }
-        Ok(Some(IncidentLead {
-            cause_name: name(cause),
-            cause_url: format!("/e/{}", incident.cause_event_id),
-            affected,
-        }))
-    }
-}
 
 #[derive(Template)]
 #[template(path = "home.html")]

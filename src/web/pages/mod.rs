@@ -1,17 +1,20 @@
 //! The dashboard's pages: home (`/`), a service (`/s/{slug}`) with its chart
-//! alone (`/s/{slug}/chart.svg`), and an event (`/e/{id}`). Each handler
+//! alone (`/s/{slug}/chart.svg`), an event (`/e/{id}`) and an incident
+//! across services (`/i/{id}`). Each handler
 //! reads what it shows in one blocking read, then renders an askama template
 //! (which escapes everything by default).
 //!
 //! # Layout
 //!
-//! - `home`, `service`, `event`: one page each, with its template's types.
+//! - `home`, `service`, `event`, `incident`: one page each, with its
+//!   template's types.
 //! - `series_chart`: a stored series and its events drawn as a chart.
 //! - `layout`: what every page's frame needs; `range`: the chart ranges.
 //! - `status`: where a service stands now, as the pages show it.
 
 mod event;
 mod home;
+mod incident;
 mod layout;
 mod range;
 mod series_chart;
@@ -20,6 +23,7 @@ mod status;
 
 pub use event::event;
 pub use home::{home, HomeQuery};
+pub use incident::incident;
 pub use layout::Layout;
 pub use range::Range;
 pub use service::{chart_svg, service, ChartQuery, ServiceQuery};

@@ -63,6 +63,8 @@ struct CauseNotice {
     earlier: String,
     /// A rise of people who cannot reach the cause, not a failure here.
     spillover: bool,
+    /// The incident's page, which shows every service the cause affects.
+    incident_url: Option<String>,
 }
 
 impl CauseNotice {
@@ -96,6 +98,7 @@ impl CauseNotice {
                 n => format!("{n} minutes earlier"),
             },
             spillover,
+            incident_url: attribution.incident_id.map(|i| format!("/i/{i}")),
         })
     }
 }
