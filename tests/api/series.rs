@@ -136,7 +136,8 @@ async fn summary_reports_windows_and_top_values() {
 /// reports.
 #[tokio::test]
 async fn old_reports_age_out_and_their_counts_stay() {
-    let app = spawn_app_with(|s| s.report_retention_days = 2).await;
+    // Kept for good at first, so that nothing is deleted before it is seen.
+    let app = spawn_app_with(|s| s.report_retention_days = 0).await;
     let old = start_time() - Duration::days(3);
     let lines: String = (0..5)
         .map(|i| {
@@ -156,7 +157,8 @@ async fn old_reports_age_out_and_their_counts_stay() {
     };
     assert_eq!(stored(&app), 6);
 
-    let (settings, dir, clock) = app.stop().await;
+    let (mut settings, dir, clock) = app.stop().await;
+    settings.report_retention_days = 2;
     let app = spawn_on(settings, dir, clock).await;
     for _ in 0..100 {
         if stored(&app) == 1 {
