@@ -46,11 +46,16 @@ const APART_SECS: i64 = 30 * 60;
 /// moved so that both outages began within the last day and the provider's
 /// is still under way. Returns whether it did anything.
 pub fn seed_demo(settings: &Settings) -> anyhow::Result<bool> {
+    seed_demo_at(settings, chrono::Utc::now().timestamp())
+}
+
+/// [`seed_demo`] as if started at `now` (unix seconds): where the outages
+/// fall depends on the hour, and tests choose it.
+pub fn seed_demo_at(settings: &Settings, now: i64) -> anyhow::Result<bool> {
     let mut conn = store::open_writer(&settings.database, &settings.open_options())?;
     if !store::list_services(&conn)?.is_empty() {
         return Ok(false);
     }
-    let now = chrono::Utc::now().timestamp();
     let claude = store::insert_service(
         &conn,
         &store::NewService {

@@ -1,13 +1,20 @@
 //! `downwave serve --demo` as a newcomer runs it: the real binary on an
 //! empty database shows Claude's March-2 outage and the aws-outage's
 //! incident once the monitor has caught up, and a second start on the same
-//! database seeds nothing again.
+//! database seeds nothing again. At the hour when the two outages would
+//! meet, the provider's is moved before Claude's, and the pass keeps them
+//! apart.
 
+use crate::helpers::{spawn_on, test_settings};
 use crate::process::{downwave, watch};
+use chrono::{TimeZone, Utc};
+use downwave::clock::ManualClock;
+use downwave::sim::demo::seed_demo_at;
 use downwave::sim::scenario::MARCH2_OUTAGE;
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Child, Command};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A server started by the test, killed when dropped, so a failed
@@ -210,4 +217,50 @@ async fn the_demo_shows_both_outages_and_is_seeded_once() {
         (count(&db, "services"), count(&db, "reports")),
         (services, reports)
     );
+}
+
+/// Started 40 minutes into Claude's outage, where AWS's would begin 20
+/// minutes before it: AWS's begins 66 minutes before Claude's instead (30
+/// after `solo`'s), the incident still forms and is open, and Claude's
+/// outage stays its own.
+#[tokio::test]
+async fn the_demo_keeps_a_new_claude_outage_out_of_the_incident() {
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let settings = test_settings(&dir);
+    let now = Utc::now().timestamp();
+    let claude_began = MARCH2_OUTAGE + (now - MARCH2_OUTAGE).div_euclid(86_400) * 86_400;
+    let start = claude_began + 40 * 60;
+    assert!(seed_demo_at(&settings, start).unwrap());
+    let clock = Arc::new(ManualClock::new(Utc.timestamp_opt(start, 0).unwrap()));
+    let app = spawn_on(settings, dir, clock).await;
+    app.monitor.catch_up().await.unwrap();
+
+    let (_, list) = app.get_json("/api/v1/incidents").await;
+    let incidents = list["incidents"].as_array().unwrap();
+    assert_eq!(incidents.len(), 1, "{list}");
+    let incident = &incidents[0];
+    assert_eq!(incident["cause"]["service"], "aws", "{incident}");
+    assert_eq!(incident["status"], "open", "{incident}");
+    assert!(
+        incident["outage_count"].as_u64().unwrap() >= 30,
+        "{incident}"
+    );
+    let began = Utc.timestamp_opt(claude_began - 66 * 60, 0).unwrap();
+    assert_eq!(
+        incident["began_at"],
+        began.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+
+    let (_, claude) = app.get_json("/api/v1/events?service=claude").await;
+    let claude = &claude["events"][0];
+    let began = Utc.timestamp_opt(claude_began, 0).unwrap();
+    assert_eq!(
+        claude["started_at"],
+        began.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "{claude}"
+    );
+    assert_eq!(claude["status"], "open");
+    assert_eq!(claude["attribution"]["kind"], "independent", "{claude}");
+    assert_ne!(claude["incident"], incident["id"]);
+    app.stop().await;
 }
