@@ -28,8 +28,9 @@ pub struct Cli {
 pub enum Command {
     /// Serve the HTTP API (the default).
     Serve {
-        /// On an empty database, create a few services and import the
-        /// march-2 outage, so there is something to see on the first run.
+        /// On an empty database, create claude and the aws-outage's services
+        /// and import both outages (march-2 within the last day, the AWS
+        /// failure an hour ago), so there is something to see on the first run.
         #[arg(long)]
         demo: bool,
     },

@@ -1,55 +1,157 @@
-//! `downwave serve --demo`: on an empty database, a few services and the
-//! March-2 outage, so that a newcomer's first page shows a real one.
+//! `downwave serve --demo`: on an empty database, the two outages downwave
+//! is built around, so that a newcomer's first page shows real ones: the
+//! Claude outage of 2 March 2026 (`march-2`) and a provider outage across 47
+//! services that the incident pass groups into one incident (`aws-outage`).
+//!
+//! The demo writes reports straight into the store before the server
+//! starts; the monitor's catch-up then runs the detectors and the incident
+//! pass over them like over any history.
 
+use super::aws_outage::{aws_outage, AwsOutage, AWS_OUTAGE};
+use super::scenario::{march2, SimReport, MARCH2_OUTAGE};
 use crate::config::Settings;
+use crate::domain::{
+    Category, CategoryList, ErrorCode, Minute, Platform, ProviderList, Region, ServiceSlug,
+};
 use crate::store;
 use anyhow::Context as _;
+use rusqlite::Connection;
 
-/// The services `downwave serve --demo` creates on an empty database.
-const DEMO_SERVICES: [(&str, &str); 4] = [
-    ("claude", "Claude"),
-    ("aws", "Amazon Web Services"),
-    ("github", "GitHub"),
-    ("slack", "Slack"),
-];
+/// The seed of both scenarios: the demo is the same on every start.
+const SEED: u64 = 0;
 
-/// On a database without services, creates a few and imports the `march-2`
-/// scenario (seed 0) for `claude`, so a newcomer sees a real outage on the
-/// first run. Returns whether it did anything.
+/// How much of the aws-outage's background the demo imports before the
+/// provider's outage. A detector opens nothing in its first hour
+/// (`warmup_minutes`) and needs no week to tell these spikes from normal:
+/// with six hours, seed 0 meets every acceptance criterion of the incident
+/// pass as with the scenario's week (a test of `with_history` holds it),
+/// with about 400,000 reports up to an hour after the provider's outage
+/// began instead of some 8 million: what keeps the demo's start short.
+const AWS_HISTORY_MINUTES: i64 = 6 * 60;
+
+/// How long before the demo starts the provider's outage began: long enough
+/// that every dependent and `solo` (36 minutes after the provider in seed
+/// 0) have opened their outages and the attributions have settled (by the
+/// 13th minute), short enough that the incident is still open (the
+/// provider's outage lasts about three hours).
+const AWS_LEAD_SECS: i64 = 60 * 60;
+
+/// Claude's outage begins at least this far from every outage of the
+/// aws-outage: well outside the incident pass's window (15 minutes), so it
+/// is never taken for a follower of the provider, and apart on the charts.
+const APART_SECS: i64 = 30 * 60;
+
+/// On a database without services, creates `claude` and the aws-outage's
+/// services (with their declared providers) and imports both scenarios,
+/// moved so that both outages began within the last day and the provider's
+/// is still under way. Returns whether it did anything.
 pub fn seed_demo(settings: &Settings) -> anyhow::Result<bool> {
-    use crate::domain::{Category, CategoryList, ErrorCode, Platform, Region, ServiceSlug};
-    use rand::RngCore;
+    seed_demo_at(settings, chrono::Utc::now().timestamp())
+}
+
+/// [`seed_demo`] as if started at `now` (unix seconds): where the outages
+/// fall depends on the hour, and tests choose it.
+pub fn seed_demo_at(settings: &Settings, now: i64) -> anyhow::Result<bool> {
     let mut conn = store::open_writer(&settings.database, &settings.open_options())?;
     if !store::list_services(&conn)?.is_empty() {
         return Ok(false);
     }
-    let now = chrono::Utc::now().timestamp();
-    let mut claude_id = None;
-    for (slug, name) in DEMO_SERVICES {
-        let s = store::insert_service(
+    let claude = store::insert_service(
+        &conn,
+        &store::NewService {
+            slug: ServiceSlug::parse("claude")?,
+            name: "Claude".to_owned(),
+            categories: CategoryList::default_list(),
+            depends_on: ProviderList::default(),
+        },
+        now,
+    )?;
+    // Move March-2 by whole days (keeping its daily rhythm) so that its
+    // outage began within the last day: the dashboard shows it in the
+    // default 24-hour chart, live if the outage's three hours are not over.
+    let claude_began = MARCH2_OUTAGE + (now - MARCH2_OUTAGE).div_euclid(86_400) * 86_400;
+    let mut imported = import(
+        &mut conn,
+        claude.id,
+        march2(SEED).reports(),
+        claude_began - MARCH2_OUTAGE,
+        now,
+    )?;
+
+    let scenario = aws_outage(SEED).with_history(AWS_HISTORY_MINUTES);
+    let began = provider_outage_start(now, claude_began, outage_span(&scenario));
+    // Moved by whole minutes, not days: the incident must still be open
+    // when the server starts, whatever the hour. Its services' daily rhythm
+    // moves with it.
+    let shift = began - AWS_OUTAGE;
+    for s in &scenario.services {
+        let slug = ServiceSlug::parse(&s.slug)?;
+        let service = store::insert_service(
             &conn,
             &store::NewService {
-                slug: ServiceSlug::parse(slug)?,
-                name: name.to_owned(),
+                depends_on: ProviderList::parse(&slug, &s.depends_on)?,
+                slug,
+                name: s.name.clone(),
                 categories: CategoryList::default_list(),
-                depends_on: crate::domain::ProviderList::default(),
             },
             now,
         )?;
-        if slug == "claude" {
-            claude_id = Some(s.id);
-        }
+        // Minutes after now are never generated.
+        let reports = s.series.between(i64::MIN, now - shift + 1).reports();
+        imported += import(&mut conn, service.id, reports, shift, now)?;
     }
-    let service_id = claude_id.context("the demo creates claude")?;
-    let scenario = super::scenario::march2(0);
-    // Move the scenario by whole days (keeping its daily rhythm) so that
-    // its outage began within the last day: the dashboard shows it in the
-    // default 24-hour chart, live if the outage's three hours are not over.
-    // Reports that would lie in the future are left out.
-    let days = (now - super::scenario::MARCH2_OUTAGE).div_euclid(86_400);
-    let shift = days * 86_400;
-    let mut rows = Vec::new();
-    for r in scenario.reports() {
+    tracing::info!(
+        reports = imported,
+        "demo: created claude and the {} services of aws-outage, imported the march-2 outage \
+         (began {}) and the aws-outage (began {})",
+        scenario.services.len(),
+        Minute::from_unix(claude_began),
+        Minute::from_unix(began),
+    );
+    Ok(true)
+}
+
+/// The first abnormal minutes of the aws-outage's earliest and latest
+/// outage, relative to the provider's (seed 0: the provider's, and `solo`'s
+/// 36 minutes after it).
+fn outage_span(scenario: &AwsOutage) -> (i64, i64) {
+    let starts = scenario
+        .services
+        .iter()
+        .filter(|s| s.series.truth.injected_reports > 0)
+        .map(|s| s.series.truth.first_abnormal_minute - AWS_OUTAGE);
+    let (lo, hi) = starts.fold((0, 0), |(lo, hi), t| (t.min(lo), t.max(hi)));
+    (lo, hi)
+}
+
+/// When the demo's provider outage begins: [`AWS_LEAD_SECS`] before `now`
+/// (on a whole minute), unless Claude's outage began within [`APART_SECS`]
+/// of the scenario's outages (`span`, relative to the provider's) placed
+/// there; then early enough that Claude's began `APART_SECS` after the last
+/// of them.
+fn provider_outage_start(now: i64, claude_began: i64, span: (i64, i64)) -> i64 {
+    let (lo, hi) = span;
+    let began = Minute::from_unix(now).unix() - AWS_LEAD_SECS;
+    if (began + lo - APART_SECS..began + hi + APART_SECS).contains(&claude_began) {
+        claude_began - hi - APART_SECS
+    } else {
+        began
+    }
+}
+
+/// Imports `reports` for the service, moved by `shift` seconds; those that
+/// would lie after `now` are left out. Each report gets its own reporter,
+/// as each came from another person. Returns how many it imported.
+fn import(
+    conn: &mut Connection,
+    service_id: i64,
+    reports: Vec<SimReport>,
+    shift: i64,
+    now: i64,
+) -> anyhow::Result<usize> {
+    use rand::RngCore;
+    let mut rows = Vec::with_capacity(reports.len());
+    for r in reports {
         let at = r.at + shift;
         if at > now {
             continue;
@@ -75,11 +177,44 @@ pub fn seed_demo(settings: &Settings) -> anyhow::Result<bool> {
             counted: true,
         });
     }
-    store::commit_batch(&mut conn, &rows, &[])?;
-    tracing::info!(
-        reports = rows.len(),
-        "demo: created {} services and imported the march-2 outage for claude",
-        DEMO_SERVICES.len()
-    );
-    Ok(true)
+    store::commit_batch(conn, &rows, &[])
+        .with_context(|| format!("importing the demo's reports of service {service_id}"))?;
+    Ok(rows.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_span_of_seed_0_runs_from_the_provider_to_solo() {
+        let span = outage_span(&aws_outage(SEED).with_history(AWS_HISTORY_MINUTES));
+        assert_eq!(span, (0, 36 * 60));
+    }
+
+    /// At every minute of a day, the provider's outage began one to three
+    /// hours before the start (so its incident has formed and is still
+    /// open), and Claude's began at least `APART_SECS` away from each
+    /// outage of the scenario.
+    #[test]
+    fn the_two_outages_never_collide() {
+        let span = (0, 36 * 60);
+        let day_start = MARCH2_OUTAGE + 400 * 86_400 - 11 * 3600;
+        for minute in 0..1440 {
+            let now = day_start + minute * 60 + 17;
+            let claude = MARCH2_OUTAGE + (now - MARCH2_OUTAGE).div_euclid(86_400) * 86_400;
+            let began = provider_outage_start(now, claude, span);
+            assert_eq!(began % 60, 0, "on a whole minute");
+            let lead = now - began;
+            assert!(
+                (AWS_LEAD_SECS..3 * 3600).contains(&lead),
+                "{minute}: {lead}"
+            );
+            let apart = (claude - (began + span.0))
+                .abs()
+                .min((claude - (began + span.1)).abs());
+            let inside = (began + span.0..=began + span.1).contains(&claude);
+            assert!(!inside && apart >= APART_SECS, "{minute}: {apart}");
+        }
+    }
 }

@@ -129,9 +129,18 @@ pub fn aws_outcome_with(
     settings: &IncidentSettings,
     seed: u64,
 ) -> Result<AwsOutcome, TuningError> {
-    let scenario = aws_outage(seed);
-    let run = Run::go(&scenario, params, settings)?;
-    Ok(run.judge(&scenario))
+    outcome_of(&aws_outage(seed), params, settings)
+}
+
+/// A generated `aws-outage` (whole, or with a shorter history) through the
+/// detector and the incident pass.
+pub fn outcome_of(
+    scenario: &AwsOutage,
+    params: &DetectorParams,
+    settings: &IncidentSettings,
+) -> Result<AwsOutcome, TuningError> {
+    let run = Run::go(scenario, params, settings)?;
+    Ok(run.judge(scenario))
 }
 
 /// Everything the run saw that the judging reads.

@@ -182,6 +182,23 @@ impl Scenario {
             .collect()
     }
 
+    /// The minutes that begin in `[from, to)` only, with their counts; the
+    /// ground truth is the whole scenario's.
+    pub fn between(&self, from: i64, to: i64) -> Scenario {
+        let keep: Vec<usize> = (0..self.minute_starts.len())
+            .filter(|&i| (from..to).contains(&self.minute_starts[i]))
+            .collect();
+        let pick = |v: &[u64]| keep.iter().map(|&i| v[i]).collect();
+        Scenario {
+            service: self.service.clone(),
+            seed: self.seed,
+            minute_starts: keep.iter().map(|&i| self.minute_starts[i]).collect(),
+            background: pick(&self.background),
+            outage: pick(&self.outage),
+            truth: self.truth.clone(),
+        }
+    }
+
     /// `timestamp,value` CSV of the per-minute counts, in the NAB style.
     pub fn counts_csv(&self) -> String {
         let mut s = String::from("timestamp,value\n");

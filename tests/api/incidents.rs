@@ -13,7 +13,6 @@ use chrono::{TimeZone, Utc};
 use downwave::clock::ManualClock;
 use downwave::sim::aws_outage::{aws_outage, Role, SimService, AWS_OUTAGE};
 use downwave::sim::replay::{import_bodies, import_jsonl};
-use downwave::sim::scenario::Scenario;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -23,20 +22,6 @@ const LIVE_BEFORE_SECS: i64 = 10 * 60;
 /// How long after the provider's outage the test plays: past `solo`'s own
 /// outage, which begins 36 minutes after it in seed 0.
 const LIVE_AFTER_SECS: i64 = 50 * 60;
-
-/// The scenario's minutes of one service in `[from, to)`.
-fn slice(s: &Scenario, from: i64, to: i64) -> Scenario {
-    let keep: Vec<usize> = (0..s.minute_starts.len())
-        .filter(|&i| (from..to).contains(&s.minute_starts[i]))
-        .collect();
-    let pick = |v: &[u64]| keep.iter().map(|&i| v[i]).collect();
-    Scenario {
-        minute_starts: keep.iter().map(|&i| s.minute_starts[i]).collect(),
-        background: pick(&s.background),
-        outage: pick(&s.outage),
-        ..s.clone()
-    }
-}
 
 fn reports(s: &SimService) -> u64 {
     s.series.background.iter().chain(&s.series.outage).sum()
@@ -102,7 +87,7 @@ async fn play(app: &TestApp, services: &[SimService], end: i64) {
     app.clock.set(Utc.timestamp_opt(live, 0).unwrap());
     for s in services {
         // Bodies well under the ingest queue (65,536 reports) each.
-        for body in import_bodies(&slice(&s.series, i64::MIN, live), 4 << 20) {
+        for body in import_bodies(&s.series.between(i64::MIN, live), 4 << 20) {
             let r = app.import(body).await;
             assert_eq!(r.status().as_u16(), 200, "history of {}", s.slug);
         }
@@ -117,7 +102,7 @@ async fn play_minutes(app: &TestApp, services: &[SimService], from: i64, to: i64
         app.clock.set(Utc.timestamp_opt(minute, 0).unwrap());
         let lines: String = services
             .iter()
-            .map(|s| import_jsonl(&slice(&s.series, minute, minute + 60)))
+            .map(|s| import_jsonl(&s.series.between(minute, minute + 60)))
             .collect();
         if !lines.is_empty() {
             assert_eq!(app.import(lines).await.status().as_u16(), 200);

@@ -6,6 +6,7 @@ mod clients;
 mod connections;
 mod crowd;
 mod dashboard;
+mod demo;
 mod docs;
 mod durability;
 mod events;

@@ -30,8 +30,13 @@ pub(crate) type Log = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
 
 /// Starts `cmd serve` on port 0; returns it with its port and its log.
 pub(crate) fn start_logged(cmd: &mut Command) -> (Child, u16, Log) {
+    watch(cmd.args(["serve", "--listen", "127.0.0.1:0"]))
+}
+
+/// Starts `cmd`, a server told to listen on port 0, and follows its log
+/// until it says where it listens; returns it with its port and its log.
+pub(crate) fn watch(cmd: &mut Command) -> (Child, u16, Log) {
     let mut child = cmd
-        .args(["serve", "--listen", "127.0.0.1:0"])
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
