@@ -357,33 +357,4 @@ mod tests {
             a.services[7].series.counts()
         );
     }
-
-    /// Six hours of history are enough: the same services, outages and
-    /// counts from then on, and the detector and the incident pass meet
-    /// every acceptance criterion on it as on the whole week.
-    #[test]
-    fn a_shorter_history_keeps_the_outage() {
-        use crate::sim::incident_acceptance::outcome_of;
-        let whole = aws_outage(0);
-        let short = whole.with_history(6 * 60);
-        assert_eq!(short.services.len(), whole.services.len());
-        for (s, w) in short.services.iter().zip(&whole.services) {
-            assert_eq!(
-                (&s.slug, &s.depends_on, s.role),
-                (&w.slug, &w.depends_on, w.role)
-            );
-            assert_eq!(s.series.minute_starts[0], AWS_OUTAGE - 6 * 3600);
-            let counts = w.series.counts();
-            assert_eq!(s.series.counts(), counts[counts.len() - 6 * 60 - 5 * 60..]);
-            assert_eq!(s.series.truth, w.series.truth);
-        }
-        let o = outcome_of(
-            &short,
-            &crate::detect::DetectorParams::default(),
-            &crate::incident::IncidentSettings::default(),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        assert!(o.misses().is_empty(), "{o:?} misses {:?}", o.misses());
-        assert_eq!((o.dependents_opened, o.background_incidents), (40, 0));
-    }
 }

@@ -153,12 +153,35 @@ async fn the_demo_shows_both_outages_and_is_seeded_once() {
     let link = format!("<a href=\"/e/{aws_event}\">");
     let home = get_text(port, "/").await;
     let heading = format!(
-        "{link}AWS outage</a>: {} other services affected",
+        "<a href=\"/i/{id}\">AWS outage: {} other services affected</a>",
         outages - 1
     );
     let lead = home.find("class=\"incident\"").map_or("", |at| &home[at..]);
     assert!(lead.contains(&heading), "{}", &lead[..lead.len().min(600)]);
-    // Every dependent whose outage is still open names it on its page.
+    assert!(lead.contains(&format!("Likely cause: the {link}AWS outage</a>")));
+    check_dependent_pages(port, members, &link).await;
+    check_claude(port, id, now).await;
+
+    // A second start on the same database seeds nothing.
+    server.stop();
+    let (services, reports) = (count(&db, "services"), count(&db, "reports"));
+    assert_eq!(services, 48, "claude and the aws-outage's 47");
+    let (child, port, log) =
+        watch(downwave(&db).args(["serve", "--demo", "--listen", "127.0.0.1:0"]));
+    let server = Server(child);
+    let again = aws_incident(port, Instant::now() + Duration::from_secs(60)).await;
+    assert_eq!(again["id"], id, "{again}");
+    assert!(!log.lock().unwrap().iter().any(|l| l.contains("demo:")));
+    server.stop();
+    assert_eq!(
+        (count(&db, "services"), count(&db, "reports")),
+        (services, reports)
+    );
+}
+
+/// Every dependent whose outage is still open names the cause on its page
+/// (`link`, the cause's outage).
+async fn check_dependent_pages(port: u16, members: &[Value], link: &str) {
     let mut named = 0;
     for o in members
         .iter()
@@ -177,46 +200,33 @@ async fn the_demo_shows_both_outages_and_is_seeded_once() {
         named += 1;
     }
     assert!(named > 0, "an open dependent's page names the cause");
+}
 
-    // Claude's outage was moved to begin at 11:49 UTC within the last day;
-    // once it has had a few minutes, the detector has opened it.
+/// Claude's outage was moved to begin at 11:49 UTC within the last day;
+/// once it has had a few minutes, the detector has opened it, outside the
+/// incident `incident`.
+async fn check_claude(port: u16, incident: i64, now: i64) {
     let claude_began = MARCH2_OUTAGE + (now - MARCH2_OUTAGE).div_euclid(86_400) * 86_400;
-    if now - claude_began >= 5 * 60 {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let claude = events_of(port, "claude").await;
-            let found = claude.iter().find(|e| {
-                chrono::DateTime::parse_from_rfc3339(e["started_at"].as_str().unwrap())
-                    .unwrap()
-                    .timestamp()
-                    == claude_began
-            });
-            if let Some(e) = found {
-                assert_ne!(e["incident"], id, "{e}");
-                break;
-            }
-            assert!(Instant::now() < deadline, "no claude outage: {claude:?}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    } else {
+    if now - claude_began < 5 * 60 {
         eprintln!("claude's outage began under five minutes ago: not looked for");
+        return;
     }
-
-    // A second start on the same database seeds nothing.
-    server.stop();
-    let (services, reports) = (count(&db, "services"), count(&db, "reports"));
-    assert_eq!(services, 48, "claude and the aws-outage's 47");
-    let (child, port, log) =
-        watch(downwave(&db).args(["serve", "--demo", "--listen", "127.0.0.1:0"]));
-    let server = Server(child);
-    let again = aws_incident(port, Instant::now() + Duration::from_secs(60)).await;
-    assert_eq!(again["id"], id, "{again}");
-    assert!(!log.lock().unwrap().iter().any(|l| l.contains("demo:")));
-    server.stop();
-    assert_eq!(
-        (count(&db, "services"), count(&db, "reports")),
-        (services, reports)
-    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let claude = events_of(port, "claude").await;
+        let found = claude.iter().find(|e| {
+            chrono::DateTime::parse_from_rfc3339(e["started_at"].as_str().unwrap())
+                .unwrap()
+                .timestamp()
+                == claude_began
+        });
+        if let Some(e) = found {
+            assert_ne!(e["incident"], incident, "{e}");
+            return;
+        }
+        assert!(Instant::now() < deadline, "no claude outage: {claude:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Started 40 minutes into Claude's outage, where AWS's would begin 20

@@ -283,7 +283,7 @@ async fn play_quarters(
         app.clock.set(Utc.timestamp_opt(end, 0).unwrap());
         let lines: String = services
             .iter()
-            .map(|s| import_jsonl(&slice(&s.series, start, end)))
+            .map(|s| import_jsonl(&s.series.between(start, end)))
             .collect();
         assert_eq!(app.import(lines).await.status().as_u16(), 200);
         start = end;
