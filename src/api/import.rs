@@ -203,6 +203,9 @@ impl ImportLine {
                 format!("`at` must be an RFC 3339 time: {e}"),
             ))
         })?;
+        // Stored to the millisecond, as that: a leap second (`12:00:60.5`)
+        // is the next minute's first second, and is judged as such.
+        let at = DateTime::from_timestamp_millis(at.timestamp_millis()).unwrap_or(at);
         if at > now + chrono::Duration::minutes(1) {
             return Err(at_line(ApiError::unprocessable(
                 "future_timestamp",

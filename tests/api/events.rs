@@ -167,6 +167,10 @@ async fn imports_are_checked_whole_before_anything_is_written() {
         .starts_with("line 3:"));
     let future = r#"{"service":"claude","category":"login","at":"2026-04-01T00:00:00Z"}"#;
     assert_error(app.import(future.into()).await, 422, "future_timestamp").await;
+    // A leap second is stored as the next minute's first second, and judged
+    // so: one at the end of the minute after now is in the future.
+    let leap = r#"{"service":"claude","category":"login","at":"2026-03-03T00:00:60.5Z"}"#;
+    assert_error(app.import(leap.into()).await, 422, "future_timestamp").await;
     assert_error(
         app.import(format!("{good}\nnot json\n")).await,
         422,
