@@ -100,6 +100,7 @@ pub fn seed_demo_at(settings: &Settings, now: i64) -> anyhow::Result<bool> {
         let reports = s.series.between(i64::MIN, now - shift + 1).reports();
         imported += import(&mut conn, service.id, reports, shift, now)?;
     }
+    store::checkpoint(&conn)?;
     tracing::info!(
         reports = imported,
         "demo: created claude and the {} services of aws-outage, imported the march-2 outage \
