@@ -9,7 +9,7 @@ use crate::api::AppState;
 use crate::detect::Severity;
 use crate::domain::{MessageKind, Minute, WebhookFormat};
 use crate::store::{self, EventAlert, EventRecord, TopItem};
-use crate::web::view::{self, count, duration, TimeView, Viewer};
+use crate::web::view::{count, duration, TimeView, Viewer};
 use crate::web::{cached, PageError, Representation};
 use crate::wire::EventView;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -179,13 +179,8 @@ pub async fn event(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     let id = path.into_inner();
-    let now = Minute::containing(state.clock.now()).unix();
-    let etag = match view::conditional(
-        &req,
-        Representation::Page,
-        (state.monitor.board.generation(), now, id),
-    ) {
-        Ok(tag) => tag,
+    let (now, etag) = match super::record_page_tag(&req, &state, id) {
+        Ok(tagged) => tagged,
         Err(not_modified) => return Ok(not_modified.response()),
     };
     let viewer = Viewer::from_request(&req);

@@ -9,7 +9,7 @@ use crate::domain::Minute;
 use crate::incident::AttributionKind;
 use crate::store::{self, AttributionRecord, EventRecord, IncidentRecord, StoredIncidentStatus};
 use crate::web::chart::{self, RelativeCurve, RelativeSpec};
-use crate::web::view::{self, duration, TimeView, Viewer};
+use crate::web::view::{duration, TimeView, Viewer};
 use crate::web::{cached, PageError, Representation};
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
@@ -296,13 +296,8 @@ pub async fn incident(
     let Ok(id) = path.parse::<i64>() else {
         return Err(PageError::not_found("There is no such incident."));
     };
-    let now = Minute::containing(state.clock.now()).unix();
-    let etag = match view::conditional(
-        &req,
-        Representation::Page,
-        (state.monitor.board.generation(), now, id),
-    ) {
-        Ok(tag) => tag,
+    let (now, etag) = match super::record_page_tag(&req, &state, id) {
+        Ok(tagged) => tagged,
         Err(not_modified) => return Ok(not_modified.response()),
     };
     let viewer = Viewer::from_request(&req);

@@ -21,6 +21,11 @@ mod series_chart;
 mod service;
 mod status;
 
+use crate::api::AppState;
+use crate::domain::Minute;
+use crate::web::{view, Representation};
+use actix_web::HttpRequest;
+
 pub use event::event;
 pub use home::{home, HomeQuery};
 pub use incident::incident;
@@ -28,3 +33,16 @@ pub use layout::Layout;
 pub use range::Range;
 pub use service::{chart_svg, service, ChartQuery, ServiceQuery};
 pub use status::status_of;
+
+/// The minute now and the tag of a page about one record (`id`: an event,
+/// an incident), which changes with the board and the minute; or, for a
+/// request that already has it, [`view::NotModified`].
+fn record_page_tag(
+    req: &HttpRequest,
+    state: &AppState,
+    id: i64,
+) -> Result<(i64, String), view::NotModified> {
+    let now = Minute::containing(state.clock.now()).unix();
+    let parts = (state.monitor.board.generation(), now, id);
+    view::conditional(req, Representation::Page, parts).map(|tag| (now, tag))
+}
