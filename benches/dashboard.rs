@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 /// Fills the database before the server starts: services, a week of reports.
 fn seed(settings: &Settings, now: i64) {
-    let mut conn = store::open_writer(&settings.database, &settings.open_options()).unwrap();
+    let conn = store::open_writer(&settings.database, &settings.open_options()).unwrap();
     let id_of = |slug: &str, name: &str| {
         store::insert_service(
             &conn,
@@ -74,7 +74,7 @@ fn seed(settings: &Settings, now: i64) {
         t += 60;
     }
     for chunk in rows.chunks(50_000) {
-        store::commit_batch(&mut conn, chunk, &[]).unwrap();
+        store::commit_batch(&conn, chunk, &[]).unwrap();
     }
 }
 

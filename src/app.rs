@@ -87,7 +87,7 @@ impl Application {
         fit_descriptor_limit(&settings);
         let opts = settings.open_options();
         let conn = store::open_writer(&settings.database, &opts)
-            .with_context(|| format!("opening the database {}", settings.database.display()))?;
+            .with_context(|| format!("opening the database {}", settings.database))?;
         let secret = store::reporter_secret(&conn)?;
         let services = store::list_services(&conn)?;
         let metrics = Arc::new(Metrics::new());

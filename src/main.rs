@@ -129,7 +129,7 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
             "downwave listening on http://{}:{} with database {}",
             settings.listen.ip(),
             app.port(),
-            settings.database.display()
+            settings.database
         );
         app.run().await
     })
@@ -208,7 +208,7 @@ fn maintenance(settings: Settings, command: MaintenanceCommand) -> anyhow::Resul
 }
 
 /// The service named by `slug`, or an error that says there is none.
-fn service_by_slug(conn: &rusqlite::Connection, slug: &str) -> anyhow::Result<store::Service> {
+fn service_by_slug(conn: &downwave::store::Db, slug: &str) -> anyhow::Result<store::Service> {
     use anyhow::Context as _;
     store::list_services(conn)?
         .into_iter()

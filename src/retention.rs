@@ -10,8 +10,7 @@
 
 use crate::clock::Clock;
 use crate::metrics::Metrics;
-use crate::store::{self, OpenOptions};
-use std::path::PathBuf;
+use crate::store::{self, Location, OpenOptions};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +23,7 @@ const PAUSE: Duration = Duration::from_millis(50);
 
 /// What the retention task needs.
 pub struct Retention {
-    pub database: PathBuf,
+    pub database: Location,
     pub open: OpenOptions,
     pub days: u64,
     pub clock: Arc<dyn Clock>,

@@ -10,11 +10,11 @@
 use crate::detect::{EventStatus, OpenReason, Severity};
 use crate::domain::Minute;
 use crate::incident::AttributionKind;
+use crate::store::Db;
 use crate::store::{
     facet_counts, get_event, incident_outages, incident_revision, top_items, EventRecord,
     IncidentRecord, StoreError, StoredIncidentStatus, TopItem,
 };
-use rusqlite::Connection;
 use serde::Serialize;
 
 /// How many categories and error codes an event lists.
@@ -72,7 +72,7 @@ pub struct EventView {
 
 impl EventView {
     /// Builds the view; reads what was reported during the event.
-    pub fn load(conn: &Connection, e: EventRecord) -> Result<Self, StoreError> {
+    pub fn load(conn: &Db, e: EventRecord) -> Result<Self, StoreError> {
         let last_minute = e.ended_at - 60;
         let share = |facet: &str| -> Result<Vec<TopItem>, StoreError> {
             let counts = facet_counts(conn, e.service_id, facet, e.started_at, last_minute)?;
@@ -179,7 +179,7 @@ impl IncidentView {
     /// Builds the view of a stored incident; `None` if its cause's event is
     /// gone (dropped by a replay: the incident is withdrawn, with nothing
     /// left to say).
-    pub fn load(conn: &Connection, i: &IncidentRecord) -> Result<Option<Self>, StoreError> {
+    pub fn load(conn: &Db, i: &IncidentRecord) -> Result<Option<Self>, StoreError> {
         let names: std::collections::HashMap<i64, String> = crate::store::list_services(conn)?
             .into_iter()
             .map(|s| (s.id, s.name))

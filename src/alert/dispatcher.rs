@@ -17,10 +17,10 @@ use super::render::{render, Message};
 use super::signing::signature_header;
 use crate::clock::Clock;
 use crate::metrics::{DeliveryLabels, Metrics};
+use crate::store::Db;
 use crate::store::{self, AttemptRecord, Delivery, StoreError, Webhook};
 use anyhow::Context as _;
 use rand::Rng;
-use rusqlite::Connection;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -79,7 +79,7 @@ pub struct Dispatcher {
 /// Makes attempts and records them: the client, the dispatcher's own write
 /// connection, the clock.
 struct Courier {
-    conn: Arc<Mutex<Connection>>,
+    conn: Arc<Mutex<Db>>,
     client: reqwest::Client,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
@@ -138,7 +138,7 @@ enum Outcome {
 
 impl Dispatcher {
     pub fn new(
-        conn: Connection,
+        conn: Db,
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
         wake: Arc<Notify>,
@@ -263,7 +263,7 @@ impl Dispatcher {
 impl Courier {
     async fn db<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnOnce(&Db) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {

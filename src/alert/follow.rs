@@ -24,9 +24,9 @@
 
 use super::outbox::AlertSettings;
 use crate::domain::{AlertPolicy, MessageKind};
+use crate::store::Db;
 use crate::store::{self, FollowedOutage, StoreError, StoredIncidentStatus, Webhook};
 use crate::wire::IncidentView;
-use rusqlite::Connection;
 use std::collections::{HashMap, HashSet};
 
 /// Most open incidents one pass reads: far more than ever open at once.
@@ -36,7 +36,7 @@ const MAX_OPEN_INCIDENTS: usize = 1000;
 /// the incident pass that judged the minute ending at `minute`; returns how
 /// many messages were queued.
 pub fn follow(
-    conn: &Connection,
+    conn: &Db,
     alerts: &AlertSettings,
     minute: i64,
     now: chrono::DateTime<chrono::Utc>,
@@ -67,7 +67,7 @@ pub fn follow(
 }
 
 struct Pass<'a> {
-    conn: &'a Connection,
+    conn: &'a Db,
     alerts: &'a AlertSettings,
     minute: i64,
     now_ms: i64,
@@ -203,7 +203,7 @@ impl Pass<'_> {
 
 /// The payload of an outage's opening, as the outbox writes it.
 fn event_payload(
-    conn: &Connection,
+    conn: &Db,
     alerts: &AlertSettings,
     event_id: i64,
 ) -> Result<Option<String>, StoreError> {
@@ -257,7 +257,7 @@ mod tests {
 
     /// What each subscription was sent, as `kind:subject` (`e` and an
     /// event id, `i` and an incident id), oldest first.
-    fn sent(conn: &Connection, webhook_id: i64) -> Vec<String> {
+    fn sent(conn: &Db, webhook_id: i64) -> Vec<String> {
         let mut out: Vec<String> = store::list_deliveries(conn, webhook_id, 100)
             .unwrap()
             .iter()
@@ -271,7 +271,7 @@ mod tests {
         out
     }
 
-    fn run(conn: &Connection, minute: i64) -> usize {
+    fn run(conn: &Db, minute: i64) -> usize {
         let now = chrono::Utc.timestamp_opt(minute, 0).unwrap();
         follow(conn, &alerts(), minute, now).unwrap()
     }
@@ -280,9 +280,9 @@ mod tests {
     /// dependency: incident 1. solo's (12) is its own, detected at 900.
     /// Subscriptions: 1 every outage, 2 causes, 3 incidents, 4 incidents of
     /// solo only, 5 incidents of slack only, which is in maintenance.
-    fn world() -> (tempfile::TempDir, Connection) {
+    fn world() -> (tempfile::TempDir, Db) {
         let dir = tempfile::tempdir().unwrap();
-        let conn = open_writer(&dir.path().join("f.db"), &OpenOptions::default()).unwrap();
+        let conn = open_writer(dir.path().join("f.db"), &OpenOptions::default()).unwrap();
         let mut sql = String::new();
         for (id, slug) in [(1, "aws"), (2, "slack"), (3, "solo")] {
             sql += &format!(
@@ -376,7 +376,7 @@ mod tests {
         // It ends: a resolution to each subscription told of it, once.
         conn.execute(
             "UPDATE incidents SET status = 'resolved', resolved_at = 1500",
-            [],
+            crate::store::params![],
         )
         .unwrap();
         run(&conn, 1500);
@@ -396,7 +396,7 @@ mod tests {
         run(&conn, 1620);
         conn.execute(
             "UPDATE incidents SET status = 'withdrawn', resolved_at = 1680",
-            [],
+            crate::store::params![],
         )
         .unwrap();
         run(&conn, 1680);

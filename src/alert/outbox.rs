@@ -7,8 +7,8 @@
 use super::gate::{self, GatePolicy};
 use crate::detect::Event;
 use crate::domain::MessageKind;
+use crate::store::Db;
 use crate::store::{self, StoreError};
-use rusqlite::Connection;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,7 +39,7 @@ impl AlertSettings {
 /// What the networks behind `event` say (see [`gate::judge`]), from the
 /// figures of its minutes.
 pub fn judge(
-    conn: &Connection,
+    conn: &Db,
     policy: &GatePolicy,
     service_id: i64,
     event: &Event,
@@ -72,7 +72,7 @@ pub struct AnnouncedChange {
 /// link made absolute); `withdrawn` marks the resolution of an event that a
 /// replay of imported history no longer finds.
 pub(super) fn event_payload(
-    conn: &Connection,
+    conn: &Db,
     alerts: &AlertSettings,
     record: store::EventRecord,
     withdrawn: bool,
@@ -94,7 +94,7 @@ pub(super) fn event_payload(
 /// its payload says so, so that receivers can tell it from an outage that
 /// ended.
 pub fn announce(
-    conn: &Connection,
+    conn: &Db,
     alerts: &AlertSettings,
     change: AnnouncedChange,
     now: chrono::DateTime<chrono::Utc>,

@@ -34,7 +34,7 @@ struct EventAnswer {
 }
 
 impl EventAnswer {
-    fn load(conn: &rusqlite::Connection, e: EventRecord) -> Result<Self, StoreError> {
+    fn load(conn: &crate::store::Db, e: EventRecord) -> Result<Self, StoreError> {
         let attribution = store::event_attribution(conn, e.id)?;
         Ok(EventAnswer {
             event: EventView::load(conn, e)?,

@@ -18,8 +18,8 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let queue_ok = !state.ingest.queue_full();
     let readable = state
         .read(|conn| {
-            conn.query_row("SELECT 1", [], |_| Ok(()))
-                .map_err(|source| crate::store::StoreError::Sqlite {
+            conn.query_row("SELECT 1", crate::store::params![], |_| Ok(()))
+                .map_err(|source| crate::store::StoreError::Database {
                     context: "probing a read connection",
                     source,
                 })

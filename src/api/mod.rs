@@ -64,7 +64,7 @@ impl AppState {
     pub async fn read<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
-        F: FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&crate::store::Db) -> Result<T, StoreError> + Send + 'static,
     {
         let pool = self.reads.clone();
         web::block(move || pool.with(f))
@@ -79,7 +79,7 @@ impl AppState {
     pub async fn write<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
-        F: FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&crate::store::Db) -> Result<T, StoreError> + Send + 'static,
     {
         let path = self.settings.database.clone();
         let opts = self.settings.open_options();

@@ -7,7 +7,7 @@
 //! settings and nothing else: a setting's name, type, default, rule and
 //! paragraph are written there once, and everything here follows from them.
 
-use super::SyncMode;
+use super::{Location, SyncMode};
 use crate::ingest::ForwardedHeader;
 use clap::ValueEnum;
 use ipnet::IpNet;
@@ -84,7 +84,7 @@ macro_rules! show_by_display {
         })*
     };
 }
-show_by_display!(u32, u64, usize, f64, bool, SocketAddr);
+show_by_display!(u32, u64, usize, f64, bool, SocketAddr, Location);
 
 impl ShowDefault for PathBuf {
     fn show(&self) -> String {

@@ -19,7 +19,7 @@ mod tests;
 
 use crate::incident::IncidentSettings;
 pub use crate::ingest::ForwardedHeader;
-pub use crate::store::SyncMode;
+pub use crate::store::{Location, SyncMode};
 pub use declare::{DefaultText, Setting};
 use ipnet::IpNet;
 use rules::{
@@ -34,8 +34,10 @@ settings! {
     /// Address to listen on.
     listen: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8080));
 
-    /// SQLite database file, created on first start.
-    database: PathBuf = PathBuf::from("downwave.db");
+    /// Where the data lives: an SQLite file (created on first start) or a
+    /// PostgreSQL database (`postgres://user:password@host/name`) that
+    /// several nodes share.
+    database: Location = Location::Sqlite(PathBuf::from("downwave.db"));
 
     /// Bearer token for the admin endpoints; unset or empty, they answer 401.
     #[arg(hide_env_values = true)]
@@ -312,11 +314,11 @@ pub enum ConfigError {
 
 impl Settings {
     /// The defaults, with a database at `path`: what tests and tools start from.
-    pub fn with_database(path: impl Into<PathBuf>) -> Settings {
+    pub fn with_database(at: impl Into<Location>) -> Settings {
         let mut s = ConfigArgs::default()
             .resolve_without_file()
             .expect("the built-in defaults are valid");
-        s.database = path.into();
+        s.database = at.into();
         s
     }
 }

@@ -7,7 +7,7 @@ use super::*;
 fn defaults_match_the_documentation() {
     let s = ConfigArgs::default().resolve().unwrap();
     assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
-    assert_eq!(s.database, PathBuf::from("downwave.db"));
+    assert_eq!(s.database, Location::Sqlite(PathBuf::from("downwave.db")));
     assert_eq!(s.max_body_bytes, 4096);
     assert_eq!(s.dedup_window, Duration::from_secs(900));
     assert_eq!(s.series_max_points, 31 * 24 * 60);

@@ -18,8 +18,8 @@ use super::networks::{BatchNetworks, NetworkTally};
 use crate::clock::Clock;
 use crate::domain::Minute;
 use crate::metrics::Metrics;
+use crate::store::Db;
 use crate::store::{self, NewReport, StoreError};
-use rusqlite::Connection;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;
@@ -114,7 +114,7 @@ impl IngestHandle {
 }
 
 pub struct GroupCommitWriter {
-    conn: Connection,
+    conn: Db,
     rx: Receiver<Command>,
     config: WriterConfig,
     dedup: Deduplicator,
@@ -137,7 +137,7 @@ impl GroupCommitWriter {
     /// de-duplicator is warmed with the reporters already counted within the
     /// window, so a restart does not count them again.
     pub fn spawn(
-        conn: Connection,
+        conn: Db,
         config: WriterConfig,
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
@@ -301,7 +301,7 @@ impl GroupCommitWriter {
                 counted: true,
             })
             .collect();
-        let result = store::commit_batch(&mut self.conn, &rows, &[]);
+        let result = store::commit_batch(&self.conn, &rows, &[]);
         if let Err(e) = &result {
             tracing::error!(error = %crate::error::chain(e), reports = rows.len(), "an import failed to commit");
         }
@@ -338,7 +338,7 @@ impl GroupCommitWriter {
         }
         let networks: Vec<_> = networks.into_values().collect();
         let started = Instant::now();
-        let result = store::commit_batch(&mut self.conn, &rows, &networks);
+        let result = store::commit_batch(&self.conn, &rows, &networks);
         self.metrics
             .commit_seconds
             .observe(started.elapsed().as_secs_f64());

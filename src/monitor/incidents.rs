@@ -9,8 +9,8 @@
 //! its own rule for when there is nothing to do.
 
 use crate::incident::{reassess, Assignment, Facts, IncidentSettings, ServiceFacts, ServiceId};
+use crate::store::Db;
 use crate::store::{self, StoreError};
-use rusqlite::Connection;
 use std::collections::{BTreeMap, HashMap};
 
 pub(super) struct IncidentPass {
@@ -22,7 +22,7 @@ pub(super) struct IncidentPass {
 }
 
 impl IncidentPass {
-    pub fn load(conn: &Connection, settings: IncidentSettings) -> Result<Self, StoreError> {
+    pub fn load(conn: &Db, settings: IncidentSettings) -> Result<Self, StoreError> {
         Ok(IncidentPass {
             settings,
             assignment: store::load_assignment(conn)?.unwrap_or_default(),
@@ -35,12 +35,7 @@ impl IncidentPass {
     /// `busy` says whether the detectors changed or hold an open event in
     /// this run. Without that, an open incident or an open event elsewhere,
     /// nothing can change and nothing is read.
-    pub fn run(
-        &self,
-        conn: &Connection,
-        now: i64,
-        busy: bool,
-    ) -> Result<Option<Assignment>, StoreError> {
+    pub fn run(&self, conn: &Db, now: i64, busy: bool) -> Result<Option<Assignment>, StoreError> {
         let open_incident = self.assignment.open_incidents().next().is_some();
         if !busy && !open_incident && !store::any_open_event(conn)? {
             return Ok(None);
@@ -68,7 +63,7 @@ impl IncidentPass {
 }
 
 /// Every service's name and declared providers, by id.
-fn service_facts(conn: &Connection) -> Result<BTreeMap<ServiceId, ServiceFacts>, StoreError> {
+fn service_facts(conn: &Db) -> Result<BTreeMap<ServiceId, ServiceFacts>, StoreError> {
     let services = store::list_services(conn)?;
     let ids: HashMap<&str, i64> = services.iter().map(|s| (s.slug.as_str(), s.id)).collect();
     Ok(services
@@ -98,7 +93,7 @@ mod tests {
     #[test]
     fn nothing_is_read_or_written_while_nothing_is_open() {
         let dir = tempfile::tempdir().unwrap();
-        let conn = open_writer(&dir.path().join("m.db"), &OpenOptions::default()).unwrap();
+        let conn = open_writer(dir.path().join("m.db"), &OpenOptions::default()).unwrap();
         let mut pass = IncidentPass::load(&conn, IncidentSettings::default()).unwrap();
         assert_eq!(pass.run(&conn, 3600, false).unwrap(), None);
         assert!(store::load_assignment(&conn).unwrap().is_none());
@@ -121,7 +116,7 @@ mod tests {
         // Resolved long ago and in no incident: nothing to do again.
         conn.execute(
             "UPDATE events SET status = 'resolved', resolved_at = 3600",
-            [],
+            crate::store::params![],
         )
         .unwrap();
         assert!(pass.run(&conn, 86_400, false).unwrap().is_none());

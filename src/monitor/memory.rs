@@ -3,8 +3,8 @@
 //! resumes where it stopped (the replay since then is deterministic).
 
 use crate::detect::SeriesDetector;
+use crate::store::Db;
 use crate::store::{self, StoreError};
-use rusqlite::Connection;
 
 /// A service's detector as the monitor follows it.
 pub(super) struct Tracked {
@@ -23,7 +23,7 @@ pub(super) fn memory(t: &Tracked) -> Result<String, StoreError> {
     })
 }
 
-pub(super) fn save(conn: &Connection, service_id: i64, t: &mut Tracked) -> Result<(), StoreError> {
+pub(super) fn save(conn: &Db, service_id: i64, t: &mut Tracked) -> Result<(), StoreError> {
     store::save_detector_state(conn, service_id, t.last, &memory(t)?)?;
     t.unsaved = 0;
     Ok(())

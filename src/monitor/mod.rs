@@ -38,10 +38,10 @@ use crate::detect::{
 };
 use crate::domain::{MessageKind, Minute};
 use crate::incident::IncidentSettings;
+use crate::store::Db;
 use crate::store::{self, Context as _, DetectorMinute, StoreError};
 use incidents::IncidentPass;
 use memory::{memory, save, Tracked};
-use rusqlite::Connection;
 use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
@@ -165,7 +165,7 @@ impl MonitorThread {
 }
 
 pub struct Monitor {
-    conn: Connection,
+    conn: Db,
     alerts: AlertSettings,
     clock: Arc<dyn Clock>,
     /// The detectors' shared tuning (parameters at one-minute steps).
@@ -187,7 +187,7 @@ pub struct Monitor {
 impl Monitor {
     /// Starts the monitor thread on its own write connection.
     pub fn spawn(
-        conn: Connection,
+        conn: Db,
         clock: Arc<dyn Clock>,
         params: DetectorParams,
         grace: Duration,

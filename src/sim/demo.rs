@@ -14,8 +14,8 @@ use crate::domain::{
     Category, CategoryList, ErrorCode, Minute, Platform, ProviderList, Region, ServiceSlug,
 };
 use crate::store;
+use crate::store::Db;
 use anyhow::Context as _;
-use rusqlite::Connection;
 
 /// The seed of both scenarios: the demo is the same on every start.
 const SEED: u64 = 0;
@@ -52,7 +52,7 @@ pub fn seed_demo(settings: &Settings) -> anyhow::Result<bool> {
 /// [`seed_demo`] as if started at `now` (unix seconds): where the outages
 /// fall depends on the hour, and tests choose it.
 pub fn seed_demo_at(settings: &Settings, now: i64) -> anyhow::Result<bool> {
-    let mut conn = store::open_writer(&settings.database, &settings.open_options())?;
+    let conn = store::open_writer(&settings.database, &settings.open_options())?;
     if !store::list_services(&conn)?.is_empty() {
         return Ok(false);
     }
@@ -71,7 +71,7 @@ pub fn seed_demo_at(settings: &Settings, now: i64) -> anyhow::Result<bool> {
     // default 24-hour chart, live if the outage's three hours are not over.
     let claude_began = MARCH2_OUTAGE + (now - MARCH2_OUTAGE).div_euclid(86_400) * 86_400;
     let mut imported = import(
-        &mut conn,
+        &conn,
         claude.id,
         march2(SEED).reports(),
         claude_began - MARCH2_OUTAGE,
@@ -98,7 +98,7 @@ pub fn seed_demo_at(settings: &Settings, now: i64) -> anyhow::Result<bool> {
         )?;
         // Minutes after now are never generated.
         let reports = s.series.between(i64::MIN, now - shift + 1).reports();
-        imported += import(&mut conn, service.id, reports, shift, now)?;
+        imported += import(&conn, service.id, reports, shift, now)?;
     }
     store::checkpoint(&conn)?;
     tracing::info!(
@@ -144,7 +144,7 @@ fn provider_outage_start(now: i64, claude_began: i64, span: (i64, i64)) -> i64 {
 /// would lie after `now` are left out. Each report gets its own reporter,
 /// as each came from another person. Returns how many it imported.
 fn import(
-    conn: &mut Connection,
+    conn: &Db,
     service_id: i64,
     reports: Vec<SimReport>,
     shift: i64,

@@ -1,8 +1,7 @@
 //! Outage events and what the detector made of each minute.
 
-use super::{word, Context, StoreError};
+use super::{params, word, Context, Db, DbError, Row, StoreError};
 use crate::detect::{Event, EventStatus, OpenReason, Severity, Wave};
-use rusqlite::{params, Connection, OptionalExtension, Row};
 
 /// An event as stored, with the slug of its service.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -82,26 +81,24 @@ impl EventRecord {
 /// once on-call may have been told, a flood from one network cannot make it
 /// something nobody should have heard of.
 pub fn upsert_event(
-    conn: &Connection,
+    conn: &Db,
     service_id: i64,
     e: &Event,
     networks: &EventNetworks,
 ) -> Result<EventWrite, StoreError> {
     let end = e.ended_at.max(e.detected_at);
     let existing: Option<(i64, bool)> = conn
-        .prepare_cached(
-            "SELECT id, concentrated, 0 AS set_aside, 0 AS start FROM events \
+        .query_opt(
+            "SELECT id, concentrated, 0 AS set_aside, CAST(0 AS BIGINT) AS start FROM events \
                WHERE service_id = ?1 AND seq = ?2 \
              UNION ALL \
              SELECT id, concentrated, 1, started_at FROM events WHERE service_id = ?1 \
-               AND seq < 0 AND started_at < ?4 AND ?3 < MAX(ended_at, detected_at) \
+               AND seq < 0 AND started_at < ?4 \
+               AND ?3 < CASE WHEN ended_at > detected_at THEN ended_at ELSE detected_at END \
              ORDER BY set_aside, start LIMIT 1",
+            params![service_id, e.id as i64, e.started_at, end],
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
-        .context("preparing the event lookup")?
-        .query_row(params![service_id, e.id as i64, e.started_at, end], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .optional()
         .context("finding an event's row")?;
     let was_concentrated = existing.is_some_and(|(_, c)| c);
     let concentrated = networks.concentrated && existing.is_none_or(|(_, c)| c);
@@ -132,15 +129,14 @@ pub fn upsert_event(
     ];
     let id = match existing {
         Some((id, _)) => {
-            conn.prepare_cached(
+            conn.execute(
                 "UPDATE events SET seq = ?1, status = ?2, started_at = ?3, detected_at = ?4, \
                  opened_by = ?5, peak_at = ?6, peak = ?7, ended_at = ?8, resolved_at = ?9, \
                  total = ?10, excess = ?11, expected = ?12, severity = ?13, waves = ?14, \
                  networks = ?16, top_network_share = ?17, concentrated = ?18, \
                  peak_baseline = ?19 WHERE id = ?15",
+                fields,
             )
-            .context("preparing the event update")?
-            .execute(fields)
             .context("updating an event")?;
             id
         }
@@ -149,18 +145,18 @@ pub fn upsert_event(
         // replay dropped leaves its alerts behind, and those alerts' keys
         // must never match a later, different event.
         None => conn
-            .prepare_cached(
+            .query_row(
                 "INSERT INTO events (id, seq, status, started_at, detected_at, opened_by, \
                  peak_at, peak, ended_at, resolved_at, total, excess, expected, severity, waves, \
                  service_id, networks, top_network_share, concentrated, peak_baseline) \
                  VALUES ((SELECT MAX(m) + 1 FROM (SELECT COALESCE(MAX(id), 0) AS m FROM events \
-                          UNION ALL SELECT COALESCE(MAX(event_id), 0) FROM deliveries)), \
+                          UNION ALL SELECT COALESCE(MAX(event_id), 0) FROM deliveries) AS ids), \
                  ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
                  ?19) \
                  RETURNING id",
+                fields,
+                |r| r.get(0),
             )
-            .context("preparing the event insert")?
-            .query_row(fields, |r| r.get(0))
             .context("inserting an event")?,
     };
     Ok(EventWrite {
@@ -171,13 +167,13 @@ pub fn upsert_event(
 }
 
 /// Whether the open event of a service, if any, is concentrated.
-pub fn open_event_concentrated(conn: &Connection, service_id: i64) -> Result<bool, StoreError> {
-    conn.prepare_cached(
+pub fn open_event_concentrated(conn: &Db, service_id: i64) -> Result<bool, StoreError> {
+    conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM events \
          WHERE service_id = ?1 AND status = 'open' AND concentrated = 1)",
+        params![service_id],
+        |r| r.get(0),
     )
-    .context("reading an open event")?
-    .query_row([service_id], |r| r.get(0))
     .context("reading an open event")
 }
 
@@ -193,37 +189,33 @@ pub struct NetworkMinute {
 /// The network figures of a service's minutes in `[from, to]`, in order;
 /// minutes without a counted report from an address have none.
 pub fn network_minutes(
-    conn: &Connection,
+    conn: &Db,
     service_id: i64,
     from: i64,
     to: i64,
 ) -> Result<Vec<NetworkMinute>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT minute, reports, new_networks, top_provider FROM report_minute_networks \
-             WHERE service_id = ?1 AND minute >= ?2 AND minute <= ?3 ORDER BY minute",
-        )
-        .context("reading network minutes")?;
-    let rows = stmt
-        .query_map(params![service_id, from, to], |r| {
-            let count = |i| r.get::<_, i64>(i).map(|n| n.max(0) as u64);
+    conn.query_map(
+        "SELECT minute, reports, new_networks, top_provider FROM report_minute_networks \
+         WHERE service_id = ?1 AND minute >= ?2 AND minute <= ?3 ORDER BY minute",
+        params![service_id, from, to],
+        |r| {
+            let count = |i: usize| r.get::<i64>(i).map(|n| n.max(0) as u64);
             Ok(NetworkMinute {
                 minute: r.get(0)?,
                 reports: count(1)?,
                 new_networks: count(2)?,
                 top_provider: count(3)?,
             })
-        })
-        .context("reading network minutes")?;
-    rows.collect::<Result<Vec<_>, _>>()
-        .context("reading a network minute")
+        },
+    )
+    .context("reading network minutes")
 }
 
 const EVENT_COLUMNS: &str = "e.id, e.service_id, s.slug, e.status, e.started_at, e.detected_at, \
      e.opened_by, e.peak_at, e.peak, e.ended_at, e.resolved_at, e.total, e.excess, e.expected, \
      e.severity, e.waves, e.networks, e.top_network_share, e.concentrated";
 
-fn event_from_row(r: &Row<'_>) -> rusqlite::Result<EventRecord> {
+fn event_from_row(r: &Row<'_>) -> Result<EventRecord, DbError> {
     let waves: String = r.get(15)?;
     Ok(EventRecord {
         id: r.get(0)?,
@@ -259,33 +251,31 @@ pub struct EventFilter {
 }
 
 /// Events, newest first.
-pub fn list_events(conn: &Connection, f: &EventFilter) -> Result<Vec<EventRecord>, StoreError> {
+pub fn list_events(conn: &Db, f: &EventFilter) -> Result<Vec<EventRecord>, StoreError> {
     let sql = format!(
         "SELECT {EVENT_COLUMNS} FROM events e JOIN services s ON s.id = e.service_id \
-         WHERE (?1 IS NULL OR e.service_id = ?1) AND (?2 IS NULL OR e.status = ?2) \
-         AND (?3 IS NULL OR e.started_at >= ?3) \
+         WHERE (CAST(?1 AS BIGINT) IS NULL OR e.service_id = ?1) \
+         AND (CAST(?2 AS TEXT) IS NULL OR e.status = ?2) \
+         AND (CAST(?3 AS BIGINT) IS NULL OR e.started_at >= ?3) \
          ORDER BY e.started_at DESC, e.id DESC LIMIT ?4"
     );
-    let mut stmt = conn.prepare_cached(&sql).context("listing events")?;
-    let rows = stmt
-        .query_map(
-            params![
-                f.service_id,
-                f.status.map(EventStatus::as_str),
-                f.since,
-                f.limit as i64
-            ],
-            event_from_row,
-        )
-        .context("listing events")?;
-    rows.collect::<Result<Vec<_>, _>>()
-        .context("reading an event")
+    conn.query_map(
+        &sql,
+        params![
+            f.service_id,
+            f.status.map(EventStatus::as_str),
+            f.since,
+            f.limit as i64
+        ],
+        event_from_row,
+    )
+    .context("listing events")
 }
 
 /// A service's events that overlap `[from, to)` (Unix seconds), oldest
 /// first: what a chart of that range shades.
 pub fn events_overlapping(
-    conn: &Connection,
+    conn: &Db,
     service_id: i64,
     from: i64,
     to: i64,
@@ -296,25 +286,16 @@ pub fn events_overlapping(
          AND (e.status = 'open' OR COALESCE(e.resolved_at, e.ended_at) >= ?2) \
          ORDER BY e.started_at, e.id"
     );
-    let mut stmt = conn
-        .prepare_cached(&sql)
-        .context("listing events in a range")?;
-    let rows = stmt
-        .query_map(params![service_id, from, to], event_from_row)
-        .context("listing events in a range")?;
-    rows.collect::<Result<Vec<_>, _>>()
-        .context("reading an event")
+    conn.query_map(&sql, params![service_id, from, to], event_from_row)
+        .context("listing events in a range")
 }
 
-pub fn get_event(conn: &Connection, id: i64) -> Result<Option<EventRecord>, StoreError> {
+pub fn get_event(conn: &Db, id: i64) -> Result<Option<EventRecord>, StoreError> {
     let sql = format!(
         "SELECT {EVENT_COLUMNS} FROM events e JOIN services s ON s.id = e.service_id \
          WHERE e.id = ?1"
     );
-    conn.prepare_cached(&sql)
-        .context("reading an event")?
-        .query_row([id], event_from_row)
-        .optional()
+    conn.query_opt(&sql, params![id], event_from_row)
         .context("reading an event")
 }
 
@@ -325,20 +306,20 @@ pub fn get_event(conn: &Connection, id: i64) -> Result<Option<EventRecord>, Stor
 /// (numbered `-id`): the replay claims each again by time (see
 /// [`upsert_event`]), so they keep their ids; [`set_aside_event_ids`] lists
 /// the ones it did not find, [`drop_set_aside_events`] removes them.
-pub fn reset_detector(conn: &Connection, service_id: i64) -> Result<(), StoreError> {
+pub fn reset_detector(conn: &Db, service_id: i64) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE events SET seq = -id WHERE service_id = ?1 AND seq > 0",
-        [service_id],
+        params![service_id],
     )
     .context("setting a service's events aside")?;
     conn.execute(
         "DELETE FROM detector_state WHERE service_id = ?1",
-        [service_id],
+        params![service_id],
     )
     .context("resetting the detector state")?;
     conn.execute(
         "DELETE FROM detector_minutes WHERE service_id = ?1",
-        [service_id],
+        params![service_id],
     )
     .context("resetting detector minutes")?;
     Ok(())
@@ -350,44 +331,37 @@ pub fn reset_detector(conn: &Connection, service_id: i64) -> Result<(), StoreErr
 /// began can never be found again. Such an event is kept as it was, set
 /// aside for good: it is history the detector no longer holds in memory,
 /// not an outage the replay took back.
-const IN_REPLAY: &str = "MAX(events.ended_at, events.detected_at) >= \
+const IN_REPLAY: &str = "CASE WHEN events.ended_at > events.detected_at THEN events.ended_at \
+     ELSE events.detected_at END >= \
      (SELECT MIN(m.minute) FROM detector_minutes m WHERE m.service_id = events.service_id)";
 
 /// The ids of a service's events set aside by a rewind and not (yet) found
 /// again by its replay, oldest first (only those within the replay's reach).
-pub fn set_aside_event_ids(conn: &Connection, service_id: i64) -> Result<Vec<i64>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(&format!(
+pub fn set_aside_event_ids(conn: &Db, service_id: i64) -> Result<Vec<i64>, StoreError> {
+    conn.query_map(
+        &format!(
             "SELECT id FROM events WHERE service_id = ?1 AND seq < 0 AND {IN_REPLAY} \
              ORDER BY started_at"
-        ))
-        .context("reading set-aside events")?;
-    let ids = stmt
-        .query_map([service_id], |r| r.get(0))
-        .context("reading set-aside events")?
-        .collect::<Result<_, _>>()
-        .context("reading set-aside events")?;
-    Ok(ids)
+        ),
+        params![service_id],
+        |r| r.get(0),
+    )
+    .context("reading set-aside events")
 }
 
 /// The services with events set aside by a rewind and not (yet) found again
 /// by its replay (within its reach).
-pub fn services_with_set_aside_events(conn: &Connection) -> Result<Vec<i64>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(&format!(
-            "SELECT DISTINCT service_id FROM events WHERE seq < 0 AND {IN_REPLAY}"
-        ))
-        .context("reading set-aside events")?;
-    let ids = stmt
-        .query_map([], |r| r.get(0))
-        .context("reading set-aside events")?
-        .collect::<Result<_, _>>()
-        .context("reading set-aside events")?;
-    Ok(ids)
+pub fn services_with_set_aside_events(conn: &Db) -> Result<Vec<i64>, StoreError> {
+    conn.query_map(
+        &format!("SELECT DISTINCT service_id FROM events WHERE seq < 0 AND {IN_REPLAY}"),
+        params![],
+        |r| r.get(0),
+    )
+    .context("reading set-aside events")
 }
 
 /// Marks an open event resolved at `at` (Unix seconds); a resolved one is left.
-pub fn resolve_event(conn: &Connection, id: i64, at: i64) -> Result<(), StoreError> {
+pub fn resolve_event(conn: &Db, id: i64, at: i64) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE events SET status = 'resolved', resolved_at = ?2 WHERE id = ?1 AND status = 'open'",
         params![id, at],
@@ -400,10 +374,10 @@ pub fn resolve_event(conn: &Connection, id: i64, at: i64) -> Result<(), StoreErr
 /// the ones within its reach that it did not find again. Alerts already queued or sent for them
 /// stay in the delivery log; their ids are never given to another event (see
 /// [`upsert_event`]).
-pub fn drop_set_aside_events(conn: &Connection, service_id: i64) -> Result<usize, StoreError> {
+pub fn drop_set_aside_events(conn: &Db, service_id: i64) -> Result<usize, StoreError> {
     conn.execute(
         &format!("DELETE FROM events WHERE service_id = ?1 AND seq < 0 AND {IN_REPLAY}"),
-        [service_id],
+        params![service_id],
     )
     .context("dropping events a replay did not find")
 }
@@ -411,29 +385,26 @@ pub fn drop_set_aside_events(conn: &Connection, service_id: i64) -> Result<usize
 /// Counts per value of one facet (`category` or a facet name) of a service
 /// over `[from, to]` minutes, largest first.
 pub fn facet_counts(
-    conn: &Connection,
+    conn: &Db,
     service_id: i64,
     facet: &str,
     from: i64,
     to: i64,
 ) -> Result<Vec<(String, u64)>, StoreError> {
     let sql = if facet == "category" {
-        "SELECT category, SUM(count) FROM report_minutes \
-         WHERE service_id = ?1 AND minute >= ?3 AND minute <= ?4 AND ?2 = 'category' \
+        "SELECT category, CAST(SUM(count) AS BIGINT) FROM report_minutes \
+         WHERE service_id = ?1 AND minute >= ?3 AND minute <= ?4 \
+         AND CAST(?2 AS TEXT) = 'category' \
          GROUP BY category ORDER BY 2 DESC"
     } else {
-        "SELECT value, SUM(count) FROM report_minute_facets \
+        "SELECT value, CAST(SUM(count) AS BIGINT) FROM report_minute_facets \
          WHERE service_id = ?1 AND facet = ?2 AND minute >= ?3 AND minute <= ?4 \
          GROUP BY value ORDER BY 2 DESC"
     };
-    let mut stmt = conn.prepare_cached(sql).context("counting a facet")?;
-    let rows = stmt
-        .query_map(params![service_id, facet, from, to], |r| {
-            Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64))
-        })
-        .context("counting a facet")?;
-    rows.collect::<Result<Vec<_>, _>>()
-        .context("reading a facet count")
+    conn.query_map(sql, params![service_id, facet, from, to], |r| {
+        Ok((r.get(0)?, r.get::<i64>(1)?.max(0) as u64))
+    })
+    .context("counting a facet")
 }
 
 #[cfg(test)]
@@ -457,7 +428,7 @@ mod tests {
         concentrated: true,
     };
 
-    fn upsert(conn: &Connection, e: &Event) -> i64 {
+    fn upsert(conn: &Db, e: &Event) -> i64 {
         upsert_event(conn, 1, e, &CROWD).unwrap().id
     }
 
@@ -481,7 +452,7 @@ mod tests {
     }
 
     /// What a replay that started at `minute` leaves: its first detector minute.
-    fn replayed_from(conn: &Connection, minute: i64) {
+    fn replayed_from(conn: &Db, minute: i64) {
         let row = DetectorMinute {
             service_id: 1,
             minute,
@@ -496,11 +467,11 @@ mod tests {
     #[test]
     fn an_event_before_a_bounded_replay_is_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let conn = open_writer(&dir.path().join("d.db"), &OpenOptions::default()).unwrap();
+        let conn = open_writer(dir.path().join("d.db"), &OpenOptions::default()).unwrap();
         conn.execute(
             "INSERT INTO services (id, slug, name, categories, created_at) \
              VALUES (1, 'claude', 'Claude', '[\"login\"]', 0)",
-            [],
+            params![],
         )
         .unwrap();
         let old = upsert(&conn, &event(1, 600));
@@ -524,7 +495,7 @@ mod tests {
     #[test]
     fn an_event_a_replay_dropped_never_lends_its_id_or_its_alerts_to_another() {
         let dir = tempfile::tempdir().unwrap();
-        let conn = open_writer(&dir.path().join("d.db"), &OpenOptions::default()).unwrap();
+        let conn = open_writer(dir.path().join("d.db"), &OpenOptions::default()).unwrap();
         conn.execute_batch(
             "INSERT INTO services (id, slug, name, categories, created_at) \
              VALUES (1, 'claude', 'Claude', '[\"login\"]', 0); \
@@ -567,11 +538,11 @@ mod tests {
     #[test]
     fn a_concentrated_event_is_promoted_once_and_never_demoted() {
         let dir = tempfile::tempdir().unwrap();
-        let conn = open_writer(&dir.path().join("d.db"), &OpenOptions::default()).unwrap();
+        let conn = open_writer(dir.path().join("d.db"), &OpenOptions::default()).unwrap();
         conn.execute(
             "INSERT INTO services (id, slug, name, categories, created_at) \
              VALUES (1, 'claude', 'Claude', '[\"login\"]', 0)",
-            [],
+            params![],
         )
         .unwrap();
         let e = event(1, 600);

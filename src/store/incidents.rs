@@ -10,26 +10,24 @@
 //! ids. The pass names an outage by the events row id (`OutageId::event`),
 //! which replays keep.
 
-use super::{word, Context, StoreError};
+use super::{params, word, Context, Db, DbError, Row, StoreError};
 use crate::detect::Severity;
 use crate::incident::{
     Assignment, AttributionKind, Change, IncidentId, OutageFact, OutageId, ServiceId,
 };
-use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::{json, Value};
 
 /// The `meta` key of the saved assignment.
 const ASSIGNMENT_KEY: &str = "incident_assignment";
 
 /// The assignment the last pass left, if any.
-pub fn load_assignment(conn: &Connection) -> Result<Option<Assignment>, StoreError> {
+pub fn load_assignment(conn: &Db) -> Result<Option<Assignment>, StoreError> {
     let saved: Option<Vec<u8>> = conn
-        .query_row(
+        .query_opt(
             "SELECT value FROM meta WHERE key = ?1",
-            [ASSIGNMENT_KEY],
+            params![ASSIGNMENT_KEY],
             |r| r.get(0),
         )
-        .optional()
         .context("reading the incident assignment")?;
     saved
         .map(|json| {
@@ -39,17 +37,16 @@ pub fn load_assignment(conn: &Connection) -> Result<Option<Assignment>, StoreErr
         .transpose()
 }
 
-fn save_assignment(conn: &Connection, assignment: &Assignment) -> Result<(), StoreError> {
+fn save_assignment(conn: &Db, assignment: &Assignment) -> Result<(), StoreError> {
     let json = serde_json::to_vec(assignment).map_err(|source| StoreError::Encode {
         what: "the incident assignment",
         source,
     })?;
-    conn.prepare_cached(
+    conn.execute(
         "INSERT INTO meta (key, value) VALUES (?1, ?2) \
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![ASSIGNMENT_KEY, json],
     )
-    .context("preparing to save the incident assignment")?
-    .execute(params![ASSIGNMENT_KEY, json])
     .context("saving the incident assignment")?;
     Ok(())
 }
@@ -58,41 +55,39 @@ fn save_assignment(conn: &Connection, assignment: &Assignment) -> Result<(), Sto
 /// after `since` (events a rewind set aside are left to their replay). The
 /// baseline at the peak of an event from before it was recorded is the
 /// detector's baseline of that minute.
-pub fn outage_facts(conn: &Connection, since: i64) -> Result<Vec<OutageFact>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT e.id, e.service_id, e.started_at, e.peak, \
-                    COALESCE(e.peak_baseline, m.baseline, 0), e.resolved_at \
-             FROM events e LEFT JOIN detector_minutes m \
-               ON m.service_id = e.service_id AND m.minute = e.peak_at \
-             WHERE e.seq > 0 AND (e.status = 'open' OR e.resolved_at >= ?1)",
-        )
-        .context("reading the outages for the incident pass")?;
-    let rows = stmt
-        .query_map([since], |r| {
+pub fn outage_facts(conn: &Db, since: i64) -> Result<Vec<OutageFact>, StoreError> {
+    conn.query_map(
+        "SELECT e.id, e.service_id, e.started_at, e.peak, \
+                COALESCE(e.peak_baseline, m.baseline, 0), e.resolved_at \
+         FROM events e LEFT JOIN detector_minutes m \
+           ON m.service_id = e.service_id AND m.minute = e.peak_at \
+         WHERE e.seq > 0 AND (e.status = 'open' OR e.resolved_at >= ?1)",
+        params![since],
+        |r| {
             Ok(OutageFact {
                 id: OutageId {
                     service: ServiceId(r.get(1)?),
-                    event: r.get::<_, i64>(0)?.max(0) as u64,
+                    event: r.get::<i64>(0)?.max(0) as u64,
                 },
                 began_at: r.get(2)?,
                 peak: r.get(3)?,
                 peak_baseline: r.get(4)?,
                 resolved_at: r.get(5)?,
             })
-        })
-        .context("reading the outages for the incident pass")?;
-    rows.collect::<Result<Vec<_>, _>>()
-        .context("reading an outage for the incident pass")
+        },
+    )
+    .context("reading the outages for the incident pass")
 }
 
 /// Whether any event is open: without one, and without an open incident,
 /// the pass has nothing to do.
-pub fn any_open_event(conn: &Connection) -> Result<bool, StoreError> {
-    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM events WHERE status = 'open' AND seq > 0)")
-        .context("looking for open events")?
-        .query_row([], |r| r.get(0))
-        .context("looking for open events")
+pub fn any_open_event(conn: &Db) -> Result<bool, StoreError> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM events WHERE status = 'open' AND seq > 0)",
+        params![],
+        |r| r.get(0),
+    )
+    .context("looking for open events")
 }
 
 fn event_id(outage: OutageId) -> i64 {
@@ -103,24 +98,20 @@ fn event_id(outage: OutageId) -> i64 {
 /// assignment, withdrawn ones marked so, each placed event's attribution,
 /// every change appended to the log, and the assignment itself.
 pub fn write_incident_pass(
-    conn: &Connection,
+    conn: &Db,
     next: &Assignment,
     changes: &[Change],
     now: i64,
 ) -> Result<(), StoreError> {
-    let mut upsert = conn
-        .prepare_cached(
+    for i in &next.incidents {
+        conn.execute(
             "INSERT INTO incidents (id, status, cause_event_id, began_at, opened_at, \
                  resolved_at, outages, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
              ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
                  cause_event_id = excluded.cause_event_id, began_at = excluded.began_at, \
                  resolved_at = excluded.resolved_at, outages = excluded.outages, \
                  updated_at = excluded.updated_at",
-        )
-        .context("preparing the incident upsert")?;
-    for i in &next.incidents {
-        upsert
-            .execute(params![
+            params![
                 i.id.0 as i64,
                 i.status.as_str(),
                 event_id(i.cause),
@@ -129,23 +120,25 @@ pub fn write_incident_pass(
                 i.resolved_at,
                 i.members.len() as i64,
                 now,
-            ])
-            .context("writing an incident")?;
+            ],
+        )
+        .context("writing an incident")?;
     }
-    let mut attribution = conn
-        .prepare_cached(
+    // The SELECT's values are cast: PostgreSQL would not infer their types
+    // from the target columns through the WHERE.
+    for (outage, p) in &next.outages {
+        conn.execute(
             "INSERT INTO event_attributions (event_id, incident_id, kind, cause_event_id, \
                  confidence, evidence, updated_at) \
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM events WHERE id = ?1) \
+             SELECT CAST(?1 AS BIGINT), CAST(?2 AS BIGINT), CAST(?3 AS TEXT), \
+                 CAST(?4 AS BIGINT), CAST(?5 AS DOUBLE PRECISION), CAST(?6 AS TEXT), \
+                 CAST(?7 AS BIGINT) \
+             WHERE EXISTS (SELECT 1 FROM events WHERE id = ?1) \
              ON CONFLICT (event_id) DO UPDATE SET incident_id = excluded.incident_id, \
                  kind = excluded.kind, cause_event_id = excluded.cause_event_id, \
                  confidence = excluded.confidence, evidence = excluded.evidence, \
                  updated_at = excluded.updated_at",
-        )
-        .context("preparing the attribution upsert")?;
-    for (outage, p) in &next.outages {
-        attribution
-            .execute(params![
+            params![
                 event_id(*outage),
                 p.incident.map(|i| i.0 as i64),
                 p.attribution.kind.as_str(),
@@ -153,15 +146,10 @@ pub fn write_incident_pass(
                 p.attribution.confidence,
                 p.attribution.evidence,
                 now,
-            ])
-            .context("writing an attribution")?;
-    }
-    let mut log = conn
-        .prepare_cached(
-            "INSERT INTO attribution_changes (at, change, incident_id, event_id, detail) \
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            ],
         )
-        .context("preparing the change log")?;
+        .context("writing an attribution")?;
+    }
     for change in changes {
         let row = LoggedChange::of(change, next);
         if row.name == "incident_withdrawn" {
@@ -171,13 +159,17 @@ pub fn write_incident_pass(
             )
             .context("withdrawing an incident")?;
         }
-        log.execute(params![
-            now,
-            row.name,
-            row.incident,
-            row.event,
-            row.detail.to_string()
-        ])
+        conn.execute(
+            "INSERT INTO attribution_changes (at, change, incident_id, event_id, detail) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                now,
+                row.name,
+                row.incident,
+                row.event,
+                row.detail.to_string()
+            ],
+        )
         .context("logging an incident change")?;
     }
     save_assignment(conn, next)
@@ -280,7 +272,7 @@ const INCIDENT_COLUMNS: &str = "i.id, i.status, i.cause_event_id, s.slug, i.bega
      i.opened_at, i.resolved_at, i.outages FROM incidents i \
      LEFT JOIN events e ON e.id = i.cause_event_id LEFT JOIN services s ON s.id = e.service_id";
 
-fn incident_from_row(r: &Row<'_>) -> rusqlite::Result<IncidentRecord> {
+fn incident_from_row(r: &Row<'_>) -> Result<IncidentRecord, DbError> {
     Ok(IncidentRecord {
         id: r.get(0)?,
         status: word(r, 1)?,
@@ -296,31 +288,25 @@ fn incident_from_row(r: &Row<'_>) -> rusqlite::Result<IncidentRecord> {
 /// Incidents, open ones first, then the most recently opened; only those
 /// of `status` when given.
 pub fn list_incidents(
-    conn: &Connection,
+    conn: &Db,
     status: Option<StoredIncidentStatus>,
     limit: usize,
 ) -> Result<Vec<IncidentRecord>, StoreError> {
     let sql = format!(
-        "SELECT {INCIDENT_COLUMNS} WHERE (?1 IS NULL OR i.status = ?1) \
+        "SELECT {INCIDENT_COLUMNS} WHERE (CAST(?1 AS TEXT) IS NULL OR i.status = ?1) \
          ORDER BY i.status = 'open' DESC, i.opened_at DESC, i.id DESC LIMIT ?2"
     );
-    let mut stmt = conn.prepare_cached(&sql).context("listing incidents")?;
-    let rows = stmt
-        .query_map(
-            params![status.map(StoredIncidentStatus::as_str), limit as i64],
-            incident_from_row,
-        )
-        .context("listing incidents")?;
-    rows.collect::<Result<Vec<_>, _>>()
-        .context("reading an incident")
+    conn.query_map(
+        &sql,
+        params![status.map(StoredIncidentStatus::as_str), limit as i64],
+        incident_from_row,
+    )
+    .context("listing incidents")
 }
 
-pub fn get_incident(conn: &Connection, id: i64) -> Result<Option<IncidentRecord>, StoreError> {
+pub fn get_incident(conn: &Db, id: i64) -> Result<Option<IncidentRecord>, StoreError> {
     let sql = format!("SELECT {INCIDENT_COLUMNS} WHERE i.id = ?1");
-    conn.prepare_cached(&sql)
-        .context("reading an incident")?
-        .query_row([id], incident_from_row)
-        .optional()
+    conn.query_opt(&sql, params![id], incident_from_row)
         .context("reading an incident")
 }
 
@@ -347,7 +333,7 @@ const ATTRIBUTION_COLUMNS: &str = "a.event_id, s.slug, a.incident_id, a.kind, \
      LEFT JOIN events ce ON ce.id = a.cause_event_id \
      LEFT JOIN services cs ON cs.id = ce.service_id";
 
-fn attribution_from_row(r: &Row<'_>) -> rusqlite::Result<AttributionRecord> {
+fn attribution_from_row(r: &Row<'_>) -> Result<AttributionRecord, DbError> {
     Ok(AttributionRecord {
         event_id: r.get(0)?,
         service: r.get(1)?,
@@ -363,33 +349,21 @@ fn attribution_from_row(r: &Row<'_>) -> rusqlite::Result<AttributionRecord> {
 
 /// An event's attribution, if the pass has judged it.
 pub fn event_attribution(
-    conn: &Connection,
+    conn: &Db,
     event_id: i64,
 ) -> Result<Option<AttributionRecord>, StoreError> {
     let sql = format!("SELECT {ATTRIBUTION_COLUMNS} WHERE a.event_id = ?1");
-    conn.prepare_cached(&sql)
-        .context("reading an attribution")?
-        .query_row([event_id], attribution_from_row)
-        .optional()
+    conn.query_opt(&sql, params![event_id], attribution_from_row)
         .context("reading an attribution")
 }
 
 /// The outages an incident holds now, in the order they began.
-pub fn incident_outages(
-    conn: &Connection,
-    incident_id: i64,
-) -> Result<Vec<AttributionRecord>, StoreError> {
+pub fn incident_outages(conn: &Db, incident_id: i64) -> Result<Vec<AttributionRecord>, StoreError> {
     let sql = format!(
         "SELECT {ATTRIBUTION_COLUMNS} WHERE a.incident_id = ?1 ORDER BY e.started_at, a.event_id"
     );
-    let mut stmt = conn
-        .prepare_cached(&sql)
-        .context("listing an incident's outages")?;
-    let rows = stmt
-        .query_map([incident_id], attribution_from_row)
-        .context("listing an incident's outages")?;
-    rows.collect::<Result<Vec<_>, _>>()
-        .context("reading an incident's outage")
+    conn.query_map(&sql, params![incident_id], attribution_from_row)
+        .context("listing an incident's outages")
 }
 
 /// An open outage as the alerts that follow the cause read it: who it
@@ -419,19 +393,16 @@ impl FollowedOutage {
 
 /// The outages open now that may page someone (not concentrated), with
 /// their attribution, in the order they were detected.
-pub fn open_outages(conn: &Connection) -> Result<Vec<FollowedOutage>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT e.id, e.service_id, s.slug, e.severity, e.detected_at, a.incident_id, \
-                    COALESCE(a.cause_event_id, e.id) \
-             FROM events e JOIN services s ON s.id = e.service_id \
-             LEFT JOIN event_attributions a ON a.event_id = e.id \
-             WHERE e.status = 'open' AND e.seq > 0 AND e.concentrated = 0 \
-             ORDER BY e.detected_at, e.id",
-        )
-        .context("reading the open outages")?;
-    let rows = stmt
-        .query_map([], |r| {
+pub fn open_outages(conn: &Db) -> Result<Vec<FollowedOutage>, StoreError> {
+    conn.query_map(
+        "SELECT e.id, e.service_id, s.slug, e.severity, e.detected_at, a.incident_id, \
+                COALESCE(a.cause_event_id, e.id) \
+         FROM events e JOIN services s ON s.id = e.service_id \
+         LEFT JOIN event_attributions a ON a.event_id = e.id \
+         WHERE e.status = 'open' AND e.seq > 0 AND e.concentrated = 0 \
+         ORDER BY e.detected_at, e.id",
+        params![],
+        |r| {
             Ok(FollowedOutage {
                 event_id: r.get(0)?,
                 service_id: r.get(1)?,
@@ -441,22 +412,21 @@ pub fn open_outages(conn: &Connection) -> Result<Vec<FollowedOutage>, StoreError
                 incident_id: r.get(5)?,
                 cause_event_id: r.get(6)?,
             })
-        })
-        .context("reading the open outages")?;
-    rows.collect::<Result<Vec<_>, _>>()
-        .context("reading an open outage")
+        },
+    )
+    .context("reading the open outages")
 }
 
 /// How many times an incident's outages or cause changed (outages joined
 /// or left, the cause changed, it reopened): its messages tell one
 /// revision from the next by this.
-pub fn incident_revision(conn: &Connection, incident_id: i64) -> Result<i64, StoreError> {
-    conn.prepare_cached(
+pub fn incident_revision(conn: &Db, incident_id: i64) -> Result<i64, StoreError> {
+    conn.query_row(
         "SELECT count(*) FROM attribution_changes WHERE incident_id = ?1 \
          AND change IN ('outage_joined', 'outage_left', 'cause_changed', 'incident_reopened')",
+        params![incident_id],
+        |r| r.get(0),
     )
-    .context("preparing an incident's revision")?
-    .query_row([incident_id], |r| r.get(0))
     .context("reading an incident's revision")
 }
 
@@ -472,19 +442,13 @@ pub struct ChangeRecord {
 }
 
 /// The changes logged for an incident, oldest first.
-pub fn incident_changes(
-    conn: &Connection,
-    incident_id: i64,
-) -> Result<Vec<ChangeRecord>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT c.at, c.change, c.event_id, s.slug, c.detail FROM attribution_changes c \
-             LEFT JOIN events e ON e.id = c.event_id LEFT JOIN services s ON s.id = e.service_id \
-             WHERE c.incident_id = ?1 ORDER BY c.id",
-        )
-        .context("reading an incident's changes")?;
-    let rows = stmt
-        .query_map([incident_id], |r| {
+pub fn incident_changes(conn: &Db, incident_id: i64) -> Result<Vec<ChangeRecord>, StoreError> {
+    conn.query_map(
+        "SELECT c.at, c.change, c.event_id, s.slug, c.detail FROM attribution_changes c \
+         LEFT JOIN events e ON e.id = c.event_id LEFT JOIN services s ON s.id = e.service_id \
+         WHERE c.incident_id = ?1 ORDER BY c.id",
+        params![incident_id],
+        |r| {
             let detail: String = r.get(4)?;
             Ok(ChangeRecord {
                 at: r.get(0)?,
@@ -493,10 +457,9 @@ pub fn incident_changes(
                 service: r.get(3)?,
                 detail: serde_json::from_str(&detail).unwrap_or(Value::Null),
             })
-        })
-        .context("reading an incident's changes")?;
-    rows.collect::<Result<Vec<_>, _>>()
-        .context("reading an incident change")
+        },
+    )
+    .context("reading an incident's changes")
 }
 
 #[cfg(test)]
@@ -509,7 +472,7 @@ mod tests {
 
     /// AWS and two services that declared it; each with one event, whose
     /// facts the store reads back.
-    fn setup(conn: &Connection) -> Facts {
+    fn setup(conn: &Db) -> Facts {
         for (id, slug, deps) in [
             (1, "aws", "[]"),
             (2, "slack", "[\"aws\"]"),
@@ -525,8 +488,9 @@ mod tests {
             conn.execute(
                 "INSERT INTO events (id, service_id, seq, status, started_at, detected_at, \
                  opened_by, peak_at, peak, ended_at, total, excess, expected, severity, waves, \
-                 peak_baseline) VALUES (?1 * 10, ?1, 1, 'open', ?2, ?2 + 60, 'extreme', ?2, \
-                 ?3, ?2 + 120, 100, 90, 10, 'major', '[]', 2)",
+                 peak_baseline) VALUES (CAST(?1 AS BIGINT) * 10, ?1, 1, 'open', ?2, \
+                 CAST(?2 AS BIGINT) + 60, 'extreme', ?2, ?3, CAST(?2 AS BIGINT) + 120, 100, 90, \
+                 10, 'major', '[]', 2)",
                 params![id, start, 400.0 / id as f64],
             )
             .unwrap();
@@ -552,7 +516,7 @@ mod tests {
     #[test]
     fn a_pass_is_stored_read_back_and_continued_after_a_reload() {
         let dir = tempfile::tempdir().unwrap();
-        let conn = open_writer(&dir.path().join("i.db"), &OpenOptions::default()).unwrap();
+        let conn = open_writer(dir.path().join("i.db"), &OpenOptions::default()).unwrap();
         let facts = setup(&conn);
         assert_eq!(facts.outages.len(), 3);
         assert!(any_open_event(&conn).unwrap());

@@ -1,8 +1,7 @@
 //! Maintenance windows: when a service's outages are expected.
 
-use super::{Context, StoreError};
+use super::{params, Context, Db, DbError, Row, StoreError};
 use crate::domain::{MaintenanceWindow, WindowState};
-use rusqlite::{params, Connection, OptionalExtension, Row};
 
 /// One window of a service, in Unix seconds: open while
 /// `starts_at <= t < ends_at`.
@@ -30,7 +29,7 @@ impl Maintenance {
 
 const COLUMNS: &str = "id, service_id, starts_at, ends_at, reason, created_at";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<Maintenance> {
+fn from_row(r: &Row<'_>) -> Result<Maintenance, DbError> {
     Ok(Maintenance {
         id: r.get(0)?,
         service_id: r.get(1)?,
@@ -45,34 +44,38 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Maintenance> {
 /// over at `now` (then `None`). Run it in a write transaction, so that two
 /// additions cannot both pass the count.
 pub fn insert_maintenance(
-    conn: &Connection,
+    conn: &Db,
     service_id: i64,
     window: &MaintenanceWindow,
     max_windows: usize,
     now: i64,
 ) -> Result<Option<Maintenance>, StoreError> {
     let open: i64 = conn
-        .prepare_cached("SELECT count(*) FROM maintenance WHERE service_id = ?1 AND ends_at > ?2")
-        .context("counting maintenance windows")?
-        .query_row(params![service_id, now], |r| r.get(0))
+        .query_row(
+            "SELECT count(*) FROM maintenance WHERE service_id = ?1 AND ends_at > ?2",
+            params![service_id, now],
+            |r| r.get(0),
+        )
         .context("counting maintenance windows")?;
     if usize::try_from(open).unwrap_or(usize::MAX) >= max_windows {
         return Ok(None);
     }
-    conn.execute(
-        "INSERT INTO maintenance (service_id, starts_at, ends_at, reason, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![
-            service_id,
-            window.starts_at,
-            window.ends_at,
-            window.reason,
-            now
-        ],
-    )
-    .context("adding a maintenance window")?;
+    let id: i64 = conn
+        .query_row(
+            "INSERT INTO maintenance (service_id, starts_at, ends_at, reason, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+            params![
+                service_id,
+                window.starts_at,
+                window.ends_at,
+                window.reason,
+                now
+            ],
+            |r| r.get(0),
+        )
+        .context("adding a maintenance window")?;
     Ok(Some(Maintenance {
-        id: conn.last_insert_rowid(),
+        id,
         service_id,
         starts_at: window.starts_at,
         ends_at: window.ends_at,
@@ -87,7 +90,7 @@ const LISTED_AFTER_END_SECS: i64 = 7 * 24 * 3600;
 /// A service's windows as the API and the command line list them: those
 /// not over at `now`, and those over within the last 7 days.
 pub fn listed_maintenance(
-    conn: &Connection,
+    conn: &Db,
     service_id: i64,
     now: i64,
 ) -> Result<Vec<Maintenance>, StoreError> {
@@ -96,61 +99,54 @@ pub fn listed_maintenance(
 
 /// A service's windows that end after `since`, earliest first.
 pub fn list_maintenance(
-    conn: &Connection,
+    conn: &Db,
     service_id: i64,
     since: i64,
 ) -> Result<Vec<Maintenance>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(&format!(
+    conn.query_map(
+        &format!(
             "SELECT {COLUMNS} FROM maintenance WHERE service_id = ?1 AND ends_at > ?2 \
              ORDER BY starts_at, id"
-        ))
-        .context("listing maintenance windows")?;
-    let rows = stmt
-        .query_map(params![service_id, since], from_row)
-        .context("listing maintenance windows")?;
-    rows.collect::<Result<Vec<_>, _>>()
-        .context("reading a maintenance window")
+        ),
+        params![service_id, since],
+        from_row,
+    )
+    .context("listing maintenance windows")
 }
 
 /// The latest `limit` windows made (of one service, or of all), newest
 /// first, each with its service's slug: what the feed tells of.
 pub fn recent_maintenance(
-    conn: &Connection,
+    conn: &Db,
     service_id: Option<i64>,
     limit: usize,
 ) -> Result<Vec<(Maintenance, String)>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT m.id, m.service_id, m.starts_at, m.ends_at, m.reason, m.created_at, s.slug \
-             FROM maintenance m JOIN services s ON s.id = m.service_id \
-             WHERE ?1 IS NULL OR m.service_id = ?1 ORDER BY m.id DESC LIMIT ?2",
-        )
-        .context("listing recent maintenance windows")?;
-    let rows = stmt
-        .query_map(params![service_id, limit as i64], |r| {
-            Ok((from_row(r)?, r.get::<_, String>(6)?))
-        })
-        .context("listing recent maintenance windows")?;
-    rows.collect::<Result<Vec<_>, _>>()
-        .context("reading a maintenance window")
+    conn.query_map(
+        "SELECT m.id, m.service_id, m.starts_at, m.ends_at, m.reason, m.created_at, s.slug \
+         FROM maintenance m JOIN services s ON s.id = m.service_id \
+         WHERE CAST(?1 AS BIGINT) IS NULL OR m.service_id = ?1 ORDER BY m.id DESC LIMIT ?2",
+        params![service_id, limit as i64],
+        |r| Ok((from_row(r)?, r.get::<String>(6)?)),
+    )
+    .context("listing recent maintenance windows")
 }
 
 /// The window of a service open at `t`, if any (the one ending last when
 /// several overlap).
 pub fn maintenance_at(
-    conn: &Connection,
+    conn: &Db,
     service_id: i64,
     t: i64,
 ) -> Result<Option<Maintenance>, StoreError> {
-    conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM maintenance \
-         WHERE service_id = ?1 AND ends_at > ?2 AND starts_at <= ?2 \
-         ORDER BY ends_at DESC LIMIT 1"
-    ))
-    .context("reading maintenance windows")?
-    .query_row(params![service_id, t], from_row)
-    .optional()
+    conn.query_opt(
+        &format!(
+            "SELECT {COLUMNS} FROM maintenance \
+             WHERE service_id = ?1 AND ends_at > ?2 AND starts_at <= ?2 \
+             ORDER BY ends_at DESC LIMIT 1"
+        ),
+        params![service_id, t],
+        from_row,
+    )
     .context("reading a maintenance window")
 }
 
@@ -170,18 +166,17 @@ pub enum EndedMaintenance {
 /// Ends a window of `service_id` at `now`: one not yet begun is deleted,
 /// an open one ends now.
 pub fn end_maintenance(
-    conn: &Connection,
+    conn: &Db,
     service_id: i64,
     id: i64,
     now: i64,
 ) -> Result<EndedMaintenance, StoreError> {
     let found = conn
-        .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM maintenance WHERE id = ?1 AND service_id = ?2"
-        ))
-        .context("reading a maintenance window")?
-        .query_row(params![id, service_id], from_row)
-        .optional()
+        .query_opt(
+            &format!("SELECT {COLUMNS} FROM maintenance WHERE id = ?1 AND service_id = ?2"),
+            params![id, service_id],
+            from_row,
+        )
         .context("reading a maintenance window")?;
     let Some(window) = found else {
         return Ok(EndedMaintenance::Unknown);
@@ -190,7 +185,7 @@ pub fn end_maintenance(
         return Ok(EndedMaintenance::AlreadyOver);
     }
     if window.starts_at >= now {
-        conn.execute("DELETE FROM maintenance WHERE id = ?1", [id])
+        conn.execute("DELETE FROM maintenance WHERE id = ?1", params![id])
             .context("cancelling a maintenance window")?;
         return Ok(EndedMaintenance::Cancelled);
     }
@@ -210,9 +205,9 @@ mod tests {
     use super::*;
     use crate::store::{insert_service, open_writer, NewService, OpenOptions};
 
-    fn db() -> (tempfile::TempDir, Connection, i64) {
+    fn db() -> (tempfile::TempDir, Db, i64) {
         let dir = tempfile::tempdir().unwrap();
-        let conn = open_writer(&dir.path().join("m.db"), &OpenOptions::default()).unwrap();
+        let conn = open_writer(dir.path().join("m.db"), &OpenOptions::default()).unwrap();
         let service = insert_service(
             &conn,
             &NewService {
@@ -227,7 +222,7 @@ mod tests {
         (dir, conn, service.id)
     }
 
-    fn add(conn: &Connection, id: i64, starts_at: i64, ends_at: i64) -> Maintenance {
+    fn add(conn: &Db, id: i64, starts_at: i64, ends_at: i64) -> Maintenance {
         let window = MaintenanceWindow {
             starts_at,
             ends_at,

@@ -1,19 +1,26 @@
-//! SQLite: opening connections, PRAGMAs, the embedded `schema.sql` and its
-//! version, and every query. Only this module knows SQL.
+//! The database: SQLite (the default, one file) or PostgreSQL (several
+//! nodes), opening connections, the schema and its version, and every
+//! query. Only this module knows SQL; each query is written once and runs
+//! on either through [`Db`].
 //!
-//! There is one write connection, owned by the ingest writer thread, and a
-//! pool of read connections; in WAL mode a read never waits for the writer.
+//! The ingest writer, the monitor and the webhook dispatcher each own a
+//! write connection; reads take one from a pool. With SQLite in WAL mode a
+//! read never waits for a writer.
 
+mod db;
 mod detector;
 mod events;
 mod incidents;
 mod maintenance;
+mod pg;
 mod pool;
 mod reports;
 mod series;
 mod services;
+mod sqlite;
 mod webhooks;
 
+pub use db::{params, Db, DbError, Dialect, Param, Row, Tx};
 pub use detector::{
     detector_minutes, first_minute, insert_detector_minutes, last_detector_minute,
     load_detector_states, minute_totals, save_detector_state, DetectorMinute, RecordedMinute,
@@ -51,113 +58,90 @@ pub use webhooks::{
     Announcement, AttemptRecord, Delivery, EventAlert, Webhook,
 };
 
-use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The schema this binary writes and reads.
+/// The schema this binary writes and reads, on either database.
 pub const SCHEMA_VERSION: i64 = 8;
-const SCHEMA: &str = include_str!("../../schema.sql");
 
-/// How a database at version `i + 1` becomes version `i + 2`. A new
-/// database gets `schema.sql` whole; an older one runs the steps it lacks,
-/// each in its own transaction with its version bump.
-const MIGRATIONS: [&str; (SCHEMA_VERSION - 1) as usize] = [
-    // 1 -> 2: the dashboard lists the alerts sent for an event and the
-    // latest comments of a service.
-    "CREATE INDEX deliveries_by_event ON deliveries(event_id, id);
-     CREATE INDEX reports_with_comments ON reports(service_id, received_ms)
-         WHERE comment IS NOT NULL;",
-    // 2 -> 3: reports carry the keyed hash of their address, so the counted
-    // reports of one address per window can be capped across restarts.
-    "ALTER TABLE reports ADD COLUMN source BLOB;",
-    // 3 -> 4: the networks behind the counts, and events that say how many
-    // networks reported and whether they were too few to page anyone.
-    "ALTER TABLE reports ADD COLUMN network BLOB;
-     ALTER TABLE reports ADD COLUMN provider BLOB;
-     CREATE TABLE report_minute_networks (
-         service_id   INTEGER NOT NULL,
-         minute       INTEGER NOT NULL,
-         reports      INTEGER NOT NULL,
-         networks     INTEGER NOT NULL,
-         new_networks INTEGER NOT NULL,
-         top_provider INTEGER NOT NULL,
-         PRIMARY KEY (service_id, minute)
-     ) STRICT, WITHOUT ROWID;
-     ALTER TABLE events ADD COLUMN networks INTEGER;
-     ALTER TABLE events ADD COLUMN top_network_share REAL;
-     ALTER TABLE events ADD COLUMN concentrated INTEGER NOT NULL DEFAULT 0;",
-    // 4 -> 5: the providers a service declares it depends on.
-    "ALTER TABLE services ADD COLUMN depends_on TEXT NOT NULL DEFAULT '[]';",
-    // 5 -> 6: maintenance windows, and subscriptions that hear of outages
-    // during them.
-    "CREATE TABLE maintenance (
-         id         INTEGER PRIMARY KEY,
-         service_id INTEGER NOT NULL REFERENCES services(id),
-         starts_at  INTEGER NOT NULL,
-         ends_at    INTEGER NOT NULL,
-         reason     TEXT NOT NULL,
-         created_at INTEGER NOT NULL,
-         CHECK (ends_at > starts_at)
-     ) STRICT;
-     CREATE INDEX maintenance_by_service ON maintenance(service_id, ends_at);
-     ALTER TABLE webhooks ADD COLUMN during_maintenance INTEGER NOT NULL DEFAULT 0;",
-    // 6 -> 7: incidents across services, each event's attribution, the log
-    // of every change, and the baseline at an event's peak the pass reads.
-    "ALTER TABLE events ADD COLUMN peak_baseline REAL;
-     CREATE TABLE incidents (
-         id             INTEGER PRIMARY KEY,
-         status         TEXT NOT NULL CHECK (status IN ('open', 'resolved', 'withdrawn')),
-         cause_event_id INTEGER NOT NULL,
-         began_at       INTEGER NOT NULL,
-         opened_at      INTEGER NOT NULL,
-         resolved_at    INTEGER,
-         outages        INTEGER NOT NULL,
-         updated_at     INTEGER NOT NULL
-     ) STRICT;
-     CREATE INDEX incidents_by_status ON incidents(status, opened_at);
-     CREATE TABLE event_attributions (
-         event_id       INTEGER PRIMARY KEY,
-         incident_id    INTEGER,
-         kind           TEXT NOT NULL
-             CHECK (kind IN ('upstream', 'epicentre', 'spillover', 'independent')),
-         cause_event_id INTEGER NOT NULL,
-         confidence     REAL NOT NULL,
-         evidence       TEXT NOT NULL,
-         updated_at     INTEGER NOT NULL
-     ) STRICT;
-     CREATE INDEX event_attributions_by_incident ON event_attributions(incident_id);
-     CREATE TABLE attribution_changes (
-         id          INTEGER PRIMARY KEY,
-         at          INTEGER NOT NULL,
-         change      TEXT NOT NULL,
-         incident_id INTEGER,
-         event_id    INTEGER,
-         detail      TEXT NOT NULL
-     ) STRICT;
-     CREATE INDEX attribution_changes_by_incident ON attribution_changes(incident_id, id);",
-    // 7 -> 8: subscriptions that hear of incidents or of causes only, and
-    // the messages about an incident.
-    "ALTER TABLE webhooks ADD COLUMN alerts TEXT NOT NULL DEFAULT 'outages'
-         CHECK (alerts IN ('outages', 'causes', 'incidents'));
-     ALTER TABLE deliveries ADD COLUMN incident_id INTEGER;
-     CREATE INDEX deliveries_by_incident ON deliveries(incident_id, id);",
-];
+/// Where the data lives: an SQLite file (a path) or a PostgreSQL database
+/// (a `postgres://` or `postgresql://` URL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
 
+impl Location {
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Location::Postgres(_))
+    }
+}
+
+impl std::str::FromStr for Location {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(
+            if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+                Location::Postgres(s.to_owned())
+            } else {
+                Location::Sqlite(PathBuf::from(s))
+            },
+        )
+    }
+}
+
+/// The path, or the URL without its password.
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Sqlite(path) => write!(f, "{}", path.display()),
+            Location::Postgres(url) => f.write_str(&pg::without_password(url)),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Location {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(s.parse().unwrap_or_else(|never| match never {}))
+    }
+}
+
+impl From<PathBuf> for Location {
+    fn from(path: PathBuf) -> Self {
+        Location::Sqlite(path)
+    }
+}
+impl From<&PathBuf> for Location {
+    fn from(path: &PathBuf) -> Self {
+        Location::Sqlite(path.clone())
+    }
+}
+impl From<&Path> for Location {
+    fn from(path: &Path) -> Self {
+        Location::Sqlite(path.to_owned())
+    }
+}
+impl From<&Location> for Location {
+    fn from(l: &Location) -> Self {
+        l.clone()
+    }
+}
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{context}")]
-    Sqlite {
+    Database {
         context: &'static str,
         #[source]
-        source: rusqlite::Error,
+        source: DbError,
     },
     #[error(
         "the database {path} has schema version {found}, newer than the {supported} this \
-         downwave understands; run a newer downwave or point --database at another file"
+         downwave understands; run a newer downwave or point --database elsewhere"
     )]
     SchemaTooNew {
-        path: PathBuf,
+        path: String,
         found: i64,
         supported: i64,
     },
@@ -190,21 +174,12 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// True when the error is a passing condition (locked, busy, full disk)
-    /// rather than a bug: the caller answers 503 and tries again later.
+    /// True when the error is a passing condition (locked, busy, full disk,
+    /// the connection lost) rather than a bug: the caller answers 503 and
+    /// tries again later.
     pub fn is_transient(&self) -> bool {
         match self {
-            StoreError::Sqlite { source, .. } => matches!(
-                source.sqlite_error_code(),
-                Some(
-                    rusqlite::ErrorCode::DatabaseBusy
-                        | rusqlite::ErrorCode::DatabaseLocked
-                        | rusqlite::ErrorCode::DiskFull
-                        | rusqlite::ErrorCode::SystemIoFailure
-                        | rusqlite::ErrorCode::CannotOpen
-                        | rusqlite::ErrorCode::ReadOnly
-                )
-            ),
+            StoreError::Database { source, .. } => source.is_transient(),
             _ => false,
         }
     }
@@ -212,24 +187,27 @@ impl StoreError {
 
 /// One of the words of a closed set (`FromStr`), read from column `i`; a
 /// word this version does not know is a row it cannot read.
-pub(crate) fn word<T>(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<T>
+pub(crate) fn word<T>(r: &Row<'_>, i: usize) -> Result<T, DbError>
 where
     T: std::str::FromStr<Err = crate::domain::UnknownWord>,
 {
-    let text: String = r.get(i)?;
-    text.parse().map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
-    })
+    r.parse(i)
 }
 
-/// Adds what we were doing to a rusqlite error.
+/// Adds what we were doing to a database error.
 pub(crate) trait Context<T> {
     fn context(self, what: &'static str) -> Result<T, StoreError>;
 }
 
 impl<T> Context<T> for Result<T, rusqlite::Error> {
     fn context(self, what: &'static str) -> Result<T, StoreError> {
-        self.map_err(|source| StoreError::Sqlite {
+        self.map_err(DbError::from).context(what)
+    }
+}
+
+impl<T> Context<T> for Result<T, DbError> {
+    fn context(self, what: &'static str) -> Result<T, StoreError> {
+        self.map_err(|source| StoreError::Database {
             context: what,
             source,
         })
@@ -263,430 +241,66 @@ impl Default for OpenOptions {
         }
     }
 }
-
-/// Opens (creating if needed) the database for writing, applies the schema to
-/// a new file and refuses one newer than this binary.
-pub fn open_writer(path: &Path, opts: &OpenOptions) -> Result<Connection, StoreError> {
-    create_private(path)?;
-    let mut conn = Connection::open(path).context("opening the database")?;
-    conn.busy_timeout(opts.busy_timeout)
-        .context("setting the busy timeout")?;
-    // Every write transaction takes the write lock when it begins. A deferred
-    // one that reads first and writes later fails at once with SQLITE_BUSY
-    // (no busy timeout can help it) when another connection committed in
-    // between: the detector's and the report writer's would, under load.
-    conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
-    conn.pragma_update(None, "journal_mode", "WAL")
-        .context("switching to WAL mode")?;
-    let sync = match opts.sync {
-        SyncMode::Full => "FULL",
-        SyncMode::Normal => "NORMAL",
-    };
-    conn.pragma_update(None, "synchronous", sync)
-        .context("setting synchronous")?;
-    conn.pragma_update(None, "foreign_keys", "ON")
-        .context("enabling foreign keys")?;
-
-    migrate(&conn, path)?;
-    Ok(conn)
-}
-
-/// Creates the database file, readable and writable by its owner only, if
-/// it does not exist yet. The database holds webhook secrets, the key behind
-/// reporter ids and every report's comment; SQLite would create it with the
-/// process's umask (world-readable under the usual 022). It gives the WAL and
-/// shared-memory files it makes later the main file's mode, so they are
-/// private too. An existing file keeps its mode (the operator's choice), with
-/// a warning when others can read it.
-fn create_private(path: &Path) -> Result<(), StoreError> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
-        let created = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path);
-        match created {
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                if let Ok(meta) = std::fs::metadata(path) {
-                    let mode = meta.permissions().mode() & 0o777;
-                    if mode & 0o077 != 0 {
-                        tracing::warn!(
-                            path = %path.display(),
-                            mode = format!("{mode:o}"),
-                            "the database can be read by other users; `chmod 600` it \
-                             (and its -wal and -shm files)"
-                        );
-                    }
-                }
-            }
-            Err(source) => {
-                return Err(StoreError::Create {
-                    path: path.to_owned(),
-                    source,
-                })
-            }
-        }
+/// Opens (creating if needed) the database for writing, applies the schema
+/// to a new one, upgrades an older one and refuses one newer than this
+/// binary.
+pub fn open_writer(at: impl Into<Location>, opts: &OpenOptions) -> Result<Db, StoreError> {
+    match at.into() {
+        Location::Sqlite(path) => sqlite::open_writer(&path, opts),
+        Location::Postgres(url) => pg::open(&url, opts, pg::Role::Writer),
     }
-    #[cfg(not(unix))]
-    let _ = path;
-    Ok(())
 }
 
 /// Opens a read-only connection to an existing database.
-pub fn open_reader(path: &Path, opts: &OpenOptions) -> Result<Connection, StoreError> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .context("opening a read connection")?;
-    conn.busy_timeout(opts.busy_timeout)
-        .context("setting the busy timeout")?;
-    Ok(conn)
+pub fn open_reader(at: impl Into<Location>, opts: &OpenOptions) -> Result<Db, StoreError> {
+    match at.into() {
+        Location::Sqlite(path) => sqlite::open_reader(&path, opts),
+        Location::Postgres(url) => pg::open(&url, opts, pg::Role::Reader),
+    }
 }
 
-fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
-    let version: i64 = conn
-        .pragma_query_value(None, "user_version", |r| r.get(0))
-        .context("reading the schema version")?;
-    if version > SCHEMA_VERSION {
-        return Err(StoreError::SchemaTooNew {
-            path: path.to_owned(),
-            found: version,
-            supported: SCHEMA_VERSION,
-        });
-    }
-    if version == 0 {
-        // The schema and its version land in one transaction, so a crash
-        // half-way leaves an empty file that the next start sets up again.
-        let sql = format!("BEGIN;\n{SCHEMA}\nPRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;");
-        conn.execute_batch(&sql).context("creating the schema")?;
-        return Ok(());
-    }
-    for (from, step) in MIGRATIONS.iter().enumerate().skip(version as usize - 1) {
-        let to = from as i64 + 2;
-        tracing::info!(from = to - 1, to, "upgrading the database schema");
-        let sql = format!("BEGIN;\n{step}\nPRAGMA user_version = {to};\nCOMMIT;");
-        conn.execute_batch(&sql).context("upgrading the schema")?;
-    }
-    Ok(())
-}
-
-/// The secret key behind reporter ids, made on first start.
-pub fn reporter_secret(conn: &Connection) -> Result<Vec<u8>, StoreError> {
+/// The secret key behind reporter ids, made on first start (by whichever
+/// node starts first: the others read it).
+pub fn reporter_secret(conn: &Db) -> Result<Vec<u8>, StoreError> {
     use rand::RngCore;
-    let existing: Option<Vec<u8>> = conn
-        .query_row(
+    let read = || {
+        conn.query_opt(
             "SELECT value FROM meta WHERE key = 'reporter_secret'",
-            [],
-            |r| r.get(0),
+            params![],
+            |r| r.get::<Vec<u8>>(0),
         )
-        .map(Some)
-        .or_else(|e| match e {
-            rusqlite::Error::QueryReturnedNoRows => Ok(None),
-            e => Err(e),
-        })
-        .context("reading the reporter secret")?;
-    if let Some(secret) = existing {
+        .context("reading the reporter secret")
+    };
+    if let Some(secret) = read()? {
         return Ok(secret);
     }
     let mut secret = vec![0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut secret);
     conn.execute(
-        "INSERT INTO meta (key, value) VALUES ('reporter_secret', ?1)",
-        [&secret],
+        "INSERT INTO meta (key, value) VALUES ('reporter_secret', ?1) ON CONFLICT DO NOTHING",
+        params![secret],
     )
     .context("storing the reporter secret")?;
-    Ok(secret)
+    read()?.ok_or(StoreError::Corrupt("the reporter secret vanished".into()))
 }
 
-/// Copies everything in the write-ahead log into the database file and
-/// empties the log. After a bulk load (the demo's), so that the first
-/// minutes of serving do not pay for checkpointing tens of megabytes beside
-/// the report writer and the page readers.
-pub fn checkpoint(conn: &Connection) -> Result<(), StoreError> {
-    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-        .context("checkpointing the write-ahead log")
+/// After a bulk load (the demo's): with SQLite, copies everything in the
+/// write-ahead log into the database file and empties the log, so that the
+/// first minutes of serving do not pay for checkpointing tens of megabytes
+/// beside the report writer and the page readers. PostgreSQL checkpoints on
+/// its own.
+pub fn checkpoint(conn: &Db) -> Result<(), StoreError> {
+    match conn.as_sqlite() {
+        Some(c) => sqlite::checkpoint(c),
+        None => Ok(()),
+    }
 }
 
 /// Probes that a write transaction can be taken right now (readiness).
-pub fn check_writable(conn: &Connection) -> Result<(), StoreError> {
-    conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;")
-        .context("taking the write lock")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// What version 8 added, taken away again: a new file made to look like
-    /// one of version 7.
-    const UNDO_VERSION_8: &str = "DROP INDEX deliveries_by_incident; \
-         ALTER TABLE deliveries DROP COLUMN incident_id; \
-         ALTER TABLE webhooks DROP COLUMN alerts;";
-
-    /// What version 7 added, taken away again (after [`UNDO_VERSION_8`]): a
-    /// new file made to look like one of version 6.
-    const UNDO_VERSION_7: &str = "DROP TABLE incidents; DROP TABLE event_attributions; \
-         DROP TABLE attribution_changes; ALTER TABLE events DROP COLUMN peak_baseline;";
-
-    /// What versions 5 and 6 added, taken away again (after
-    /// [`UNDO_VERSION_7`]): a new file made to look like one of version 4.
-    const UNDO_VERSION_5: &str = "DROP TABLE maintenance; \
-         ALTER TABLE webhooks DROP COLUMN during_maintenance; \
-         ALTER TABLE services DROP COLUMN depends_on;";
-
-    /// What versions 4 to 6 added, taken away again (after
-    /// [`UNDO_VERSION_7`]): a new file made to look like one of version 3.
-    const UNDO_VERSION_4: &str = "DROP TABLE maintenance; \
-         ALTER TABLE webhooks DROP COLUMN during_maintenance; \
-         ALTER TABLE services DROP COLUMN depends_on; \
-         DROP TABLE report_minute_networks; \
-         ALTER TABLE reports DROP COLUMN network; ALTER TABLE reports DROP COLUMN provider; \
-         ALTER TABLE events DROP COLUMN networks; \
-         ALTER TABLE events DROP COLUMN top_network_share; \
-         ALTER TABLE events DROP COLUMN concentrated;";
-
-    /// Two writers, as the detector and the report writer are: one reads and
-    /// then writes in a transaction while the other commits in between. A
-    /// deferred transaction would fail with "database is locked" at its first
-    /// write; a writer's transactions take the lock as they begin, so the
-    /// other waits its turn and both land.
-    #[test]
-    fn a_writer_that_reads_first_is_never_refused_by_another_writer() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let opts = OpenOptions::default();
-        let mut first = open_writer(&path, &opts).unwrap();
-        let second = open_writer(&path, &opts).unwrap();
-        let tx = first.transaction().unwrap();
-        let _: i64 = tx
-            .query_row("SELECT count(*) FROM meta", [], |r| r.get(0))
-            .unwrap();
-        let other = std::thread::spawn(move || {
-            second.execute("INSERT INTO meta (key, value) VALUES ('b', x'02')", [])
-        });
-        std::thread::sleep(Duration::from_millis(200));
-        tx.execute("INSERT INTO meta (key, value) VALUES ('a', x'01')", [])
-            .expect("the transaction holds the write lock from its start");
-        tx.commit().unwrap();
-        other
-            .join()
-            .unwrap()
-            .expect("the other writer waited, then wrote");
-        let keys: i64 = first
-            .query_row(
-                "SELECT count(*) FROM meta WHERE key IN ('a', 'b')",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(keys, 2);
-    }
-
-    #[test]
-    fn a_checkpoint_empties_the_write_ahead_log() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let conn = open_writer(&path, &OpenOptions::default()).unwrap();
-        conn.execute("INSERT INTO meta (key, value) VALUES ('a', x'01')", [])
-            .unwrap();
-        let wal = dir.path().join("t.db-wal");
-        assert!(std::fs::metadata(&wal).unwrap().len() > 0);
-        checkpoint(&conn).unwrap();
-        assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0);
-    }
-
-    #[test]
-    fn creates_the_schema_once_and_keeps_the_secret() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let opts = OpenOptions::default();
-        let a = reporter_secret(&open_writer(&path, &opts).unwrap()).unwrap();
-        let b = reporter_secret(&open_writer(&path, &opts).unwrap()).unwrap();
-        assert_eq!(a.len(), 32);
-        assert_eq!(a, b);
-    }
-
-    /// A new file made to look like an older one (what the `undo` steps
-    /// added taken away, then `setup`, which sets its `user_version`),
-    /// opened again: it must come back at this binary's version.
-    fn upgraded_from(undo: &[&str], setup: &str) -> (tempfile::TempDir, Connection) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let conn = open_writer(&path, &OpenOptions::default()).unwrap();
-        for step in undo {
-            conn.execute_batch(step).unwrap();
-        }
-        conn.execute_batch(setup).unwrap();
-        drop(conn);
-        let conn = open_writer(&path, &OpenOptions::default()).unwrap();
-        let version: i64 = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .unwrap();
-        assert_eq!(version, SCHEMA_VERSION);
-        (dir, conn)
-    }
-
-    #[test]
-    fn upgrades_a_version_1_database() {
-        // Make it look like a version-1 file: the schema without the
-        // indexes of version 2 and the column of version 3.
-        let (_dir, conn) = upgraded_from(
-            &[UNDO_VERSION_8, UNDO_VERSION_7, UNDO_VERSION_4],
-            "DROP INDEX deliveries_by_event; DROP INDEX reports_with_comments; \
-             ALTER TABLE reports DROP COLUMN source; \
-             PRAGMA user_version = 1;",
-        );
-        let index: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM sqlite_master \
-                 WHERE name IN ('deliveries_by_event', 'reports_with_comments')",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(index, 2);
-    }
-
-    #[test]
-    fn upgrades_a_version_2_database_and_keeps_its_reports() {
-        // A version-2 file: reports without `source`, one of them stored.
-        let (_dir, conn) = upgraded_from(
-            &[UNDO_VERSION_8, UNDO_VERSION_7, UNDO_VERSION_4],
-            "ALTER TABLE reports DROP COLUMN source; \
-             INSERT INTO services VALUES (1, 'claude', 'Claude', '[\"login\"]', 0); \
-             INSERT INTO reports (service_id, received_ms, minute, category, reporter, counted) \
-                 VALUES (1, 60000, 60, 'login', x'00', 1); \
-             PRAGMA user_version = 2;",
-        );
-        let (rows, sources): (i64, i64) = conn
-            .query_row("SELECT count(*), count(source) FROM reports", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .unwrap();
-        assert_eq!((rows, sources), (1, 0));
-    }
-
-    #[test]
-    fn upgrades_a_version_4_database_and_keeps_its_services() {
-        let (_dir, conn) = upgraded_from(
-            &[UNDO_VERSION_8, UNDO_VERSION_7, UNDO_VERSION_5],
-            "INSERT INTO services VALUES (1, 'claude', 'Claude', '[\"login\"]', 0); \
-             PRAGMA user_version = 4;",
-        );
-        let services = list_services(&conn).unwrap();
-        assert_eq!(services.len(), 1);
-        assert_eq!(services[0].slug.as_str(), "claude");
-        assert!(services[0].depends_on.is_empty());
-    }
-
-    #[test]
-    fn upgrades_a_version_3_database_and_keeps_its_reports_and_events() {
-        let (_dir, conn) = upgraded_from(
-            &[UNDO_VERSION_8, UNDO_VERSION_7, UNDO_VERSION_4],
-            "INSERT INTO services VALUES (1, 'claude', 'Claude', '[\"login\"]', 0); \
-             INSERT INTO reports (service_id, received_ms, minute, category, reporter, counted, \
-                 source) VALUES (1, 60000, 60, 'login', x'00', 1, x'01'); \
-             INSERT INTO report_minutes VALUES (1, 60, 'login', 1); \
-             INSERT INTO events (service_id, seq, status, started_at, detected_at, opened_by, \
-                 peak_at, peak, ended_at, total, excess, expected, severity, waves) \
-                 VALUES (1, 1, 'open', 60, 120, 'extreme', 60, 40, 120, 40, 39, 1, 'minor', '[]'); \
-             PRAGMA user_version = 3;",
-        );
-        let (rows, networks): (i64, i64) = conn
-            .query_row("SELECT count(*), count(network) FROM reports", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .unwrap();
-        assert_eq!(
-            (rows, networks),
-            (1, 0),
-            "the report is kept, without networks"
-        );
-        // The event was announced (or not) before networks were judged: it
-        // keeps its standing, and its figures are unknown, not zero.
-        let event = get_event(&conn, 1).unwrap().expect("the event is kept");
-        assert_eq!(event.total, 40);
-        assert!(!event.concentrated);
-        assert_eq!((event.networks, event.top_network_share), (None, None));
-        // And the new table takes counts.
-        let n = NetworkCounts {
-            service_id: 1,
-            minute: 120,
-            reports: 2,
-            networks: 2,
-            new_networks: 2,
-            top_provider: 1,
-        };
-        let mut conn = conn;
-        commit_batch(&mut conn, &[], &[n, n]).unwrap();
-        let summed: (i64, i64) = conn
-            .query_row(
-                "SELECT reports, top_provider FROM report_minute_networks WHERE minute = 120",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .unwrap();
-        assert_eq!(summed, (4, 1), "counts add up, the top is kept");
-    }
-
-    #[test]
-    fn upgrades_a_version_6_database_and_keeps_its_events() {
-        let (_dir, conn) = upgraded_from(
-            &[UNDO_VERSION_8, UNDO_VERSION_7],
-            "INSERT INTO services VALUES (1, 'claude', 'Claude', '[\"login\"]', 0, '[]'); \
-             INSERT INTO events (service_id, seq, status, started_at, detected_at, opened_by, \
-                 peak_at, peak, ended_at, total, excess, expected, severity, waves) \
-                 VALUES (1, 1, 'open', 60, 120, 'extreme', 60, 40, 120, 40, 39, 1, 'minor', '[]'); \
-             INSERT INTO detector_minutes VALUES (1, 60, 1.5, 4, 9, 'outage'); \
-             PRAGMA user_version = 6;",
-        );
-        // The event is kept; its baseline at the peak is the detector's.
-        let facts = outage_facts(&conn, 0).unwrap();
-        assert_eq!(facts.len(), 1);
-        assert_eq!((facts[0].peak, facts[0].peak_baseline), (40.0, 1.5));
-        assert!(load_assignment(&conn).unwrap().is_none());
-        assert!(list_incidents(&conn, None, 10).unwrap().is_empty());
-        assert_eq!(event_attribution(&conn, 1).unwrap(), None);
-    }
-
-    #[test]
-    fn upgrades_a_version_7_database_and_keeps_its_subscriptions() {
-        let (_dir, conn) = upgraded_from(
-            &[UNDO_VERSION_8],
-            "INSERT INTO webhooks (id, url, format, services, min_severity, enabled, secret, \
-                 created_at) VALUES (1, 'https://example.com/h', 'generic', '[]', 'minor', 1, \
-                 'whsec_x', 0); \
-             INSERT INTO deliveries (webhook_id, event_id, kind, message_id, payload, status, \
-                 attempts, created_ms) VALUES (1, NULL, 'ping', 'msg_1', '{}', 'delivered', 1, 0); \
-             PRAGMA user_version = 7;",
-        );
-        let w = get_webhook(&conn, 1)
-            .unwrap()
-            .expect("the subscription is kept");
-        assert_eq!(
-            w.alerts,
-            crate::domain::AlertPolicy::Outages,
-            "told of every outage, as before"
-        );
-        assert_eq!(list_deliveries(&conn, 1, 10).unwrap().len(), 1);
-    }
-
-    #[test]
-    fn refuses_a_newer_schema() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let conn = Connection::open(&path).unwrap();
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
-            .unwrap();
-        drop(conn);
-        let err = open_writer(&path, &OpenOptions::default()).unwrap_err();
-        assert!(
-            matches!(err, StoreError::SchemaTooNew { found, .. } if found == SCHEMA_VERSION + 1)
-        );
-        assert!(err.to_string().contains("newer"));
-    }
+pub fn check_writable(conn: &Db) -> Result<(), StoreError> {
+    let sql = match conn.dialect() {
+        Dialect::Sqlite => "BEGIN IMMEDIATE; ROLLBACK;",
+        Dialect::Postgres => "BEGIN READ WRITE; ROLLBACK;",
+    };
+    conn.execute_batch(sql).context("taking the write lock")
 }

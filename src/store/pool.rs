@@ -1,12 +1,10 @@
-//! A small pool of read-only SQLite connections.
+//! A small pool of read-only connections.
 //!
 //! Reads run on actix's blocking threads (`web::block`); each takes a
 //! connection from here and gives it back. At most `max_idle` connections are
 //! kept; a burst beyond that opens extra ones that close when returned.
 
-use super::{open_reader, OpenOptions, StoreError};
-use rusqlite::Connection;
-use std::path::PathBuf;
+use super::{open_reader, Db, Location, OpenOptions, StoreError};
 use std::sync::{Arc, Mutex};
 
 #[derive(Clone)]
@@ -15,18 +13,18 @@ pub struct ReadPool {
 }
 
 struct PoolInner {
-    path: PathBuf,
+    at: Location,
     opts: OpenOptions,
     /// Connections not in use right now.
-    idle: Mutex<Vec<Connection>>,
+    idle: Mutex<Vec<Db>>,
     max_idle: usize,
 }
 
 impl ReadPool {
-    pub fn new(path: PathBuf, opts: OpenOptions, max_idle: usize) -> Self {
+    pub fn new(at: Location, opts: OpenOptions, max_idle: usize) -> Self {
         ReadPool {
             inner: Arc::new(PoolInner {
-                path,
+                at,
                 opts,
                 idle: Mutex::new(Vec::new()),
                 max_idle,
@@ -35,14 +33,11 @@ impl ReadPool {
     }
 
     /// Runs `f` with a read connection. Blocking: call it from a blocking thread.
-    pub fn with<T>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
+    pub fn with<T>(&self, f: impl FnOnce(&Db) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let taken = self.inner.idle.lock().ok().and_then(|mut v| v.pop());
         let conn = match taken {
             Some(c) => c,
-            None => open_reader(&self.inner.path, &self.inner.opts)?,
+            None => open_reader(&self.inner.at, &self.inner.opts)?,
         };
         let out = f(&conn);
         if let Ok(mut idle) = self.inner.idle.lock() {

@@ -1,9 +1,8 @@
 //! Writing reports: one transaction per batch, holding the rows and the
 //! per-minute counts they add to.
 
-use super::{Context, StoreError};
+use super::{params, Context, Db, Dialect, StoreError};
 use crate::domain::{Category, ErrorCode, Minute, NetworkKeys, Platform, Region};
-use rusqlite::{params, Connection};
 use std::collections::HashMap;
 
 /// A facet value as counted in a batch, borrowed where it can be.
@@ -79,7 +78,7 @@ pub struct NetworkCounts {
 /// in one transaction: either every row and count lands or none does.
 /// Returns the new row ids, in batch order.
 pub fn commit_batch(
-    conn: &mut Connection,
+    conn: &Db,
     batch: &[NewReport],
     networks: &[NetworkCounts],
 ) -> Result<Vec<i64>, StoreError> {
@@ -93,34 +92,33 @@ pub fn commit_batch(
 }
 
 /// Inserts every report of the batch; their row ids, in batch order.
-fn insert_reports(conn: &Connection, batch: &[NewReport]) -> Result<Vec<i64>, StoreError> {
-    let mut insert = conn
-        .prepare_cached(
-            "INSERT INTO reports (service_id, received_ms, minute, category, error_code, \
-             region, platform, comment, reporter, counted, source, network, provider) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-        )
-        .context("preparing the report insert")?;
+fn insert_reports(conn: &Db, batch: &[NewReport]) -> Result<Vec<i64>, StoreError> {
     let mut ids = Vec::with_capacity(batch.len());
     for NewReport { report: r, counted } in batch {
-        insert
-            .execute(params![
-                r.service_id,
-                r.received_ms,
-                r.minute().unix(),
-                r.category.as_str(),
-                r.error_code.map(|c| c.get()),
-                r.region.as_ref().map(|g| g.as_str()),
-                r.platform.as_ref().map(|p| p.as_str()),
-                r.comment,
-                &r.reporter[..],
-                counted,
-                r.source.as_ref().map(|s| &s[..]),
-                r.network.as_ref().map(|n| &n.site[..]),
-                r.network.as_ref().map(|n| &n.provider[..]),
-            ])
+        let id = conn
+            .query_row(
+                "INSERT INTO reports (service_id, received_ms, minute, category, error_code, \
+                 region, platform, comment, reporter, counted, source, network, provider) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) RETURNING id",
+                params![
+                    r.service_id,
+                    r.received_ms,
+                    r.minute().unix(),
+                    r.category.as_str(),
+                    r.error_code.map(|c| c.get()),
+                    r.region.as_ref().map(|g| g.as_str()),
+                    r.platform.as_ref().map(|p| p.as_str()),
+                    r.comment,
+                    &r.reporter[..],
+                    counted,
+                    r.source.as_ref().map(|s| &s[..]),
+                    r.network.as_ref().map(|n| &n.site[..]),
+                    r.network.as_ref().map(|n| &n.provider[..]),
+                ],
+                |row| row.get(0),
+            )
             .context("inserting a report")?;
-        ids.push(conn.last_insert_rowid());
+        ids.push(id);
     }
     Ok(ids)
 }
@@ -167,61 +165,53 @@ impl<'a> Tally<'a> {
 }
 
 /// Adds a batch's tally to `report_minutes` and `report_minute_facets`.
-fn add_minutes(conn: &Connection, tally: &Tally<'_>) -> Result<(), StoreError> {
-    let mut upsert_minute = conn
-        .prepare_cached(
-            "INSERT INTO report_minutes (service_id, minute, category, count) \
-             VALUES (?1, ?2, ?3, ?4) \
-             ON CONFLICT DO UPDATE SET count = count + excluded.count",
-        )
-        .context("preparing the minute upsert")?;
+fn add_minutes(conn: &Db, tally: &Tally<'_>) -> Result<(), StoreError> {
     for ((service, minute, category), n) in &tally.minutes {
-        upsert_minute
-            .execute(params![service, minute, category, n])
-            .context("adding to report_minutes")?;
-    }
-    let mut upsert_facet = conn
-        .prepare_cached(
-            "INSERT INTO report_minute_facets (service_id, minute, facet, value, count) \
-             VALUES (?1, ?2, ?3, ?4, ?5) \
-             ON CONFLICT DO UPDATE SET count = count + excluded.count",
+        conn.execute(
+            "INSERT INTO report_minutes (service_id, minute, category, count) \
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT (service_id, minute, category) \
+             DO UPDATE SET count = report_minutes.count + excluded.count",
+            params![service, minute, category, n],
         )
-        .context("preparing the facet upsert")?;
+        .context("adding to report_minutes")?;
+    }
     for ((service, minute, facet, value), n) in &tally.facets {
-        upsert_facet
-            .execute(params![service, minute, facet, value.to_string(), n])
-            .context("adding to report_minute_facets")?;
+        conn.execute(
+            "INSERT INTO report_minute_facets (service_id, minute, facet, value, count) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (service_id, facet, minute, value) \
+             DO UPDATE SET count = report_minute_facets.count + excluded.count",
+            params![service, minute, facet, value.to_string(), n],
+        )
+        .context("adding to report_minute_facets")?;
     }
     Ok(())
 }
 
 /// Adds each minute's network tally to `report_minute_networks`.
-fn add_networks(conn: &Connection, networks: &[NetworkCounts]) -> Result<(), StoreError> {
+fn add_networks(conn: &Db, networks: &[NetworkCounts]) -> Result<(), StoreError> {
     if networks.is_empty() {
         return Ok(());
     }
-    let mut upsert_networks = conn
-        .prepare_cached(
-            "INSERT INTO report_minute_networks \
-             (service_id, minute, reports, networks, new_networks, top_provider) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-             ON CONFLICT DO UPDATE SET reports = reports + excluded.reports, \
-             networks = networks + excluded.networks, \
-             new_networks = new_networks + excluded.new_networks, \
-             top_provider = MAX(top_provider, excluded.top_provider)",
-        )
-        .context("preparing the network upsert")?;
     for n in networks {
-        upsert_networks
-            .execute(params![
+        conn.execute(
+            "INSERT INTO report_minute_networks AS t \
+             (service_id, minute, reports, networks, new_networks, top_provider) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (service_id, minute) \
+             DO UPDATE SET reports = t.reports + excluded.reports, \
+             networks = t.networks + excluded.networks, \
+             new_networks = t.new_networks + excluded.new_networks, \
+             top_provider = CASE WHEN t.top_provider > excluded.top_provider \
+                 THEN t.top_provider ELSE excluded.top_provider END",
+            params![
                 n.service_id,
                 n.minute,
                 n.reports,
                 n.networks,
                 n.new_networks,
                 n.top_provider
-            ])
-            .context("adding to report_minute_networks")?;
+            ],
+        )
+        .context("adding to report_minute_networks")?;
     }
     Ok(())
 }
@@ -231,40 +221,42 @@ fn add_networks(conn: &Connection, networks: &[NetworkCounts]) -> Result<(), Sto
 /// The per-minute counts, facets, networks and events made of them stay:
 /// only the reports themselves (reporter hashes, comments) age out. Small
 /// batches, each its own statement, so ingest waits at most one batch.
-pub fn prune_reports(conn: &Connection, before_ms: i64, limit: usize) -> Result<usize, StoreError> {
-    conn.prepare_cached(
+pub fn prune_reports(conn: &Db, before_ms: i64, limit: usize) -> Result<usize, StoreError> {
+    let sql = match conn.dialect() {
         // CROSS JOIN keeps services outside: a range of the index per
         // service, where a plain join scans the whole index.
-        "DELETE FROM reports WHERE rowid IN (SELECT r.rowid FROM services s \
-         CROSS JOIN reports r ON r.service_id = s.id AND r.received_ms < ?1 LIMIT ?2)",
-    )
-    .context("preparing to prune reports")?
-    .execute(params![before_ms, limit as i64])
-    .context("pruning reports")
+        Dialect::Sqlite => {
+            "DELETE FROM reports WHERE id IN (SELECT r.id FROM services s \
+             CROSS JOIN reports r ON r.service_id = s.id AND r.received_ms < ?1 LIMIT ?2)"
+        }
+        // PostgreSQL's planner needs no such hint (and has no CROSS JOIN ... ON).
+        Dialect::Postgres => {
+            "DELETE FROM reports WHERE id IN (SELECT r.id FROM services s \
+             JOIN reports r ON r.service_id = s.id AND r.received_ms < ?1 LIMIT ?2)"
+        }
+    };
+    conn.execute(sql, params![before_ms, limit])
+        .context("pruning reports")
 }
 
 /// The last counted report time of every reporter of one service since
 /// `since_ms`: what the de-duplicator needs to carry on after a restart.
 pub fn recent_counted_reporters(
-    conn: &Connection,
+    conn: &Db,
     service_id: i64,
     since_ms: i64,
 ) -> Result<Vec<([u8; 16], i64)>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(
+    let rows = conn
+        .query_map(
             "SELECT reporter, MAX(received_ms) FROM reports \
              WHERE service_id = ?1 AND received_ms >= ?2 AND counted = 1 \
              GROUP BY reporter",
+            params![service_id, since_ms],
+            |r| Ok((r.get::<Vec<u8>>(0)?, r.get::<i64>(1)?)),
         )
         .context("reading recent reporters")?;
-    let rows = stmt
-        .query_map(params![service_id, since_ms], |r| {
-            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?))
-        })
-        .context("reading recent reporters")?;
     let mut out = Vec::new();
-    for row in rows {
-        let (reporter, at) = row.context("reading a reporter")?;
+    for (reporter, at) in rows {
         if let Ok(key) = <[u8; 16]>::try_from(reporter.as_slice()) {
             out.push((key, at));
         }
@@ -276,25 +268,21 @@ pub fn recent_counted_reporters(
 /// has a source, with its source: what the per-address cap needs to carry
 /// on after a restart.
 pub fn recent_counted_sources(
-    conn: &Connection,
+    conn: &Db,
     service_id: i64,
     since_ms: i64,
 ) -> Result<Vec<([u8; 16], i64)>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(
+    let rows = conn
+        .query_map(
             "SELECT source, received_ms FROM reports \
              WHERE service_id = ?1 AND received_ms >= ?2 AND counted = 1 \
              AND source IS NOT NULL",
+            params![service_id, since_ms],
+            |r| Ok((r.get::<Vec<u8>>(0)?, r.get::<i64>(1)?)),
         )
         .context("reading recent sources")?;
-    let rows = stmt
-        .query_map(params![service_id, since_ms], |r| {
-            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?))
-        })
-        .context("reading recent sources")?;
     let mut out = Vec::new();
-    for row in rows {
-        let (source, at) = row.context("reading a source")?;
+    for (source, at) in rows {
         if let Ok(key) = <[u8; 16]>::try_from(source.as_slice()) {
             out.push((key, at));
         }
@@ -306,29 +294,21 @@ pub fn recent_counted_sources(
 /// `since_ms`, oldest first: what the network tally is rebuilt from after a
 /// restart.
 pub fn recent_counted_networks(
-    conn: &Connection,
+    conn: &Db,
     service_id: i64,
     since_ms: i64,
 ) -> Result<Vec<(NetworkKeys, i64)>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(
+    let rows = conn
+        .query_map(
             "SELECT network, provider, received_ms FROM reports \
              WHERE service_id = ?1 AND received_ms >= ?2 AND counted = 1 \
              AND network IS NOT NULL AND provider IS NOT NULL ORDER BY received_ms",
+            params![service_id, since_ms],
+            |r| Ok((r.get::<Vec<u8>>(0)?, r.get::<Vec<u8>>(1)?, r.get::<i64>(2)?)),
         )
         .context("reading recent networks")?;
-    let rows = stmt
-        .query_map(params![service_id, since_ms], |r| {
-            Ok((
-                r.get::<_, Vec<u8>>(0)?,
-                r.get::<_, Vec<u8>>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
-        })
-        .context("reading recent networks")?;
     let mut out = Vec::new();
-    for row in rows {
-        let (site, provider, at) = row.context("reading a report's networks")?;
+    for (site, provider, at) in rows {
         if let (Ok(site), Ok(provider)) = (
             <[u8; 8]>::try_from(site.as_slice()),
             <[u8; 8]>::try_from(provider.as_slice()),

@@ -1,8 +1,7 @@
 //! Reading counts back: zero-filled series and summaries.
 
-use super::{Context, StoreError};
+use super::{params, Context, Db, StoreError};
 use crate::domain::Minute;
-use rusqlite::{params, Connection};
 use std::collections::BTreeMap;
 
 /// One bucket of a series: counted reports from `t` for one step.
@@ -24,7 +23,7 @@ pub struct Bucket {
 /// Every bucket from `from` (inclusive) to `to` (exclusive) at `step_secs`,
 /// zero-filled. `from` must be aligned to the step by the caller.
 pub fn series(
-    conn: &Connection,
+    conn: &Db,
     service_id: i64,
     from: Minute,
     to: Minute,
@@ -41,30 +40,23 @@ pub fn series(
             score: None,
         })
         .collect();
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT minute, category, count FROM report_minutes \
-             WHERE service_id = ?1 AND minute >= ?2 AND minute < ?3",
-        )
-        .context("reading a series")?;
-    let rows = stmt
-        .query_map(params![service_id, from.unix(), to.unix()], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
-        })
-        .context("reading a series")?;
-    for row in rows {
-        let (minute, category, count) = row.context("reading a series row")?;
-        let i = ((minute - from.unix()) / step_secs) as usize;
-        if let Some(b) = out.get_mut(i) {
-            let count = count.max(0) as u64;
-            b.count += count;
-            *b.categories.entry(category).or_default() += count;
-        }
-    }
+    conn.for_each(
+        "SELECT minute, category, count FROM report_minutes \
+         WHERE service_id = ?1 AND minute >= ?2 AND minute < ?3",
+        params![service_id, from.unix(), to.unix()],
+        |r| {
+            let (minute, category, count) =
+                (r.get::<i64>(0)?, r.get::<String>(1)?, r.get::<i64>(2)?);
+            let i = ((minute - from.unix()) / step_secs) as usize;
+            if let Some(b) = out.get_mut(i) {
+                let count = count.max(0) as u64;
+                b.count += count;
+                *b.categories.entry(category).or_default() += count;
+            }
+            Ok(())
+        },
+    )
+    .context("reading a series")?;
     for (minute, baseline, upper, score) in
         super::detector_minutes(conn, service_id, from.unix(), to.unix())?
     {
@@ -90,7 +82,7 @@ pub struct Point {
 /// Like [`series`] without the categories: what a chart draws, read with one
 /// grouped query, so a week of minutes stays cheap.
 pub fn totals(
-    conn: &Connection,
+    conn: &Db,
     service_id: i64,
     from: Minute,
     to: Minute,
@@ -105,23 +97,19 @@ pub fn totals(
             upper: None,
         })
         .collect();
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT minute, SUM(count) FROM report_minutes \
-             WHERE service_id = ?1 AND minute >= ?2 AND minute < ?3 GROUP BY minute",
-        )
-        .context("reading chart counts")?;
-    let rows = stmt
-        .query_map(params![service_id, from.unix(), to.unix()], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
-        })
-        .context("reading chart counts")?;
-    for row in rows {
-        let (minute, count) = row.context("reading a chart count")?;
-        if let Some(p) = out.get_mut(((minute - from.unix()) / step_secs) as usize) {
-            p.count += count.max(0) as u64;
-        }
-    }
+    conn.for_each(
+        "SELECT minute, CAST(SUM(count) AS BIGINT) FROM report_minutes \
+         WHERE service_id = ?1 AND minute >= ?2 AND minute < ?3 GROUP BY minute",
+        params![service_id, from.unix(), to.unix()],
+        |r| {
+            let (minute, count) = (r.get::<i64>(0)?, r.get::<i64>(1)?);
+            if let Some(p) = out.get_mut(((minute - from.unix()) / step_secs) as usize) {
+                p.count += count.max(0) as u64;
+            }
+            Ok(())
+        },
+    )
+    .context("reading chart counts")?;
     for (minute, baseline, upper, _) in
         super::detector_minutes(conn, service_id, from.unix(), to.unix())?
     {
@@ -145,30 +133,26 @@ pub struct Comment {
 /// The latest comments on counted reports of a service since `since_ms`,
 /// newest first, at most `limit`.
 pub fn recent_comments(
-    conn: &Connection,
+    conn: &Db,
     service_id: i64,
     since_ms: i64,
     limit: usize,
 ) -> Result<Vec<Comment>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT received_ms, category, error_code, comment FROM reports \
-             WHERE service_id = ?1 AND received_ms >= ?2 AND comment IS NOT NULL AND counted = 1 \
-             ORDER BY received_ms DESC LIMIT ?3",
-        )
-        .context("reading recent comments")?;
-    let rows = stmt
-        .query_map(params![service_id, since_ms, limit as i64], |r| {
+    conn.query_map(
+        "SELECT received_ms, category, error_code, comment FROM reports \
+         WHERE service_id = ?1 AND received_ms >= ?2 AND comment IS NOT NULL AND counted = 1 \
+         ORDER BY received_ms DESC LIMIT ?3",
+        params![service_id, since_ms, limit as i64],
+        |r| {
             Ok(Comment {
                 received_ms: r.get(0)?,
                 category: r.get(1)?,
                 error_code: r.get(2)?,
                 text: r.get(3)?,
             })
-        })
-        .context("reading recent comments")?;
-    rows.collect::<Result<Vec<_>, _>>()
-        .context("reading a comment")
+        },
+    )
+    .context("reading recent comments")
 }
 
 /// A value and how often it was reported, with its share in percent.
@@ -199,39 +183,32 @@ pub struct Summary {
 const TOP_N: usize = 10;
 
 /// Summarises the 24 hours up to and including the minute `now`.
-pub fn summary(conn: &Connection, service_id: i64, now: Minute) -> Result<Summary, StoreError> {
+pub fn summary(conn: &Db, service_id: i64, now: Minute) -> Result<Summary, StoreError> {
     let day_from = now.unix() - 1439 * 60;
     let hour_from = now.unix() - 59 * 60;
     let q_from = now.unix() - 14 * 60;
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT minute, category, count FROM report_minutes \
-             WHERE service_id = ?1 AND minute >= ?2 AND minute <= ?3",
-        )
-        .context("summarising reports")?;
-    let rows = stmt
-        .query_map(params![service_id, day_from, now.unix()], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
-        })
-        .context("summarising reports")?;
     let (mut day, mut hour, mut quarter) = (0u64, 0u64, 0u64);
     let mut cats: BTreeMap<String, u64> = BTreeMap::new();
-    for row in rows {
-        let (minute, category, count) = row.context("reading a summary row")?;
-        let count = count.max(0) as u64;
-        day += count;
-        if minute >= hour_from {
-            hour += count;
-        }
-        if minute >= q_from {
-            quarter += count;
-        }
-        *cats.entry(category).or_default() += count;
-    }
+    conn.for_each(
+        "SELECT minute, category, count FROM report_minutes \
+         WHERE service_id = ?1 AND minute >= ?2 AND minute <= ?3",
+        params![service_id, day_from, now.unix()],
+        |r| {
+            let (minute, category, count) =
+                (r.get::<i64>(0)?, r.get::<String>(1)?, r.get::<i64>(2)?);
+            let count = count.max(0) as u64;
+            day += count;
+            if minute >= hour_from {
+                hour += count;
+            }
+            if minute >= q_from {
+                quarter += count;
+            }
+            *cats.entry(category).or_default() += count;
+            Ok(())
+        },
+    )
+    .context("summarising reports")?;
     let facet = |name: &str| -> Result<Vec<TopItem>, StoreError> {
         let counts = super::facet_counts(conn, service_id, name, day_from, now.unix())?;
         let total = counts.iter().map(|(_, n)| n).sum();

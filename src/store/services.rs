@@ -1,8 +1,7 @@
 //! The service catalog.
 
-use super::{Context, StoreError};
+use super::{params, Context, Db, StoreError};
 use crate::domain::{CategoryList, ProviderList, ServiceSlug};
-use rusqlite::{params, Connection};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -30,16 +29,12 @@ pub struct NewService {
     pub depends_on: ProviderList,
 }
 
-pub fn insert_service(
-    conn: &Connection,
-    new: &NewService,
-    now: i64,
-) -> Result<Service, StoreError> {
+pub fn insert_service(conn: &Db, new: &NewService, now: i64) -> Result<Service, StoreError> {
     let cats: Vec<&str> = new.categories.iter().map(|c| c.as_str()).collect();
     let cats_json = serde_json::to_string(&cats).unwrap_or_else(|_| "[]".into());
-    let res = conn.execute(
+    let res = conn.query_row(
         "INSERT INTO services (slug, name, categories, created_at, depends_on) \
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+         VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
         params![
             new.slug.as_str(),
             new.name,
@@ -47,21 +42,18 @@ pub fn insert_service(
             now,
             providers_json(&new.depends_on)
         ],
+        |r| r.get::<i64>(0),
     );
     match res {
-        Ok(_) => Ok(Service {
-            id: conn.last_insert_rowid(),
+        Ok(id) => Ok(Service {
+            id,
             slug: new.slug.clone(),
             name: new.name.clone(),
             categories: new.categories.clone(),
             depends_on: new.depends_on.clone(),
             created_at: now,
         }),
-        Err(rusqlite::Error::SqliteFailure(e, _))
-            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-        {
-            Err(StoreError::DuplicateSlug(new.slug.to_string()))
-        }
+        Err(e) if e.is_unique_violation() => Err(StoreError::DuplicateSlug(new.slug.to_string())),
         Err(e) => Err(e).context("inserting a service"),
     }
 }
@@ -73,7 +65,7 @@ fn providers_json(providers: &ProviderList) -> String {
 /// Replaces the providers a service declares it depends on; `false` when
 /// no service has that id.
 pub fn set_dependencies(
-    conn: &Connection,
+    conn: &Db,
     service_id: i64,
     depends_on: &ProviderList,
 ) -> Result<bool, StoreError> {
@@ -86,28 +78,26 @@ pub fn set_dependencies(
     Ok(changed == 1)
 }
 
-pub fn list_services(conn: &Connection) -> Result<Vec<Service>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(
+pub fn list_services(conn: &Db) -> Result<Vec<Service>, StoreError> {
+    let rows = conn
+        .query_map(
             "SELECT id, slug, name, categories, created_at, depends_on FROM services \
              ORDER BY slug",
+            params![],
+            |r| {
+                Ok((
+                    r.get::<i64>(0)?,
+                    r.get::<String>(1)?,
+                    r.get::<String>(2)?,
+                    r.get::<String>(3)?,
+                    r.get::<i64>(4)?,
+                    r.get::<String>(5)?,
+                ))
+            },
         )
         .context("listing services")?;
-    let rows = stmt
-        .query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, i64>(4)?,
-                r.get::<_, String>(5)?,
-            ))
-        })
-        .context("listing services")?;
     let mut out = Vec::new();
-    for row in rows {
-        let (id, slug, name, cats, created_at, providers) = row.context("reading a service")?;
+    for (id, slug, name, cats, created_at, providers) in rows {
         let corrupt = |what: &str, e: &dyn std::fmt::Display| {
             StoreError::Corrupt(format!("service {id} {what}: {e}"))
         };
@@ -128,6 +118,10 @@ pub fn list_services(conn: &Connection) -> Result<Vec<Service>, StoreError> {
             created_at,
         });
     }
+    // By the slug's bytes, as SQLite orders text: PostgreSQL's `ORDER BY`
+    // follows the database's collation, which may place `-` and digits
+    // elsewhere.
+    out.sort_by(|a, b| a.slug.cmp(&b.slug));
     Ok(out)
 }
 

@@ -1,9 +1,8 @@
 //! Alert subscriptions and their outbox of deliveries.
 
-use super::{word, Context, StoreError};
+use super::{params, word, Context, Db, DbError, Dialect, Param, Row, StoreError};
 use crate::detect::Severity;
 use crate::domain::{AlertPolicy, MessageKind, WebhookFormat};
-use rusqlite::{params, Connection, OptionalExtension, Row, ToSql};
 
 /// A subscription as stored (with its secrets: never serialise this whole).
 #[derive(Debug, Clone, PartialEq)]
@@ -52,7 +51,7 @@ const WEBHOOK_COLUMNS: &str = "id, url, format, services, min_severity, enabled,
      previous_secret, previous_secret_until, routing_key, disabled_reason, created_at, \
      during_maintenance, alerts";
 
-fn webhook_from_row(r: &Row<'_>) -> rusqlite::Result<Webhook> {
+fn webhook_from_row(r: &Row<'_>) -> Result<Webhook, DbError> {
     let services: String = r.get(3)?;
     Ok(Webhook {
         id: r.get(0)?,
@@ -72,16 +71,12 @@ fn webhook_from_row(r: &Row<'_>) -> rusqlite::Result<Webhook> {
     })
 }
 
-/// Runs `sql` with `first` bound to `?1` and the subscription's stored
-/// fields to `?2` to `?13`, the order the insert and the update share.
-fn execute_with_fields(
-    conn: &Connection,
-    sql: &str,
-    first: &dyn ToSql,
-    w: &Webhook,
-) -> rusqlite::Result<usize> {
+/// Calls `f` with `first` as the first parameter (`?1`) and the
+/// subscription's stored fields as `?2` to `?13`, the order the insert and
+/// the update share.
+fn with_fields<T>(first: &dyn Param, w: &Webhook, f: impl FnOnce(&[&dyn Param]) -> T) -> T {
     let services = serde_json::to_string(&w.services).unwrap_or_else(|_| "[]".into());
-    let fields: [&dyn ToSql; 13] = [
+    let fields: [&dyn Param; 13] = [
         first,
         &w.url,
         &w.format.as_str(),
@@ -96,38 +91,36 @@ fn execute_with_fields(
         &w.during_maintenance,
         &w.alerts.as_str(),
     ];
-    conn.execute(sql, &fields[..])
+    f(&fields[..])
 }
 
 /// Inserts a subscription (its fields already checked); returns it with its id.
-pub fn insert_webhook(conn: &Connection, w: &Webhook) -> Result<Webhook, StoreError> {
-    execute_with_fields(
-        conn,
-        "INSERT INTO webhooks (created_at, url, format, services, min_severity, enabled, \
-         secret, previous_secret, previous_secret_until, routing_key, disabled_reason, \
-         during_maintenance, alerts) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-        &w.created_at,
-        w,
-    )
-    .context("inserting a webhook")?;
-    Ok(Webhook {
-        id: conn.last_insert_rowid(),
-        ..w.clone()
+pub fn insert_webhook(conn: &Db, w: &Webhook) -> Result<Webhook, StoreError> {
+    let id = with_fields(&w.created_at, w, |fields| {
+        conn.query_row(
+            "INSERT INTO webhooks (created_at, url, format, services, min_severity, enabled, \
+             secret, previous_secret, previous_secret_until, routing_key, disabled_reason, \
+             during_maintenance, alerts) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) RETURNING id",
+            fields,
+            |r| r.get::<i64>(0),
+        )
     })
+    .context("inserting a webhook")?;
+    Ok(Webhook { id, ..w.clone() })
 }
 
 /// Writes every field of an existing subscription back.
-pub fn update_webhook(conn: &Connection, w: &Webhook) -> Result<(), StoreError> {
-    execute_with_fields(
-        conn,
-        "UPDATE webhooks SET url = ?2, format = ?3, services = ?4, min_severity = ?5, \
-         enabled = ?6, secret = ?7, previous_secret = ?8, previous_secret_until = ?9, \
-         routing_key = ?10, disabled_reason = ?11, during_maintenance = ?12, alerts = ?13 \
-         WHERE id = ?1",
-        &w.id,
-        w,
-    )
+pub fn update_webhook(conn: &Db, w: &Webhook) -> Result<(), StoreError> {
+    with_fields(&w.id, w, |fields| {
+        conn.execute(
+            "UPDATE webhooks SET url = ?2, format = ?3, services = ?4, min_severity = ?5, \
+             enabled = ?6, secret = ?7, previous_secret = ?8, previous_secret_until = ?9, \
+             routing_key = ?10, disabled_reason = ?11, during_maintenance = ?12, alerts = ?13 \
+             WHERE id = ?1",
+            fields,
+        )
+    })
     .context("updating a webhook")?;
     if !w.enabled {
         cancel_pending(conn, w.id)?;
@@ -135,41 +128,36 @@ pub fn update_webhook(conn: &Connection, w: &Webhook) -> Result<(), StoreError> 
     Ok(())
 }
 
-pub fn list_webhooks(conn: &Connection) -> Result<Vec<Webhook>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(&format!(
-            "SELECT {WEBHOOK_COLUMNS} FROM webhooks ORDER BY id"
-        ))
-        .context("listing webhooks")?;
-    let rows = stmt
-        .query_map([], webhook_from_row)
-        .context("listing webhooks")?;
-    rows.collect::<Result<Vec<_>, _>>()
-        .context("reading a webhook")
+pub fn list_webhooks(conn: &Db) -> Result<Vec<Webhook>, StoreError> {
+    conn.query_map(
+        &format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks ORDER BY id"),
+        params![],
+        webhook_from_row,
+    )
+    .context("listing webhooks")
 }
 
-pub fn get_webhook(conn: &Connection, id: i64) -> Result<Option<Webhook>, StoreError> {
-    conn.prepare_cached(&format!(
-        "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE id = ?1"
-    ))
-    .context("reading a webhook")?
-    .query_row([id], webhook_from_row)
-    .optional()
+pub fn get_webhook(conn: &Db, id: i64) -> Result<Option<Webhook>, StoreError> {
+    conn.query_opt(
+        &format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE id = ?1"),
+        params![id],
+        webhook_from_row,
+    )
     .context("reading a webhook")
 }
 
 /// Deletes a subscription and (by `ON DELETE CASCADE`) its delivery log;
 /// false if there was none.
-pub fn delete_webhook(conn: &Connection, id: i64) -> Result<bool, StoreError> {
+pub fn delete_webhook(conn: &Db, id: i64) -> Result<bool, StoreError> {
     let n = conn
-        .execute("DELETE FROM webhooks WHERE id = ?1", [id])
+        .execute("DELETE FROM webhooks WHERE id = ?1", params![id])
         .context("deleting a webhook")?;
     Ok(n > 0)
 }
 
 /// Disables a subscription (the receiver said 410 Gone) and cancels what
 /// it still had pending.
-pub fn disable_webhook(conn: &Connection, id: i64, reason: &str) -> Result<(), StoreError> {
+pub fn disable_webhook(conn: &Db, id: i64, reason: &str) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE webhooks SET enabled = 0, disabled_reason = ?2 WHERE id = ?1",
         params![id, reason],
@@ -178,11 +166,11 @@ pub fn disable_webhook(conn: &Connection, id: i64, reason: &str) -> Result<(), S
     cancel_pending(conn, id)
 }
 
-fn cancel_pending(conn: &Connection, webhook_id: i64) -> Result<(), StoreError> {
+fn cancel_pending(conn: &Db, webhook_id: i64) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE deliveries SET status = 'cancelled', next_attempt_ms = NULL \
          WHERE webhook_id = ?1 AND status = 'pending'",
-        [webhook_id],
+        params![webhook_id],
     )
     .context("cancelling deliveries")?;
     Ok(())
@@ -213,7 +201,7 @@ const DELIVERY_COLUMNS: &str = "d.id, d.webhook_id, d.event_id, d.kind, d.messag
      d.status, d.attempts, d.next_attempt_ms, d.last_status, d.last_error, d.created_ms, \
      d.delivered_ms, d.incident_id";
 
-fn delivery_from_row(r: &Row<'_>) -> rusqlite::Result<Delivery> {
+fn delivery_from_row(r: &Row<'_>) -> Result<Delivery, DbError> {
     Ok(Delivery {
         id: r.get(0)?,
         webhook_id: r.get(1)?,
@@ -283,32 +271,33 @@ struct Queued<'a> {
 
 /// Queues one message unless its key was queued before; returns 1 if it
 /// was queued.
-fn queue(conn: &Connection, m: &Queued<'_>, now_ms: i64) -> Result<usize, StoreError> {
-    conn.prepare_cached(
-        "INSERT OR IGNORE INTO deliveries (webhook_id, event_id, incident_id, kind, message_id, \
+fn queue(conn: &Db, m: &Queued<'_>, now_ms: i64) -> Result<usize, StoreError> {
+    conn.execute(
+        "INSERT INTO deliveries (webhook_id, event_id, incident_id, kind, message_id, \
          dedup_key, payload, status, attempts, next_attempt_ms, created_ms) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, ?8)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, ?8) ON CONFLICT DO NOTHING",
+        params![
+            m.webhook_id,
+            m.event_id,
+            m.incident_id,
+            m.kind.as_str(),
+            new_message_id(),
+            m.key,
+            m.payload,
+            now_ms
+        ],
     )
-    .context("preparing a delivery")?
-    .execute(params![
-        m.webhook_id,
-        m.event_id,
-        m.incident_id,
-        m.kind.as_str(),
-        new_message_id(),
-        m.key,
-        m.payload,
-        now_ms
-    ])
     .context("queueing a delivery")
 }
 
 /// Whether a message with this key was ever queued.
-fn queued_before(conn: &Connection, key: &str) -> Result<bool, StoreError> {
-    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM deliveries WHERE dedup_key = ?1)")
-        .context("preparing a queued check")?
-        .query_row([key], |r| r.get(0))
-        .context("checking a queued message")
+fn queued_before(conn: &Db, key: &str) -> Result<bool, StoreError> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM deliveries WHERE dedup_key = ?1)",
+        params![key],
+        |r| r.get::<bool>(0),
+    )
+    .context("checking a queued message")
 }
 
 /// Queues the announcement for the subscriptions it concerns, idempotently
@@ -324,7 +313,7 @@ fn queued_before(conn: &Connection, key: &str) -> Result<bool, StoreError> {
 /// resolution for an outage they never saw open, and no one told of an
 /// opening misses its resolution.
 pub fn enqueue_announcement(
-    conn: &Connection,
+    conn: &Db,
     a: &Announcement<'_>,
     now_ms: i64,
 ) -> Result<usize, StoreError> {
@@ -367,7 +356,7 @@ pub fn enqueue_announcement(
 /// is the one [`enqueue_announcement`] uses, so its waves and resolution
 /// follow.
 pub fn enqueue_outage_opening(
-    conn: &Connection,
+    conn: &Db,
     webhook_id: i64,
     event_id: i64,
     payload: &str,
@@ -388,11 +377,7 @@ pub fn enqueue_outage_opening(
 }
 
 /// Whether a subscription was told of an event's opening.
-pub fn told_of_opening(
-    conn: &Connection,
-    webhook_id: i64,
-    event_id: i64,
-) -> Result<bool, StoreError> {
+pub fn told_of_opening(conn: &Db, webhook_id: i64, event_id: i64) -> Result<bool, StoreError> {
     queued_before(conn, &opened_key(webhook_id, event_id))
 }
 
@@ -400,7 +385,7 @@ pub fn told_of_opening(
 /// the updates and resolutions of one incident apart (one that reopens and
 /// ends again is resolved again); the opening is sent once.
 pub fn enqueue_incident_message(
-    conn: &Connection,
+    conn: &Db,
     webhook_id: i64,
     incident_id: i64,
     kind: MessageKind,
@@ -431,56 +416,59 @@ pub fn enqueue_incident_message(
 /// message queued for a subscription about an incident; `None` if it was
 /// never told of it.
 pub fn incident_told(
-    conn: &Connection,
+    conn: &Db,
     webhook_id: i64,
     incident_id: i64,
 ) -> Result<Option<i64>, StoreError> {
-    conn.prepare_cached(
-        "SELECT max(json_extract(payload, '$.revision')) FROM deliveries \
-         WHERE webhook_id = ?1 AND incident_id = ?2 HAVING count(*) > 0",
-    )
-    .context("preparing an incident check")?
-    .query_row(params![webhook_id, incident_id], |r| {
-        Ok(r.get::<_, Option<i64>>(0)?.unwrap_or(0))
+    // The payload is JSON text: SQLite reads it with `json_extract`,
+    // PostgreSQL casts it to `jsonb` (`->>` gives the number as text).
+    let sql = match conn.dialect() {
+        Dialect::Sqlite => {
+            "SELECT max(json_extract(payload, '$.revision')) FROM deliveries \
+             WHERE webhook_id = ?1 AND incident_id = ?2 HAVING count(*) > 0"
+        }
+        Dialect::Postgres => {
+            "SELECT max(CAST(CAST(payload AS jsonb) ->> 'revision' AS BIGINT)) FROM deliveries \
+             WHERE webhook_id = ?1 AND incident_id = ?2 HAVING count(*) > 0"
+        }
+    };
+    conn.query_opt(sql, params![webhook_id, incident_id], |r| {
+        Ok(r.get::<Option<i64>>(0)?.unwrap_or(0))
     })
-    .optional()
     .context("checking what a subscription was told of an incident")
 }
 
 /// The incidents a subscription was told of whose newest message to it is
 /// not a resolution: told they began (or began again), not yet that they
 /// ended.
-pub fn incidents_told_open(conn: &Connection, webhook_id: i64) -> Result<Vec<i64>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT d.incident_id FROM deliveries d WHERE d.webhook_id = ?1 \
-             AND d.incident_id IS NOT NULL AND d.kind != 'incident.resolved' \
-             AND d.id = (SELECT max(e.id) FROM deliveries e \
-                 WHERE e.webhook_id = ?1 AND e.incident_id = d.incident_id) \
-             ORDER BY d.incident_id",
-        )
-        .context("listing the incidents told")?;
-    let rows = stmt
-        .query_map([webhook_id], |r| r.get(0))
-        .context("listing the incidents told")?;
-    rows.collect::<Result<Vec<_>, _>>()
-        .context("reading an incident told")
+pub fn incidents_told_open(conn: &Db, webhook_id: i64) -> Result<Vec<i64>, StoreError> {
+    conn.query_map(
+        "SELECT d.incident_id FROM deliveries d WHERE d.webhook_id = ?1 \
+         AND d.incident_id IS NOT NULL AND d.kind != 'incident.resolved' \
+         AND d.id = (SELECT max(e.id) FROM deliveries e \
+             WHERE e.webhook_id = ?1 AND e.incident_id = d.incident_id) \
+         ORDER BY d.incident_id",
+        params![webhook_id],
+        |r| r.get::<i64>(0),
+    )
+    .context("listing the incidents told")
 }
 
 /// Queues a `ping` for one subscription; returns the delivery.
 pub fn enqueue_ping(
-    conn: &Connection,
+    conn: &Db,
     webhook_id: i64,
     payload: &str,
     now_ms: i64,
 ) -> Result<i64, StoreError> {
-    conn.execute(
+    conn.query_row(
         "INSERT INTO deliveries (webhook_id, event_id, kind, message_id, payload, status, \
-         attempts, next_attempt_ms, created_ms) VALUES (?1, NULL, 'ping', ?2, ?3, 'pending', 0, ?4, ?4)",
+         attempts, next_attempt_ms, created_ms) \
+         VALUES (?1, NULL, 'ping', ?2, ?3, 'pending', 0, ?4, ?4) RETURNING id",
         params![webhook_id, new_message_id(), payload, now_ms],
+        |r| r.get::<i64>(0),
     )
-    .context("queueing a ping")?;
-    Ok(conn.last_insert_rowid())
+    .context("queueing a ping")
 }
 
 /// Pending deliveries due by `now_ms`, oldest first, each with its
@@ -492,17 +480,30 @@ pub fn enqueue_ping(
 /// of NULL, where `IS` would make every ping wait for every earlier one).
 /// Messages about one incident wait for each other the same way.
 pub fn due_deliveries(
-    conn: &Connection,
+    conn: &Db,
     now_ms: i64,
     limit: usize,
     busy: &[i64],
     full: &[i64],
 ) -> Result<Vec<(Delivery, Webhook)>, StoreError> {
+    // `busy` and `full` cross as JSON arrays of ids, each read back as a
+    // set of rows: SQLite's `json_each`, PostgreSQL's
+    // `jsonb_array_elements_text` (whose text is cast back to a number).
+    let (busy_ids, full_ids) = match conn.dialect() {
+        Dialect::Sqlite => (
+            "SELECT value FROM json_each(?3)",
+            "SELECT value FROM json_each(?4)",
+        ),
+        Dialect::Postgres => (
+            "SELECT CAST(value AS BIGINT) FROM jsonb_array_elements_text(CAST(?3 AS jsonb))",
+            "SELECT CAST(value AS BIGINT) FROM jsonb_array_elements_text(CAST(?4 AS jsonb))",
+        ),
+    };
     let sql = format!(
         "SELECT {DELIVERY_COLUMNS} FROM deliveries d \
          WHERE d.status = 'pending' AND d.next_attempt_ms <= ?1 \
-         AND d.id NOT IN (SELECT value FROM json_each(?3)) \
-         AND d.webhook_id NOT IN (SELECT value FROM json_each(?4)) \
+         AND d.id NOT IN ({busy_ids}) \
+         AND d.webhook_id NOT IN ({full_ids}) \
          AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.webhook_id = d.webhook_id \
              AND e.event_id = d.event_id AND e.status = 'pending' AND e.id < d.id) \
          AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.webhook_id = d.webhook_id \
@@ -510,18 +511,13 @@ pub fn due_deliveries(
          ORDER BY d.next_attempt_ms, d.id LIMIT ?2"
     );
     let as_json = |ids: &[i64]| serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
-    let mut stmt = conn
-        .prepare_cached(&sql)
-        .context("finding due deliveries")?;
-    let rows = stmt
+    let deliveries = conn
         .query_map(
+            &sql,
             params![now_ms, limit as i64, as_json(busy), as_json(full)],
             delivery_from_row,
         )
         .context("finding due deliveries")?;
-    let deliveries = rows
-        .collect::<Result<Vec<_>, _>>()
-        .context("reading a delivery")?;
     if deliveries.is_empty() {
         return Ok(Vec::new());
     }
@@ -549,7 +545,7 @@ pub struct AttemptRecord {
     pub delivered_ms: Option<i64>,
 }
 
-pub fn record_attempt(conn: &Connection, id: i64, a: &AttemptRecord) -> Result<(), StoreError> {
+pub fn record_attempt(conn: &Db, id: i64, a: &AttemptRecord) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE deliveries SET status = ?2, attempts = attempts + 1, next_attempt_ms = ?3, \
          last_status = ?4, last_error = ?5, delivered_ms = ?6 WHERE id = ?1",
@@ -568,7 +564,7 @@ pub fn record_attempt(conn: &Connection, id: i64, a: &AttemptRecord) -> Result<(
 
 /// A subscription's deliveries, newest first.
 pub fn list_deliveries(
-    conn: &Connection,
+    conn: &Db,
     webhook_id: i64,
     limit: usize,
 ) -> Result<Vec<Delivery>, StoreError> {
@@ -576,12 +572,8 @@ pub fn list_deliveries(
         "SELECT {DELIVERY_COLUMNS} FROM deliveries d WHERE d.webhook_id = ?1 \
          ORDER BY d.id DESC LIMIT ?2"
     );
-    let mut stmt = conn.prepare_cached(&sql).context("listing deliveries")?;
-    let rows = stmt
-        .query_map(params![webhook_id, limit as i64], delivery_from_row)
-        .context("listing deliveries")?;
-    rows.collect::<Result<Vec<_>, _>>()
-        .context("reading a delivery")
+    conn.query_map(&sql, params![webhook_id, limit as i64], delivery_from_row)
+        .context("listing deliveries")
 }
 
 /// One alert sent (or being sent) for an event, as the event's page shows
@@ -599,20 +591,13 @@ pub struct EventAlert {
 }
 
 /// The alerts queued for an event, oldest first, at most `limit`.
-pub fn event_alerts(
-    conn: &Connection,
-    event_id: i64,
-    limit: usize,
-) -> Result<Vec<EventAlert>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT d.webhook_id, w.format, d.kind, d.status, d.attempts, d.created_ms, \
-             d.delivered_ms FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
-             WHERE d.event_id = ?1 ORDER BY d.id LIMIT ?2",
-        )
-        .context("listing an event's alerts")?;
-    let rows = stmt
-        .query_map(params![event_id, limit as i64], |r| {
+pub fn event_alerts(conn: &Db, event_id: i64, limit: usize) -> Result<Vec<EventAlert>, StoreError> {
+    conn.query_map(
+        "SELECT d.webhook_id, w.format, d.kind, d.status, d.attempts, d.created_ms, \
+         d.delivered_ms FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+         WHERE d.event_id = ?1 ORDER BY d.id LIMIT ?2",
+        params![event_id, limit as i64],
+        |r| {
             Ok(EventAlert {
                 webhook_id: r.get(0)?,
                 format: word(r, 1)?,
@@ -622,16 +607,15 @@ pub fn event_alerts(
                 created_ms: r.get(5)?,
                 delivered_ms: r.get(6)?,
             })
-        })
-        .context("listing an event's alerts")?;
-    rows.collect::<Result<Vec<_>, _>>()
-        .context("reading an event's alert")
+        },
+    )
+    .context("listing an event's alerts")
 }
 
 /// Sends a delivery again (same message id); false if it is not this
 /// subscription's.
 pub fn redeliver(
-    conn: &Connection,
+    conn: &Db,
     webhook_id: i64,
     delivery_id: i64,
     now_ms: i64,
@@ -647,11 +631,11 @@ pub fn redeliver(
 }
 
 /// When the oldest pending delivery was queued, if any (milliseconds).
-pub fn oldest_pending_ms(conn: &Connection) -> Result<Option<i64>, StoreError> {
+pub fn oldest_pending_ms(conn: &Db) -> Result<Option<i64>, StoreError> {
     conn.query_row(
         "SELECT MIN(created_ms) FROM deliveries WHERE status = 'pending'",
-        [],
-        |r| r.get(0),
+        params![],
+        |r| r.get::<Option<i64>>(0),
     )
     .context("finding the oldest pending delivery")
 }

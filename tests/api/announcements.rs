@@ -198,7 +198,7 @@ async fn a_replay_after_a_late_import_does_not_announce_the_outage_again() {
              peak_at, peak, ended_at, resolved_at, total, excess, expected, severity, waves) \
              SELECT 1000, id, 1, 'resolved', 0, 60, 'bucket', 60, 9, 120, 180, 9, 8, 1, 'minor', '[]' \
              FROM services WHERE slug = 'aws'",
-            [],
+            downwave::params![],
         )
         .unwrap();
 
@@ -234,14 +234,14 @@ async fn an_announced_event_a_replay_drops_is_resolved_for_its_subscribers() {
          SELECT 500, service_id, seq + 1, 'open', started_at + 3600, detected_at + 3600, \
          opened_by, peak_at + 3600, peak, ended_at + 3600, NULL, total, excess, expected, \
          severity, waves FROM events",
-        [],
+        downwave::params![],
     )
     .unwrap();
     db.execute(
         "INSERT INTO deliveries (webhook_id, event_id, kind, message_id, dedup_key, payload, \
          status, attempts, created_ms) SELECT id, 500, 'outage.opened', 'seen-500', \
          id || ':500:outage.opened:0', '{}', 'delivered', 1, 0 FROM webhooks",
-        [],
+        downwave::params![],
     )
     .unwrap();
 

@@ -416,7 +416,7 @@ async fn report_button_answers_in_plain_words(app: &TestApp, b: &Browser) {
             "SELECT count(*) FROM reports r JOIN services s ON s.id = r.service_id \
              WHERE s.slug = 'claude' AND r.category = 'website' AND r.error_code = 503 \
              AND r.received_ms >= ?1",
-            [at(14, 50).timestamp_millis() - 30_000],
+            downwave::params![at(14, 50).timestamp_millis() - 30_000],
             |r| r.get(0),
         )
         .unwrap();

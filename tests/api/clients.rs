@@ -203,7 +203,9 @@ async fn one_address_counts_at_most_its_share_whatever_its_tokens() {
     assert_eq!(app.counted_in_minutes("claude"), counted + 1);
     let stored: i64 = app
         .db()
-        .query_row("SELECT count(*) FROM reports", [], |r| r.get(0))
+        .query_row("SELECT count(*) FROM reports", downwave::params![], |r| {
+            r.get(0)
+        })
         .unwrap();
     assert_eq!(stored, 13, "every report is stored");
     let metrics = app.get("/metrics").await.text().await.unwrap();

@@ -59,7 +59,9 @@ async fn a_half_sent_body_is_cut_off_at_its_deadline() {
     // Nothing was stored.
     let rows: i64 = app
         .db()
-        .query_row("SELECT count(*) FROM reports", [], |r| r.get(0))
+        .query_row("SELECT count(*) FROM reports", downwave::params![], |r| {
+            r.get(0)
+        })
         .unwrap();
     assert_eq!(rows, 0);
 }

@@ -89,9 +89,14 @@ async fn events_of(port: u16, slug: &str) -> Vec<Value> {
 }
 
 fn count(db: &Path, table: &str) -> i64 {
-    rusqlite::Connection::open(db)
+    let opts = downwave::store::OpenOptions::default();
+    downwave::store::open_writer(crate::backend::location(db), &opts)
         .unwrap()
-        .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+        .query_row(
+            &format!("SELECT count(*) FROM {table}"),
+            downwave::params![],
+            |r| r.get(0),
+        )
         .unwrap()
 }
 

@@ -64,18 +64,32 @@ async fn graceful_shutdown_loses_nothing_acknowledged() {
     let conn = app.db();
     for id in &acked {
         let found: i64 = conn
-            .query_row("SELECT COUNT(*) FROM reports WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT COUNT(*) FROM reports WHERE id = ?1",
+                downwave::params![id],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(found, 1, "acknowledged report {id} is missing");
     }
     let counted: i64 = conn
-        .query_row("SELECT COUNT(*) FROM reports WHERE counted = 1", [], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT COUNT(*) FROM reports WHERE counted = 1",
+            downwave::params![],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(app.counted_in_minutes("claude"), counted);
+}
+
+/// Takes the lock every report commit needs, as another process could,
+/// until `ROLLBACK`.
+fn hold_write_lock(db: &downwave::store::Db) {
+    db.execute_batch(match db.dialect() {
+        downwave::store::Dialect::Sqlite => "BEGIN EXCLUSIVE",
+        downwave::store::Dialect::Postgres => "BEGIN; LOCK TABLE reports IN ACCESS EXCLUSIVE MODE",
+    })
+    .unwrap();
 }
 
 #[tokio::test]
@@ -83,7 +97,7 @@ async fn a_database_fault_answers_503_and_clears() {
     let app = spawn_app_with(|s| s.busy_timeout = std::time::Duration::from_millis(100)).await;
     // Another process holds the write lock: every commit fails as busy.
     let blocker = app.db();
-    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    hold_write_lock(&blocker);
     let r = app.report_from("192.0.2.1", login()).await;
     assert!(r.headers().contains_key("retry-after"));
     assert_error(r, 503, "storage_unavailable").await;
@@ -108,7 +122,7 @@ async fn a_full_queue_answers_503_with_retry_after_and_drops_nothing() {
     );
     // Hold the write lock so the writer stalls and the queue fills.
     let blocker = app.db();
-    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    hold_write_lock(&blocker);
     let mut tasks = Vec::new();
     for i in 0..12u32 {
         let app = app.clone();
@@ -137,9 +151,11 @@ async fn a_full_queue_answers_503_with_retry_after_and_drops_nothing() {
     // Whatever was acknowledged is there; nothing half-written.
     let counted: i64 = app
         .db()
-        .query_row("SELECT COUNT(*) FROM reports WHERE counted = 1", [], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT COUNT(*) FROM reports WHERE counted = 1",
+            downwave::params![],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(app.counted_in_minutes("claude"), counted);
 }
@@ -151,6 +167,9 @@ async fn a_full_queue_answers_503_with_retry_after_and_drops_nothing() {
 #[tokio::test]
 async fn the_database_and_its_wal_are_created_for_the_owner_only() {
     use std::os::unix::fs::PermissionsExt;
+    if crate::backend::skip_on_postgres("PostgreSQL keeps its own files") {
+        return;
+    }
     let app = spawn_app().await;
     assert_eq!(app.report_status_from("192.0.2.1", login()).await, 202);
     for suffix in ["", "-wal", "-shm"] {

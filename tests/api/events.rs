@@ -204,7 +204,9 @@ async fn imports_are_checked_whole_before_anything_is_written() {
     assert_error(anonymous, 401, "missing_token").await;
     let rows: i64 = app
         .db()
-        .query_row("SELECT COUNT(*) FROM reports", [], |r| r.get(0))
+        .query_row("SELECT COUNT(*) FROM reports", downwave::params![], |r| {
+            r.get(0)
+        })
         .unwrap();
     assert_eq!(rows, 0, "nothing from a refused import");
     // A good import lands whole, the last line without a newline too.
@@ -249,7 +251,9 @@ async fn imported_reports_older_than_the_limit_are_refused() {
     }
     let rows: i64 = app
         .db()
-        .query_row("SELECT COUNT(*) FROM reports", [], |r| r.get(0))
+        .query_row("SELECT COUNT(*) FROM reports", downwave::params![], |r| {
+            r.get(0)
+        })
         .unwrap();
     assert_eq!(rows, 0, "nothing from a refused import");
     let r = app.import(recent).await;
@@ -371,7 +375,7 @@ async fn a_replay_walks_at_most_the_import_age_and_keeps_older_events() {
         .query_row(
             "SELECT MIN(m.minute) FROM detector_minutes m \
              JOIN services s ON s.id = m.service_id WHERE s.slug = 'claude'",
-            [],
+            downwave::params![],
             |r| r.get(0),
         )
         .unwrap();

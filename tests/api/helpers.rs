@@ -32,7 +32,7 @@ pub fn start_time() -> DateTime<Utc> {
 /// as a proxy (so tests can play many clients with X-Forwarded-For) and rate
 /// limits high enough not to get in the way unless a test lowers them.
 pub fn test_settings(dir: &tempfile::TempDir) -> Settings {
-    let mut s = Settings::with_database(dir.path().join("downwave.db"));
+    let mut s = Settings::with_database(crate::backend::location(&dir.path().join("downwave.db")));
     s.listen = "127.0.0.1:0".parse().unwrap();
     s.admin_token = Some(ADMIN_TOKEN.into());
     s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
@@ -71,7 +71,7 @@ pub async fn spawn_on(
         address: format!("http://127.0.0.1:{port}"),
         client: reqwest::Client::new(),
         clock,
-        db_path: settings.database.clone(),
+        db_path: dir.path().join("downwave.db"),
         settings,
         handle,
         monitor,
@@ -150,17 +150,18 @@ impl TestApp {
     }
 
     /// Opens the database directly, as an operator would.
-    pub fn db(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open(&self.db_path).unwrap()
+    pub fn db(&self) -> downwave::store::Db {
+        let opts = downwave::store::OpenOptions::default();
+        downwave::store::open_writer(&self.settings.database, &opts).unwrap()
     }
 
     /// Total count in `report_minutes` for a service.
     pub fn counted_in_minutes(&self, slug: &str) -> i64 {
         self.db()
             .query_row(
-                "SELECT COALESCE(SUM(m.count), 0) FROM report_minutes m \
+                "SELECT CAST(COALESCE(SUM(m.count), 0) AS BIGINT) FROM report_minutes m \
                  JOIN services s ON s.id = m.service_id WHERE s.slug = ?1",
-                [slug],
+                downwave::params![slug],
                 |r| r.get(0),
             )
             .unwrap()

@@ -219,7 +219,7 @@ async fn a_provider_outage_becomes_one_incident_that_survives_a_restart() {
         .query_row(
             "SELECT count(*) FROM attribution_changes WHERE event_id = ?1 \
              AND json_extract(detail, '$.to.cause_event_id') = ?2",
-            [solo_event, aws_event],
+            downwave::params![solo_event, aws_event],
             |r| r.get(0),
         )
         .unwrap();

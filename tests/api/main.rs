@@ -1,6 +1,9 @@
-//! Integration tests: the real server on port 0, a fresh database per test.
+//! Integration tests: the real server on port 0, a fresh database per test,
+//! on SQLite or, with `DOWNWAVE_TEST_BACKEND=postgres`, on PostgreSQL
+//! (`backend`).
 
 mod announcements;
+mod backend;
 mod browser;
 mod clients;
 mod connections;

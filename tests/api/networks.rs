@@ -173,7 +173,7 @@ async fn two_thousand_reports_from_one_slash_16_page_no_one() {
         .query_row(
             "SELECT COUNT(DISTINCT network), COUNT(DISTINCT provider), \
              SUM(network IS NULL AND source IS NOT NULL) FROM reports",
-            [],
+            downwave::params![],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .unwrap();
@@ -182,7 +182,7 @@ async fn two_thousand_reports_from_one_slash_16_page_no_one() {
         .query_row(
             "SELECT SUM(reports), (SELECT networks FROM report_minute_networks \
              ORDER BY minute LIMIT 1) FROM report_minute_networks",
-            [],
+            downwave::params![],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
@@ -321,7 +321,7 @@ async fn a_restart_mid_minute_counts_each_network_once() {
         .db()
         .query_row(
             "SELECT reports, networks, new_networks FROM report_minute_networks",
-            [],
+            downwave::params![],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .unwrap();
@@ -347,7 +347,7 @@ async fn the_slash_64s_of_one_slash_48_are_one_network() {
         .db()
         .query_row(
             "SELECT reports, networks, top_provider FROM report_minute_networks",
-            [],
+            downwave::params![],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .unwrap();

@@ -11,7 +11,9 @@ const BIN: &str = env!("CARGO_BIN_EXE_downwave");
 
 pub(crate) fn downwave(db: &Path) -> Command {
     let mut c = Command::new(BIN);
-    c.arg("--database").arg(db).env("RUST_LOG", "info");
+    c.arg("--database")
+        .arg(crate::backend::database_arg(db))
+        .env("RUST_LOG", "info");
     c
 }
 
@@ -232,14 +234,17 @@ async fn load_until_gone(port: u16, clients: u32) -> Vec<i64> {
 }
 
 fn assert_all_stored(db: &Path, acked: &[i64]) {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    let mut stmt = conn
-        .prepare("SELECT COUNT(*) FROM reports WHERE id = ?1")
-        .unwrap();
+    let opts = downwave::store::OpenOptions::default();
+    let conn = downwave::store::open_writer(crate::backend::location(db), &opts).unwrap();
     let missing: Vec<i64> = acked
         .iter()
         .copied()
-        .filter(|id| stmt.query_row([id], |r| r.get::<_, i64>(0)).unwrap() != 1)
+        .filter(|id| {
+            let sql = "SELECT COUNT(*) FROM reports WHERE id = ?1";
+            conn.query_row(sql, downwave::params![id], |r| r.get::<i64>(0))
+                .unwrap()
+                != 1
+        })
         .collect();
     assert!(
         missing.is_empty(),
@@ -248,14 +253,16 @@ fn assert_all_stored(db: &Path, acked: &[i64]) {
         &missing[..missing.len().min(10)]
     );
     let counted: i64 = conn
-        .query_row("SELECT COUNT(*) FROM reports WHERE counted = 1", [], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT COUNT(*) FROM reports WHERE counted = 1",
+            downwave::params![],
+            |r| r.get(0),
+        )
         .unwrap();
     let in_minutes: i64 = conn
         .query_row(
-            "SELECT COALESCE(SUM(count), 0) FROM report_minutes",
-            [],
+            "SELECT CAST(COALESCE(SUM(count), 0) AS BIGINT) FROM report_minutes",
+            downwave::params![],
             |r| r.get(0),
         )
         .unwrap();
@@ -373,11 +380,14 @@ fn loadgen_compares_healthz_and_reports_and_every_acknowledged_report_is_stored(
     // Every report was a new client through a trusted proxy: all counted.
     let acked: u64 = reports.iter().map(|l| count_of(l, "202=")).sum();
     assert!(acked > 100, "{stdout}");
-    let conn = rusqlite::Connection::open(&db).unwrap();
+    let opts = downwave::store::OpenOptions::default();
+    let conn = downwave::store::open_writer(crate::backend::location(&db), &opts).unwrap();
     let stored: u64 = conn
-        .query_row("SELECT COUNT(*) FROM reports WHERE counted = 1", [], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT COUNT(*) FROM reports WHERE counted = 1",
+            downwave::params![],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(stored, acked, "{stdout}");
     let summary = lines.last().unwrap();

@@ -23,7 +23,7 @@ async fn a_full_report_is_accepted_and_counted() {
         .db()
         .query_row(
             "SELECT region, error_code, counted FROM reports WHERE id = ?1",
-            [id],
+            downwave::params![id],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .unwrap();
@@ -37,14 +37,15 @@ async fn raw_addresses_are_never_stored() {
     app.report_from("203.0.113.77", login()).await;
     let dump: Vec<Vec<u8>> = app
         .db()
-        .prepare("SELECT reporter FROM reports")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+        .query_map("SELECT reporter FROM reports", downwave::params![], |r| {
+            r.get(0)
+        })
+        .unwrap();
     assert_eq!(dump.len(), 1);
     assert_eq!(dump[0].len(), 16);
+    if crate::backend::skip_on_postgres("the file check reads SQLite's file") {
+        return;
+    }
     let raw = std::fs::read(&app.db_path).unwrap();
     let needle = b"203.0.113.77";
     assert!(!raw.windows(needle.len()).any(|w| w == needle));
@@ -151,7 +152,9 @@ async fn every_kind_of_bad_input_gets_its_status_and_code() {
     // Nothing refused left a trace.
     let rows: i64 = app
         .db()
-        .query_row("SELECT COUNT(*) FROM reports", [], |r| r.get(0))
+        .query_row("SELECT COUNT(*) FROM reports", downwave::params![], |r| {
+            r.get(0)
+        })
         .unwrap();
     assert_eq!(rows, 1);
 }
@@ -166,7 +169,9 @@ async fn a_comment_in_two_lines_and_any_script_is_kept() {
     assert_eq!(r.status().as_u16(), 202);
     let stored: String = app
         .db()
-        .query_row("SELECT comment FROM reports", [], |r| r.get(0))
+        .query_row("SELECT comment FROM reports", downwave::params![], |r| {
+            r.get(0)
+        })
         .unwrap();
     assert_eq!(stored, comment);
 }
@@ -222,9 +227,11 @@ async fn a_repeat_inside_the_window_is_stored_but_not_counted() {
     assert_eq!(app.counted_in_minutes("claude"), 2);
     let stored: i64 = app
         .db()
-        .query_row("SELECT COUNT(*) FROM reports WHERE counted = 0", [], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT COUNT(*) FROM reports WHERE counted = 0",
+            downwave::params![],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(stored, 2);
 }

@@ -152,7 +152,9 @@ async fn old_reports_age_out_and_their_counts_stay() {
     report_at(&app, 1, "GB", "login").await;
     let stored = |app: &TestApp| -> i64 {
         app.db()
-            .query_row("SELECT count(*) FROM reports", [], |r| r.get(0))
+            .query_row("SELECT count(*) FROM reports", downwave::params![], |r| {
+                r.get(0)
+            })
             .unwrap()
     };
     assert_eq!(stored(&app), 6);

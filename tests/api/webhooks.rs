@@ -431,7 +431,7 @@ async fn a_name_that_now_resolves_inside_is_refused_at_delivery() {
     app.db()
         .execute(
             "UPDATE webhooks SET url = ?1 WHERE id = ?2",
-            rusqlite::params![format!("http://localhost:{port}/hook"), id],
+            downwave::params![format!("http://localhost:{port}/hook"), id],
         )
         .unwrap();
     app.ping(id).await;
@@ -521,7 +521,7 @@ async fn a_hanging_receiver_with_a_backlog_takes_only_its_share() {
             "INSERT INTO deliveries (webhook_id, event_id, kind, message_id, payload, status, \
              attempts, next_attempt_ms, created_ms) \
              VALUES (?1, ?2, 'outage.opened', 'backlog-' || ?2, '{}', 'pending', 0, 0, 0)",
-            rusqlite::params![slow, event],
+            downwave::params![slow, event],
         )
         .unwrap();
     }

@@ -127,7 +127,7 @@ struct EventData {
 impl EventData {
     /// Reads event `id` as of minute `now`; `None` if there is no such event.
     fn read(
-        conn: &rusqlite::Connection,
+        conn: &crate::store::Db,
         id: i64,
         now: i64,
         state: &AppState,

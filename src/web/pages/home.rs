@@ -149,7 +149,7 @@ struct ServiceDay {
 
 impl ServiceDay {
     fn read(
-        conn: &rusqlite::Connection,
+        conn: &crate::store::Db,
         id: i64,
         in_outage: bool,
         now: i64,

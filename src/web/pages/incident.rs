@@ -50,7 +50,7 @@ pub(super) struct IncidentLead {
 impl IncidentLead {
     /// The lead of `incident`, or `None` if its cause's outage is gone.
     pub(super) fn read(
-        conn: &rusqlite::Connection,
+        conn: &crate::store::Db,
         incident: &IncidentRecord,
         state: &AppState,
     ) -> Result<Option<Self>, store::StoreError> {
@@ -123,11 +123,7 @@ struct IncidentData {
 impl IncidentData {
     /// Reads incident `id` as of minute `now`; `None` if there is no such
     /// incident.
-    fn read(
-        conn: &rusqlite::Connection,
-        id: i64,
-        now: i64,
-    ) -> Result<Option<Self>, store::StoreError> {
+    fn read(conn: &crate::store::Db, id: i64, now: i64) -> Result<Option<Self>, store::StoreError> {
         let Some(incident) = store::get_incident(conn, id)? else {
             return Ok(None);
         };

@@ -30,7 +30,7 @@ pub(super) struct Shaded<'a> {
 
 impl ChartData {
     pub(super) fn read(
-        conn: &rusqlite::Connection,
+        conn: &crate::store::Db,
         id: i64,
         from: i64,
         to: i64,

@@ -160,7 +160,7 @@ impl ServiceData {
     /// Reads the chart's range, the summary up to minute `now`, recent
     /// events, and comments since `comments_since_ms` (none if `None`).
     fn read(
-        conn: &rusqlite::Connection,
+        conn: &crate::store::Db,
         id: i64,
         (from, to): (i64, i64),
         now: Minute,

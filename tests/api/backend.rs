@@ -1,0 +1,183 @@
+//! Which database the suite runs on. SQLite by default; with
+//! `DOWNWAVE_TEST_BACKEND=postgres`, PostgreSQL: the suite starts its own
+//! throwaway cluster (initdb and pg_ctl from Debian's packages, in a
+//! temporary folder, as the `postgres` user when run as root, which
+//! PostgreSQL refuses to run as), gives each test database path its own
+//! database in it, and stops and removes it when the test process ends.
+
+use downwave::store::Location;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+
+/// True when the suite runs on PostgreSQL.
+pub fn postgres() -> bool {
+    std::env::var("DOWNWAVE_TEST_BACKEND").is_ok_and(|b| b == "postgres")
+}
+
+/// Says that a test about what only one backend has is skipped on this run
+/// (it runs in the other one). True when skipped.
+pub fn skip_on_postgres(why: &str) -> bool {
+    if postgres() {
+        eprintln!("skipped on PostgreSQL: {why}");
+    }
+    postgres()
+}
+
+/// Where the test database `path` lives on this run: the file itself with
+/// SQLite; with PostgreSQL, a database of the suite's cluster that belongs
+/// to that path (the same on every call, so a restart finds its data).
+pub fn location(path: &Path) -> Location {
+    if !postgres() {
+        return Location::Sqlite(path.to_owned());
+    }
+    static MADE: OnceLock<Mutex<Vec<(PathBuf, String)>>> = OnceLock::new();
+    let mut made = MADE.get_or_init(Default::default).lock().unwrap();
+    if let Some((_, url)) = made.iter().find(|(p, _)| p == path) {
+        return Location::Postgres(url.clone());
+    }
+    let cluster = cluster();
+    let name = format!("t{}_{}", std::process::id(), made.len());
+    let mut admin = postgres::Client::connect(&cluster.url("postgres"), postgres::NoTls)
+        .expect("connecting to the test cluster");
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .expect("creating a test database");
+    let url = cluster.url(&name);
+    made.push((path.to_owned(), url.clone()));
+    Location::Postgres(url)
+}
+
+/// What `--database` is given for the test database `path`.
+pub fn database_arg(path: &Path) -> String {
+    match location(path) {
+        Location::Sqlite(p) => p.display().to_string(),
+        Location::Postgres(url) => url,
+    }
+}
+
+struct Cluster {
+    port: u16,
+}
+
+impl Cluster {
+    fn url(&self, db: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+    }
+}
+
+/// The suite's cluster, started on first use.
+fn cluster() -> &'static Cluster {
+    static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+    CLUSTER.get_or_init(start_cluster)
+}
+
+/// The folder of PostgreSQL's programs: `DOWNWAVE_PG_BIN`, else the newest
+/// of Debian's `/usr/lib/postgresql/N/bin`.
+fn bin_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("DOWNWAVE_PG_BIN") {
+        return dir.into();
+    }
+    let mut versions: Vec<u32> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL is installed (Debian's postgresql package), or DOWNWAVE_PG_BIN is set")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    versions.sort_unstable();
+    let newest = versions.last().expect("a PostgreSQL version is installed");
+    PathBuf::from(format!("/usr/lib/postgresql/{newest}/bin"))
+}
+
+/// A command run as the user the cluster belongs to: this one, or
+/// `postgres` when this is root.
+fn as_owner(program: &Path) -> Command {
+    if rustix::process::getuid().is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
+fn run(cmd: &mut Command, what: &str) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+// The watchdog outlives the test process on purpose: it is never waited for.
+#[allow(clippy::zombie_processes)]
+fn start_cluster() -> Cluster {
+    let bin = bin_dir();
+    let dir = tempfile::Builder::new()
+        .prefix("downwave-pg-")
+        .tempdir()
+        .unwrap()
+        .keep();
+    if rustix::process::getuid().is_root() {
+        run(
+            Command::new("chown").args(["-R", "postgres:"]).arg(&dir),
+            "giving the cluster folder to postgres",
+        );
+    }
+    let data = dir.join("data");
+    run(
+        as_owner(&bin.join("initdb")).arg("-D").arg(&data).args([
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ]),
+        "initdb",
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // fsync off: a test cluster dies with its run; what is measured for
+    // durability is measured on a real one (docs/scale.md).
+    let options = format!(
+        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=off \
+         -c full_page_writes=off",
+        dir.display()
+    );
+    run(
+        as_owner(&bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(&data)
+            .arg("-l")
+            .arg(dir.join("log"))
+            .args(["-o", &options, "-w", "start"]),
+        "pg_ctl start",
+    );
+    // Stopped and removed once this process is gone, however it ends.
+    let pg_ctl = bin.join("pg_ctl");
+    let runas = if rustix::process::getuid().is_root() {
+        "runuser -u postgres -- "
+    } else {
+        ""
+    };
+    let watchdog = format!(
+        "while kill -0 {pid} 2>/dev/null; do sleep 1; done; \
+         {runas}{pg_ctl} -D {data} stop -m immediate; rm -rf {dir}",
+        pid = std::process::id(),
+        pg_ctl = pg_ctl.display(),
+        data = data.display(),
+        dir = dir.display(),
+    );
+    Command::new("sh")
+        .args(["-c", &watchdog])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting the cluster's watchdog");
+    Cluster { port }
+}
