@@ -243,6 +243,7 @@ impl Application {
                 database: self.state.settings.database.clone(),
                 open: self.state.settings.open_options(),
                 days: self.state.settings.report_retention_days,
+                dedup_window: self.state.settings.dedup_window,
                 clock: self.state.clock.clone(),
                 metrics: self.state.metrics.clone(),
             }

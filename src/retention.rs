@@ -4,6 +4,9 @@
 //! charts, baselines and history are whole; what goes is who reported
 //! (hashed), from which network, and their comments.
 //!
+//! With PostgreSQL, the reporter claims nodes de-duplicate by (see
+//! `store::claims`) go once their window has passed.
+//!
 //! Runs beside the report writer on a connection of its own: each batch is
 //! one short write, and a pause between batches lets queued reports in, so
 //! ingest never waits for more than one batch.
@@ -26,6 +29,8 @@ pub struct Retention {
     pub database: Location,
     pub open: OpenOptions,
     pub days: u64,
+    /// The de-duplication window: claims older than it decide nothing.
+    pub dedup_window: Duration,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
 }
@@ -59,6 +64,20 @@ impl Retention {
         }
     }
 
+    /// Deletes the reporter claims older than the de-duplication window
+    /// (PostgreSQL; SQLite keeps none); how many went.
+    pub async fn prune_claims(&self) -> anyhow::Result<usize> {
+        if !self.database.is_postgres() {
+            return Ok(0);
+        }
+        let before_ms = self.clock.now().timestamp_millis() - self.dedup_window.as_millis() as i64;
+        let (at, open) = (self.database.clone(), self.open.clone());
+        Ok(tokio::task::spawn_blocking(move || {
+            store::prune_claims(&store::open_writer(&at, &open)?, before_ms)
+        })
+        .await??)
+    }
+
     /// Prunes now and every [`EVERY`] after, until dropped.
     pub async fn run(self) {
         let mut tick = tokio::time::interval(EVERY);
@@ -68,6 +87,12 @@ impl Retention {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(reports = n, days = self.days, "old reports deleted"),
                 Err(e) => tracing::error!(error = format!("{e:#}"), "deleting old reports failed"),
+            }
+            if let Err(e) = self.prune_claims().await {
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    "deleting old reporter claims failed"
+                );
             }
         }
     }

@@ -52,6 +52,25 @@ pub(super) struct BatchCounts {
     sources: SourceMap,
 }
 
+impl BatchCounts {
+    /// Takes back a report decided as counted that another node had
+    /// counted first (its claim was refused): neither its reporter nor its
+    /// source counted in this batch.
+    pub(super) fn withdraw(&mut self, r: &PendingReport) {
+        let key = (r.service_id, r.reporter);
+        if self.reporters.get(&key) == Some(&r.received_ms) {
+            self.reporters.remove(&key);
+        }
+        if let Some(source) = r.source {
+            if let Some(times) = self.sources.get_mut(&(r.service_id, source)) {
+                if let Some(i) = times.iter().position(|&t| t == r.received_ms) {
+                    times.remove(i);
+                }
+            }
+        }
+    }
+}
+
 /// How many maps the de-duplicator spreads reporters over. A hash map grows
 /// by doubling and rehashing everything at once: one map of a million
 /// reporters held the writer (and every acknowledgement) for 43 ms when it

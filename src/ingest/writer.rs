@@ -318,30 +318,42 @@ impl GroupCommitWriter {
         }
         self.under_load = batch.len() >= LOAD_BATCH;
         let mut decided = BatchCounts::default();
-        let mut networks = BatchNetworks::default();
         let mut replies = Vec::with_capacity(batch.len());
         let mut rows = Vec::with_capacity(batch.len());
         for (r, reply, mailbox) in batch.drain(..) {
             let counting = self.dedup.decide(&mut decided, &r);
-            // Counted before the commit: if it fails, the tally holds reports
-            // that were not stored, which only counts fewer networks and a
-            // larger provider share (see `networks`).
-            if let (true, Some(keys)) = (counting.counted(), r.network) {
-                self.networks
-                    .count(&mut networks, r.service_id, r.minute().unix(), keys);
-            }
             rows.push(NewReport {
                 report: r,
                 counted: counting.counted(),
             });
             replies.push((reply, mailbox, counting));
         }
-        let networks: Vec<_> = networks.into_values().collect();
         let started = Instant::now();
-        let result = store::commit_batch(&self.conn, &rows, &networks);
+        let window_ms = self.config.dedup_window.as_millis() as i64;
+        let tally = &mut self.networks;
+        let result = store::commit_claimed_batch(&self.conn, &mut rows, window_ms, |rows| {
+            // Tallied before the commit: if it fails, the tally holds reports
+            // that were not stored, which only counts fewer networks and a
+            // larger provider share (see `networks`).
+            let mut networks = BatchNetworks::default();
+            for row in rows.iter().filter(|row| row.counted) {
+                if let Some(keys) = row.report.network {
+                    let r = &row.report;
+                    tally.count(&mut networks, r.service_id, r.minute().unix(), keys);
+                }
+            }
+            networks.into_values().collect()
+        });
         self.metrics
             .commit_seconds
             .observe(started.elapsed().as_secs_f64());
+        // Another node counted some reporters first: duplicates here.
+        for ((_, _, counting), row) in replies.iter_mut().zip(&rows) {
+            if counting.counted() && !row.counted {
+                *counting = Counting::Duplicate;
+                decided.withdraw(&row.report);
+            }
+        }
         match result {
             Ok(ids) => {
                 self.healthy.store(true, Ordering::Relaxed);

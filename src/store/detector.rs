@@ -2,7 +2,7 @@
 //! band, score and status, each detector's saved memory, and the per-minute
 //! totals it reads to feed them.
 
-use super::{params, word, Context, Db, StoreError};
+use super::{params, word, Context, Db, Param, StoreError};
 use crate::detect::Status;
 
 /// One closed minute as the detector saw it.
@@ -17,24 +17,26 @@ pub struct DetectorMinute {
 }
 
 pub fn insert_detector_minutes(conn: &Db, rows: &[DetectorMinute]) -> Result<(), StoreError> {
-    for m in rows {
-        conn.execute(
-            "INSERT INTO detector_minutes \
-             (service_id, minute, baseline, upper, score, status) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-             ON CONFLICT (service_id, minute) DO UPDATE SET baseline = excluded.baseline, \
-             upper = excluded.upper, score = excluded.score, status = excluded.status",
-            params![
-                m.service_id,
-                m.minute,
-                m.baseline,
-                m.upper,
-                m.score,
-                m.status.as_str()
-            ],
-        )
-        .context("writing a detector minute")?;
+    let statuses: Vec<&str> = rows.iter().map(|m| m.status.as_str()).collect();
+    let mut params: Vec<&dyn Param> = Vec::with_capacity(rows.len() * 6);
+    for (m, status) in rows.iter().zip(&statuses) {
+        params.extend([
+            &m.service_id as &dyn Param,
+            &m.minute,
+            &m.baseline,
+            &m.upper,
+            &m.score,
+            status,
+        ]);
     }
+    conn.execute_values(
+        "INSERT INTO detector_minutes (service_id, minute, baseline, upper, score, status)",
+        "ON CONFLICT (service_id, minute) DO UPDATE SET baseline = excluded.baseline, \
+         upper = excluded.upper, score = excluded.score, status = excluded.status",
+        6,
+        &params,
+    )
+    .context("writing detector minutes")?;
     Ok(())
 }
 

@@ -7,6 +7,7 @@
 //! write connection; reads take one from a pool. With SQLite in WAL mode a
 //! read never waits for a writer.
 
+mod claims;
 mod db;
 mod detector;
 mod events;
@@ -20,6 +21,7 @@ mod services;
 mod sqlite;
 mod webhooks;
 
+pub use claims::{claim_reporters, prune_claims, Claim};
 pub use db::{params, Db, DbError, Dialect, Param, Row, Tx};
 pub use detector::{
     detector_minutes, first_minute, insert_detector_minutes, last_detector_minute,
@@ -43,8 +45,8 @@ pub use maintenance::{
 };
 pub use pool::ReadPool;
 pub use reports::{
-    commit_batch, prune_reports, recent_counted_networks, recent_counted_reporters,
-    recent_counted_sources, NetworkCounts, NewReport, Report,
+    commit_batch, commit_claimed_batch, prune_reports, recent_counted_networks,
+    recent_counted_reporters, recent_counted_sources, NetworkCounts, NewReport, Report,
 };
 pub use series::{
     recent_comments, series, summary, top_items, totals, Bucket, Comment, Point, Summary, TopItem,

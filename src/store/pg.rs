@@ -32,21 +32,18 @@ pub(super) enum Role {
 
 /// Connects to the database at `url` for `role`.
 pub(super) fn open(url: &str, opts: &OpenOptions, role: Role) -> Result<Db, StoreError> {
-    let client = postgres::Client::connect(url, postgres::NoTls)
-        .map_err(super::DbError::from)
-        .context("connecting to PostgreSQL")?;
-    let db = Db::postgres(client);
+    let db = Db::postgres(url).context("connecting to PostgreSQL")?;
     // A lock wait ends as SQLite's busy timeout does: with an error the
     // caller answers 503 for.
     let lock_timeout = opts.busy_timeout.as_millis();
     let session = match role {
         Role::Writer => format!(
             "SET synchronous_commit = on; SET lock_timeout = {lock_timeout}; \
-             SET application_name = 'downwave'"
+             SET application_name = 'downwave'; SET client_min_messages = warning"
         ),
         Role::Reader => format!(
             "SET default_transaction_read_only = on; SET lock_timeout = {lock_timeout}; \
-             SET application_name = 'downwave'"
+             SET application_name = 'downwave'; SET client_min_messages = warning"
         ),
     };
     db.execute_batch(&session)

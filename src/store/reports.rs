@@ -1,7 +1,7 @@
 //! Writing reports: one transaction per batch, holding the rows and the
 //! per-minute counts they add to.
 
-use super::{params, Context, Db, Dialect, StoreError};
+use super::{params, Context, Db, Dialect, Param, StoreError};
 use crate::domain::{Category, ErrorCode, Minute, NetworkKeys, Platform, Region};
 use std::collections::HashMap;
 
@@ -83,43 +83,167 @@ pub fn commit_batch(
     networks: &[NetworkCounts],
 ) -> Result<Vec<i64>, StoreError> {
     let tx = conn.transaction().context("starting a report batch")?;
-    let ids = insert_reports(&tx, batch)?;
-    let tally = Tally::of(batch);
-    add_minutes(&tx, &tally)?;
-    add_networks(&tx, networks)?;
+    let ids = write_batch(&tx, batch, networks)?;
     tx.commit().context("committing a report batch")?;
     Ok(ids)
 }
 
+/// As [`commit_batch`], for a node that shares its database with others:
+/// in the same transaction, each report the node would count first claims
+/// its reporter for `window_ms` (see [`super::claims`]); a report whose
+/// claim is refused is stored as not counted (`counted` set false in
+/// `batch`). The network figures are made by `networks` from the batch as
+/// it will be stored. On SQLite, one node has the database to itself: its
+/// own de-duplicator is exact, and nothing is claimed.
+pub fn commit_claimed_batch(
+    conn: &Db,
+    batch: &mut [NewReport],
+    window_ms: i64,
+    networks: impl FnOnce(&[NewReport]) -> Vec<NetworkCounts>,
+) -> Result<Vec<i64>, StoreError> {
+    let tx = conn.transaction().context("starting a report batch")?;
+    if conn.dialect() == Dialect::Postgres {
+        let counted: Vec<usize> = (0..batch.len()).filter(|&i| batch[i].counted).collect();
+        let claims: Vec<super::claims::Claim> = counted
+            .iter()
+            .map(|&i| {
+                let r = &batch[i].report;
+                (r.service_id, r.reporter, r.received_ms)
+            })
+            .collect();
+        let granted = super::claims::claim_reporters(&tx, &claims, window_ms)?;
+        for (&i, granted) in counted.iter().zip(granted) {
+            batch[i].counted = granted;
+        }
+    }
+    let networks = networks(batch);
+    let ids = write_batch(&tx, batch, &networks)?;
+    tx.commit().context("committing a report batch")?;
+    Ok(ids)
+}
+
+/// The rows, then what they add to the per-minute counts.
+fn write_batch(
+    tx: &Db,
+    batch: &[NewReport],
+    networks: &[NetworkCounts],
+) -> Result<Vec<i64>, StoreError> {
+    let ids = insert_reports(tx, batch)?;
+    let tally = Tally::of(batch);
+    add_minutes(tx, &tally)?;
+    add_networks(tx, networks)?;
+    Ok(ids)
+}
+
+/// The columns of a report row, in the order [`Fields::params`] gives them.
+const COLUMNS: &str = "service_id, received_ms, minute, category, error_code, region, \
+     platform, comment, reporter, counted, source, network, provider";
+const COLUMN_COUNT: usize = 13;
+
+/// One report as its row's values.
+struct Fields<'a> {
+    service_id: i64,
+    received_ms: i64,
+    minute: i64,
+    category: &'a str,
+    error_code: Option<u16>,
+    region: Option<&'a str>,
+    platform: Option<&'a str>,
+    comment: Option<&'a str>,
+    reporter: &'a [u8],
+    counted: bool,
+    source: Option<&'a [u8]>,
+    site: Option<&'a [u8]>,
+    provider: Option<&'a [u8]>,
+}
+
+impl<'a> Fields<'a> {
+    fn of(NewReport { report: r, counted }: &'a NewReport) -> Self {
+        Fields {
+            service_id: r.service_id,
+            received_ms: r.received_ms,
+            minute: r.minute().unix(),
+            category: r.category.as_str(),
+            error_code: r.error_code.map(|c| c.get()),
+            region: r.region.as_ref().map(|g| g.as_str()),
+            platform: r.platform.as_ref().map(|p| p.as_str()),
+            comment: r.comment.as_deref(),
+            reporter: &r.reporter[..],
+            counted: *counted,
+            source: r.source.as_ref().map(|s| &s[..]),
+            site: r.network.as_ref().map(|n| &n.site[..]),
+            provider: r.network.as_ref().map(|n| &n.provider[..]),
+        }
+    }
+
+    fn params(&self) -> [&dyn Param; COLUMN_COUNT] {
+        [
+            &self.service_id,
+            &self.received_ms,
+            &self.minute,
+            &self.category,
+            &self.error_code,
+            &self.region,
+            &self.platform,
+            &self.comment,
+            &self.reporter,
+            &self.counted,
+            &self.source,
+            &self.site,
+            &self.provider,
+        ]
+    }
+}
+
 /// Inserts every report of the batch; their row ids, in batch order.
 fn insert_reports(conn: &Db, batch: &[NewReport]) -> Result<Vec<i64>, StoreError> {
+    match conn.dialect() {
+        Dialect::Sqlite => insert_one_by_one(conn, batch),
+        Dialect::Postgres => insert_in_chunks(conn, batch),
+    }
+}
+
+/// SQLite: a prepared insert per row costs no round trip.
+fn insert_one_by_one(conn: &Db, batch: &[NewReport]) -> Result<Vec<i64>, StoreError> {
+    let sql = format!(
+        "INSERT INTO reports ({COLUMNS}) VALUES {} RETURNING id",
+        super::db::values_list(1, COLUMN_COUNT, 0)
+    );
     let mut ids = Vec::with_capacity(batch.len());
-    for NewReport { report: r, counted } in batch {
+    for report in batch {
         let id = conn
-            .query_row(
-                "INSERT INTO reports (service_id, received_ms, minute, category, error_code, \
-                 region, platform, comment, reporter, counted, source, network, provider) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) RETURNING id",
-                params![
-                    r.service_id,
-                    r.received_ms,
-                    r.minute().unix(),
-                    r.category.as_str(),
-                    r.error_code.map(|c| c.get()),
-                    r.region.as_ref().map(|g| g.as_str()),
-                    r.platform.as_ref().map(|p| p.as_str()),
-                    r.comment,
-                    &r.reporter[..],
-                    counted,
-                    r.source.as_ref().map(|s| &s[..]),
-                    r.network.as_ref().map(|n| &n.site[..]),
-                    r.network.as_ref().map(|n| &n.provider[..]),
-                ],
-                |row| row.get(0),
-            )
+            .query_row(&sql, &Fields::of(report).params(), |row| row.get(0))
             .context("inserting a report")?;
         ids.push(id);
     }
+    Ok(ids)
+}
+
+/// PostgreSQL: the batch's ids taken from the sequence at once, then the
+/// rows in a few multi-row inserts (each statement is a round trip).
+fn insert_in_chunks(conn: &Db, batch: &[NewReport]) -> Result<Vec<i64>, StoreError> {
+    let mut ids: Vec<i64> = conn
+        .query_map(
+            "SELECT nextval(pg_get_serial_sequence('reports', 'id')) \
+             FROM generate_series(1, CAST(?1 AS INTEGER))",
+            params![batch.len()],
+            |r| r.get(0),
+        )
+        .context("taking ids for a report batch")?;
+    ids.sort_unstable();
+    let fields: Vec<Fields<'_>> = batch.iter().map(Fields::of).collect();
+    let mut params: Vec<&dyn Param> = Vec::with_capacity(batch.len() * (COLUMN_COUNT + 1));
+    for (id, f) in ids.iter().zip(&fields) {
+        params.push(id);
+        params.extend(f.params());
+    }
+    conn.execute_values(
+        &format!("INSERT INTO reports (id, {COLUMNS})"),
+        "",
+        COLUMN_COUNT + 1,
+        &params,
+    )
+    .context("inserting reports")?;
     Ok(ids)
 }
 
@@ -166,24 +290,31 @@ impl<'a> Tally<'a> {
 
 /// Adds a batch's tally to `report_minutes` and `report_minute_facets`.
 fn add_minutes(conn: &Db, tally: &Tally<'_>) -> Result<(), StoreError> {
+    let mut minutes: Vec<&dyn Param> = Vec::with_capacity(tally.minutes.len() * 4);
     for ((service, minute, category), n) in &tally.minutes {
-        conn.execute(
-            "INSERT INTO report_minutes (service_id, minute, category, count) \
-             VALUES (?1, ?2, ?3, ?4) ON CONFLICT (service_id, minute, category) \
-             DO UPDATE SET count = report_minutes.count + excluded.count",
-            params![service, minute, category, n],
-        )
-        .context("adding to report_minutes")?;
+        minutes.extend([service as &dyn Param, minute, category, n]);
     }
-    for ((service, minute, facet, value), n) in &tally.facets {
-        conn.execute(
-            "INSERT INTO report_minute_facets (service_id, minute, facet, value, count) \
-             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (service_id, facet, minute, value) \
-             DO UPDATE SET count = report_minute_facets.count + excluded.count",
-            params![service, minute, facet, value.to_string(), n],
-        )
-        .context("adding to report_minute_facets")?;
+    conn.execute_values(
+        "INSERT INTO report_minutes (service_id, minute, category, count)",
+        "ON CONFLICT (service_id, minute, category) \
+         DO UPDATE SET count = report_minutes.count + excluded.count",
+        4,
+        &minutes,
+    )
+    .context("adding to report_minutes")?;
+    let values: Vec<String> = tally.facets.keys().map(|k| k.3.to_string()).collect();
+    let mut facets: Vec<&dyn Param> = Vec::with_capacity(tally.facets.len() * 5);
+    for (((service, minute, facet, _), n), value) in tally.facets.iter().zip(&values) {
+        facets.extend([service as &dyn Param, minute, facet, value, n]);
     }
+    conn.execute_values(
+        "INSERT INTO report_minute_facets (service_id, minute, facet, value, count)",
+        "ON CONFLICT (service_id, facet, minute, value) \
+         DO UPDATE SET count = report_minute_facets.count + excluded.count",
+        5,
+        &facets,
+    )
+    .context("adding to report_minute_facets")?;
     Ok(())
 }
 
@@ -192,27 +323,30 @@ fn add_networks(conn: &Db, networks: &[NetworkCounts]) -> Result<(), StoreError>
     if networks.is_empty() {
         return Ok(());
     }
+    let mut params: Vec<&dyn Param> = Vec::with_capacity(networks.len() * 6);
     for n in networks {
-        conn.execute(
-            "INSERT INTO report_minute_networks AS t \
-             (service_id, minute, reports, networks, new_networks, top_provider) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (service_id, minute) \
-             DO UPDATE SET reports = t.reports + excluded.reports, \
-             networks = t.networks + excluded.networks, \
-             new_networks = t.new_networks + excluded.new_networks, \
-             top_provider = CASE WHEN t.top_provider > excluded.top_provider \
-                 THEN t.top_provider ELSE excluded.top_provider END",
-            params![
-                n.service_id,
-                n.minute,
-                n.reports,
-                n.networks,
-                n.new_networks,
-                n.top_provider
-            ],
-        )
-        .context("adding to report_minute_networks")?;
+        params.extend([
+            &n.service_id as &dyn Param,
+            &n.minute,
+            &n.reports,
+            &n.networks,
+            &n.new_networks,
+            &n.top_provider,
+        ]);
     }
+    conn.execute_values(
+        "INSERT INTO report_minute_networks AS t \
+         (service_id, minute, reports, networks, new_networks, top_provider)",
+        "ON CONFLICT (service_id, minute) \
+         DO UPDATE SET reports = t.reports + excluded.reports, \
+         networks = t.networks + excluded.networks, \
+         new_networks = t.new_networks + excluded.new_networks, \
+         top_provider = CASE WHEN t.top_provider > excluded.top_provider \
+             THEN t.top_provider ELSE excluded.top_provider END",
+        6,
+        &params,
+    )
+    .context("adding to report_minute_networks")?;
     Ok(())
 }
 

@@ -196,3 +196,14 @@ CREATE INDEX deliveries_due ON deliveries(status, next_attempt_ms);
 CREATE INDEX deliveries_by_webhook ON deliveries(webhook_id, id);
 CREATE INDEX deliveries_by_event ON deliveries(event_id, id);
 CREATE INDEX deliveries_by_incident ON deliveries(incident_id, id);
+
+-- PostgreSQL only: the last counted report time of each (service, reporter)
+-- across every node, claimed in the transaction that stores the report
+-- (src/store/claims.rs); rows older than the window are pruned.
+CREATE TABLE reporter_claims (
+    service_id BIGINT NOT NULL,
+    reporter   BYTEA NOT NULL,
+    counted_ms BIGINT NOT NULL,
+    PRIMARY KEY (service_id, reporter)
+);
+CREATE INDEX reporter_claims_by_time ON reporter_claims(counted_ms);

@@ -32,17 +32,21 @@ pub fn location(path: &Path) -> Location {
         return Location::Sqlite(path.to_owned());
     }
     static MADE: OnceLock<Mutex<Vec<(PathBuf, String)>>> = OnceLock::new();
-    let mut made = MADE.get_or_init(Default::default).lock().unwrap();
+    let mut made = MADE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     if let Some((_, url)) = made.iter().find(|(p, _)| p == path) {
         return Location::Postgres(url.clone());
     }
     let cluster = cluster();
     let name = format!("t{}_{}", std::process::id(), made.len());
-    let mut admin = postgres::Client::connect(&cluster.url("postgres"), postgres::NoTls)
-        .expect("connecting to the test cluster");
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .expect("creating a test database");
+    run(
+        Command::new(bin_dir().join("psql"))
+            .arg(cluster.url("postgres"))
+            .args(["-q", "-c", &format!("CREATE DATABASE {name}")]),
+        "creating a test database",
+    );
     let url = cluster.url(&name);
     made.push((path.to_owned(), url.clone()));
     Location::Postgres(url)

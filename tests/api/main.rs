@@ -6,6 +6,7 @@ mod announcements;
 mod backend;
 mod browser;
 mod clients;
+mod cluster;
 mod connections;
 mod crowd;
 mod dashboard;

@@ -172,7 +172,7 @@ async fn two_thousand_reports_from_one_slash_16_page_no_one() {
     let (sites, providers, without): (i64, i64, i64) = db
         .query_row(
             "SELECT COUNT(DISTINCT network), COUNT(DISTINCT provider), \
-             SUM(network IS NULL AND source IS NOT NULL) FROM reports",
+             COUNT(*) FILTER (WHERE network IS NULL AND source IS NOT NULL) FROM reports",
             downwave::params![],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
@@ -180,7 +180,7 @@ async fn two_thousand_reports_from_one_slash_16_page_no_one() {
     assert_eq!((sites, providers, without), (150, 1, 0));
     let (reports, first_minute_sites): (i64, i64) = db
         .query_row(
-            "SELECT SUM(reports), (SELECT networks FROM report_minute_networks \
+            "SELECT CAST(SUM(reports) AS BIGINT), (SELECT networks FROM report_minute_networks \
              ORDER BY minute LIMIT 1) FROM report_minute_networks",
             downwave::params![],
             |r| Ok((r.get(0)?, r.get(1)?)),

@@ -401,8 +401,13 @@ fn loadgen_compares_healthz_and_reports_and_every_acknowledged_report_is_stored(
 fn a_database_newer_than_the_binary_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("future.db");
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    conn.pragma_update(None, "user_version", 99).unwrap();
+    let opts = downwave::store::OpenOptions::default();
+    let conn = downwave::store::open_writer(crate::backend::location(&db), &opts).unwrap();
+    conn.execute_batch(match conn.dialect() {
+        downwave::store::Dialect::Sqlite => "PRAGMA user_version = 99",
+        downwave::store::Dialect::Postgres => "UPDATE downwave_schema SET version = 99",
+    })
+    .unwrap();
     drop(conn);
     let out = downwave(&db).args(["service", "list"]).output().unwrap();
     assert!(!out.status.success());

@@ -520,8 +520,8 @@ async fn a_hanging_receiver_with_a_backlog_takes_only_its_share() {
         db.execute(
             "INSERT INTO deliveries (webhook_id, event_id, kind, message_id, payload, status, \
              attempts, next_attempt_ms, created_ms) \
-             VALUES (?1, ?2, 'outage.opened', 'backlog-' || ?2, '{}', 'pending', 0, 0, 0)",
-            downwave::params![slow, event],
+             VALUES (?1, ?2, 'outage.opened', ?3, '{}', 'pending', 0, 0, 0)",
+            downwave::params![slow, event, format!("backlog-{event}")],
         )
         .unwrap();
     }

@@ -10,13 +10,14 @@
 //! cache; a map of prepared statements for PostgreSQL), so a hot query pays
 //! for its parsing once.
 
+mod pgconn;
 mod value;
 
-use postgres::types::{ToSql, Type};
+use pgconn::PgConn;
 use std::cell::RefCell;
-use std::collections::HashMap;
+use tokio_postgres::types::Type;
+use value::SqliteParam;
 pub use value::{FromValue, Param, Value};
-use value::{PgParam, SqliteParam};
 
 /// Which database a connection speaks to, where the SQL must differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +40,7 @@ pub enum DbError {
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
     #[error(transparent)]
-    Postgres(#[from] postgres::Error),
+    Postgres(#[from] tokio_postgres::Error),
     #[error("the query returned no rows")]
     NoRows,
     #[error("column {column} holds {found}, not {wanted}")]
@@ -63,7 +64,9 @@ impl DbError {
             DbError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
                 e.code == rusqlite::ErrorCode::ConstraintViolation
             }
-            DbError::Postgres(e) => e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION),
+            DbError::Postgres(e) => {
+                e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+            }
             _ => false,
         }
     }
@@ -71,7 +74,7 @@ impl DbError {
     /// A passing condition (locked, busy, full disk, connection lost)
     /// rather than a bug: the caller answers 503 and tries again later.
     pub fn is_transient(&self) -> bool {
-        use postgres::error::SqlState;
+        use tokio_postgres::error::SqlState;
         match self {
             DbError::Sqlite(e) => matches!(
                 e.sqlite_error_code(),
@@ -108,7 +111,7 @@ pub struct Row<'r> {
 
 enum RowInner<'r> {
     Sqlite(&'r rusqlite::Row<'r>),
-    Postgres(&'r postgres::Row),
+    Postgres(&'r tokio_postgres::Row),
 }
 
 impl Row<'_> {
@@ -159,7 +162,7 @@ impl Row<'_> {
     }
 }
 
-fn pg_value(r: &postgres::Row, i: usize) -> Result<Value<'_>, DbError> {
+fn pg_value(r: &tokio_postgres::Row, i: usize) -> Result<Value<'_>, DbError> {
     let ty = r
         .columns()
         .get(i)
@@ -235,36 +238,6 @@ fn to_dollars(sql: &str) -> String {
     out
 }
 
-/// A PostgreSQL connection with its prepared statements.
-struct PgConn {
-    client: postgres::Client,
-    statements: HashMap<String, postgres::Statement>,
-}
-
-impl PgConn {
-    fn statement(&mut self, sql: &str) -> Result<postgres::Statement, DbError> {
-        if let Some(s) = self.statements.get(sql) {
-            return Ok(s.clone());
-        }
-        let s = self.client.prepare(&to_dollars(sql))?;
-        self.statements.insert(sql.to_owned(), s.clone());
-        Ok(s)
-    }
-
-    fn run<T>(
-        &mut self,
-        sql: &str,
-        params: &[&dyn Param],
-        f: impl FnOnce(&mut postgres::Client, &postgres::Statement, &[&(dyn ToSql + Sync)]) -> T,
-    ) -> Result<T, DbError> {
-        let statement = self.statement(sql)?;
-        let bound: Vec<PgParam<'_>> = params.iter().map(|p| PgParam(p.value())).collect();
-        let refs: Vec<&(dyn ToSql + Sync)> =
-            bound.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-        Ok(f(&mut self.client, &statement, &refs))
-    }
-}
-
 enum Inner {
     Sqlite(rusqlite::Connection),
     Postgres(Box<RefCell<PgConn>>),
@@ -292,14 +265,12 @@ impl Db {
         }
     }
 
-    pub(super) fn postgres(client: postgres::Client) -> Db {
-        Db {
-            inner: Inner::Postgres(Box::new(RefCell::new(PgConn {
-                client,
-                statements: HashMap::new(),
-            }))),
+    /// Connects to the PostgreSQL database at `url`.
+    pub(super) fn postgres(url: &str) -> Result<Db, DbError> {
+        Ok(Db {
+            inner: Inner::Postgres(Box::new(RefCell::new(PgConn::connect(url)?))),
             immediate: false,
-        }
+        })
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -326,9 +297,7 @@ impl Db {
                 Ok(s.execute(sqlite_params(params))?)
             }
             Inner::Postgres(c) => {
-                let n = c
-                    .borrow_mut()
-                    .run(sql, params, |cl, s, p| cl.execute(s, p))??;
+                let n = c.borrow_mut().execute(sql, params)?;
                 Ok(usize::try_from(n).unwrap_or(usize::MAX))
             }
         }
@@ -368,9 +337,7 @@ impl Db {
                 Ok(())
             }
             Inner::Postgres(c) => {
-                let rows = c
-                    .borrow_mut()
-                    .run(sql, params, |cl, s, p| cl.query(s, p))??;
+                let rows = c.borrow_mut().query(sql, params)?;
                 for r in &rows {
                     f(&Row {
                         inner: RowInner::Postgres(r),
@@ -400,9 +367,7 @@ impl Db {
                 }
             }
             Inner::Postgres(c) => {
-                let rows = c
-                    .borrow_mut()
-                    .run(sql, params, |cl, s, p| cl.query(s, p))??;
+                let rows = c.borrow_mut().query(sql, params)?;
                 match rows.first() {
                     Some(r) => Ok(Some(f(&Row {
                         inner: RowInner::Postgres(r),
@@ -424,11 +389,34 @@ impl Db {
         self.query_opt(sql, params, f)?.ok_or(DbError::NoRows)
     }
 
+    /// Runs `head VALUES (…), (…), … tail`, one row of `width` parameters
+    /// per `width` values of `params`, in statements of a power of two rows
+    /// up to [`MAX_ROWS`] (so a connection prepares at most nine shapes of
+    /// it): a few round trips for a batch instead of one per row. `tail`
+    /// (an `ON CONFLICT` clause) takes no parameters. How many rows changed.
+    pub fn execute_values(
+        &self,
+        head: &str,
+        tail: &str,
+        width: usize,
+        params: &[&dyn Param],
+    ) -> Result<usize, DbError> {
+        let rows = params.len() / width.max(1);
+        let (mut done, mut changed) = (0, 0);
+        while done < rows {
+            let n = chunk_len(rows - done, MAX_ROWS);
+            let sql = format!("{head} VALUES {} {tail}", values_list(n, width, 0));
+            changed += self.execute(&sql, &params[done * width..(done + n) * width])?;
+            done += n;
+        }
+        Ok(changed)
+    }
+
     /// Runs several statements without parameters (schema, tests).
     pub fn execute_batch(&self, sql: &str) -> Result<(), DbError> {
         match &self.inner {
             Inner::Sqlite(c) => Ok(c.execute_batch(sql)?),
-            Inner::Postgres(c) => Ok(c.borrow_mut().client.batch_execute(sql)?),
+            Inner::Postgres(c) => c.borrow_mut().batch_execute(sql),
         }
     }
 
@@ -447,6 +435,36 @@ impl Db {
             open: true,
         })
     }
+}
+
+/// Most rows one multi-row statement carries.
+pub const MAX_ROWS: usize = 256;
+
+/// The rows of the next multi-row statement: the largest power of two not
+/// above what is left, at most `max` (a power of two).
+pub fn chunk_len(left: usize, max: usize) -> usize {
+    let fit = left.min(max);
+    1 << (usize::BITS - 1 - fit.leading_zeros())
+}
+
+/// `(?{after+1}, …, ?{after+width}), …` for `rows` rows.
+pub fn values_list(rows: usize, width: usize, after: usize) -> String {
+    let mut out = String::with_capacity(rows * width * 5);
+    for row in 0..rows {
+        if row > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for col in 0..width {
+            if col > 0 {
+                out.push_str(", ");
+            }
+            out.push('?');
+            out.push_str(&(after + row * width + col + 1).to_string());
+        }
+        out.push(')');
+    }
+    out
 }
 
 fn sqlite_params<'a>(
@@ -488,6 +506,50 @@ impl Drop for Tx<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunks_are_powers_of_two_up_to_the_most_rows() {
+        let lens: Vec<usize> = [1, 2, 3, 255, 256, 300, 1000]
+            .into_iter()
+            .map(|n| chunk_len(n, 256))
+            .collect();
+        assert_eq!(lens, [1, 2, 2, 128, 256, 256, 256]);
+        let mut left = 1000;
+        let mut sizes = std::collections::BTreeSet::new();
+        while left > 0 {
+            let n = chunk_len(left, 256);
+            sizes.insert(n);
+            left -= n;
+        }
+        assert!(sizes.len() <= 9, "{sizes:?}");
+        assert_eq!(values_list(2, 2, 1), "(?2, ?3), (?4, ?5)");
+    }
+
+    #[test]
+    fn many_rows_go_in_a_few_statements() {
+        let db = Db::sqlite(rusqlite::Connection::open_in_memory().unwrap(), false);
+        db.execute_batch("CREATE TABLE t (a INTEGER PRIMARY KEY, b INTEGER)")
+            .unwrap();
+        let values: Vec<i64> = (0..1000).flat_map(|i| [i % 300, 1]).collect();
+        let mut rows = 0;
+        // Each statement's rows are distinct keys; across statements they add.
+        for chunk in values.chunks(600) {
+            let params: Vec<&dyn Param> = chunk.iter().map(|v| v as &dyn Param).collect();
+            rows += db
+                .execute_values(
+                    "INSERT INTO t (a, b)",
+                    "ON CONFLICT (a) DO UPDATE SET b = t.b + excluded.b",
+                    2,
+                    &params,
+                )
+                .unwrap();
+        }
+        assert_eq!(rows, 1000);
+        let sum: i64 = db
+            .query_row("SELECT SUM(b) FROM t", params![], |r| r.get(0))
+            .unwrap();
+        assert_eq!(sum, 1000);
+    }
 
     #[test]
     fn placeholders_become_dollars_outside_quotes() {

@@ -2,7 +2,7 @@
 //! query is given, [`FromValue`] for what a row gives back, and how each is
 //! bound for SQLite and for PostgreSQL.
 
-use postgres::types::{to_sql_checked, IsNull, ToSql, Type};
+use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 
 /// A value crossing into or out of a query.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -217,6 +217,63 @@ impl ToSql for PgParam<'_> {
             (Value::Blob(b), &Type::BYTEA) => b.to_sql(ty, out),
             (v, ty) => Err(format!("cannot bind {} to a parameter of type {ty}", v.kind()).into()),
         }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+/// A value owned, to be sent with its statement to the I/O runtime.
+#[derive(Debug, Clone)]
+pub(super) enum OwnedValue {
+    Null,
+    Int(i64),
+    Real(f64),
+    Bool(bool),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+impl From<Value<'_>> for OwnedValue {
+    fn from(v: Value<'_>) -> Self {
+        match v {
+            Value::Null => OwnedValue::Null,
+            Value::Int(n) => OwnedValue::Int(n),
+            Value::Real(x) => OwnedValue::Real(x),
+            Value::Bool(b) => OwnedValue::Bool(b),
+            Value::Text(s) => OwnedValue::Text(s.to_owned()),
+            Value::Blob(b) => OwnedValue::Blob(b.to_vec()),
+        }
+    }
+}
+
+impl OwnedValue {
+    fn as_value(&self) -> Value<'_> {
+        match self {
+            OwnedValue::Null => Value::Null,
+            OwnedValue::Int(n) => Value::Int(*n),
+            OwnedValue::Real(x) => Value::Real(*x),
+            OwnedValue::Bool(b) => Value::Bool(*b),
+            OwnedValue::Text(s) => Value::Text(s),
+            OwnedValue::Blob(b) => Value::Blob(b),
+        }
+    }
+}
+
+/// An owned parameter bound for PostgreSQL, as [`PgParam`] binds it.
+#[derive(Debug)]
+pub(super) struct PgOwned(pub(super) OwnedValue);
+
+impl ToSql for PgOwned {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        PgParam(self.0.as_value()).to_sql(ty, out)
     }
 
     fn accepts(_: &Type) -> bool {
