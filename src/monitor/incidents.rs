@@ -22,6 +22,10 @@ pub(super) struct IncidentPass {
 }
 
 impl IncidentPass {
+    pub fn settings(&self) -> IncidentSettings {
+        self.settings.clone()
+    }
+
     pub fn load(conn: &Db, settings: IncidentSettings) -> Result<Self, StoreError> {
         Ok(IncidentPass {
             settings,

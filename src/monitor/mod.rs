@@ -25,6 +25,7 @@
 
 mod board;
 mod incidents;
+mod lead;
 mod memory;
 
 pub use board::{BoardChange, ServiceStatus, StatusBoard};
@@ -41,6 +42,7 @@ use crate::incident::IncidentSettings;
 use crate::store::Db;
 use crate::store::{self, Context as _, DetectorMinute, StoreError};
 use incidents::IncidentPass;
+use lead::Lead;
 use memory::{memory, save, Tracked};
 use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -182,6 +184,10 @@ pub struct Monitor {
     board: Arc<StatusBoard>,
     /// Incidents across services, judged after each run of minutes.
     incidents: IncidentPass,
+    /// Whether this node detects, or follows the node that does.
+    lead: Lead,
+    /// The leader's last mark a follower showed.
+    board_seen: Option<Vec<u8>>,
 }
 
 impl Monitor {
@@ -205,6 +211,7 @@ impl Monitor {
         let incidents = IncidentPass::load(&conn, incident_settings)?;
         let board = Arc::new(StatusBoard::default());
         let (tx, rx) = mpsc::channel();
+        let lead = Lead::of(&conn);
         let monitor = Monitor {
             conn,
             alerts,
@@ -216,6 +223,8 @@ impl Monitor {
             saved,
             board: board.clone(),
             incidents,
+            lead,
+            board_seen: None,
         };
         let join = std::thread::Builder::new()
             .name("downwave-detector".into())
@@ -234,29 +243,25 @@ impl Monitor {
     }
 
     fn run(mut self, rx: Receiver<Command>) {
-        if let Err(e) = self.tick(true) {
+        if let Err(e) = self.step(true) {
             tracing::error!(error = %crate::error::chain(&e), "detector catch-up failed");
         }
         loop {
             match rx.recv_timeout(Duration::from_secs(1)) {
                 Ok(Command::CatchUp(reply)) => {
-                    let _ = reply.send(self.tick(true));
+                    let _ = reply.send(self.step(true));
                 }
                 Ok(Command::Imported(first_minutes, reply)) => {
-                    let behind: Vec<i64> = first_minutes
-                        .iter()
-                        .filter(|(id, first)| {
-                            self.tracked.get(id).is_some_and(|t| t.last >= *first)
-                                || self.saved.get(id).is_some_and(|(last, _)| last >= first)
-                        })
-                        .map(|(id, _)| *id)
-                        .collect();
-                    let r = self.reset(&behind).and_then(|()| self.tick(true));
+                    let r = if self.lead == Lead::Following {
+                        store::request_rewinds(&self.conn, &first_minutes)
+                    } else {
+                        self.rewind(&first_minutes).and_then(|()| self.step(true))
+                    };
                     let _ = reply.send(r);
                 }
                 Ok(Command::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => {
-                    if let Err(e) = self.tick(false) {
+                    if let Err(e) = self.step(false) {
                         tracing::error!(error = %crate::error::chain(&e), "detector tick failed");
                     }
                 }
@@ -274,11 +279,22 @@ impl Monitor {
         Minute::from_unix(now).unix() - STEP_SECS
     }
 
+    /// Imported history from `first_minutes` (service, first imported
+    /// minute): a service whose detector is already past it relearns.
+    fn rewind(&mut self, first_minutes: &[(i64, i64)]) -> Result<(), StoreError> {
+        let behind: Vec<i64> = first_minutes
+            .iter()
+            .filter(|(id, first)| {
+                self.tracked.get(id).is_some_and(|t| t.last >= *first)
+                    || self.saved.get(id).is_some_and(|(last, _)| last >= first)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        self.reset(&behind)
+    }
+
     fn reset(&mut self, services: &[i64]) -> Result<(), StoreError> {
-        let tx = self
-            .conn
-            .transaction()
-            .context("starting a detector reset")?;
+        let tx = self.write_tx("starting a detector reset")?;
         for &id in services {
             store::reset_detector(&tx, id)?;
         }
@@ -363,7 +379,7 @@ impl Monitor {
     /// first, so that no incident stays open for good.
     fn drop_events_not_found(&mut self, service_id: i64) -> Result<(), StoreError> {
         let now = self.clock.now();
-        let tx = self.conn.transaction().context("starting to drop events")?;
+        let tx = self.write_tx("starting to drop events")?;
         let ids = store::set_aside_event_ids(&tx, service_id)?;
         if ids.is_empty() {
             return Ok(());
@@ -564,10 +580,7 @@ impl Monitor {
     /// is concentrated.
     fn write(&mut self, found: &Findings, until: i64) -> Result<HashMap<i64, bool>, StoreError> {
         let now = self.clock.now();
-        let tx = self
-            .conn
-            .transaction()
-            .context("starting a detector transaction")?;
+        let tx = self.write_tx("starting a detector transaction")?;
         let recent =
             |changed_at: i64| now.timestamp() - changed_at <= self.alerts.max_age.as_secs() as i64;
         let mut announced = 0;
@@ -626,10 +639,13 @@ impl Monitor {
     }
 
     fn save_all(&mut self) -> Result<(), StoreError> {
-        let tx = self
-            .conn
-            .transaction()
-            .context("starting to save detector state")?;
+        let now_ms = self.clock.now().timestamp_millis();
+        let tx = lead::write_tx(
+            &self.conn,
+            self.lead,
+            now_ms,
+            "starting to save detector state",
+        )?;
         for (&id, t) in self.tracked.iter_mut() {
             save(&tx, id, t)?;
         }

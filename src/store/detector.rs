@@ -59,7 +59,7 @@ pub fn detector_minutes(
 /// Saved detector memory: (service, last minute processed, JSON state).
 pub fn load_detector_states(conn: &Db) -> Result<Vec<(i64, i64, String)>, StoreError> {
     conn.query_map(
-        "SELECT service_id, last_minute, state FROM detector_state",
+        "SELECT service_id, last_minute, state FROM detector_state ORDER BY service_id",
         params![],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )
@@ -90,7 +90,7 @@ pub fn minute_totals(
 ) -> Result<Vec<(i64, i64, u64)>, StoreError> {
     conn.query_map(
         "SELECT service_id, minute, CAST(SUM(count) AS BIGINT) FROM report_minutes \
-         WHERE minute > ?1 AND minute <= ?2 GROUP BY service_id, minute",
+         WHERE minute > ?1 AND minute <= ?2 GROUP BY service_id, minute ORDER BY service_id, minute",
         params![after, until],
         |r| Ok((r.get(0)?, r.get(1)?, r.get::<i64>(2)?.max(0) as u64)),
     )

@@ -395,11 +395,11 @@ pub fn facet_counts(
         "SELECT category, CAST(SUM(count) AS BIGINT) FROM report_minutes \
          WHERE service_id = ?1 AND minute >= ?3 AND minute <= ?4 \
          AND CAST(?2 AS TEXT) = 'category' \
-         GROUP BY category ORDER BY 2 DESC"
+         GROUP BY category ORDER BY 2 DESC, 1"
     } else {
         "SELECT value, CAST(SUM(count) AS BIGINT) FROM report_minute_facets \
          WHERE service_id = ?1 AND facet = ?2 AND minute >= ?3 AND minute <= ?4 \
-         GROUP BY value ORDER BY 2 DESC"
+         GROUP BY value ORDER BY 2 DESC, 1"
     };
     conn.query_map(sql, params![service_id, facet, from, to], |r| {
         Ok((r.get(0)?, r.get::<i64>(1)?.max(0) as u64))

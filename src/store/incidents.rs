@@ -61,7 +61,7 @@ pub fn outage_facts(conn: &Db, since: i64) -> Result<Vec<OutageFact>, StoreError
                 COALESCE(e.peak_baseline, m.baseline, 0), e.resolved_at \
          FROM events e LEFT JOIN detector_minutes m \
            ON m.service_id = e.service_id AND m.minute = e.peak_at \
-         WHERE e.seq > 0 AND (e.status = 'open' OR e.resolved_at >= ?1)",
+         WHERE e.seq > 0 AND (e.status = 'open' OR e.resolved_at >= ?1) ORDER BY e.id",
         params![since],
         |r| {
             Ok(OutageFact {

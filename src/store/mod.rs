@@ -12,6 +12,7 @@ mod db;
 mod detector;
 mod events;
 mod incidents;
+mod leader;
 mod maintenance;
 mod pg;
 mod pool;
@@ -38,6 +39,10 @@ pub use incidents::{
     incident_revision, list_incidents, load_assignment, open_outages, outage_facts,
     write_incident_pass, AttributionRecord, ChangeRecord, FollowedOutage, IncidentRecord,
     StoredIncidentStatus,
+};
+pub use leader::{
+    board_version, latest_statuses, mark_board_changed, request_rewinds, still_leading,
+    take_rewinds, try_lead,
 };
 pub use maintenance::{
     end_maintenance, insert_maintenance, list_maintenance, listed_maintenance, maintenance_at,
@@ -169,6 +174,8 @@ pub enum StoreError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("this node no longer leads the detector (another node took over)")]
+    NotLeader,
     #[error("the {0} was left inconsistent by a panic in another thread; restart downwave")]
     Poisoned(&'static str),
     #[error("the {what} task stopped before it finished: {message}")]

@@ -207,3 +207,10 @@ CREATE TABLE reporter_claims (
     PRIMARY KEY (service_id, reporter)
 );
 CREATE INDEX reporter_claims_by_time ON reporter_claims(counted_ms);
+
+-- PostgreSQL only: first imported minutes an import reaching a follower
+-- leaves for the node that leads the detector (src/store/leader.rs).
+CREATE TABLE detector_rewinds (
+    service_id   BIGINT PRIMARY KEY,
+    first_minute BIGINT NOT NULL
+);

@@ -99,7 +99,7 @@ pub fn totals(
         .collect();
     conn.for_each(
         "SELECT minute, CAST(SUM(count) AS BIGINT) FROM report_minutes \
-         WHERE service_id = ?1 AND minute >= ?2 AND minute < ?3 GROUP BY minute",
+         WHERE service_id = ?1 AND minute >= ?2 AND minute < ?3 GROUP BY minute ORDER BY minute",
         params![service_id, from.unix(), to.unix()],
         |r| {
             let (minute, count) = (r.get::<i64>(0)?, r.get::<i64>(1)?);
