@@ -124,7 +124,11 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn serve(settings: Settings) -> anyhow::Result<()> {
     runtime()?.block_on(async move {
-        let app = Application::build(settings.clone(), Arc::new(SystemClock))?;
+        let clock: Arc<dyn downwave::clock::Clock> = match settings.simulated_clock {
+            Some(scaled) => Arc::new(scaled),
+            None => Arc::new(SystemClock),
+        };
+        let app = Application::build(settings.clone(), clock)?;
         tracing::info!(
             "downwave listening on http://{}:{} with database {}",
             settings.listen.ip(),

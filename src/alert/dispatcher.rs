@@ -223,8 +223,12 @@ impl Dispatcher {
                 .filter(|&(_, &n)| n >= config.max_in_flight_per_subscription)
                 .map(|(&w, _)| w)
                 .collect();
+            // Held by this node for as long as an attempt can take, and then
+            // some: a node that dies mid-attempt leaves its messages to
+            // the others once the lease runs out.
+            let lease_until = now_ms + 2 * config.timeout.as_millis() as i64 + LEASE_MARGIN_MS;
             let due = courier
-                .db(move |c| store::due_deliveries(c, now_ms, free, &busy, &full))
+                .db(move |c| store::due_deliveries(c, now_ms, free, &busy, &full, lease_until))
                 .await?;
             let found = due.len();
             let mut held_back = false;
@@ -259,6 +263,9 @@ impl Dispatcher {
         }
     }
 }
+
+/// What a claim's lease adds to twice the attempt timeout (PostgreSQL).
+const LEASE_MARGIN_MS: i64 = 30_000;
 
 impl Courier {
     async fn db<T: Send + 'static>(

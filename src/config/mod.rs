@@ -17,13 +17,14 @@ mod rules;
 #[cfg(test)]
 mod tests;
 
+use crate::clock::ScaledClock;
 use crate::incident::IncidentSettings;
 pub use crate::ingest::ForwardedHeader;
 pub use crate::store::{Location, SyncMode};
 pub use declare::{DefaultText, Setting};
 use ipnet::IpNet;
 use rules::{
-    bearer_token, false_event_budget, finite_positive, positive, proxy_url, share,
+    bearer_token, clock_spec, false_event_budget, finite_positive, positive, proxy_url, share,
     within_a_century, within_a_day_of_minutes, within_a_year_of_hours,
 };
 use std::net::SocketAddr;
@@ -156,6 +157,13 @@ settings! {
     /// 0 keeps raw reports for good too.
     report_retention_days: u64 = 90, check within_a_century;
 
+    /// For simulations and tests: `START,ANCHOR,SPEED` makes the server's
+    /// clock read START (RFC 3339) at the wall-clock Unix millisecond ANCHOR
+    /// and run SPEED times as fast; nodes given the same value agree. Unset,
+    /// the wall clock.
+    simulated_clock: String = String::new(), check clock_spec
+        => simulated_clock: Option<ScaledClock> = scaled_clock;
+
     /// Event changes older than this many seconds are recorded but not
     /// announced (imports of old history page no one).
     alert_max_age_secs: u64 = 3600 => alert_max_age: Duration = Duration::from_secs;
@@ -282,6 +290,10 @@ fn cores() -> usize {
 }
 
 /// A text setting where empty means unset.
+fn scaled_clock(spec: String) -> Option<ScaledClock> {
+    spec.parse().ok()
+}
+
 fn non_empty(text: String) -> Option<String> {
     Some(text).filter(|t| !t.is_empty())
 }

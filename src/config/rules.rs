@@ -90,3 +90,11 @@ pub fn proxy_url(proxy: &str) -> Result<(), &'static str> {
         Err("an http:// or https:// URL")
     }
 }
+
+/// Empty (the wall clock) or `START,ANCHOR,SPEED` (see `ScaledClock`).
+pub fn clock_spec(spec: &str) -> Result<(), &'static str> {
+    if spec.is_empty() {
+        return Ok(());
+    }
+    spec.parse::<crate::clock::ScaledClock>().map(|_| ())
+}

@@ -153,7 +153,7 @@ fn unknown_keys_and_zero_limits_are_refused() {
 
 /// A valid value other than the default for every setting, as it is written
 /// in a variable or after a flag.
-const SAMPLES: [(&str, &str); 57] = [
+const SAMPLES: [(&str, &str); 58] = [
     ("listen", "127.0.0.1:9"),
     ("database", "elsewhere.db"),
     ("admin_token", "s3cret"),
@@ -188,6 +188,7 @@ const SAMPLES: [(&str, &str); 57] = [
     ("alert_max_age_secs", "60"),
     ("alert_hold_minutes", "7"),
     ("report_retention_days", "30"),
+    ("simulated_clock", "2026-03-02T11:00:00Z,1772449200000,60"),
     ("keep_alive_secs", "11"),
     ("header_read_timeout_secs", "6"),
     ("body_read_timeout_secs", "12"),

@@ -253,7 +253,10 @@ impl Monitor {
                 }
                 Ok(Command::Imported(first_minutes, reply)) => {
                     let r = if self.lead == Lead::Following {
+                        // Imports keep coming: a follower still tries the
+                        // lead at each, not only when the queue is quiet.
                         store::request_rewinds(&self.conn, &first_minutes)
+                            .and_then(|()| self.step(false))
                     } else {
                         self.rewind(&first_minutes).and_then(|()| self.step(true))
                     };

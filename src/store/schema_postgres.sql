@@ -189,7 +189,10 @@ CREATE TABLE deliveries (
     last_error      TEXT,
     created_ms      BIGINT NOT NULL,
     delivered_ms    BIGINT,
-    incident_id     BIGINT
+    incident_id     BIGINT,
+    -- PostgreSQL only: until when (ms) the node that claimed the message
+    -- for an attempt holds it; another node takes it over after that.
+    lease_until_ms  BIGINT
 );
 
 CREATE INDEX deliveries_due ON deliveries(status, next_attempt_ms);

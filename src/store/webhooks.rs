@@ -485,6 +485,7 @@ pub fn due_deliveries(
     limit: usize,
     busy: &[i64],
     full: &[i64],
+    lease_until_ms: i64,
 ) -> Result<Vec<(Delivery, Webhook)>, StoreError> {
     // `busy` and `full` cross as JSON arrays of ids, each read back as a
     // set of rows: SQLite's `json_each`, PostgreSQL's
@@ -499,25 +500,43 @@ pub fn due_deliveries(
             "SELECT CAST(value AS BIGINT) FROM jsonb_array_elements_text(CAST(?4 AS jsonb))",
         ),
     };
-    let sql = format!(
-        "SELECT {DELIVERY_COLUMNS} FROM deliveries d \
-         WHERE d.status = 'pending' AND d.next_attempt_ms <= ?1 \
-         AND d.id NOT IN ({busy_ids}) \
-         AND d.webhook_id NOT IN ({full_ids}) \
+    let due = "d.status = 'pending' AND d.next_attempt_ms <= ?1 \
+         AND d.id NOT IN ({busy}) AND d.webhook_id NOT IN ({full}) \
          AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.webhook_id = d.webhook_id \
              AND e.event_id = d.event_id AND e.status = 'pending' AND e.id < d.id) \
          AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.webhook_id = d.webhook_id \
-             AND e.incident_id = d.incident_id AND e.status = 'pending' AND e.id < d.id) \
-         ORDER BY d.next_attempt_ms, d.id LIMIT ?2"
-    );
+             AND e.incident_id = d.incident_id AND e.status = 'pending' AND e.id < d.id)"
+        .replace("{busy}", busy_ids)
+        .replace("{full}", full_ids);
+    let sql = match conn.dialect() {
+        Dialect::Sqlite => format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries d WHERE {due} \
+             ORDER BY d.next_attempt_ms, d.id LIMIT ?2"
+        ),
+        // Several nodes send from one outbox: each claims its messages for
+        // a lease, skipping rows another node is claiming right now, and
+        // passes over those leased to a node until the lease runs out (the
+        // node died mid-attempt: another sends the message, same id).
+        Dialect::Postgres => format!(
+            "UPDATE deliveries SET lease_until_ms = ?5 WHERE id IN (\
+             SELECT d.id FROM deliveries d WHERE {due} \
+             AND (d.lease_until_ms IS NULL OR d.lease_until_ms <= ?1) \
+             ORDER BY d.next_attempt_ms, d.id LIMIT ?2 FOR UPDATE SKIP LOCKED) \
+             RETURNING {}",
+            DELIVERY_COLUMNS.replace("d.", "")
+        ),
+    };
     let as_json = |ids: &[i64]| serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
-    let deliveries = conn
-        .query_map(
-            &sql,
-            params![now_ms, limit as i64, as_json(busy), as_json(full)],
-            delivery_from_row,
-        )
+    let (busy, full) = (as_json(busy), as_json(full));
+    let bound = params![now_ms, limit as i64, busy, full, lease_until_ms];
+    let bound = match conn.dialect() {
+        Dialect::Sqlite => &bound[..4],
+        Dialect::Postgres => bound,
+    };
+    let mut deliveries = conn
+        .query_map(&sql, bound, delivery_from_row)
         .context("finding due deliveries")?;
+    deliveries.sort_by_key(|d| (d.next_attempt_ms, d.id));
     if deliveries.is_empty() {
         return Ok(Vec::new());
     }
@@ -559,6 +578,15 @@ pub fn record_attempt(conn: &Db, id: i64, a: &AttemptRecord) -> Result<(), Store
         ],
     )
     .context("recording a delivery attempt")?;
+    if conn.dialect() == Dialect::Postgres {
+        // The attempt is over: a retry is due at its own time, not the
+        // lease's.
+        conn.execute(
+            "UPDATE deliveries SET lease_until_ms = NULL WHERE id = ?1",
+            params![id],
+        )
+        .context("ending a delivery's lease")?;
+    }
     Ok(())
 }
 
