@@ -236,7 +236,8 @@ pub enum LoadTarget {
 
 #[derive(clap::Args)]
 pub struct LoadgenArgs {
-    /// Server address, host:port.
+    /// Server address, host:port; several, comma-separated (the nodes of one
+    /// deployment), share the connections in turn.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: String,
     /// What to load.

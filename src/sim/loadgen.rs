@@ -183,7 +183,11 @@ struct ConnResult {
 pub fn run(opts: &LoadOptions) -> anyhow::Result<LoadReport> {
     // Each connection builds its own template; building one here first
     // refuses a bad address before any load thread starts.
-    Template::new(opts)?;
+    for addr in opts.addr.split(',') {
+        let mut one = opts.clone();
+        one.addr = addr.trim().to_owned();
+        Template::new(&one)?;
+    }
     seed_clients();
     let opts = Arc::new(opts.clone());
     let started = Instant::now();
@@ -205,7 +209,12 @@ pub fn run(opts: &LoadOptions) -> anyhow::Result<LoadReport> {
                         let tasks = (t..opts.connections)
                             .step_by(threads)
                             .map(|i| {
-                                let opts = opts.clone();
+                                // Several addresses (the nodes of one
+                                // deployment): connections take them in turn.
+                                let addrs: Vec<&str> = opts.addr.split(',').collect();
+                                let mut own = (*opts).clone();
+                                own.addr = addrs[i % addrs.len()].trim().to_owned();
+                                let opts = Arc::new(own);
                                 let template = Template::new(&opts)?;
                                 // Spread the open-loop schedules so that
                                 // connections do not fire together.

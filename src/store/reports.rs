@@ -6,7 +6,7 @@ use crate::domain::{Category, ErrorCode, Minute, NetworkKeys, Platform, Region};
 use std::collections::HashMap;
 
 /// A facet value as counted in a batch, borrowed where it can be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum FacetValue<'a> {
     Code(u16),
     Text(&'a str),
@@ -290,8 +290,13 @@ impl<'a> Tally<'a> {
 
 /// Adds a batch's tally to `report_minutes` and `report_minute_facets`.
 fn add_minutes(conn: &Db, tally: &Tally<'_>) -> Result<(), StoreError> {
+    // Every batch takes the rows' locks in one order (their keys'), so two
+    // nodes' batches adding to the same minutes never wait on each other
+    // in a cycle.
+    let mut sorted: Vec<_> = tally.minutes.iter().collect();
+    sorted.sort_unstable_by_key(|(k, _)| **k);
     let mut minutes: Vec<&dyn Param> = Vec::with_capacity(tally.minutes.len() * 4);
-    for ((service, minute, category), n) in &tally.minutes {
+    for ((service, minute, category), n) in sorted {
         minutes.extend([service as &dyn Param, minute, category, n]);
     }
     conn.execute_values(
@@ -302,9 +307,13 @@ fn add_minutes(conn: &Db, tally: &Tally<'_>) -> Result<(), StoreError> {
         &minutes,
     )
     .context("adding to report_minutes")?;
-    let values: Vec<String> = tally.facets.keys().map(|k| k.3.to_string()).collect();
+    let mut sorted: Vec<_> = tally.facets.iter().collect();
+    sorted.sort_unstable_by_key(|((service, minute, facet, value), _)| {
+        (*service, *facet, *minute, *value)
+    });
+    let values: Vec<String> = sorted.iter().map(|(k, _)| k.3.to_string()).collect();
     let mut facets: Vec<&dyn Param> = Vec::with_capacity(tally.facets.len() * 5);
-    for (((service, minute, facet, _), n), value) in tally.facets.iter().zip(&values) {
+    for (((service, minute, facet, _), n), value) in sorted.into_iter().zip(&values) {
         facets.extend([service as &dyn Param, minute, facet, value, n]);
     }
     conn.execute_values(
@@ -323,8 +332,10 @@ fn add_networks(conn: &Db, networks: &[NetworkCounts]) -> Result<(), StoreError>
     if networks.is_empty() {
         return Ok(());
     }
+    let mut sorted: Vec<&NetworkCounts> = networks.iter().collect();
+    sorted.sort_unstable_by_key(|n| (n.service_id, n.minute));
     let mut params: Vec<&dyn Param> = Vec::with_capacity(networks.len() * 6);
-    for n in networks {
+    for n in sorted {
         params.extend([
             &n.service_id as &dyn Param,
             &n.minute,
