@@ -61,6 +61,17 @@ pub enum Command {
     /// (alone first, then with the crowd) and closed-loop page rounds;
     /// prints latencies, rates and ratios against the targets.
     Crowd(CrowdArgs),
+    /// Move a deployment from its SQLite file to an empty PostgreSQL
+    /// database: every table, ids and all, in one transaction. Stop the
+    /// server first; the file is brought to this binary's schema version.
+    Migrate {
+        /// The SQLite file.
+        #[arg(long)]
+        from: std::path::PathBuf,
+        /// The PostgreSQL database (`postgres://user:password@host/name`).
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Subcommand)]

@@ -55,6 +55,7 @@ fn try_main(cli: Cli) -> anyhow::Result<()> {
         Command::Loadgen(args) => load(args),
         Command::Soak(args) => soak(args),
         Command::Crowd(args) => crowd(args),
+        Command::Migrate { from, to } => migrate(cli.config.resolve()?, from, to),
     }
 }
 
@@ -137,6 +138,28 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         );
         app.run().await
     })
+}
+
+fn migrate(settings: Settings, from: std::path::PathBuf, to: String) -> anyhow::Result<()> {
+    let to: store::Location = to.parse().unwrap_or_else(|never| match never {});
+    anyhow::ensure!(
+        to.is_postgres(),
+        "--to must be a postgres:// URL (the database to move to)"
+    );
+    anyhow::ensure!(from.is_file(), "--from {} is not a file", from.display());
+    let opts = settings.open_options();
+    let source = store::open_writer(&from, &opts)?;
+    let target = store::open_writer(&to, &opts)?;
+    let started = std::time::Instant::now();
+    for (table, rows) in store::migrate(&source, &target)? {
+        println!("{table}\t{rows}");
+    }
+    eprintln!(
+        "moved {} to {to} in {:.1?}",
+        from.display(),
+        started.elapsed()
+    );
+    Ok(())
 }
 
 fn maintenance(settings: Settings, command: MaintenanceCommand) -> anyhow::Result<()> {

@@ -231,11 +231,11 @@ impl Dispatcher {
                 .db(move |c| store::due_deliveries(c, now_ms, free, &busy, &full, lease_until))
                 .await?;
             let found = due.len();
-            let mut held_back = false;
+            let mut held_back = Vec::new();
             for (d, w) in due {
                 let n = counts.entry(w.id).or_insert(0);
                 if *n >= config.max_in_flight_per_subscription {
-                    held_back = true;
+                    held_back.push(d.id);
                     continue;
                 }
                 *n += 1;
@@ -257,7 +257,15 @@ impl Dispatcher {
             // Rows of a subscription that filled up took places in this
             // answer; ask again without it, so that other subscriptions'
             // messages behind them start now, not at the next wake.
-            if !held_back || found < free {
+            let asked_again = !held_back.is_empty() && found >= free;
+            if !held_back.is_empty() {
+                // Claimed but not started: free at once, not when the
+                // lease runs out.
+                courier
+                    .db(move |c| store::release_deliveries(c, &held_back))
+                    .await?;
+            }
+            if !asked_again {
                 return Ok(());
             }
         }

@@ -273,6 +273,11 @@ impl Monitor {
         if let Err(e) = self.save_all() {
             tracing::error!(error = %crate::error::chain(&e), "saving detector state failed");
         }
+        if self.lead == Lead::Leading {
+            if let Err(e) = store::resign(&self.conn) {
+                tracing::warn!(error = %crate::error::chain(&e), "giving up the leadership failed");
+            }
+        }
         tracing::info!("detector stopped; state saved");
     }
 

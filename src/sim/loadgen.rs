@@ -185,7 +185,7 @@ pub fn run(opts: &LoadOptions) -> anyhow::Result<LoadReport> {
     // refuses a bad address before any load thread starts.
     for addr in opts.addr.split(',') {
         let mut one = opts.clone();
-        one.addr = addr.trim().to_owned();
+        one.addr = addr.to_owned();
         Template::new(&one)?;
     }
     seed_clients();
@@ -213,7 +213,7 @@ pub fn run(opts: &LoadOptions) -> anyhow::Result<LoadReport> {
                                 // deployment): connections take them in turn.
                                 let addrs: Vec<&str> = opts.addr.split(',').collect();
                                 let mut own = (*opts).clone();
-                                own.addr = addrs[i % addrs.len()].trim().to_owned();
+                                own.addr = addrs[i % addrs.len()].to_owned();
                                 let opts = Arc::new(own);
                                 let template = Template::new(&opts)?;
                                 // Spread the open-loop schedules so that

@@ -30,6 +30,18 @@ pub fn try_lead(conn: &Db) -> Result<bool, StoreError> {
     .context("trying to lead the detector")
 }
 
+/// Gives the leadership up (a node stopping cleanly): the next node takes
+/// it at its next try rather than when the server notices the session
+/// ended.
+pub fn resign(conn: &Db) -> Result<(), StoreError> {
+    conn.query_row(
+        "SELECT pg_advisory_unlock(?1, ?2)",
+        params![LOCK.0, LOCK.1],
+        |_| Ok(()),
+    )
+    .context("giving up the detector's leadership")
+}
+
 /// Whether this connection's session still holds the leadership (it does
 /// not once its connection was opened again).
 pub fn still_leading(conn: &Db) -> Result<bool, StoreError> {

@@ -14,6 +14,7 @@ mod events;
 mod incidents;
 mod leader;
 mod maintenance;
+mod migrate;
 mod pg;
 mod pool;
 mod reports;
@@ -41,13 +42,14 @@ pub use incidents::{
     StoredIncidentStatus,
 };
 pub use leader::{
-    board_version, latest_statuses, mark_board_changed, request_rewinds, still_leading,
+    board_version, latest_statuses, mark_board_changed, request_rewinds, resign, still_leading,
     take_rewinds, try_lead,
 };
 pub use maintenance::{
     end_maintenance, insert_maintenance, list_maintenance, listed_maintenance, maintenance_at,
     recent_maintenance, EndedMaintenance, Maintenance,
 };
+pub use migrate::{migrate, MigrateError};
 pub use pool::ReadPool;
 pub use reports::{
     commit_batch, commit_claimed_batch, prune_reports, recent_counted_networks,
@@ -61,8 +63,8 @@ pub use webhooks::{
     delete_webhook, disable_webhook, due_deliveries, enqueue_announcement,
     enqueue_incident_message, enqueue_outage_opening, enqueue_ping, event_alerts, get_webhook,
     incident_told, incidents_told_open, insert_webhook, list_deliveries, list_webhooks,
-    new_message_id, oldest_pending_ms, record_attempt, redeliver, told_of_opening, update_webhook,
-    Announcement, AttemptRecord, Delivery, EventAlert, Webhook,
+    new_message_id, oldest_pending_ms, record_attempt, redeliver, release_deliveries,
+    told_of_opening, update_webhook, Announcement, AttemptRecord, Delivery, EventAlert, Webhook,
 };
 
 use std::path::{Path, PathBuf};

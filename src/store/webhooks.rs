@@ -554,6 +554,22 @@ pub fn due_deliveries(
         .collect())
 }
 
+/// Gives back messages a node claimed but did not start (PostgreSQL's
+/// leases; nothing to do on SQLite).
+pub fn release_deliveries(conn: &Db, ids: &[i64]) -> Result<(), StoreError> {
+    if conn.dialect() == Dialect::Sqlite {
+        return Ok(());
+    }
+    for id in ids {
+        conn.execute(
+            "UPDATE deliveries SET lease_until_ms = NULL WHERE id = ?1",
+            params![id],
+        )
+        .context("giving back a claimed delivery")?;
+    }
+    Ok(())
+}
+
 /// The result of one delivery attempt.
 #[derive(Debug, Clone)]
 pub struct AttemptRecord {

@@ -161,6 +161,20 @@ impl Browser {
         }
     }
 
+    /// Clicks the first element matching `css`, found and clicked in one
+    /// script call so a live update in between cannot leave it stale.
+    async fn click(&self, css: &str) {
+        let script = "const e = document.querySelector(arguments[0]); \
+                      if (!e) return false; e.click(); return true;";
+        let clicked = self.client.execute(script, vec![json!(css)]).await.unwrap();
+        assert_eq!(
+            clicked,
+            json!(true),
+            "no {css} to click on {}",
+            self.url().await
+        );
+    }
+
     async fn count(&self, css: &str) -> usize {
         let script = "return document.querySelectorAll(arguments[0]).length;";
         let n = self.client.execute(script, vec![json!(css)]).await.unwrap();

@@ -20,6 +20,7 @@ mod incidents;
 mod layout;
 mod live;
 mod maintenance;
+mod migrate;
 mod networks;
 mod process;
 mod receiver;

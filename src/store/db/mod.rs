@@ -17,7 +17,7 @@ use pgconn::PgConn;
 use std::cell::RefCell;
 use tokio_postgres::types::Type;
 use value::SqliteParam;
-pub use value::{FromValue, Param, Value};
+pub use value::{FromValue, OwnedValue, Param, Value};
 
 /// Which database a connection speaks to, where the SQL must differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,6 +138,11 @@ impl Row<'_> {
             column: i,
             source: Box::new(e),
         })
+    }
+
+    /// Column `i` as it is, owned (for copying rows between databases).
+    pub fn owned(&self, i: usize) -> Result<OwnedValue, DbError> {
+        self.value(i).map(OwnedValue::from)
     }
 
     fn value(&self, i: usize) -> Result<Value<'_>, DbError> {

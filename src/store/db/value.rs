@@ -228,7 +228,7 @@ impl ToSql for PgParam<'_> {
 
 /// A value owned, to be sent with its statement to the I/O runtime.
 #[derive(Debug, Clone)]
-pub(super) enum OwnedValue {
+pub enum OwnedValue {
     Null,
     Int(i64),
     Real(f64),
@@ -247,6 +247,12 @@ impl From<Value<'_>> for OwnedValue {
             Value::Text(s) => OwnedValue::Text(s.to_owned()),
             Value::Blob(b) => OwnedValue::Blob(b.to_vec()),
         }
+    }
+}
+
+impl Param for OwnedValue {
+    fn value(&self) -> Value<'_> {
+        self.as_value()
     }
 }
 

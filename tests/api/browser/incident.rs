@@ -6,7 +6,6 @@
 
 use super::{within, Browser};
 use crate::helpers::TestApp;
-use fantoccini::Locator;
 use std::time::Duration;
 
 /// What the browser is told to expect.
@@ -69,13 +68,7 @@ async fn home_leads_with_the_incident(app: &TestApp, b: &Browser, expected: &Exp
     );
     b.screenshot("home-incident").await;
 
-    b.client
-        .find(Locator::Css("#incidents .incident h2 a"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click("#incidents .incident h2 a").await;
     let page = format!("/i/{}", expected.incident);
     within(Duration::from_secs(5), "the incident's page", || async {
         b.url().await.ends_with(&page)
@@ -108,26 +101,14 @@ async fn the_dependent_names_its_cause(app: &TestApp, b: &Browser, expected: &Ex
         notice.contains(&format!("caused by the {} outage", expected.cause_name)),
         "{notice}"
     );
-    b.client
-        .find(Locator::Css(".notice-cause a[href^='/e/']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click(".notice-cause a[href^='/e/']").await;
     let cause = format!("/e/{}", expected.cause_event);
     within(Duration::from_secs(5), "the cause's outage", || async {
         b.url().await.ends_with(&cause)
     })
     .await;
     assert!(b.text("h1").await.starts_with(expected.cause_name));
-    b.client
-        .find(Locator::Css(".notice-cause a"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click(".notice-cause a").await;
     let page = format!("/i/{}", expected.incident);
     within(Duration::from_secs(5), "back to the incident", || async {
         b.url().await.ends_with(&page)
