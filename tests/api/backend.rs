@@ -52,6 +52,12 @@ pub fn location(path: &Path) -> Location {
     Location::Postgres(url)
 }
 
+/// Opens the test database `path` directly, as an operator would.
+pub fn open(path: &Path) -> downwave::store::Db {
+    let opts = downwave::store::OpenOptions::default();
+    downwave::store::open_writer(location(path), &opts).unwrap()
+}
+
 /// What `--database` is given for the test database `path`.
 pub fn database_arg(path: &Path) -> String {
     match location(path) {

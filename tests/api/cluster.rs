@@ -138,8 +138,7 @@ async fn a_reporter_counts_once_whichever_node_it_reaches() {
         counted += n;
     }
     assert_eq!(counted, CLIENTS);
-    let opts = downwave::store::OpenOptions::default();
-    let conn = downwave::store::open_writer(crate::backend::location(&db), &opts).unwrap();
+    let conn = crate::backend::open(&db);
     let (stored, stored_counted): (i64, i64) = conn
         .query_row(
             "SELECT count(*), CAST(COALESCE(SUM(counted), 0) AS BIGINT) FROM reports",
@@ -372,8 +371,7 @@ async fn the_leader_killed_mid_outage_the_other_node_carries_it_on() {
         3,
         "{events:?}"
     );
-    let opts = downwave::store::OpenOptions::default();
-    let conn = downwave::store::open_writer(crate::backend::location(&db), &opts).unwrap();
+    let conn = crate::backend::open(&db);
     let stored: i64 = conn
         .query_row("SELECT count(*) FROM reports", downwave::params![], |r| {
             r.get(0)

@@ -89,9 +89,7 @@ async fn events_of(port: u16, slug: &str) -> Vec<Value> {
 }
 
 fn count(db: &Path, table: &str) -> i64 {
-    let opts = downwave::store::OpenOptions::default();
-    downwave::store::open_writer(crate::backend::location(db), &opts)
-        .unwrap()
+    crate::backend::open(db)
         .query_row(
             &format!("SELECT count(*) FROM {table}"),
             downwave::params![],

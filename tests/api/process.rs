@@ -234,8 +234,7 @@ async fn load_until_gone(port: u16, clients: u32) -> Vec<i64> {
 }
 
 fn assert_all_stored(db: &Path, acked: &[i64]) {
-    let opts = downwave::store::OpenOptions::default();
-    let conn = downwave::store::open_writer(crate::backend::location(db), &opts).unwrap();
+    let conn = crate::backend::open(db);
     let missing: Vec<i64> = acked
         .iter()
         .copied()
@@ -380,8 +379,7 @@ fn loadgen_compares_healthz_and_reports_and_every_acknowledged_report_is_stored(
     // Every report was a new client through a trusted proxy: all counted.
     let acked: u64 = reports.iter().map(|l| count_of(l, "202=")).sum();
     assert!(acked > 100, "{stdout}");
-    let opts = downwave::store::OpenOptions::default();
-    let conn = downwave::store::open_writer(crate::backend::location(&db), &opts).unwrap();
+    let conn = crate::backend::open(&db);
     let stored: u64 = conn
         .query_row(
             "SELECT COUNT(*) FROM reports WHERE counted = 1",
@@ -401,8 +399,7 @@ fn loadgen_compares_healthz_and_reports_and_every_acknowledged_report_is_stored(
 fn a_database_newer_than_the_binary_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("future.db");
-    let opts = downwave::store::OpenOptions::default();
-    let conn = downwave::store::open_writer(crate::backend::location(&db), &opts).unwrap();
+    let conn = crate::backend::open(&db);
     conn.execute_batch(match conn.dialect() {
         downwave::store::Dialect::Sqlite => "PRAGMA user_version = 99",
         downwave::store::Dialect::Postgres => "UPDATE downwave_schema SET version = 99",
