@@ -1,4 +1,4 @@
--- downwave schema, version 8 (`SCHEMA_VERSION` in src/store/mod.rs).
+-- downwave schema, version 9 (`SCHEMA_VERSION` in src/store/mod.rs).
 --
 -- Applied on first start to an empty database (the binary embeds this file);
 -- the version lives in `PRAGMA user_version`. A database whose version is

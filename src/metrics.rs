@@ -73,6 +73,8 @@ pub struct Metrics {
     pub commit_failures: Counter,
     /// Raw reports deleted for being older than `report_retention_days`.
     pub reports_pruned: Counter,
+    /// Day partitions of raw reports dropped by retention (PostgreSQL).
+    pub report_partitions_dropped: Counter,
     /// Open client connections, at the last sweep.
     pub http_connections: Gauge<i64, std::sync::atomic::AtomicI64>,
     /// Connections shut down for sending a request head too slowly.
@@ -156,6 +158,12 @@ impl Metrics {
                 r,
                 "reports_pruned",
                 "Raw reports deleted for being older than report_retention_days",
+            ),
+            report_partitions_dropped: registered(
+                r,
+                "report_partitions_dropped",
+                "Day partitions of raw reports dropped for being older than \
+                 report_retention_days (PostgreSQL)",
             ),
             rate_limiter_keys: registered(
                 r,

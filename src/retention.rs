@@ -4,7 +4,11 @@
 //! charts, baselines and history are whole; what goes is who reported
 //! (hashed), from which network, and their comments.
 //!
-//! With PostgreSQL, the reporter claims nodes de-duplicate by (see
+//! With PostgreSQL, raw reports live in one partition per day: the task
+//! makes partitions [`store::REPORT_PARTITIONS_AHEAD`] days ahead of its
+//! clock and drops a day whole once all of it is past the retention, so
+//! reports are kept between `report_retention_days` and one day more (see
+//! `store::partitions`). The reporter claims nodes de-duplicate by (see
 //! `store::claims`) go once their window has passed.
 //!
 //! Runs beside the report writer on a connection of its own: each batch is
@@ -46,6 +50,17 @@ impl Retention {
         let (path, open) = (self.database.clone(), self.open.clone());
         let mut conn =
             tokio::task::spawn_blocking(move || store::open_writer(&path, &open)).await??;
+        if self.database.is_postgres() {
+            let (back, dropped) = tokio::task::spawn_blocking(move || {
+                let dropped = store::drop_report_partitions(&conn, before_ms);
+                (conn, dropped)
+            })
+            .await?;
+            conn = back;
+            self.metrics
+                .report_partitions_dropped
+                .inc_by(dropped? as u64);
+        }
         let mut total = 0;
         loop {
             let (back, deleted) = tokio::task::spawn_blocking(move || {
@@ -78,11 +93,30 @@ impl Retention {
         .await??)
     }
 
-    /// Prunes now and every [`EVERY`] after, until dropped.
+    /// Makes the report partitions of today and the days ahead that have
+    /// none (PostgreSQL; SQLite has no partitions); how many were made.
+    pub async fn make_partitions(&self) -> anyhow::Result<usize> {
+        if !self.database.is_postgres() {
+            return Ok(0);
+        }
+        let now = self.clock.now().timestamp_millis();
+        let until = now + (store::REPORT_PARTITIONS_AHEAD - 1) * 86_400_000;
+        let (at, open) = (self.database.clone(), self.open.clone());
+        Ok(tokio::task::spawn_blocking(move || {
+            store::make_report_partitions(&store::open_writer(&at, &open)?, now, until)
+        })
+        .await??)
+    }
+
+    /// Makes partitions and prunes now and every [`EVERY`] after, until
+    /// dropped.
     pub async fn run(self) {
         let mut tick = tokio::time::interval(EVERY);
         loop {
             tick.tick().await;
+            if let Err(e) = self.make_partitions().await {
+                tracing::error!(error = format!("{e:#}"), "making report partitions failed");
+            }
             match self.prune().await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(reports = n, days = self.days, "old reports deleted"),

@@ -26,8 +26,9 @@ const TABLES: [&str; 15] = [
     "deliveries",
 ];
 
-/// The tables whose ids PostgreSQL hands out (identity columns): their
-/// sequences are moved past the copied ids.
+/// The tables whose ids PostgreSQL hands out (identity columns, and the
+/// sequence of the partitioned `reports`): their sequences are moved past
+/// the copied ids.
 const IDENTITIES: [&str; 6] = [
     "services",
     "reports",
@@ -65,6 +66,17 @@ pub fn migrate(from: &Db, to: &Db) -> Result<Vec<(&'static str, u64)>, MigrateEr
         .context("counting the target's services")?;
     if services > 0 {
         return Err(MigrateError::NotEmpty(services));
+    }
+    // Each day of reports goes to its own partition, not the default one.
+    let span: (Option<i64>, Option<i64>) = from
+        .query_row(
+            "SELECT MIN(received_ms), MAX(received_ms) FROM reports",
+            params![],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .context("reading the span of the reports")?;
+    if let (Some(first), Some(last)) = span {
+        super::make_report_partitions(to, first, last)?;
     }
     let tx = to.transaction().context("starting the migration")?;
     // The target's own reporter key, made at its first start, gives way to

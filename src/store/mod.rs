@@ -15,6 +15,7 @@ mod incidents;
 mod leader;
 mod maintenance;
 mod migrate;
+mod partitions;
 mod pg;
 mod pool;
 mod reports;
@@ -50,6 +51,10 @@ pub use maintenance::{
     recent_maintenance, EndedMaintenance, Maintenance,
 };
 pub use migrate::{migrate, MigrateError};
+pub use partitions::{
+    drop_report_partitions, make_report_partitions, report_partition_days,
+    AHEAD as REPORT_PARTITIONS_AHEAD,
+};
 pub use pool::ReadPool;
 pub use reports::{
     commit_batch, commit_claimed_batch, prune_reports, recent_counted_networks,
@@ -71,7 +76,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The schema this binary writes and reads, on either database.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// Where the data lives: an SQLite file (a path) or a PostgreSQL database
 /// (a `postgres://` or `postgresql://` URL).

@@ -14,7 +14,39 @@ const SCHEMA: &str = include_str!("schema_postgres.sql");
 /// PostgreSQL support begins at version 8: a database of an older version
 /// never existed.
 const FIRST_VERSION: i64 = 8;
-const MIGRATIONS: [&str; (SCHEMA_VERSION - FIRST_VERSION) as usize] = [];
+const MIGRATIONS: [&str; (SCHEMA_VERSION - FIRST_VERSION) as usize] = [
+    // 8 -> 9: raw reports partitioned by day (see partitions.rs); the rows,
+    // their ids and the id sequence's position move over.
+    "ALTER TABLE reports RENAME TO reports_v8;
+     ALTER INDEX reports_by_service_time RENAME TO reports_v8_by_service_time;
+     ALTER INDEX reports_with_comments RENAME TO reports_v8_with_comments;
+     CREATE SEQUENCE report_ids;
+     SELECT setval('report_ids', last_value, is_called) FROM reports_id_seq;
+     CREATE TABLE reports (
+         id          BIGINT NOT NULL DEFAULT nextval('report_ids'),
+         service_id  BIGINT NOT NULL REFERENCES services(id),
+         received_ms BIGINT NOT NULL,
+         minute      BIGINT NOT NULL,
+         category    TEXT NOT NULL,
+         error_code  BIGINT,
+         region      TEXT,
+         platform    TEXT,
+         comment     TEXT,
+         reporter    BYTEA NOT NULL,
+         counted     BIGINT NOT NULL,
+         source      BYTEA,
+         network     BYTEA,
+         provider    BYTEA,
+         PRIMARY KEY (id, received_ms)
+     ) PARTITION BY RANGE (received_ms);
+     ALTER SEQUENCE report_ids OWNED BY reports.id;
+     CREATE TABLE reports_default PARTITION OF reports DEFAULT;
+     CREATE INDEX reports_by_service_time ON reports(service_id, received_ms);
+     CREATE INDEX reports_with_comments ON reports(service_id, received_ms)
+         WHERE comment IS NOT NULL;
+     INSERT INTO reports SELECT * FROM reports_v8;
+     DROP TABLE reports_v8;",
+];
 
 /// The advisory lock key the schema is created and upgraded under
 /// ("downwave" in ASCII, as a number).

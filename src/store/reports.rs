@@ -362,7 +362,9 @@ fn add_networks(conn: &Db, networks: &[NetworkCounts]) -> Result<(), StoreError>
 }
 
 /// Deletes at most `limit` raw reports received before `before_ms`, service
-/// by service through `reports_by_service_time`; returns how many went.
+/// by service through `reports_by_service_time`; returns how many went. On
+/// PostgreSQL only the default partition's: a day's partition is dropped
+/// whole ([`drop_report_partitions`](super::drop_report_partitions)).
 /// The per-minute counts, facets, networks and events made of them stay:
 /// only the reports themselves (reporter hashes, comments) age out. Small
 /// batches, each its own statement, so ingest waits at most one batch.
@@ -374,10 +376,11 @@ pub fn prune_reports(conn: &Db, before_ms: i64, limit: usize) -> Result<usize, S
             "DELETE FROM reports WHERE id IN (SELECT r.id FROM services s \
              CROSS JOIN reports r ON r.service_id = s.id AND r.received_ms < ?1 LIMIT ?2)"
         }
-        // PostgreSQL's planner needs no such hint (and has no CROSS JOIN ... ON).
+        // PostgreSQL drops whole days (see partitions.rs); what is left to
+        // delete row by row is in the default partition.
         Dialect::Postgres => {
-            "DELETE FROM reports WHERE id IN (SELECT r.id FROM services s \
-             JOIN reports r ON r.service_id = s.id AND r.received_ms < ?1 LIMIT ?2)"
+            "DELETE FROM reports_default WHERE id IN (SELECT r.id FROM services s \
+             JOIN reports_default r ON r.service_id = s.id AND r.received_ms < ?1 LIMIT ?2)"
         }
     };
     conn.execute(sql, params![before_ms, limit])

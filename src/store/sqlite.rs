@@ -91,6 +91,9 @@ const MIGRATIONS: [&str; (SCHEMA_VERSION - 1) as usize] = [
          CHECK (alerts IN ('outages', 'causes', 'incidents'));
      ALTER TABLE deliveries ADD COLUMN incident_id INTEGER;
      CREATE INDEX deliveries_by_incident ON deliveries(incident_id, id);",
+    // 8 -> 9: PostgreSQL partitions raw reports by day; a SQLite file
+    // keeps one table and changes only its version.
+    "",
 ];
 
 /// Opens (creating if needed) the database for writing, applies the schema to

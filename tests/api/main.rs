@@ -22,6 +22,7 @@ mod live;
 mod maintenance;
 mod migrate;
 mod networks;
+mod partitions;
 mod process;
 mod receiver;
 mod reports;

@@ -102,6 +102,20 @@ async fn a_sqlite_deployment_moves_to_postgresql_whole() {
         .find_map(|l| l.strip_prefix("reports\t"))
         .expect("the reports line");
     assert!(reports.parse::<u64>().unwrap() > 10_000, "{out}");
+    // Each day's reports in their day's partition, none in the default.
+    let moved = crate::backend::open(&dir.path().join("new.db"));
+    let in_table = |table: &str| -> i64 {
+        moved
+            .query_row(
+                &format!("SELECT count(*) FROM {table}"),
+                downwave::params![],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    assert_eq!(in_table("reports").to_string(), reports);
+    assert!(in_table("reports_20260302") > 0);
+    assert_eq!(in_table("reports_default"), 0);
 
     // The same deployment on PostgreSQL: the same services, the same open
     // outage, the same series and subscriptions.

@@ -1,0 +1,198 @@
+//! PostgreSQL keeps raw reports in one partition per day: made ahead of the
+//! clock, the day's reports in it, and a day past the retention dropped
+//! whole (src/store/partitions.rs). SQLite has one table; the retention
+//! test in series.rs covers both.
+
+use crate::helpers::*;
+use chrono::Duration;
+use serde_json::json;
+
+const DAY_MS: i64 = 86_400_000;
+
+fn partition_days(app: &TestApp) -> Vec<i64> {
+    downwave::store::report_partition_days(&app.db()).unwrap()
+}
+
+fn count(app: &TestApp, table: &str) -> i64 {
+    app.db()
+        .query_row(
+            &format!("SELECT count(*) FROM {table}"),
+            downwave::params![],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+/// Waits (up to 5 s) for the retention task's pass at start to leave
+/// `want` as the days with a partition.
+async fn wait_for_days(app: &TestApp, want: &[i64]) {
+    for _ in 0..100 {
+        if partition_days(app) == want {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(partition_days(app), want);
+}
+
+async fn report(app: &TestApp, n: u32) {
+    let r = app
+        .report_from(
+            &format!("192.0.2.{n}"),
+            json!({"service": "claude", "category": "login"}),
+        )
+        .await;
+    assert_eq!(r.status().as_u16(), 202);
+}
+
+/// Partitions are made for today and two days ahead; a report goes to its
+/// day's, one for a day without (history, a clock that moved on) to the
+/// default partition, and making its day's partition later moves it there.
+/// Past the retention a day is dropped whole, the default partition's old
+/// rows are deleted, and the counts stay.
+#[tokio::test]
+async fn reports_live_in_day_partitions_that_retention_drops_whole() {
+    if !crate::backend::postgres() {
+        eprintln!("PostgreSQL only: SQLite keeps raw reports in one table");
+        return;
+    }
+    let app = spawn_app_with(|s| s.report_retention_days = 0).await;
+    let today = start_time().timestamp_millis().div_euclid(DAY_MS);
+    wait_for_days(&app, &[today, today + 1, today + 2]).await;
+
+    report(&app, 1).await;
+    let old = start_time() - Duration::days(3);
+    let lines: String = (0..5)
+        .map(|i| {
+            let at = (old + Duration::minutes(i)).to_rfc3339();
+            let line = json!({"service": "claude", "category": "login", "at": at});
+            format!("{line}\n")
+        })
+        .collect();
+    assert_eq!(app.import(lines).await.status().as_u16(), 200);
+    app.clock.advance(Duration::days(4));
+    report(&app, 2).await;
+    assert_eq!(count(&app, "reports_20260302"), 1, "today's partition");
+    assert_eq!(
+        count(&app, "reports_default"),
+        6,
+        "history and the day ahead"
+    );
+
+    let (mut settings, dir, clock) = app.stop().await;
+    settings.report_retention_days = 2;
+    let app = spawn_on(settings, dir, clock).await;
+    // Kept: from 4 March (the day two days back falls in) on; 2 and 3 March
+    // are past the retention whole, and 6 March's partition is made.
+    wait_for_days(&app, &[today + 2, today + 4, today + 5, today + 6]).await;
+    assert_eq!(
+        count(&app, "reports"),
+        1,
+        "only the report of today is left"
+    );
+    assert_eq!(count(&app, "reports_20260306"), 1, "moved into its day");
+    assert_eq!(count(&app, "reports_default"), 0);
+
+    let from = old.format("%Y-%m-%dT%H:%M:00Z");
+    let to = (old + Duration::minutes(5)).format("%Y-%m-%dT%H:%M:00Z");
+    let (status, s) = app
+        .get_json(&format!(
+            "/api/v1/services/claude/series?from={from}&to={to}"
+        ))
+        .await;
+    assert_eq!(status, 200, "{s}");
+    let counts: Vec<i64> = s["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["count"].as_i64().unwrap())
+        .collect();
+    assert_eq!(counts, [1, 1, 1, 1, 1], "the counts stay");
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    for line in [
+        "downwave_report_partitions_dropped_total 2",
+        "downwave_reports_pruned_total 5",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
+}
+
+/// A PostgreSQL database of schema version 8, with one `reports` table, is
+/// upgraded at start: the rows move into the partitioned table with their
+/// ids, and new ids carry on after the old sequence's.
+#[tokio::test]
+async fn a_version_8_database_gets_partitioned_reports() {
+    if !crate::backend::postgres() {
+        eprintln!("PostgreSQL only: SQLite's step to version 9 changes nothing");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v8.db");
+    let db = crate::backend::open(&path);
+    // Back to version 8's table, with two reports and ids taken up to 41.
+    db.execute_batch(
+        "DROP TABLE reports;
+         CREATE TABLE reports (
+             id          BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+             service_id  BIGINT NOT NULL REFERENCES services(id),
+             received_ms BIGINT NOT NULL,
+             minute      BIGINT NOT NULL,
+             category    TEXT NOT NULL,
+             error_code  BIGINT,
+             region      TEXT,
+             platform    TEXT,
+             comment     TEXT,
+             reporter    BYTEA NOT NULL,
+             counted     BIGINT NOT NULL,
+             source      BYTEA,
+             network     BYTEA,
+             provider    BYTEA
+         );
+         CREATE INDEX reports_by_service_time ON reports(service_id, received_ms);
+         CREATE INDEX reports_with_comments ON reports(service_id, received_ms)
+             WHERE comment IS NOT NULL;
+         INSERT INTO services (id, slug, name, categories, created_at)
+             VALUES (1, 'claude', 'Claude', '[\"login\"]', 0);
+         INSERT INTO reports (id, service_id, received_ms, minute, category, reporter, counted)
+             VALUES (40, 1, 1772452140000, 1772452140, 'login', '\\x01', 1),
+                    (41, 1, 1772452200000, 1772452200, 'login', '\\x02', 1);
+         SELECT setval(pg_get_serial_sequence('reports', 'id'), 41);
+         UPDATE downwave_schema SET version = 8;",
+    )
+    .unwrap();
+    drop(db);
+
+    let db = crate::backend::open(&path);
+    let version: i64 = db
+        .query_row(
+            "SELECT version FROM downwave_schema",
+            downwave::params![],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(version, downwave::store::SCHEMA_VERSION);
+    let kind: String = db
+        .query_row(
+            "SELECT CAST(relkind AS TEXT) FROM pg_class WHERE relname = 'reports'",
+            downwave::params![],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(kind, "p", "reports is partitioned");
+    let ids: Vec<i64> = db
+        .query_map(
+            "SELECT id FROM reports ORDER BY id",
+            downwave::params![],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(ids, [40, 41]);
+    let next: i64 = db
+        .query_row(
+            "SELECT nextval(pg_get_serial_sequence('reports', 'id'))",
+            downwave::params![],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(next, 42);
+}
