@@ -77,7 +77,9 @@ pub fn make_report_partitions(conn: &Db, from_ms: i64, to_ms: i64) -> Result<usi
 ///
 /// The partition is made as a table of its own, filled, then attached:
 /// attaching checks that the default partition holds none of its rows,
-/// which moving them first makes true.
+/// which moving them first makes true. Inserts wait for the few
+/// milliseconds this takes when the default partition is small, as it is
+/// unless history was imported for days without a partition.
 fn make_partition(conn: &Db, day: i64) -> Result<bool, StoreError> {
     let Some(name) = name_of(day) else {
         return Ok(false);
@@ -100,6 +102,11 @@ fn make_partition(conn: &Db, day: i64) -> Result<bool, StoreError> {
     if exists {
         return Ok(false);
     }
+    // Inserts wait until this commits (reads go on): one that chose the
+    // default partition before the attach and wrote after it would break
+    // the default's new constraint and fail.
+    tx.execute_batch("LOCK TABLE reports IN SHARE ROW EXCLUSIVE MODE")
+        .context("locking reports against inserts")?;
     tx.execute_batch(&format!(
         "CREATE TABLE {name} (LIKE reports INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
     ))

@@ -62,6 +62,12 @@ pub async fn spawn_on(
     dir: Arc<tempfile::TempDir>,
     clock: Arc<ManualClock>,
 ) -> TestApp {
+    // The server's warnings and errors, shown with a failing test's output.
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_ansi(false)
+        .with_env_filter("warn")
+        .try_init();
     let app = Application::build(settings.clone(), clock.clone()).expect("server builds");
     let port = app.port();
     let handle = app.handle();

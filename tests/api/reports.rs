@@ -207,10 +207,17 @@ async fn invalid_reports_count_against_the_rate_limit() {
 #[tokio::test]
 async fn a_repeat_inside_the_window_is_stored_but_not_counted() {
     let app = spawn_app().await;
-    assert_eq!(app.report(login()).await.status().as_u16(), 202);
+    let first = app.report(login()).await;
+    assert_eq!(
+        first.status().as_u16(),
+        202,
+        "{}",
+        first.text().await.unwrap()
+    );
     let again = app.report(login()).await;
-    assert_eq!(again.status().as_u16(), 200);
+    let status = again.status().as_u16();
     let body: serde_json::Value = again.json().await.unwrap();
+    assert_eq!(status, 200, "{body}");
     assert_eq!(body["counted"], false);
     assert_eq!(body["reason"], "duplicate");
     // Another service is another count.

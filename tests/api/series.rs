@@ -9,7 +9,8 @@ async fn report_at(app: &TestApp, n: u32, who: &str, category: &str) {
             json!({"service": "claude", "category": category, "error_code": 500, "region": who}),
         )
         .await;
-    assert_eq!(r.status().as_u16(), 202);
+    let status = r.status().as_u16();
+    assert_eq!(status, 202, "{}", r.text().await.unwrap());
 }
 
 #[tokio::test]
