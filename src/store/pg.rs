@@ -15,8 +15,9 @@ const SCHEMA: &str = include_str!("schema_postgres.sql");
 /// never existed.
 const FIRST_VERSION: i64 = 8;
 const MIGRATIONS: [&str; (SCHEMA_VERSION - FIRST_VERSION) as usize] = [
-    // 8 -> 9: raw reports partitioned by day (see partitions.rs); the rows,
-    // their ids and the id sequence's position move over.
+    // 8 -> 9: raw reports partitioned by day (see partitions.rs); each day
+    // the table holds gets its partition, and the rows, their ids and the id
+    // sequence's position move over.
     "ALTER TABLE reports RENAME TO reports_v8;
      ALTER INDEX reports_by_service_time RENAME TO reports_v8_by_service_time;
      ALTER INDEX reports_with_comments RENAME TO reports_v8_with_comments;
@@ -44,6 +45,20 @@ const MIGRATIONS: [&str; (SCHEMA_VERSION - FIRST_VERSION) as usize] = [
      CREATE INDEX reports_by_service_time ON reports(service_id, received_ms);
      CREATE INDEX reports_with_comments ON reports(service_id, received_ms)
          WHERE comment IS NOT NULL;
+     DO $$
+     DECLARE first BIGINT; last BIGINT;
+     BEGIN
+         SELECT MIN(received_ms) / 86400000, MAX(received_ms) / 86400000
+             INTO first, last FROM reports_v8;
+         IF first IS NOT NULL THEN
+             FOR d IN first..last LOOP
+                 EXECUTE format(
+                     'CREATE TABLE reports_%s PARTITION OF reports FOR VALUES FROM (%s) TO (%s)',
+                     to_char(to_timestamp(d * 86400.0) AT TIME ZONE 'UTC', 'YYYYMMDD'),
+                     CAST(d AS BIGINT) * 86400000, CAST(d + 1 AS BIGINT) * 86400000);
+             END LOOP;
+         END IF;
+     END $$;
      INSERT INTO reports SELECT * FROM reports_v8;
      DROP TABLE reports_v8;",
 ];

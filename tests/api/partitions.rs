@@ -119,7 +119,8 @@ async fn reports_live_in_day_partitions_that_retention_drops_whole() {
 
 /// A PostgreSQL database of schema version 8, with one `reports` table, is
 /// upgraded at start: the rows move into the partitioned table with their
-/// ids, and new ids carry on after the old sequence's.
+/// ids, each day in its partition, and new ids carry on after the old
+/// sequence's.
 #[tokio::test]
 async fn a_version_8_database_gets_partitioned_reports() {
     if !crate::backend::postgres() {
@@ -187,6 +188,14 @@ async fn a_version_8_database_gets_partitioned_reports() {
         )
         .unwrap();
     assert_eq!(ids, [40, 41]);
+    let in_day: i64 = db
+        .query_row(
+            "SELECT count(*) FROM reports_20260302",
+            downwave::params![],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(in_day, 2, "the day's rows are in its partition");
     let next: i64 = db
         .query_row(
             "SELECT nextval(pg_get_serial_sequence('reports', 'id'))",
