@@ -73,6 +73,12 @@ fn fresh_connections() -> reqwest::Client {
 /// reports: the history at once, then minute by minute until `end`, each
 /// minute imported before the clock passes it.
 async fn play(app: &TestApp, services: &[SimService], end: i64) {
+    // The services are made at the time their history ends: made earlier,
+    // a detector that noticed one before its history arrived would walk
+    // the quiet hours between as the service's own (and rightly so), and
+    // the test would depend on whether it had.
+    let live = AWS_OUTAGE - LIVE_BEFORE_SECS;
+    app.clock.set(Utc.timestamp_opt(live, 0).unwrap());
     for s in services {
         let r = app
             .client
@@ -84,8 +90,6 @@ async fn play(app: &TestApp, services: &[SimService], end: i64) {
             .unwrap();
         assert_eq!(r.status().as_u16(), 201, "creating {}", s.slug);
     }
-    let live = AWS_OUTAGE - LIVE_BEFORE_SECS;
-    app.clock.set(Utc.timestamp_opt(live, 0).unwrap());
     for s in services {
         // Bodies well under the ingest queue (65,536 reports) each.
         for body in import_bodies(&s.series.between(i64::MIN, live), 4 << 20) {

@@ -22,12 +22,6 @@ const PLAYED_SECS: i64 = 5 * 3600 + 30 * 60;
 
 #[tokio::test]
 async fn one_page_for_the_incident_instead_of_one_per_service() {
-    if crate::backend::skip_on_postgres(
-        "on PostgreSQL some runs split this incident into three (an open defect, \
-         docs/scale.md#tests)",
-    ) {
-        return;
-    }
     let services = aws_outage(0).with_history(HISTORY_MINUTES).services;
     let dir = Arc::new(tempfile::tempdir().unwrap());
     let clock = Arc::new(ManualClock::new(
