@@ -68,6 +68,7 @@ pub fn database_arg(path: &Path) -> String {
 
 struct Cluster {
     port: u16,
+    dir: PathBuf,
 }
 
 impl Cluster {
@@ -128,6 +129,7 @@ fn start_cluster() -> Cluster {
         .tempdir()
         .unwrap()
         .keep();
+    make_certificates(&dir);
     if rustix::process::getuid().is_root() {
         run(
             Command::new("chown").args(["-R", "postgres:"]).arg(&dir),
@@ -153,10 +155,13 @@ fn start_cluster() -> Cluster {
         .port();
     // fsync off: a test cluster dies with its run; what is measured for
     // durability is measured on a real one (docs/scale.md).
+    // TLS offered with a certificate for 127.0.0.1 from the suite's own
+    // authority (see `certificate_authority`); taken only when asked for.
     let options = format!(
-        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=off \
-         -c full_page_writes=off",
-        dir.display()
+        "-p {port} -k {dir} -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=off \
+         -c full_page_writes=off -c ssl=on -c ssl_cert_file={dir}/server.pem \
+         -c ssl_key_file={dir}/server.key",
+        dir = dir.display()
     );
     run(
         as_owner(&bin.join("pg_ctl"))
@@ -189,5 +194,100 @@ fn start_cluster() -> Cluster {
         .stderr(Stdio::null())
         .spawn()
         .expect("starting the cluster's watchdog");
-    Cluster { port }
+    Cluster { port, dir }
+}
+
+/// The PEM file of the authority that signed the suite's cluster's
+/// certificate (for 127.0.0.1 and localhost).
+pub fn certificate_authority() -> PathBuf {
+    cluster().dir.join("ca.pem")
+}
+
+/// The PEM file of an authority that signed nothing the cluster has.
+pub fn other_authority() -> PathBuf {
+    cluster().dir.join("other-ca.pem")
+}
+
+/// Makes, with the openssl command (which Debian's postgresql package
+/// brings), two authorities and a server certificate from the first.
+fn make_certificates(dir: &Path) {
+    let openssl = |args: &[&str], what: &str| {
+        run(Command::new("openssl").current_dir(dir).args(args), what);
+    };
+    for (name, cn) in [("ca", "downwave test CA"), ("other-ca", "another CA")] {
+        openssl(
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-days",
+                "7",
+                "-subj",
+                &format!("/CN={cn}"),
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.pem"),
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+            "making a certificate authority",
+        );
+    }
+    openssl(
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ],
+        "making the server's key",
+    );
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+         keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "7",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.pem",
+        ],
+        "signing the server's certificate",
+    );
+    // PostgreSQL refuses a key others may read.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        dir.join("server.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
 }

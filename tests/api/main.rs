@@ -28,4 +28,5 @@ mod receiver;
 mod reports;
 mod series;
 mod services;
+mod tls;
 mod webhooks;

@@ -11,6 +11,7 @@
 //! for its parsing once.
 
 mod pgconn;
+mod pgtls;
 mod value;
 
 use pgconn::PgConn;
@@ -43,6 +44,9 @@ pub enum DbError {
     Postgres(#[from] tokio_postgres::Error),
     #[error("the query returned no rows")]
     NoRows,
+    /// The database URL asks for something that cannot be done.
+    #[error("{0}")]
+    Config(String),
     #[error("column {column} holds {found}, not {wanted}")]
     Type {
         column: usize,

@@ -7,6 +7,7 @@
 //! channel for the rows: blocking a thread, never blocking a runtime from
 //! inside another.
 
+use super::pgtls::Target;
 use super::value::PgOwned;
 use super::{to_dollars, DbError, Param};
 use std::collections::HashMap;
@@ -40,19 +41,20 @@ fn wait<T: Send + 'static>(work: impl Future<Output = T> + Send + 'static) -> T 
         .expect("the PostgreSQL I/O runtime finishes every task it is given")
 }
 
-/// One connection, its prepared statements, and the URL to open it again
-/// if the server closed it.
+/// One connection, its prepared statements, and what it was opened with,
+/// to open it again if the server closed it.
 pub(super) struct PgConn {
-    url: String,
+    target: Target,
     client: Arc<Client>,
     statements: HashMap<String, Statement>,
 }
 
 impl PgConn {
     pub(super) fn connect(url: &str) -> Result<PgConn, DbError> {
+        let target = super::pgtls::target(url)?;
         Ok(PgConn {
-            url: url.to_owned(),
-            client: Arc::new(open(url.to_owned())?),
+            client: Arc::new(open(&target)?),
+            target,
             statements: HashMap::new(),
         })
     }
@@ -62,7 +64,7 @@ impl PgConn {
     /// not the connection for good.
     fn client(&mut self) -> Result<Arc<Client>, DbError> {
         if self.client.is_closed() {
-            self.client = Arc::new(open(self.url.clone())?);
+            self.client = Arc::new(open(&self.target)?);
             self.statements.clear();
         }
         Ok(self.client.clone())
@@ -104,16 +106,30 @@ impl PgConn {
     }
 }
 
-fn open(url: String) -> Result<Client, DbError> {
+fn open(target: &Target) -> Result<Client, DbError> {
+    let (config, tls) = (target.config.clone(), target.tls.clone());
     Ok(wait(async move {
-        let (client, connection) = tokio_postgres::connect(&url, NoTls).await?;
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::warn!(%error, "a PostgreSQL connection ended");
+        let client = match tls {
+            Some(tls) => {
+                let (client, connection) = config.connect(tls).await?;
+                tokio::spawn(drive(connection));
+                client
             }
-        });
+            None => {
+                let (client, connection) = config.connect(NoTls).await?;
+                tokio::spawn(drive(connection));
+                client
+            }
+        };
         Ok::<_, tokio_postgres::Error>(client)
     })?)
+}
+
+/// Runs a connection's protocol until it ends.
+async fn drive(connection: impl Future<Output = Result<(), tokio_postgres::Error>>) {
+    if let Err(error) = connection.await {
+        tracing::warn!(%error, "a PostgreSQL connection ended");
+    }
 }
 
 fn owned(params: &[&dyn Param]) -> Vec<PgOwned> {
