@@ -12,7 +12,7 @@
 //! Several nodes may make the same partition at once: it happens under an
 //! advisory lock, and a node finding it made does nothing.
 
-use super::db::Db;
+use super::db::{Db, Tx};
 use super::{params, Context, StoreError};
 use chrono::{DateTime, NaiveDate};
 
@@ -42,6 +42,20 @@ fn day_named(name: &str) -> Option<i64> {
     Some(day_of(
         date.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis(),
     ))
+}
+
+/// A transaction holding the partition lock until it ends.
+fn locked(conn: &Db) -> Result<Tx<'_>, StoreError> {
+    let tx = conn
+        .transaction()
+        .context("starting a partition transaction")?;
+    tx.query_row(
+        "SELECT pg_advisory_xact_lock(?1)",
+        params![LOCK],
+        |_| Ok(()),
+    )
+    .context("taking the partition lock")?;
+    Ok(tx)
 }
 
 /// The days that have a partition, in order.
@@ -85,13 +99,7 @@ fn make_partition(conn: &Db, day: i64) -> Result<bool, StoreError> {
         return Ok(false);
     };
     let (from, to) = (day * DAY_MS, (day + 1) * DAY_MS);
-    let tx = conn.transaction().context("starting a report partition")?;
-    tx.query_row(
-        "SELECT pg_advisory_xact_lock(?1)",
-        params![LOCK],
-        |_| Ok(()),
-    )
-    .context("taking the partition lock")?;
+    let tx = locked(conn)?;
     let exists: bool = tx
         .query_row(
             "SELECT to_regclass(?1) IS NOT NULL",
@@ -139,13 +147,7 @@ pub fn drop_report_partitions(conn: &Db, before_ms: i64) -> Result<usize, StoreE
             break;
         }
         let Some(name) = name_of(day) else { continue };
-        let tx = conn.transaction().context("starting to drop a partition")?;
-        tx.query_row(
-            "SELECT pg_advisory_xact_lock(?1)",
-            params![LOCK],
-            |_| Ok(()),
-        )
-        .context("taking the partition lock")?;
+        let tx = locked(conn)?;
         tx.execute_batch(&format!("DROP TABLE IF EXISTS {name}"))
             .context("dropping a report partition")?;
         tx.commit().context("committing a dropped partition")?;

@@ -108,6 +108,31 @@ impl TestApp {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// The counts of `service`'s series for the `minutes` minutes from
+    /// `from` (the start of a minute), from the API.
+    pub async fn minute_counts(
+        &self,
+        service: &str,
+        from: DateTime<Utc>,
+        minutes: i64,
+    ) -> Vec<i64> {
+        let to = from + chrono::Duration::minutes(minutes);
+        let (status, s) = self
+            .get_json(&format!(
+                "/api/v1/services/{service}/series?from={}&to={}",
+                from.format("%Y-%m-%dT%H:%M:00Z"),
+                to.format("%Y-%m-%dT%H:%M:00Z")
+            ))
+            .await;
+        assert_eq!(status, 200, "{s}");
+        s["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["count"].as_i64().unwrap())
+            .collect()
+    }
+
     pub async fn create_service(&self, slug: &str, name: &str, categories: &[&str]) -> Value {
         let r = self
             .client

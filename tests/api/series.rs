@@ -170,21 +170,11 @@ async fn old_reports_age_out_and_their_counts_stay() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(stored(&app), 1, "the report of today stays");
-    let from = old.format("%Y-%m-%dT%H:%M:00Z");
-    let to = (old + Duration::minutes(5)).format("%Y-%m-%dT%H:%M:00Z");
-    let (status, s) = app
-        .get_json(&format!(
-            "/api/v1/services/claude/series?from={from}&to={to}"
-        ))
-        .await;
-    assert_eq!(status, 200, "{s}");
-    let counts: Vec<i64> = s["points"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["count"].as_i64().unwrap())
-        .collect();
-    assert_eq!(counts, [1, 1, 1, 1, 1], "the counts stay");
+    assert_eq!(
+        app.minute_counts("claude", old, 5).await,
+        [1, 1, 1, 1, 1],
+        "the counts stay"
+    );
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(
         metrics.contains("downwave_reports_pruned_total 5"),
