@@ -183,6 +183,9 @@ struct Kill {
     event: Option<i64>,
     /// How long after it the other node led.
     led_after: Option<Duration>,
+    /// How long after the leader's board the follower's showed the outage
+    /// (both polled between imports).
+    follower_lag: Option<Duration>,
 }
 
 impl Pair {
@@ -248,7 +251,9 @@ impl Pair {
         let mut seen = Kill {
             event: None,
             led_after: None,
+            follower_lag: None,
         };
+        let mut outage_shown: (Option<Instant>, Option<Instant>) = (None, None);
         while next < lines.len() && lines[next].0 < end {
             let now = self.now();
             let upto = lines.partition_point(|(t, _)| *t < now - 2);
@@ -262,6 +267,17 @@ impl Pair {
                 through.import(&self.client, chunk).await;
                 turn += 1;
                 next = upto;
+            }
+            if killed_at.is_none() && seen.follower_lag.is_none() {
+                if outage_shown.0.is_none() && self.a.status(&self.client).await == "outage" {
+                    outage_shown.0 = Some(Instant::now());
+                }
+                if outage_shown.1.is_none() && self.b.status(&self.client).await == "outage" {
+                    outage_shown.1 = Some(Instant::now());
+                }
+                if let (Some(leader), Some(follower)) = outage_shown {
+                    seen.follower_lag = Some(follower.saturating_duration_since(leader));
+                }
             }
             if killed_at.is_none() && now >= kill {
                 seen.event = self.before_the_kill().await;
@@ -330,7 +346,8 @@ impl Pair {
 
 /// March-2 fed live, its reports alternately through two nodes on a clock
 /// running 480 times as fast; the leader is killed with SIGKILL in the
-/// second wave. The follower leads within 10 seconds, the outage carries on
+/// second wave. Before it, the follower shows the outage within 5 seconds
+/// of the leader. The follower leads within 10 seconds, the outage carries on
 /// as the same event to its end with three waves, every imported report is
 /// stored, and the subscriber hears each message once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -361,6 +378,11 @@ async fn the_leader_killed_mid_outage_the_other_node_carries_it_on() {
     let (sent, kill) = pair.feed(&lines, at(13, 0), at(16, 0)).await;
     let led_after = kill.led_after.expect("the other node leads");
     eprintln!("the other node led {led_after:?} after the kill");
+    // A change on the leader reaches the follower's board (what its pages
+    // and live streams show) within 5 seconds.
+    let lag = kill.follower_lag.expect("both nodes showed the outage");
+    eprintln!("the follower showed the outage {lag:?} after the leader");
+    assert!(lag < Duration::from_secs(5), "{lag:?}");
     // The outage ends: the same event, with its three waves.
     let events = pair.ended_events().await;
     assert_eq!(events.len(), 1, "one outage: {events:?}");
