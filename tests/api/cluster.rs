@@ -53,18 +53,8 @@ impl Node {
     }
 
     async fn import(&self, client: &reqwest::Client, lines: String) {
-        let r = client
-            .post(format!(
-                "http://127.0.0.1:{}/api/v1/admin/import",
-                self.port
-            ))
-            .bearer_auth("t")
-            .header("content-type", "application/x-ndjson")
-            .body(lines)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+        let base = format!("http://127.0.0.1:{}", self.port);
+        crate::process::import_into(client, &base, lines).await;
     }
 
     /// Claude's status on this node's board.

@@ -1,7 +1,7 @@
 //! `downwave migrate`: a deployment moved from its SQLite file to
 //! PostgreSQL, through the real binary (on the suite's PostgreSQL pass).
 
-use crate::process::{run_ok, watch, Log};
+use crate::process::{import_into, run_ok, watch, Log};
 use serde_json::{json, Value};
 use std::process::{Child, Command};
 
@@ -75,15 +75,7 @@ async fn a_sqlite_deployment_moves_to_postgresql_whole() {
     let (child, port, _) = serve(&file, &clock);
     let client = reqwest::Client::new();
     let lines = crate::events::march2_between(i64::MIN, 1_772_454_600);
-    let r = client
-        .post(format!("http://127.0.0.1:{port}/api/v1/admin/import"))
-        .bearer_auth("t")
-        .header("content-type", "application/x-ndjson")
-        .body(lines)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
+    import_into(&client, &format!("http://127.0.0.1:{port}"), lines).await;
     let r = client
         .post(format!("http://127.0.0.1:{port}/api/v1/webhooks"))
         .bearer_auth("t")

@@ -270,6 +270,20 @@ fn assert_all_stored(db: &Path, acked: &[i64]) {
 
 /// Runs a command to its end, asserts that it succeeded (showing what it
 /// printed if not) and returns its standard output.
+/// Imports NDJSON `lines` into the real server at `base` (admin token `t`),
+/// and checks it took them.
+pub(crate) async fn import_into(client: &reqwest::Client, base: &str, lines: String) {
+    let r = client
+        .post(format!("{base}/api/v1/admin/import"))
+        .bearer_auth("t")
+        .header("content-type", "application/x-ndjson")
+        .body(lines)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+}
+
 pub(crate) fn run_ok(cmd: &mut Command) -> String {
     ok_stdout(cmd.output().unwrap())
 }
@@ -561,15 +575,7 @@ async fn webhook_latency() {
                 ));
             }
         }
-        let r = client
-            .post(format!("{base}/api/v1/admin/import"))
-            .bearer_auth("t")
-            .header("content-type", "application/x-ndjson")
-            .body(lines)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 200);
+        import_into(&client, &base, lines).await;
     }
     eventually("every outage announced", || rx.received().len() >= OUTAGES).await;
     let metrics = client
