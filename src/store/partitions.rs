@@ -3,8 +3,9 @@
 //! (and leaving them to vacuum).
 //!
 //! `reports` is partitioned by range of `received_ms`. A day's partition is
-//! `reports_YYYYMMDD`, holding `[midnight, next midnight)`; the retention
-//! task makes them [`AHEAD`] days ahead of the clock. A report for a day
+//! `reports_YYYYMMDD`, holding `[midnight, next midnight)`; a node makes
+//! today's and the next ones' at its start, and the retention task keeps
+//! them [`AHEAD`] days ahead of the clock. A report for a day
 //! without one (a clock far from now, or before the first partitions are
 //! made) lands in `reports_default`; making that day's partition later
 //! moves its rows out of the default first, so nothing is refused or lost.
@@ -91,7 +92,11 @@ pub fn make_report_partitions(conn: &Db, from_ms: i64, to_ms: i64) -> Result<usi
 ///
 /// The partition is made as a table of its own, filled, then attached:
 /// attaching checks that the default partition holds none of its rows,
-/// which moving them first makes true. Inserts wait for the few
+/// which moving them first makes true. A read that took its snapshot
+/// before the move commits and waited for it misses the moved rows once
+/// (they left the default partition, and their new one is newer than its
+/// snapshot): rare, since only history or a far clock fills the default
+/// partition for a day before its partition exists. Inserts wait for the few
 /// milliseconds this takes when the default partition is small, as it is
 /// unless history was imported for days without a partition.
 fn make_partition(conn: &Db, day: i64) -> Result<bool, StoreError> {
