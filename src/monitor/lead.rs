@@ -7,7 +7,7 @@
 //! finds open is the same event, updated, never opened again. On SQLite one
 //! node has the database to itself and always leads.
 
-use super::{Monitor, ServiceStatus, StoreError};
+use super::{Monitor, ServiceStatus, StatusBoard, StoreError};
 use crate::detect::Status;
 use crate::domain::Minute;
 use crate::store::{self, Context as _, Dialect, Tx};
@@ -94,28 +94,35 @@ impl Monitor {
     fn follow(&mut self) -> Result<(), StoreError> {
         let version = store::board_version(&self.conn)?;
         if version.is_some() && version != self.board_seen {
-            let statuses = store::latest_statuses(&self.conn)?;
-            let newest = statuses.iter().map(|(_, m, _)| m.minute).max();
-            self.board
-                .set_all(statuses.into_iter().map(|(id, m, concentrated)| {
-                    let status = ServiceStatus {
-                        status: m.status,
-                        minute: Minute::from_unix(m.minute),
-                        count: m.count,
-                        baseline: m.baseline,
-                        upper: m.upper,
-                        score: m.score,
-                        concentrated: concentrated && m.status == Status::Outage,
-                    };
-                    (id, status)
-                }));
-            if let Some(minute) = newest {
-                self.board.publish(minute);
-            }
+            show_stored(&self.conn, &self.board)?;
             self.board_seen = version;
         }
         Ok(())
     }
+}
+
+/// Sets every service's latest stored detector minute on `board`: what a
+/// follower shows, and what any node shows from its start until its
+/// detector has moved on.
+pub(super) fn show_stored(conn: &store::Db, board: &StatusBoard) -> Result<(), StoreError> {
+    let statuses = store::latest_statuses(conn)?;
+    let newest = statuses.iter().map(|(_, m, _)| m.minute).max();
+    board.set_all(statuses.into_iter().map(|(id, m, concentrated)| {
+        let status = ServiceStatus {
+            status: m.status,
+            minute: Minute::from_unix(m.minute),
+            count: m.count,
+            baseline: m.baseline,
+            upper: m.upper,
+            score: m.score,
+            concentrated: concentrated && m.status == Status::Outage,
+        };
+        (id, status)
+    }));
+    if let Some(minute) = newest {
+        board.publish(minute);
+    }
+    Ok(())
 }
 
 /// [`Monitor::write_tx`] for a caller that holds other fields of the
@@ -134,4 +141,87 @@ pub(super) fn write_tx<'a>(
         store::mark_board_changed(&tx, now_ms)?;
     }
     Ok(tx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Monitor, MonitorHandle};
+    use crate::alert::gate::GatePolicy;
+    use crate::alert::AlertSettings;
+    use crate::clock::ManualClock;
+    use crate::detect::{DetectorParams, Status};
+    use crate::incident::IncidentSettings;
+    use crate::store::{open_writer, OpenOptions};
+    use chrono::{TimeZone, Utc};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    const MINUTE: i64 = 1_772_452_800; // 2 March 2026, 12:00 UTC
+
+    fn spawn(conn: crate::store::Db) -> (MonitorHandle, super::super::MonitorThread) {
+        let clock = Arc::new(ManualClock::new(
+            Utc.timestamp_opt(MINUTE + 150, 0).unwrap(),
+        ));
+        let alerts = AlertSettings {
+            public_url: "https://status.example.com".into(),
+            max_age: Duration::from_secs(3600),
+            wake: Arc::new(tokio::sync::Notify::new()),
+            gate: GatePolicy {
+                min_networks: 10,
+                max_share: 0.5,
+                window_secs: 900,
+            },
+            hold: Duration::from_secs(300),
+        };
+        Monitor::spawn(
+            conn,
+            clock,
+            DetectorParams::default(),
+            Duration::from_secs(5),
+            Duration::from_secs(86_400),
+            alerts,
+            IncidentSettings::default(),
+        )
+        .unwrap()
+    }
+
+    /// A node's board holds the statuses last written as soon as its
+    /// monitor exists, before the detector's first step (which may be a
+    /// long catch-up): a page served at once shows an outage, not "no
+    /// problems". Neither service has a saved memory or counts here, so the
+    /// detector's own steps set nothing for them.
+    #[test]
+    fn the_board_shows_the_stored_statuses_from_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_writer(dir.path().join("b.db"), &OpenOptions::default()).unwrap();
+        conn.execute_batch(&format!(
+            "INSERT INTO services (id, slug, name, categories, created_at) VALUES \
+                 (1, 'claude', 'Claude', '[\"login\"]', 0), \
+                 (2, 'aws', 'AWS', '[\"login\"]', 0), \
+                 (3, 'new', 'New', '[\"login\"]', 0); \
+             INSERT INTO detector_minutes (service_id, minute, baseline, upper, score, status) \
+                 VALUES (1, {m0}, 2, 9, 1, 'ok'), (1, {m1}, 2, 9, 40, 'outage'), \
+                        (2, {m1}, 2, 9, 30, 'outage'); \
+             INSERT INTO events (id, service_id, seq, status, started_at, detected_at, \
+                 opened_by, peak_at, peak, ended_at, total, excess, expected, severity, waves, \
+                 peak_baseline, concentrated) VALUES (7, 2, 1, 'open', {m1}, {m1}, 'extreme', \
+                 {m1}, 90, {m1}, 90, 88, 2, 'major', '[]', 2, 1);",
+            m0 = MINUTE - 60,
+            m1 = MINUTE,
+        ))
+        .unwrap();
+        let (handle, thread) = spawn(conn);
+        let claude = handle.board.get(1).expect("claude's stored status");
+        assert_eq!(
+            (claude.status, claude.minute.unix(), claude.score),
+            (Status::Outage, MINUTE, 40.0)
+        );
+        assert_eq!(claude.shown(), Status::Outage);
+        let aws = handle.board.get(2).expect("aws's stored status");
+        assert_eq!(aws.status, Status::Outage);
+        assert_eq!(aws.shown(), Status::Elevated, "from too few networks");
+        assert!(handle.board.get(3).is_none(), "no minute judged yet");
+        assert!(handle.board.generation() > 0, "live pages are told");
+        thread.shutdown();
+    }
 }

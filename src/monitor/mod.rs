@@ -35,7 +35,7 @@ use crate::alert::outbox::{announce, judge, AnnouncedChange};
 use crate::alert::AlertSettings;
 use crate::clock::Clock;
 use crate::detect::{
-    DetectorParams, Event, EventChange, Observation, SeriesDetector, SeriesState, Status, Tuning,
+    DetectorParams, Event, EventChange, Observation, SeriesDetector, SeriesState, Tuning,
 };
 use crate::domain::{MessageKind, Minute};
 use crate::incident::IncidentSettings;
@@ -209,9 +209,16 @@ impl Monitor {
             .map(|(id, last, state)| (id, (last, state)))
             .collect();
         let incidents = IncidentPass::load(&conn, incident_settings)?;
-        let board = Arc::new(StatusBoard::default());
-        let (tx, rx) = mpsc::channel();
         let lead = Lead::of(&conn);
+        // Pages show the statuses last written from the first request on:
+        // the first step may be a long catch-up.
+        let board_seen = match lead {
+            Lead::Following => store::board_version(&conn)?,
+            Lead::Alone | Lead::Leading => None,
+        };
+        let board = Arc::new(StatusBoard::default());
+        lead::show_stored(&conn, &board)?;
+        let (tx, rx) = mpsc::channel();
         let monitor = Monitor {
             conn,
             alerts,
@@ -224,7 +231,7 @@ impl Monitor {
             board: board.clone(),
             incidents,
             lead,
-            board_seen: None,
+            board_seen,
         };
         let join = std::thread::Builder::new()
             .name("downwave-detector".into())
@@ -430,24 +437,8 @@ impl Monitor {
                 });
             match restored {
                 Ok(detector) => {
-                    // Show the status it had until the next minute closes.
-                    if let Some(last) = store::last_detector_minute(&self.conn, service_id)? {
-                        let status = last.status;
-                        let concentrated = status == Status::Outage
-                            && store::open_event_concentrated(&self.conn, service_id)?;
-                        self.board.set_all([(
-                            service_id,
-                            ServiceStatus {
-                                status,
-                                minute: Minute::from_unix(last.minute),
-                                count: last.count,
-                                baseline: last.baseline,
-                                upper: last.upper,
-                                score: last.score,
-                                concentrated,
-                            },
-                        )]);
-                    }
+                    // The board shows its last status (from the start)
+                    // until its next minute closes.
                     return Ok(Tracked {
                         detector,
                         last,
@@ -457,6 +448,7 @@ impl Monitor {
                 Err(e) => {
                     tracing::warn!(service_id, error = %e, "saved detector state does not fit; relearning");
                     store::reset_detector(&self.conn, service_id)?;
+                    self.board.remove(service_id);
                 }
             }
         }

@@ -2,7 +2,7 @@
 //! band, score and status, each detector's saved memory, and the per-minute
 //! totals it reads to feed them.
 
-use super::{params, word, Context, Db, Param, StoreError};
+use super::{params, Context, Db, Param, StoreError};
 use crate::detect::Status;
 
 /// One closed minute as the detector saw it.
@@ -116,30 +116,4 @@ pub struct RecordedMinute {
     pub upper: f64,
     pub score: f64,
     pub status: Status,
-}
-
-/// The latest minute the detector recorded for a service.
-pub fn last_detector_minute(
-    conn: &Db,
-    service_id: i64,
-) -> Result<Option<RecordedMinute>, StoreError> {
-    conn.query_opt(
-        "SELECT d.minute, \
-         (SELECT CAST(COALESCE(SUM(m.count), 0) AS BIGINT) FROM report_minutes m \
-          WHERE m.service_id = d.service_id AND m.minute = d.minute), \
-         d.baseline, d.upper, d.score, d.status \
-         FROM detector_minutes d WHERE d.service_id = ?1 ORDER BY d.minute DESC LIMIT 1",
-        params![service_id],
-        |r| {
-            Ok(RecordedMinute {
-                minute: r.get(0)?,
-                count: r.get::<i64>(1)?.max(0) as u64,
-                baseline: r.get(2)?,
-                upper: r.get(3)?,
-                score: r.get(4)?,
-                status: word(r, 5)?,
-            })
-        },
-    )
-    .context("reading the last detector minute")
 }

@@ -166,17 +166,6 @@ pub fn upsert_event(
     })
 }
 
-/// Whether the open event of a service, if any, is concentrated.
-pub fn open_event_concentrated(conn: &Db, service_id: i64) -> Result<bool, StoreError> {
-    conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM events \
-         WHERE service_id = ?1 AND status = 'open' AND concentrated = 1)",
-        params![service_id],
-        |r| r.get(0),
-    )
-    .context("reading an open event")
-}
-
 /// One minute's network figures (see `report_minute_networks`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NetworkMinute {
@@ -548,7 +537,7 @@ mod tests {
         let e = event(1, 600);
         let first = upsert_event(&conn, 1, &e, &FEW).unwrap();
         assert!(first.concentrated && !first.promoted);
-        assert!(open_event_concentrated(&conn, 1).unwrap());
+        assert!(get_event(&conn, first.id).unwrap().unwrap().concentrated);
         let again = upsert_event(&conn, 1, &e, &FEW).unwrap();
         assert_eq!(again, first, "still concentrated, nothing to announce");
         let crowd = upsert_event(&conn, 1, &e, &CROWD).unwrap();
@@ -564,8 +553,8 @@ mod tests {
         // A later flood from one network does not take it back.
         let later = upsert_event(&conn, 1, &e, &FEW).unwrap();
         assert!(!later.concentrated && !later.promoted);
-        assert!(!open_event_concentrated(&conn, 1).unwrap());
         let stored = get_event(&conn, first.id).unwrap().unwrap();
+        assert!(!stored.concentrated);
         assert_eq!(stored.networks, Some(2), "the figures follow the evidence");
     }
 }

@@ -13,7 +13,7 @@
 //! every service's latest detector minute. Imports that reach a follower
 //! leave their rewinds in `detector_rewinds` for the leader.
 
-use super::{params, Context, Db, RecordedMinute, StoreError};
+use super::{params, Context, Db, Dialect, RecordedMinute, StoreError};
 
 /// The advisory lock's two keys ("down", "lead" in ASCII). Advisory locks
 /// belong to one database, so two deployments on one server never meet.
@@ -78,17 +78,32 @@ pub fn board_version(conn: &Db) -> Result<Option<Vec<u8>>, StoreError> {
 }
 
 /// Every service's latest detector minute, with whether its open event is
-/// concentrated: what a follower's board shows.
+/// concentrated: what a node's board shows at its start, and a follower's
+/// after each of the leader's writes. One index probe per service on both
+/// backends (SQLite has no `LATERAL`; its planner reads a correlated
+/// `MAX` off the primary key).
 pub fn latest_statuses(conn: &Db) -> Result<Vec<(i64, RecordedMinute, bool)>, StoreError> {
+    let latest = match conn.dialect() {
+        Dialect::Postgres => {
+            "services s CROSS JOIN LATERAL (SELECT * FROM detector_minutes x \
+             WHERE x.service_id = s.id ORDER BY x.minute DESC LIMIT 1) d"
+        }
+        Dialect::Sqlite => {
+            "services s JOIN detector_minutes d ON d.service_id = s.id \
+             AND d.minute = (SELECT MAX(x.minute) FROM detector_minutes x \
+             WHERE x.service_id = s.id)"
+        }
+    };
     conn.query_map(
-        "SELECT s.id, d.minute, \
-         (SELECT CAST(COALESCE(SUM(m.count), 0) AS BIGINT) FROM report_minutes m \
-          WHERE m.service_id = s.id AND m.minute = d.minute), \
-         d.baseline, d.upper, d.score, d.status, \
-         EXISTS (SELECT 1 FROM events e WHERE e.service_id = s.id AND e.status = 'open' \
-                 AND e.concentrated = 1) \
-         FROM services s CROSS JOIN LATERAL (SELECT * FROM detector_minutes x \
-              WHERE x.service_id = s.id ORDER BY x.minute DESC LIMIT 1) d",
+        &format!(
+            "SELECT s.id, d.minute, \
+             (SELECT CAST(COALESCE(SUM(m.count), 0) AS BIGINT) FROM report_minutes m \
+              WHERE m.service_id = s.id AND m.minute = d.minute), \
+             d.baseline, d.upper, d.score, d.status, \
+             EXISTS (SELECT 1 FROM events e WHERE e.service_id = s.id AND e.status = 'open' \
+                     AND e.concentrated = 1) \
+             FROM {latest}"
+        ),
         params![],
         |r| {
             Ok((

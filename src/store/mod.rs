@@ -27,14 +27,14 @@ mod webhooks;
 pub use claims::{claim_reporters, prune_claims, Claim};
 pub use db::{params, Db, DbError, Dialect, Param, Row, Tx};
 pub use detector::{
-    detector_minutes, first_minute, insert_detector_minutes, last_detector_minute,
-    load_detector_states, minute_totals, save_detector_state, DetectorMinute, RecordedMinute,
+    detector_minutes, first_minute, insert_detector_minutes, load_detector_states, minute_totals,
+    save_detector_state, DetectorMinute, RecordedMinute,
 };
 pub use events::{
     drop_set_aside_events, events_overlapping, facet_counts, get_event, list_events,
-    network_minutes, open_event_concentrated, reset_detector, resolve_event,
-    services_with_set_aside_events, set_aside_event_ids, upsert_event, EventFilter, EventNetworks,
-    EventRecord, EventWrite, NetworkMinute,
+    network_minutes, reset_detector, resolve_event, services_with_set_aside_events,
+    set_aside_event_ids, upsert_event, EventFilter, EventNetworks, EventRecord, EventWrite,
+    NetworkMinute,
 };
 pub use incidents::{
     any_open_event, event_attribution, get_incident, incident_changes, incident_outages,
