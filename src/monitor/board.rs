@@ -58,6 +58,8 @@ pub struct StatusBoard {
     dirty: AtomicBool,
     /// The last closed minute the generation moved for.
     published_minute: AtomicI64,
+    /// Drawn when the board is made: see [`StatusBoard::version`].
+    instance: u64,
 }
 
 impl Default for StatusBoard {
@@ -68,6 +70,7 @@ impl Default for StatusBoard {
             changes: watch::channel(BoardChange::default()).0,
             dirty: AtomicBool::new(false),
             published_minute: AtomicI64::new(i64::MIN),
+            instance: rand::random(),
         }
     }
 }
@@ -80,6 +83,15 @@ impl StatusBoard {
     /// Changes whenever anything the detector wrote has changed.
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
+    }
+
+    /// What the tags of pages and feeds derive from: the generation, and a
+    /// number drawn when this board was made. Generations count from 0 in
+    /// each process, so without it a tag a client kept from before a
+    /// restart, or got from another node, could match a different page
+    /// and be answered `304`.
+    pub fn version(&self) -> (u64, u64) {
+        (self.instance, self.generation())
     }
 
     /// Every move of the generation from now on; the receiver holds the

@@ -132,8 +132,10 @@ pub async fn atom(
         Some(slug) => Some(state.service(slug).await?),
         None => None,
     };
-    let generation = state.monitor.board.generation();
-    let parts = (generation, service.as_ref().map(|s| s.id));
+    let parts = (
+        state.monitor.board.version(),
+        service.as_ref().map(|s| s.id),
+    );
     let etag = match view::conditional(&req, Representation::Feed, parts) {
         Ok(tag) => tag,
         Err(not_modified) => return Ok(not_modified.response()),

@@ -176,6 +176,47 @@ async fn live_pages_answer_304_until_the_detector_moves() {
     assert!(zoned.text().await.unwrap().contains("Times in UTC+02:00"));
 }
 
+/// Generations count from 0 in each process: a tag a viewer kept from
+/// before a restart (or got from another node) must not be answered `304`
+/// for what may be another page.
+#[tokio::test]
+async fn a_tag_from_before_a_restart_is_not_answered_304() {
+    let app = spawn_app().await;
+    let paths = [
+        "/",
+        "/s/claude",
+        "/events.atom",
+        "/events.atom?service=claude",
+    ];
+    let mut tags = Vec::new();
+    for path in paths {
+        let r = app.get(path).await;
+        assert_eq!(r.status(), 200, "{path}");
+        tags.push(header(&r, "etag"));
+    }
+    let (settings, dir, clock) = app.stop().await;
+    let app = spawn_on(settings, dir, clock).await;
+    for (path, tag) in paths.iter().zip(&tags) {
+        let r = app
+            .client
+            .get(app.url(path))
+            .header("if-none-match", tag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}: a tag of the last process");
+        let fresh = header(&r, "etag");
+        let again = app
+            .client
+            .get(app.url(path))
+            .header("if-none-match", &fresh)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 304, "{path}: its own tag");
+    }
+}
+
 /// The headers a browser or a cache keeps from a `200` and updates from
 /// each `304`; `Vary` as its set of names (several lines mean one list).
 pub(crate) fn kept_headers(r: &reqwest::Response) -> Vec<(&'static str, String)> {

@@ -62,12 +62,12 @@ pub async fn home(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     let services = state.catalog.all();
-    let generation = state.monitor.board.generation();
+    let version = state.monitor.board.version();
     let now = Minute::containing(state.clock.now()).unix();
     let etag = match view::conditional(
         &req,
         Representation::Page,
-        (generation, now, services.len(), query.q.as_deref()),
+        (version, now, services.len(), query.q.as_deref()),
     ) {
         Ok(tag) => tag,
         Err(not_modified) => return Ok(not_modified.response()),

@@ -43,6 +43,6 @@ fn record_page_tag(
     id: i64,
 ) -> Result<(i64, String), view::NotModified> {
     let now = Minute::containing(state.clock.now()).unix();
-    let parts = (state.monitor.board.generation(), now, id);
+    let parts = (state.monitor.board.version(), now, id);
     view::conditional(req, Representation::Page, parts).map(|tag| (now, tag))
 }

@@ -222,8 +222,7 @@ impl ServiceRequest {
         let range = Range::parse(range)?;
         let now = state.clock.now();
         let to = Minute::containing(now).unix();
-        let generation = state.monitor.board.generation();
-        let parts = (generation, to, service.id, range.key());
+        let parts = (state.monitor.board.version(), to, service.id, range.key());
         let etag = match view::conditional(req, kind, parts) {
             Ok(tag) => tag,
             Err(not_modified) => return Ok(Err(not_modified)),
