@@ -235,24 +235,11 @@ fn incident_payload(alerts: &AlertSettings, view: &IncidentView) -> Result<Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::gate::GatePolicy;
     use crate::store::{open_writer, OpenOptions};
     use chrono::TimeZone;
-    use std::sync::Arc;
-    use std::time::Duration;
 
     fn alerts() -> AlertSettings {
-        AlertSettings {
-            public_url: "https://status.example.com".into(),
-            max_age: Duration::from_secs(3600),
-            wake: Arc::new(tokio::sync::Notify::new()),
-            gate: GatePolicy {
-                min_networks: 10,
-                max_share: 0.5,
-                window_secs: 900,
-            },
-            hold: Duration::from_secs(300),
-        }
+        AlertSettings::for_tests()
     }
 
     /// What each subscription was sent, as `kind:subject` (`e` and an

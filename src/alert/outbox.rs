@@ -36,6 +36,24 @@ impl AlertSettings {
     }
 }
 
+#[cfg(test)]
+impl AlertSettings {
+    /// Settings for unit tests: a 10-network gate, a five-minute hold.
+    pub(crate) fn for_tests() -> Self {
+        AlertSettings {
+            public_url: "https://status.example.com".into(),
+            max_age: Duration::from_secs(3600),
+            wake: Arc::new(tokio::sync::Notify::new()),
+            gate: GatePolicy {
+                min_networks: 10,
+                max_share: 0.5,
+                window_secs: 900,
+            },
+            hold: Duration::from_secs(300),
+        }
+    }
+}
+
 /// What the networks behind `event` say (see [`gate::judge`]), from the
 /// figures of its minutes.
 pub fn judge(

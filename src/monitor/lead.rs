@@ -146,7 +146,6 @@ pub(super) fn write_tx<'a>(
 #[cfg(test)]
 mod tests {
     use super::super::{Monitor, MonitorHandle};
-    use crate::alert::gate::GatePolicy;
     use crate::alert::AlertSettings;
     use crate::clock::ManualClock;
     use crate::detect::{DetectorParams, Status};
@@ -162,24 +161,13 @@ mod tests {
         let clock = Arc::new(ManualClock::new(
             Utc.timestamp_opt(MINUTE + 150, 0).unwrap(),
         ));
-        let alerts = AlertSettings {
-            public_url: "https://status.example.com".into(),
-            max_age: Duration::from_secs(3600),
-            wake: Arc::new(tokio::sync::Notify::new()),
-            gate: GatePolicy {
-                min_networks: 10,
-                max_share: 0.5,
-                window_secs: 900,
-            },
-            hold: Duration::from_secs(300),
-        };
         Monitor::spawn(
             conn,
             clock,
             DetectorParams::default(),
             Duration::from_secs(5),
             Duration::from_secs(86_400),
-            alerts,
+            AlertSettings::for_tests(),
             IncidentSettings::default(),
         )
         .unwrap()
