@@ -252,6 +252,8 @@ impl Application {
                 database: self.state.settings.database.clone(),
                 open: self.state.settings.open_options(),
                 days: self.state.settings.report_retention_days,
+                detector_days: self.state.settings.detector_minute_retention_days,
+                replay_max: self.state.settings.import_max_age,
                 dedup_window: self.state.settings.dedup_window,
                 clock: self.state.clock.clone(),
                 metrics: self.state.metrics.clone(),

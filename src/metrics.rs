@@ -75,6 +75,7 @@ pub struct Metrics {
     pub reports_pruned: Counter,
     /// Day partitions of raw reports dropped by retention (PostgreSQL).
     pub report_partitions_dropped: Counter,
+    pub detector_minutes_pruned: Counter,
     /// Open client connections, at the last sweep.
     pub http_connections: Gauge<i64, std::sync::atomic::AtomicI64>,
     /// Connections shut down for sending a request head too slowly.
@@ -164,6 +165,12 @@ impl Metrics {
                 "report_partitions_dropped",
                 "Day partitions of raw reports dropped for being older than \
                  report_retention_days (PostgreSQL)",
+            ),
+            detector_minutes_pruned: registered(
+                r,
+                "detector_minutes_pruned",
+                "Detector minutes deleted for being older than \
+                 detector_minute_retention_days",
             ),
             rate_limiter_keys: registered(
                 r,

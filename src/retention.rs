@@ -1,8 +1,10 @@
 //! Retention: raw reports older than `report_retention_days` are deleted,
 //! a batch at a time, every few minutes. What they made stays: per-minute
-//! counts, facets and networks, detector minutes, events and incidents, so
-//! charts, baselines and history are whole; what goes is who reported
-//! (hashed), from which network, and their comments.
+//! counts, facets and networks, events and incidents, so charts, baselines
+//! and history are whole; what goes is who reported (hashed), from which
+//! network, and their comments. Detector minutes (each service's expected
+//! band, one row a minute) go after `detector_minute_retention_days` when
+//! that is set.
 //!
 //! With PostgreSQL, raw reports live in one partition per day: the task
 //! makes partitions [`store::REPORT_PARTITIONS_AHEAD`] days ahead of its
@@ -33,6 +35,11 @@ pub struct Retention {
     pub database: Location,
     pub open: OpenOptions,
     pub days: u64,
+    /// How long detector minutes are kept (0: for good); never less than
+    /// `replay_max` plus a day.
+    pub detector_days: u64,
+    /// How far back a replay after an import reaches (`import_max_age_days`).
+    pub replay_max: Duration,
     /// The de-duplication window: claims older than it decide nothing.
     pub dedup_window: Duration,
     pub clock: Arc<dyn Clock>,
@@ -79,6 +86,45 @@ impl Retention {
         }
     }
 
+    /// Deletes every service's detector minutes older than `detector_days`
+    /// (at least `replay_max` plus a day, so no replay loses the start of
+    /// its minutes), per service and in batches; how many went.
+    pub async fn prune_detector_minutes(&self) -> anyhow::Result<usize> {
+        if self.detector_days == 0 {
+            return Ok(0);
+        }
+        let kept = (self.detector_days * 86_400).max(self.replay_max.as_secs() + 86_400);
+        let before = self.clock.now().timestamp() - kept as i64;
+        let (path, open) = (self.database.clone(), self.open.clone());
+        let (mut conn, services) = tokio::task::spawn_blocking(move || {
+            let conn = store::open_writer(&path, &open)?;
+            let services = store::list_services(&conn)?;
+            anyhow::Ok((conn, services))
+        })
+        .await??;
+        let mut total = 0;
+        for service_id in services.into_iter().map(|s| s.id) {
+            loop {
+                let (back, deleted) = tokio::task::spawn_blocking(move || {
+                    let deleted = store::prune_detector_minutes(&conn, service_id, before, BATCH);
+                    (conn, deleted)
+                })
+                .await?;
+                conn = back;
+                let deleted = deleted?;
+                total += deleted;
+                self.metrics.detector_minutes_pruned.inc_by(deleted as u64);
+                if deleted == 0 {
+                    break;
+                }
+                if deleted == BATCH {
+                    tokio::time::sleep(PAUSE).await;
+                }
+            }
+        }
+        Ok(total)
+    }
+
     /// Deletes the reporter claims older than the de-duplication window
     /// (PostgreSQL; SQLite keeps none); how many went.
     pub async fn prune_claims(&self) -> anyhow::Result<usize> {
@@ -121,6 +167,14 @@ impl Retention {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(reports = n, days = self.days, "old reports deleted"),
                 Err(e) => tracing::error!(error = format!("{e:#}"), "deleting old reports failed"),
+            }
+            match self.prune_detector_minutes().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(minutes = n, "old detector minutes deleted"),
+                Err(e) => tracing::error!(
+                    error = format!("{e:#}"),
+                    "deleting old detector minutes failed"
+                ),
             }
             if let Err(e) = self.prune_claims().await {
                 tracing::error!(

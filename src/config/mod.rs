@@ -157,6 +157,12 @@ settings! {
     /// 0 keeps raw reports for good too.
     report_retention_days: u64 = 90, check within_a_century;
 
+    /// How many days each minute's baseline, band and score (the charts'
+    /// expected band) are kept; older ones are deleted every few minutes.
+    /// Never less than `import_max_age_days` plus one, so that a replay's
+    /// minutes stay whole. 0 keeps them for good.
+    detector_minute_retention_days: u64 = 0, check within_a_century;
+
     /// For simulations and tests: `START,ANCHOR,SPEED` makes the server's
     /// clock read START (RFC 3339) at the wall-clock Unix millisecond ANCHOR
     /// and run SPEED times as fast; nodes given the same value agree. Unset,

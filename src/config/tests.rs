@@ -188,6 +188,7 @@ const SAMPLES: [(&str, &str); 58] = [
     ("alert_max_age_secs", "60"),
     ("alert_hold_minutes", "7"),
     ("report_retention_days", "30"),
+    ("detector_minute_retention_days", "400"),
     ("simulated_clock", "2026-03-02T11:00:00Z,1772449200000,60"),
     ("keep_alive_secs", "11"),
     ("header_read_timeout_secs", "6"),

@@ -56,6 +56,24 @@ pub fn detector_minutes(
     .context("reading detector minutes")
 }
 
+/// Deletes at most `limit` of a service's detector minutes before `before`
+/// (Unix seconds), its oldest first; how many went. Each call reads the
+/// primary key's range from the service's oldest minute, so a batch costs
+/// the same however much is kept.
+pub fn prune_detector_minutes(
+    conn: &Db,
+    service_id: i64,
+    before: i64,
+    limit: usize,
+) -> Result<usize, StoreError> {
+    conn.execute(
+        "DELETE FROM detector_minutes WHERE service_id = ?1 AND minute < ?2 \
+         AND minute < (SELECT MIN(minute) FROM detector_minutes WHERE service_id = ?1) + ?3",
+        params![service_id, before, limit as i64 * 60],
+    )
+    .context("deleting old detector minutes")
+}
+
 /// Saved detector memory: (service, last minute processed, JSON state).
 pub fn load_detector_states(conn: &Db) -> Result<Vec<(i64, i64, String)>, StoreError> {
     conn.query_map(

@@ -28,7 +28,7 @@ pub use claims::{claim_reporters, prune_claims, Claim};
 pub use db::{params, Db, DbError, Dialect, Param, Row, Tx};
 pub use detector::{
     detector_minutes, first_minute, insert_detector_minutes, load_detector_states, minute_totals,
-    save_detector_state, DetectorMinute, RecordedMinute,
+    prune_detector_minutes, save_detector_state, DetectorMinute, RecordedMinute,
 };
 pub use events::{
     drop_set_aside_events, events_overlapping, facet_counts, get_event, list_events,

@@ -102,6 +102,20 @@ impl TestApp {
         self.client.get(self.url(path)).send().await.unwrap()
     }
 
+    /// Waits (up to 5 s) for `/metrics` to hold every one of `lines`: a
+    /// background task counts its work just after it commits.
+    pub async fn wait_for_metrics(&self, lines: &[&str]) {
+        let mut metrics = String::new();
+        for _ in 0..100 {
+            metrics = self.get("/metrics").await.text().await.unwrap();
+            if lines.iter().all(|line| metrics.contains(line)) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("{lines:?} in {metrics}");
+    }
+
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
         let r = self.get(path).await;
         let status = r.status().as_u16();

@@ -99,20 +99,11 @@ async fn reports_live_in_day_partitions_that_retention_drops_whole() {
         [1, 1, 1, 1, 1],
         "the counts stay"
     );
-    // The metrics are counted just after the deletes commit.
-    let want = [
+    app.wait_for_metrics(&[
         "downwave_report_partitions_dropped_total 2",
         "downwave_reports_pruned_total 5",
-    ];
-    let mut metrics = String::new();
-    for _ in 0..100 {
-        metrics = app.get("/metrics").await.text().await.unwrap();
-        if want.iter().all(|line| metrics.contains(line)) {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("{want:?} in {metrics}");
+    ])
+    .await;
 }
 
 /// A PostgreSQL database of schema version 8, with one `reports` table, is

@@ -175,9 +175,52 @@ async fn old_reports_age_out_and_their_counts_stay() {
         [1, 1, 1, 1, 1],
         "the counts stay"
     );
-    let metrics = app.get("/metrics").await.text().await.unwrap();
+    app.wait_for_metrics(&["downwave_reports_pruned_total 5"])
+        .await;
+}
+
+/// Detector minutes (the charts' expected band, one row per service and
+/// minute) go after `detector_minute_retention_days`, but never within the
+/// reach of a replay (`import_max_age_days` and a day): with 1 day asked
+/// for and imports reaching 2 days back, 3 days are kept.
+#[tokio::test]
+async fn old_detector_minutes_age_out_but_never_within_a_replay() {
+    let app = spawn_app().await;
+    let old = start_time() - Duration::days(5);
+    let line = json!({"service": "claude", "category": "login", "at": old.to_rfc3339()});
+    assert_eq!(app.import(format!("{line}\n")).await.status().as_u16(), 200);
+    let minutes = |app: &TestApp| -> (i64, i64) {
+        app.db()
+            .query_row(
+                "SELECT count(*), MIN(minute) FROM detector_minutes",
+                downwave::params![],
+                |r| Ok((r.get(0)?, r.get::<Option<i64>>(1)?.unwrap_or(0))),
+            )
+            .unwrap()
+    };
+    let (before, first) = minutes(&app);
     assert!(
-        metrics.contains("downwave_reports_pruned_total 5"),
-        "{metrics}"
+        first <= old.timestamp(),
+        "the replay's minutes from {first}"
+    );
+    assert!(before > 4 * 1440, "{before} minutes");
+
+    let (mut settings, dir, clock) = app.stop().await;
+    settings.detector_minute_retention_days = 1;
+    settings.import_max_age = std::time::Duration::from_secs(2 * 86_400);
+    let app = spawn_on(settings, dir, clock).await;
+    let cutoff = (start_time() - Duration::days(3)).timestamp();
+    crate::receiver::eventually("minutes past 3 days deleted", || minutes(&app).1 >= cutoff).await;
+    let (after, first) = minutes(&app);
+    assert!(first < cutoff + 60, "kept from {first}, not later");
+    app.wait_for_metrics(&[&format!(
+        "downwave_detector_minutes_pruned_total {}",
+        before - after
+    )])
+    .await;
+    assert_eq!(
+        app.minute_counts("claude", old, 1).await,
+        [1],
+        "the counts stay"
     );
 }
