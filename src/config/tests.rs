@@ -153,7 +153,7 @@ fn unknown_keys_and_zero_limits_are_refused() {
 
 /// A valid value other than the default for every setting, as it is written
 /// in a variable or after a flag.
-const SAMPLES: [(&str, &str); 58] = [
+const SAMPLES: [(&str, &str); 59] = [
     ("listen", "127.0.0.1:9"),
     ("database", "elsewhere.db"),
     ("admin_token", "s3cret"),
