@@ -75,6 +75,7 @@ pub struct Metrics {
     pub reports_pruned: Counter,
     /// Day partitions of raw reports dropped by retention (PostgreSQL).
     pub report_partitions_dropped: Counter,
+    /// Detector minutes deleted by retention.
     pub detector_minutes_pruned: Counter,
     /// Open client connections, at the last sweep.
     pub http_connections: Gauge<i64, std::sync::atomic::AtomicI64>,
