@@ -80,16 +80,18 @@ pub fn board_version(conn: &Db) -> Result<Option<Vec<u8>>, StoreError> {
 /// Every service's latest detector minute, with whether its open event is
 /// concentrated: what a node's board shows at its start, and a follower's
 /// after each of the leader's writes. One index probe per service on both
-/// backends (SQLite has no `LATERAL`; its planner reads a correlated
-/// `MAX` off the primary key).
+/// backends (SQLite has no `LATERAL`; it reads a correlated `MAX` off the
+/// primary key).
 pub fn latest_statuses(conn: &Db) -> Result<Vec<(i64, RecordedMinute, bool)>, StoreError> {
     let latest = match conn.dialect() {
         Dialect::Postgres => {
             "services s CROSS JOIN LATERAL (SELECT * FROM detector_minutes x \
              WHERE x.service_id = s.id ORDER BY x.minute DESC LIMIT 1) d"
         }
+        // SQLite's CROSS JOIN keeps the order: services outside, so it
+        // probes each one's last minute rather than scanning every minute.
         Dialect::Sqlite => {
-            "services s JOIN detector_minutes d ON d.service_id = s.id \
+            "services s CROSS JOIN detector_minutes d ON d.service_id = s.id \
              AND d.minute = (SELECT MAX(x.minute) FROM detector_minutes x \
              WHERE x.service_id = s.id)"
         }
