@@ -80,7 +80,7 @@ pub async fn create(
     let max_windows = state.settings.maintenance_max_windows;
     let id = service.id;
     let created = state
-        .write(move |conn| store::insert_maintenance(conn, id, &window, max_windows, now))
+        .write_for_pages(move |conn| store::insert_maintenance(conn, id, &window, max_windows, now))
         .await?
         .ok_or_else(|| {
             ApiError::unprocessable(
@@ -124,7 +124,7 @@ pub async fn end(
     let now = state.clock.now().timestamp();
     let id = service.id;
     let ended = state
-        .write(move |conn| -> Result<EndedMaintenance, StoreError> {
+        .write_for_pages(move |conn| -> Result<EndedMaintenance, StoreError> {
             store::end_maintenance(conn, id, window_id, now)
         })
         .await?;

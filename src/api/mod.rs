@@ -92,6 +92,25 @@ impl AppState {
         .map_err(ApiError::from)
     }
 
+    /// A write whose result every node's pages show (services, providers,
+    /// maintenance windows): in one transaction with the mark the other
+    /// nodes on a shared database watch (see [`follow_shared_changes`]).
+    pub async fn write_for_pages<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&crate::store::Db) -> Result<T, StoreError> + Send + 'static,
+    {
+        use crate::store::Context as _;
+        self.write(move |conn| {
+            let tx = conn.transaction().context("starting a write")?;
+            let done = f(&tx)?;
+            crate::store::mark_pages_changed(&tx)?;
+            tx.commit().context("committing a write")?;
+            Ok(done)
+        })
+        .await
+    }
+
     /// The service named in a request, reloading the catalog once on a miss.
     pub async fn service(&self, slug: &str) -> Result<Arc<crate::store::Service>, ApiError> {
         if let Some(s) = self.catalog.get(slug) {
@@ -188,4 +207,40 @@ pub fn query_config() -> web::QueryConfig {
 pub fn path_config() -> web::PathConfig {
     web::PathConfig::default()
         .error_handler(|e, _| ApiError::not_found("not_found", e.to_string()).into())
+}
+
+/// How often a node on a shared database looks for changes other nodes
+/// made to what pages show.
+const SHARED_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// On a database several nodes share (PostgreSQL): each [`SHARED_POLL`],
+/// reads the mark [`AppState::write_for_pages`] leaves; when another node
+/// moved it, reloads the catalog (a service added, its providers) and
+/// redraws the pages (a maintenance window), so every node shows the
+/// change within about a second. Runs until dropped.
+pub async fn follow_shared_changes(state: web::Data<AppState>) {
+    let mut seen = None;
+    let mut tick = tokio::time::interval(SHARED_POLL);
+    loop {
+        tick.tick().await;
+        let version = match state.read(crate::store::pages_version).await {
+            Ok(version) => version,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the pages' version failed");
+                continue;
+            }
+        };
+        // The first read only learns where the mark stands.
+        if seen.as_ref().is_some_and(|s| *s != version) {
+            match state.read(crate::store::list_services).await {
+                Ok(services) => state.catalog.replace(services),
+                Err(e) => {
+                    tracing::warn!(error = %e, "reloading the services failed");
+                    continue;
+                }
+            }
+            state.monitor.board.touch();
+        }
+        seen = Some(version);
+    }
 }

@@ -90,7 +90,7 @@ pub async fn create(
     };
     let now = state.clock.now().timestamp();
     let created = state
-        .write(move |conn| {
+        .write_for_pages(move |conn| {
             let service = store::insert_service(conn, &new, now)?;
             Ok((service, store::list_services(conn)?))
         })
@@ -113,7 +113,7 @@ pub async fn update(
     let depends_on = ProviderList::parse(&service.slug, &body.depends_on)?;
     let id = service.id;
     let all = state
-        .write(move |conn| {
+        .write_for_pages(move |conn| {
             store::set_dependencies(conn, id, &depends_on)?;
             store::list_services(conn)
         })

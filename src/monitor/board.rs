@@ -111,13 +111,11 @@ impl StatusBoard {
     }
 
     /// Something the pages show changed outside the detector (a maintenance
-    /// window, a service's providers): the generation moves at the next
-    /// [`publish`], within the monitor's tick, so that pages and live
-    /// viewers see it.
-    ///
-    /// [`publish`]: StatusBoard::publish
+    /// window, a service's providers): the generation moves now, so that
+    /// pages and live viewers see it (on a follower, whose monitor moves
+    /// it only when the leader wrote, as on the leader).
     pub fn touch(&self) {
-        self.dirty.store(true, Ordering::Release);
+        self.moved();
     }
 
     /// Moves the generation once for everything the monitor did in one

@@ -8,6 +8,10 @@
 //! (its connection dropped and was opened again) writes nothing more and
 //! steps down; followers try to take the lock every second.
 //!
+//! Changes made through the API that every node's pages show (services,
+//! providers, maintenance windows) leave a mark of their own
+//! (`pages_version`), which every node reads each second.
+//!
 //! Followers show what the leader found: the leader marks each write in
 //! `meta` (`board_version`), and a follower that sees the mark move reads
 //! every service's latest detector minute. Imports that reach a follower
@@ -75,6 +79,31 @@ pub fn board_version(conn: &Db) -> Result<Option<Vec<u8>>, StoreError> {
         |r| r.get(0),
     )
     .context("reading the board's version")
+}
+
+/// Marks that something every node's pages show changed outside the
+/// detector (a service added, its providers, a maintenance window), in the
+/// change's transaction: the other nodes read the mark each second and
+/// reload their catalogs and redraw. A random value, so that two changes
+/// in one millisecond are two marks.
+pub fn mark_pages_changed(conn: &Db) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('pages_version', ?1) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![rand::random::<u128>().to_be_bytes().to_vec()],
+    )
+    .context("marking the pages changed")?;
+    Ok(())
+}
+
+/// The mark [`mark_pages_changed`] last left.
+pub fn pages_version(conn: &Db) -> Result<Option<Vec<u8>>, StoreError> {
+    conn.query_opt(
+        "SELECT value FROM meta WHERE key = 'pages_version'",
+        params![],
+        |r| r.get(0),
+    )
+    .context("reading the pages' version")
 }
 
 /// Every service's latest detector minute, with whether its open event is

@@ -399,3 +399,70 @@ async fn the_leader_killed_mid_outage_the_other_node_carries_it_on() {
         "{kinds:?}"
     );
 }
+
+/// What the API changes through one node (a service added, a service's
+/// providers, a maintenance window) the other node's API and pages show
+/// within seconds: not only after a miss, or at the next detector minute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_one_node_changes_the_other_shows() {
+    if !crate::backend::postgres() {
+        eprintln!("skipped on SQLite: one node has the database to itself");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cluster.db");
+    run_ok(downwave(&db).args(["service", "add", "claude", "--name", "Claude"]));
+    let admin = ["--admin-token", "t"];
+    let (a, b) = (start_node_with(&db, &admin), start_node_with(&db, &admin));
+    let client = reqwest::Client::new();
+    let get = |node: &Node, path: &str| {
+        let url = format!("http://127.0.0.1:{}{path}", node.port);
+        let client = client.clone();
+        async move { client.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    // The other node has drawn its pages and holds its catalog.
+    assert!(!get(&b, "/").await.contains("AWS"));
+    assert!(!get(&b, "/s/claude").await.contains("database upgrade"));
+
+    let at_a = |method: reqwest::Method, path: &str, body: Value| {
+        let url = format!("http://127.0.0.1:{}/api/v1{path}", a.port);
+        let request = client.request(method, url).bearer_auth("t").json(&body);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    let made = json!({"slug": "aws", "name": "AWS", "categories": ["login"]});
+    assert_eq!(at_a(reqwest::Method::POST, "/services", made).await, 201);
+    let providers = json!({"depends_on": ["aws"]});
+    assert_eq!(
+        at_a(reqwest::Method::PATCH, "/services/claude", providers).await,
+        200
+    );
+    let window = json!({"minutes": 60, "reason": "database upgrade"});
+    let path = "/services/claude/maintenance";
+    assert_eq!(at_a(reqwest::Method::POST, path, window).await, 201);
+    let changed = Instant::now();
+
+    loop {
+        let listed = get(&b, "/api/v1/services").await;
+        let claude: Value =
+            serde_json::from_str(&get(&b, "/api/v1/services/claude").await).unwrap();
+        let page = get(&b, "/s/claude").await;
+        let shown = [
+            listed.contains("\"aws\""),
+            claude["depends_on"] == json!(["aws"]),
+            page.contains("database upgrade"),
+            get(&b, "/").await.contains("AWS"),
+        ];
+        if shown.iter().all(|s| *s) {
+            break;
+        }
+        assert!(
+            changed.elapsed() < Duration::from_secs(5),
+            "the other node shows [service listed, providers, window on the page, home]: {shown:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "the other node showed the changes after {:?}",
+        changed.elapsed()
+    );
+}
