@@ -246,12 +246,7 @@ impl Application {
                 metrics.live_streams.set(streams.open() as i64);
             }
         });
-        let shared = self
-            .state
-            .settings
-            .database
-            .is_postgres()
-            .then(|| tokio::spawn(crate::api::follow_shared_changes(self.state.clone())));
+        let shared = tokio::spawn(crate::api::follow_shared_changes(self.state.clone()));
         let dispatcher = tokio::spawn(self.dispatcher.run());
         let retention = tokio::spawn(
             crate::retention::Retention {
@@ -278,9 +273,7 @@ impl Application {
         pruner.abort();
         sweeper.abort();
         retention.abort();
-        if let Some(shared) = shared {
-            shared.abort();
-        }
+        shared.abort();
         // An attempt cut short here is retried after the restart (the
         // outbox row stays pending), so nothing is lost.
         dispatcher.abort();

@@ -93,8 +93,8 @@ impl AppState {
     }
 
     /// A write whose result every node's pages show (services, providers,
-    /// maintenance windows): in one transaction with the mark the other
-    /// nodes on a shared database watch (see [`follow_shared_changes`]).
+    /// maintenance windows): in one transaction with the mark the store
+    /// leaves for [`follow_shared_changes`].
     pub async fn write_for_pages<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
@@ -104,7 +104,6 @@ impl AppState {
         self.write(move |conn| {
             let tx = conn.transaction().context("starting a write")?;
             let done = f(&tx)?;
-            crate::store::mark_pages_changed(&tx)?;
             tx.commit().context("committing a write")?;
             Ok(done)
         })
@@ -209,15 +208,16 @@ pub fn path_config() -> web::PathConfig {
         .error_handler(|e, _| ApiError::not_found("not_found", e.to_string()).into())
 }
 
-/// How often a node on a shared database looks for changes other nodes
-/// made to what pages show.
+/// How often a node looks for changes to what pages show made elsewhere
+/// (another node, the command line).
 const SHARED_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// On a database several nodes share (PostgreSQL): each [`SHARED_POLL`],
-/// reads the mark [`AppState::write_for_pages`] leaves; when another node
-/// moved it, reloads the catalog (a service added, its providers) and
-/// redraws the pages (a maintenance window), so every node shows the
-/// change within about a second. Runs until dropped.
+/// Each [`SHARED_POLL`], reads the mark the store leaves with every change
+/// pages show (`store::mark_pages_changed`); when it moved, reloads the
+/// catalog (a service added, its providers) and redraws the pages (a
+/// maintenance window). So every node on a shared database, and a server
+/// whose database the command line changed, shows the change within about
+/// a second. Runs until dropped.
 pub async fn follow_shared_changes(state: web::Data<AppState>) {
     let mut seen = None;
     let mut tick = tokio::time::interval(SHARED_POLL);

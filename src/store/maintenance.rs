@@ -74,6 +74,7 @@ pub fn insert_maintenance(
             |r| r.get(0),
         )
         .context("adding a maintenance window")?;
+    super::mark_pages_changed(conn)?;
     Ok(Some(Maintenance {
         id,
         service_id,
@@ -164,7 +165,8 @@ pub enum EndedMaintenance {
 }
 
 /// Ends a window of `service_id` at `now`: one not yet begun is deleted,
-/// an open one ends now.
+/// an open one ends now. A change marks the pages changed, as adding one
+/// does.
 pub fn end_maintenance(
     conn: &Db,
     service_id: i64,
@@ -187,6 +189,7 @@ pub fn end_maintenance(
     if window.starts_at >= now {
         conn.execute("DELETE FROM maintenance WHERE id = ?1", params![id])
             .context("cancelling a maintenance window")?;
+        super::mark_pages_changed(conn)?;
         return Ok(EndedMaintenance::Cancelled);
     }
     conn.execute(
@@ -194,6 +197,7 @@ pub fn end_maintenance(
         params![id, now],
     )
     .context("ending a maintenance window")?;
+    super::mark_pages_changed(conn)?;
     Ok(EndedMaintenance::EndedNow(Maintenance {
         ends_at: now,
         ..window

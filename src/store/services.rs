@@ -29,6 +29,8 @@ pub struct NewService {
     pub depends_on: ProviderList,
 }
 
+/// Adds a service (and marks the pages changed, see
+/// [`super::mark_pages_changed`]).
 pub fn insert_service(conn: &Db, new: &NewService, now: i64) -> Result<Service, StoreError> {
     let cats: Vec<&str> = new.categories.iter().map(|c| c.as_str()).collect();
     let cats_json = serde_json::to_string(&cats).unwrap_or_else(|_| "[]".into());
@@ -45,14 +47,17 @@ pub fn insert_service(conn: &Db, new: &NewService, now: i64) -> Result<Service, 
         |r| r.get::<i64>(0),
     );
     match res {
-        Ok(id) => Ok(Service {
-            id,
-            slug: new.slug.clone(),
-            name: new.name.clone(),
-            categories: new.categories.clone(),
-            depends_on: new.depends_on.clone(),
-            created_at: now,
-        }),
+        Ok(id) => {
+            super::mark_pages_changed(conn)?;
+            Ok(Service {
+                id,
+                slug: new.slug.clone(),
+                name: new.name.clone(),
+                categories: new.categories.clone(),
+                depends_on: new.depends_on.clone(),
+                created_at: now,
+            })
+        }
         Err(e) if e.is_unique_violation() => Err(StoreError::DuplicateSlug(new.slug.to_string())),
         Err(e) => Err(e).context("inserting a service"),
     }
@@ -62,8 +67,8 @@ fn providers_json(providers: &ProviderList) -> String {
     serde_json::to_string(providers).unwrap_or_else(|_| "[]".into())
 }
 
-/// Replaces the providers a service declares it depends on; `false` when
-/// no service has that id.
+/// Replaces the providers a service declares it depends on (and marks the
+/// pages changed); `false` when no service has that id.
 pub fn set_dependencies(
     conn: &Db,
     service_id: i64,
@@ -75,6 +80,9 @@ pub fn set_dependencies(
             params![service_id, providers_json(depends_on)],
         )
         .context("setting a service's providers")?;
+    if changed == 1 {
+        super::mark_pages_changed(conn)?;
+    }
     Ok(changed == 1)
 }
 

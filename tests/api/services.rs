@@ -251,6 +251,33 @@ async fn bad_provider_lists_are_refused_and_change_nothing() {
     .await;
 }
 
+/// A running server shows what the command line changed in its database
+/// within about a second: a service added, a service's providers.
+#[tokio::test]
+async fn a_running_server_shows_what_the_command_line_changed() {
+    let app = spawn_app().await;
+    let (_, claude) = app.get_json("/api/v1/services/claude").await;
+    assert_eq!(claude["depends_on"], json!([]), "the catalog is loaded");
+    let db = app.dir.path().join("downwave.db");
+    let cli = |args: &[&str]| crate::process::run_ok(crate::process::downwave(&db).args(args));
+    cli(&["service", "add", "aws", "--name", "AWS"]);
+    cli(&["service", "depends", "claude", "--on", "aws"]);
+    let changed = std::time::Instant::now();
+    loop {
+        let (_, claude) = app.get_json("/api/v1/services/claude").await;
+        let home = app.get("/").await.text().await.unwrap();
+        let shown = [claude["depends_on"] == json!(["aws"]), home.contains("AWS")];
+        if shown.iter().all(|s| *s) {
+            break;
+        }
+        assert!(
+            changed.elapsed() < std::time::Duration::from_secs(5),
+            "[providers, the new service on the home page]: {shown:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 /// The same through the command line, on the database file.
 #[test]
 fn the_service_command_declares_providers() {
