@@ -74,6 +74,19 @@ impl Node {
     }
 }
 
+/// A database for a cluster test, with the service `claude`; `None` on
+/// SQLite, which one node has to itself.
+fn database_with_claude() -> Option<(tempfile::TempDir, std::path::PathBuf)> {
+    if !crate::backend::postgres() {
+        eprintln!("skipped on SQLite: one node has the database to itself");
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cluster.db");
+    run_ok(downwave(&db).args(["service", "add", "claude", "--name", "Claude"]));
+    Some((dir, db))
+}
+
 /// Sends a report for `claude` as the client at `from` through `node`; the
 /// status (202 counted, 200 not).
 async fn report(client: &reqwest::Client, node: u16, from: &str) -> u16 {
@@ -93,13 +106,9 @@ async fn report(client: &reqwest::Client, node: u16, from: &str) -> u16 {
 /// stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reporter_counts_once_whichever_node_it_reaches() {
-    if !crate::backend::postgres() {
-        eprintln!("skipped on SQLite: one node has the database to itself");
+    let Some((_dir, db)) = database_with_claude() else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("cluster.db");
-    run_ok(downwave(&db).args(["service", "add", "claude", "--name", "Claude"]));
+    };
     let (a, b) = (start_node(&db), start_node(&db));
     let client = reqwest::Client::new();
     const CLIENTS: usize = 300;
@@ -343,13 +352,9 @@ impl Pair {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_leader_killed_mid_outage_the_other_node_carries_it_on() {
     use chrono::{TimeZone, Utc};
-    if !crate::backend::postgres() {
-        eprintln!("skipped on SQLite: one node has the database to itself");
+    let Some((_dir, db)) = database_with_claude() else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("failover.db");
-    run_ok(downwave(&db).args(["service", "add", "claude", "--name", "Claude"]));
+    };
     let at = |h, m| {
         Utc.with_ymd_and_hms(2026, 3, 2, h, m, 0)
             .unwrap()
@@ -405,13 +410,9 @@ async fn the_leader_killed_mid_outage_the_other_node_carries_it_on() {
 /// within seconds: not only after a miss, or at the next detector minute.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_one_node_changes_the_other_shows() {
-    if !crate::backend::postgres() {
-        eprintln!("skipped on SQLite: one node has the database to itself");
+    let Some((_dir, db)) = database_with_claude() else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("cluster.db");
-    run_ok(downwave(&db).args(["service", "add", "claude", "--name", "Claude"]));
+    };
     let admin = ["--admin-token", "t"];
     let (a, b) = (start_node_with(&db, &admin), start_node_with(&db, &admin));
     let client = reqwest::Client::new();
