@@ -220,27 +220,39 @@ const SHARED_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 /// a second. Runs until dropped.
 pub async fn follow_shared_changes(state: web::Data<AppState>) {
     let mut seen = None;
+    let mut failing = false;
     let mut tick = tokio::time::interval(SHARED_POLL);
     loop {
         tick.tick().await;
-        let version = match state.read(crate::store::pages_version).await {
-            Ok(version) => version,
-            Err(e) => {
-                tracing::warn!(error = %e, "reading the pages' version failed");
-                continue;
+        // Said once when the database stops answering, not every second.
+        match look_for_shared_changes(&state, &mut seen).await {
+            Ok(()) if failing => {
+                tracing::info!("looking for changes made elsewhere works again");
+                failing = false;
             }
-        };
-        // The first read only learns where the mark stands.
-        if seen.as_ref().is_some_and(|s| *s != version) {
-            match state.read(crate::store::list_services).await {
-                Ok(services) => state.catalog.replace(services),
-                Err(e) => {
-                    tracing::warn!(error = %e, "reloading the services failed");
-                    continue;
-                }
+            Ok(()) => {}
+            Err(e) if !failing => {
+                tracing::warn!(error = %e, "looking for changes made elsewhere failed; trying each second");
+                failing = true;
             }
-            state.monitor.board.touch();
+            Err(_) => {}
         }
-        seen = Some(version);
     }
+}
+
+/// One look at the pages' mark; `seen` is the mark last seen, `None`
+/// before the first look, which only learns where it stands.
+async fn look_for_shared_changes(
+    state: &AppState,
+    seen: &mut Option<Option<Vec<u8>>>,
+) -> Result<(), ApiError> {
+    let version = state.read(crate::store::pages_version).await?;
+    if seen.as_ref().is_some_and(|s| *s != version) {
+        state
+            .catalog
+            .replace(state.read(crate::store::list_services).await?);
+        state.monitor.board.touch();
+    }
+    *seen = Some(version);
+    Ok(())
 }
