@@ -43,6 +43,8 @@ pub struct Application {
     live: web::Data<LiveHub>,
     /// Every open connection, swept by `run` for heads sent too slowly.
     connections: Arc<ConnectionWatch>,
+    /// The pages' mark as it stood when the catalog was loaded.
+    pages_seen: Option<Vec<u8>>,
 }
 
 /// Descriptors held besides the connections: the listener, the database
@@ -89,6 +91,9 @@ impl Application {
         let conn = store::open_writer(&settings.database, &opts)
             .with_context(|| format!("opening the database {}", settings.database))?;
         let secret = store::reporter_secret(&conn)?;
+        // The pages' mark before the catalog: a change made elsewhere after
+        // this read is picked up by `api::follow_shared_changes`.
+        let pages_seen = store::pages_version(&conn)?;
         let services = store::list_services(&conn)?;
         if conn.dialect() == store::Dialect::Postgres {
             // Today's report partitions exist before the first report, so
@@ -200,6 +205,7 @@ impl Application {
             state,
             live,
             connections,
+            pages_seen,
         })
     }
 
@@ -246,7 +252,10 @@ impl Application {
                 metrics.live_streams.set(streams.open() as i64);
             }
         });
-        let shared = tokio::spawn(crate::api::follow_shared_changes(self.state.clone()));
+        let shared = tokio::spawn(crate::api::follow_shared_changes(
+            self.state.clone(),
+            self.pages_seen,
+        ));
         let dispatcher = tokio::spawn(self.dispatcher.run());
         let retention = tokio::spawn(
             crate::retention::Retention {

@@ -213,13 +213,13 @@ pub fn path_config() -> web::PathConfig {
 const SHARED_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Each [`SHARED_POLL`], reads the mark the store leaves with every change
-/// pages show (`store::mark_pages_changed`); when it moved, reloads the
-/// catalog (a service added, its providers) and redraws the pages (a
-/// maintenance window). So every node on a shared database, and a server
-/// whose database the command line changed, shows the change within about
-/// a second. Runs until dropped.
-pub async fn follow_shared_changes(state: web::Data<AppState>) {
-    let mut seen = None;
+/// pages show (`store::mark_pages_changed`); when it moved from `seen` (as
+/// it stood when the catalog was loaded), reloads the catalog (a service
+/// added, its providers) and redraws the pages (a maintenance window). So
+/// every node on a shared database, and a server whose database the command
+/// line changed, shows the change within about a second. Runs until
+/// dropped.
+pub async fn follow_shared_changes(state: web::Data<AppState>, mut seen: Option<Vec<u8>>) {
     let mut failing = false;
     let mut tick = tokio::time::interval(SHARED_POLL);
     loop {
@@ -240,19 +240,18 @@ pub async fn follow_shared_changes(state: web::Data<AppState>) {
     }
 }
 
-/// One look at the pages' mark; `seen` is the mark last seen, `None`
-/// before the first look, which only learns where it stands.
+/// One look at the pages' mark; `seen` is the mark last seen.
 async fn look_for_shared_changes(
     state: &AppState,
-    seen: &mut Option<Option<Vec<u8>>>,
+    seen: &mut Option<Vec<u8>>,
 ) -> Result<(), ApiError> {
     let version = state.read(crate::store::pages_version).await?;
-    if seen.as_ref().is_some_and(|s| *s != version) {
+    if version != *seen {
         state
             .catalog
             .replace(state.read(crate::store::list_services).await?);
         state.monitor.board.touch();
+        *seen = version;
     }
-    *seen = Some(version);
     Ok(())
 }
