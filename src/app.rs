@@ -95,15 +95,11 @@ impl Application {
         // this read is picked up by `api::follow_shared_changes`.
         let pages_seen = store::pages_version(&conn)?;
         let services = store::list_services(&conn)?;
-        if conn.dialect() == store::Dialect::Postgres {
-            // Today's report partitions exist before the first report, so
-            // none lands in the default partition and has to be moved while
-            // pages read it (the retention task keeps them ahead after).
-            let now = clock.now().timestamp_millis();
-            let ahead = (store::REPORT_PARTITIONS_AHEAD - 1) * 86_400_000;
-            store::make_report_partitions(&conn, now, now + ahead)
-                .context("making the report partitions")?;
-        }
+        // Today's report partitions exist before the first report, so none
+        // lands in the default partition and has to be moved while pages
+        // read it (the retention task keeps them ahead after).
+        store::make_report_partitions_ahead(&conn, clock.now().timestamp_millis())
+            .context("making the report partitions")?;
         let metrics = Arc::new(Metrics::new());
         let (ingest, writer): (IngestHandle, WriterThreadHandle) = GroupCommitWriter::spawn(
             conn,

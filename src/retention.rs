@@ -146,10 +146,9 @@ impl Retention {
             return Ok(0);
         }
         let now = self.clock.now().timestamp_millis();
-        let until = now + (store::REPORT_PARTITIONS_AHEAD - 1) * 86_400_000;
         let (at, open) = (self.database.clone(), self.open.clone());
         Ok(tokio::task::spawn_blocking(move || {
-            store::make_report_partitions(&store::open_writer(&at, &open)?, now, until)
+            store::make_report_partitions_ahead(&store::open_writer(&at, &open)?, now)
         })
         .await??)
     }

@@ -52,8 +52,8 @@ pub use maintenance::{
 };
 pub use migrate::{migrate, MigrateError};
 pub use partitions::{
-    drop_report_partitions, make_report_partitions, report_partition_days,
-    AHEAD as REPORT_PARTITIONS_AHEAD,
+    drop_report_partitions, make_report_partitions, make_report_partitions_ahead,
+    report_partition_days, AHEAD as REPORT_PARTITIONS_AHEAD,
 };
 pub use pool::ReadPool;
 pub use reports::{

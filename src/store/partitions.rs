@@ -87,6 +87,16 @@ pub fn make_report_partitions(conn: &Db, from_ms: i64, to_ms: i64) -> Result<usi
     Ok(made)
 }
 
+/// Makes the partitions of the day of `now_ms` and of the [`AHEAD`] - 1
+/// days after it that have none (PostgreSQL; SQLite has no partitions);
+/// how many were made.
+pub fn make_report_partitions_ahead(conn: &Db, now_ms: i64) -> Result<usize, StoreError> {
+    if conn.dialect() != super::Dialect::Postgres {
+        return Ok(0);
+    }
+    make_report_partitions(conn, now_ms, now_ms + (AHEAD - 1) * 86_400_000)
+}
+
 /// Makes one day's partition, moving the rows the default partition holds
 /// for that day into it; false when another node made it first.
 ///
