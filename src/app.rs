@@ -43,8 +43,6 @@ pub struct Application {
     live: web::Data<LiveHub>,
     /// Every open connection, swept by `run` for heads sent too slowly.
     connections: Arc<ConnectionWatch>,
-    /// The pages' mark as it stood when the catalog was loaded.
-    pages_seen: Option<Vec<u8>>,
 }
 
 /// Descriptors held besides the connections: the listener, the database
@@ -151,6 +149,7 @@ impl Application {
             monitor,
             wake,
             catalog: Catalog::new(services),
+            pages_seen: std::sync::Mutex::new(pages_seen),
             ingest,
             limiter: ReportLimiter::new(
                 Rate {
@@ -201,7 +200,6 @@ impl Application {
             state,
             live,
             connections,
-            pages_seen,
         })
     }
 
@@ -248,10 +246,7 @@ impl Application {
                 metrics.live_streams.set(streams.open() as i64);
             }
         });
-        let shared = tokio::spawn(crate::api::follow_shared_changes(
-            self.state.clone(),
-            self.pages_seen,
-        ));
+        let shared = tokio::spawn(crate::api::follow_shared_changes(self.state.clone()));
         let dispatcher = tokio::spawn(self.dispatcher.run());
         let retention = tokio::spawn(
             crate::retention::Retention {

@@ -57,6 +57,10 @@ pub struct AppState {
     pub monitor: MonitorHandle,
     /// Wakes the webhook dispatcher (after a test message or a redelivery).
     pub wake: Arc<tokio::sync::Notify>,
+    /// The pages' mark (`store::mark_pages_changed`) as this node last took
+    /// in what it stands for: its catalog and pages show every change up to
+    /// it. See [`follow_shared_changes`].
+    pub pages_seen: std::sync::Mutex<Option<Vec<u8>>>,
 }
 
 impl AppState {
@@ -93,21 +97,33 @@ impl AppState {
     }
 
     /// A write whose result every node's pages show (services, providers,
-    /// maintenance windows): in one transaction with the mark the store
-    /// leaves for [`follow_shared_changes`].
+    /// maintenance windows), in one transaction with the mark the store
+    /// leaves for every node's [`follow_shared_changes`]. The caller shows
+    /// the change itself (reloads the catalog, touches the board); when the
+    /// mark before it is the one this node last took in, the new mark is
+    /// taken in too, so the watcher does not redraw for it again.
     pub async fn write_for_pages<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
         F: FnOnce(&crate::store::Db) -> Result<T, StoreError> + Send + 'static,
     {
         use crate::store::Context as _;
-        self.write(move |conn| {
-            let tx = conn.transaction().context("starting a write")?;
-            let done = f(&tx)?;
-            tx.commit().context("committing a write")?;
-            Ok(done)
-        })
-        .await
+        let (done, before, after) = self
+            .write(move |conn| {
+                let tx = conn.transaction().context("starting a write")?;
+                let before = crate::store::pages_version_held(&tx)?;
+                let done = f(&tx)?;
+                let after = crate::store::pages_version(&tx)?;
+                tx.commit().context("committing a write")?;
+                Ok((done, before, after))
+            })
+            .await?;
+        if let Ok(mut seen) = self.pages_seen.lock() {
+            if *seen == before {
+                *seen = after;
+            }
+        }
+        Ok(done)
     }
 
     /// The service named in a request, reloading the catalog once on a miss.
@@ -213,19 +229,19 @@ pub fn path_config() -> web::PathConfig {
 const SHARED_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Each [`SHARED_POLL`], reads the mark the store leaves with every change
-/// pages show (`store::mark_pages_changed`); when it moved from `seen` (as
-/// it stood when the catalog was loaded), reloads the catalog (a service
-/// added, its providers) and redraws the pages (a maintenance window). So
-/// every node on a shared database, and a server whose database the command
-/// line changed, shows the change within about a second. Runs until
-/// dropped.
-pub async fn follow_shared_changes(state: web::Data<AppState>, mut seen: Option<Vec<u8>>) {
+/// pages show (`store::mark_pages_changed`); when it is not the one this
+/// node last took in ([`AppState::pages_seen`]), reloads the catalog (a
+/// service added, its providers) and redraws the pages (a maintenance
+/// window). So every node on a shared database, and a server whose
+/// database the command line changed, shows the change within about a
+/// second. Runs until dropped.
+pub async fn follow_shared_changes(state: web::Data<AppState>) {
     let mut failing = false;
     let mut tick = tokio::time::interval(SHARED_POLL);
     loop {
         tick.tick().await;
         // Said once when the database stops answering, not every second.
-        match look_for_shared_changes(&state, &mut seen).await {
+        match look_for_shared_changes(&state).await {
             Ok(()) if failing => {
                 tracing::info!("looking for changes made elsewhere works again");
                 failing = false;
@@ -240,17 +256,18 @@ pub async fn follow_shared_changes(state: web::Data<AppState>, mut seen: Option<
     }
 }
 
-/// One look at the pages' mark; `seen` is the mark last seen.
-async fn look_for_shared_changes(
-    state: &AppState,
-    seen: &mut Option<Vec<u8>>,
-) -> Result<(), ApiError> {
+/// One look at the pages' mark.
+async fn look_for_shared_changes(state: &AppState) -> Result<(), ApiError> {
     let version = state.read(crate::store::pages_version).await?;
-    if version != *seen {
-        state
-            .catalog
-            .replace(state.read(crate::store::list_services).await?);
-        state.monitor.board.touch();
+    let seen = |state: &AppState| state.pages_seen.lock().map(|s| s.clone()).ok();
+    if seen(state) == Some(version.clone()) {
+        return Ok(());
+    }
+    state
+        .catalog
+        .replace(state.read(crate::store::list_services).await?);
+    state.monitor.board.touch();
+    if let Ok(mut seen) = state.pages_seen.lock() {
         *seen = version;
     }
     Ok(())

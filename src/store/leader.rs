@@ -96,6 +96,22 @@ pub fn mark_pages_changed(conn: &Db) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The mark [`mark_pages_changed`] last left, read in a write transaction
+/// so that no other change moves it before the transaction ends (SQLite's
+/// write transaction holds the database; PostgreSQL locks the row).
+pub fn pages_version_held(conn: &Db) -> Result<Option<Vec<u8>>, StoreError> {
+    let lock = match conn.dialect() {
+        Dialect::Postgres => " FOR UPDATE",
+        Dialect::Sqlite => "",
+    };
+    conn.query_opt(
+        &format!("SELECT value FROM meta WHERE key = 'pages_version'{lock}"),
+        params![],
+        |r| r.get(0),
+    )
+    .context("reading the pages' version")
+}
+
 /// The mark [`mark_pages_changed`] last left.
 pub fn pages_version(conn: &Db) -> Result<Option<Vec<u8>>, StoreError> {
     conn.query_opt(

@@ -44,7 +44,7 @@ pub use incidents::{
 };
 pub use leader::{
     board_version, latest_statuses, mark_board_changed, mark_pages_changed, pages_version,
-    request_rewinds, resign, still_leading, take_rewinds, try_lead,
+    pages_version_held, request_rewinds, resign, still_leading, take_rewinds, try_lead,
 };
 pub use maintenance::{
     end_maintenance, insert_maintenance, list_maintenance, listed_maintenance, maintenance_at,
