@@ -259,8 +259,7 @@ pub async fn follow_shared_changes(state: web::Data<AppState>) {
 /// One look at the pages' mark.
 async fn look_for_shared_changes(state: &AppState) -> Result<(), ApiError> {
     let version = state.read(crate::store::pages_version).await?;
-    let seen = |state: &AppState| state.pages_seen.lock().map(|s| s.clone()).ok();
-    if seen(state) == Some(version.clone()) {
+    if state.pages_seen.lock().is_ok_and(|seen| *seen == version) {
         return Ok(());
     }
     state

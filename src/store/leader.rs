@@ -62,23 +62,12 @@ pub fn still_leading(conn: &Db) -> Result<bool, StoreError> {
 /// Marks that the detector wrote something pages show (in its
 /// transaction): followers see the mark move.
 pub fn mark_board_changed(conn: &Db, at_ms: i64) -> Result<(), StoreError> {
-    conn.execute(
-        "INSERT INTO meta (key, value) VALUES ('board_version', ?1) \
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        params![at_ms.to_be_bytes()],
-    )
-    .context("marking the board changed")?;
-    Ok(())
+    set_mark(conn, "board_version", &at_ms.to_be_bytes())
 }
 
 /// The mark [`mark_board_changed`] last left.
 pub fn board_version(conn: &Db) -> Result<Option<Vec<u8>>, StoreError> {
-    conn.query_opt(
-        "SELECT value FROM meta WHERE key = 'board_version'",
-        params![],
-        |r| r.get(0),
-    )
-    .context("reading the board's version")
+    read_mark(conn, "board_version", "")
 }
 
 /// Marks that something every node's pages show changed outside the
@@ -87,39 +76,44 @@ pub fn board_version(conn: &Db) -> Result<Option<Vec<u8>>, StoreError> {
 /// reload their catalogs and redraw. A random value, so that two changes
 /// in one millisecond are two marks.
 pub fn mark_pages_changed(conn: &Db) -> Result<(), StoreError> {
-    conn.execute(
-        "INSERT INTO meta (key, value) VALUES ('pages_version', ?1) \
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        params![rand::random::<u128>().to_be_bytes().to_vec()],
-    )
-    .context("marking the pages changed")?;
-    Ok(())
+    set_mark(conn, "pages_version", &rand::random::<u128>().to_be_bytes())
 }
 
-/// The mark [`mark_pages_changed`] last left, read in a write transaction
-/// so that no other change moves it before the transaction ends (SQLite's
-/// write transaction holds the database; PostgreSQL locks the row).
+/// The mark [`mark_pages_changed`] last left.
+pub fn pages_version(conn: &Db) -> Result<Option<Vec<u8>>, StoreError> {
+    read_mark(conn, "pages_version", "")
+}
+
+/// [`pages_version`], read in a write transaction so that no other change
+/// moves it before the transaction ends (SQLite's write transaction holds
+/// the database; PostgreSQL locks the row).
 pub fn pages_version_held(conn: &Db) -> Result<Option<Vec<u8>>, StoreError> {
     let lock = match conn.dialect() {
         Dialect::Postgres => " FOR UPDATE",
         Dialect::Sqlite => "",
     };
-    conn.query_opt(
-        &format!("SELECT value FROM meta WHERE key = 'pages_version'{lock}"),
-        params![],
-        |r| r.get(0),
-    )
-    .context("reading the pages' version")
+    read_mark(conn, "pages_version", lock)
 }
 
-/// The mark [`mark_pages_changed`] last left.
-pub fn pages_version(conn: &Db) -> Result<Option<Vec<u8>>, StoreError> {
+/// Sets a mark in `meta`: what other nodes compare with the one they saw.
+fn set_mark(conn: &Db, key: &str, value: &[u8]) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![key, value.to_vec()],
+    )
+    .context("setting a mark in meta")?;
+    Ok(())
+}
+
+/// A mark in `meta`, the query ended with `suffix` (a row lock or nothing).
+fn read_mark(conn: &Db, key: &str, suffix: &str) -> Result<Option<Vec<u8>>, StoreError> {
     conn.query_opt(
-        "SELECT value FROM meta WHERE key = 'pages_version'",
-        params![],
+        &format!("SELECT value FROM meta WHERE key = ?1{suffix}"),
+        params![key],
         |r| r.get(0),
     )
-    .context("reading the pages' version")
+    .context("reading a mark in meta")
 }
 
 /// Every service's latest detector minute, with whether its open event is
